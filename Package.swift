@@ -1,0 +1,62 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Merge kernels and half-precision conversions need AVX2/FMA/F16C; the x86_64 default (SSE2) turns them
+/// into library calls. Haswell is the oldest x86_64 level every machine we run on has; never `native`,
+/// which would make the binary depend on the build host.
+var optimizationSettings: [SwiftSetting] = []
+#if arch(x86_64)
+optimizationSettings.append(.unsafeFlags(["-target-cpu", "haswell"]))
+#endif
+
+let package = Package(
+    name: "lorastore",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "LoraStoreCore", targets: ["LoraStoreCore"]),
+        .executable(name: "lorastore", targets: ["lorastore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CZlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .executableTarget(
+            name: "EmbedMigrationsTool",
+            path: "Sources/EmbedMigrationsTool"
+        ),
+        .plugin(
+            name: "EmbedMigrations",
+            capability: .buildTool(),
+            dependencies: ["EmbedMigrationsTool"]
+        ),
+        .target(
+            name: "LoraStoreCore",
+            dependencies: [
+                "CZlib",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: optimizationSettings,
+            plugins: ["EmbedMigrations"]
+        ),
+        .executableTarget(
+            name: "lorastore",
+            dependencies: [
+                "LoraStoreCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: optimizationSettings
+        ),
+        .testTarget(
+            name: "LoraStoreCoreTests",
+            dependencies: ["LoraStoreCore"],
+            swiftSettings: optimizationSettings
+        ),
+    ]
+)

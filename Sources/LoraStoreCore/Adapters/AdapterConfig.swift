@@ -1,0 +1,170 @@
+import Foundation
+
+/// The parts of a PEFT `adapter_config.json` that decide how a LoRA adapter merges, as PEFT reads them.
+///
+/// Parsed with ``OrderedJSON`` because `rank_pattern` and `alpha_pattern` are matched in file order: the
+/// first key whose pattern matches a module wins.
+public struct AdapterConfig: Sendable, Hashable, Codable {
+    /// `peft_type`; only `LORA` is accepted.
+    public var peftType: String
+    /// `r`: the default rank.
+    public var rank: Int
+    /// `lora_alpha`: the default alpha.
+    public var alpha: Double
+    /// `target_modules`: module names, or one regular expression PEFT matches against whole module paths.
+    public var targetModules: TargetModules
+    public var useRSLoRA: Bool
+    public var useDoRA: Bool
+    /// `fan_in_fan_out`: the base stores weights as `[in, out]` (GPT-2's Conv1D).
+    public var fanInFanOut: Bool
+    public var modulesToSave: [String]
+    /// `rank_pattern`, in file order.
+    public var rankPattern: [PatternEntry]
+    /// `alpha_pattern`, in file order.
+    public var alphaPattern: [PatternEntry]
+    public var layersToTransform: [Int]?
+    /// `bias`: `none`, `all` or `lora_only`.
+    public var bias: String
+    public var taskType: String?
+    public var baseModelNameOrPath: String?
+
+    /// PEFT's `LoraConfig.lora_alpha` default, used when the file leaves it out.
+    public static let defaultAlpha = 8.0
+
+    /// `target_modules` as PEFT allows it.
+    public enum TargetModules: Sendable, Hashable, Codable {
+        case names([String])
+        case pattern(String)
+        case unspecified
+    }
+
+    /// One `pattern: value` pair of `rank_pattern` or `alpha_pattern`.
+    public struct PatternEntry: Sendable, Hashable, Codable {
+        public var pattern: String
+        public var value: Double
+    }
+
+    /// Parses `adapter_config.json`; `file` names it in errors.
+    public init(json: Data, file: String) throws {
+        func invalid(_ field: String, _ reason: String) -> StoreError {
+            .invalidInput(path: file, reason: "field \"\(field)\" \(reason)")
+        }
+        let document: OrderedJSON
+        do {
+            document = try json.withUnsafeBytes { try OrderedJSON.parse($0) }
+        } catch {
+            throw StoreError.invalidInput(path: file, reason: "not valid JSON: \(error)")
+        }
+        guard case .object = document else { throw StoreError.invalidInput(path: file, reason: "not a JSON object") }
+
+        peftType = document["peft_type"]?.string ?? "LORA"
+        guard peftType == "LORA" else {
+            throw invalid("peft_type", "is \"\(peftType)\"; lorastore merges LORA adapters only")
+        }
+        guard let rank = document["r"]?.integer, rank > 0 else { throw invalid("r", "must be a positive integer") }
+        self.rank = rank
+        switch document["lora_alpha"] {
+        case .null?, nil: alpha = Self.defaultAlpha
+        case let value?:
+            guard let number = value.double else { throw invalid("lora_alpha", "must be a number, not \(value.typeName)") }
+            alpha = number
+        }
+        switch document["target_modules"] {
+        case .string(let pattern)?: targetModules = .pattern(pattern)
+        case .array(let items)?:
+            let names = items.compactMap(\.string)
+            guard names.count == items.count else { throw invalid("target_modules", "must list strings") }
+            targetModules = .names(names)
+        case .null?, nil: targetModules = .unspecified
+        case let other?: throw invalid("target_modules", "must be a list or a string, not \(other.typeName)")
+        }
+        useRSLoRA = try Self.flag(document, "use_rslora", file: file)
+        useDoRA = try Self.flag(document, "use_dora", file: file)
+        fanInFanOut = try Self.flag(document, "fan_in_fan_out", file: file)
+        switch document["modules_to_save"] {
+        case .array(let items)?:
+            modulesToSave = items.compactMap(\.string)
+            guard modulesToSave.count == items.count else { throw invalid("modules_to_save", "must list strings") }
+        case .null?, nil: modulesToSave = []
+        case let other?: throw invalid("modules_to_save", "must be a list, not \(other.typeName)")
+        }
+        rankPattern = try Self.patterns(document, "rank_pattern", file: file)
+        alphaPattern = try Self.patterns(document, "alpha_pattern", file: file)
+        switch document["layers_to_transform"] {
+        case .number?:
+            guard let layer = document["layers_to_transform"]?.integer else {
+                throw invalid("layers_to_transform", "must be an integer or a list of integers")
+            }
+            layersToTransform = [layer]
+        case .array(let items)?:
+            let layers = items.compactMap(\.integer)
+            guard layers.count == items.count else { throw invalid("layers_to_transform", "must list integers") }
+            layersToTransform = layers
+        case .null?, nil: layersToTransform = nil
+        case let other?: throw invalid("layers_to_transform", "must be a list of integers, not \(other.typeName)")
+        }
+        bias = document["bias"]?.string ?? "none"
+        taskType = document["task_type"]?.string
+        baseModelNameOrPath = document["base_model_name_or_path"]?.string
+    }
+
+    /// The rank PEFT uses for a module (path without `base_model.model.`).
+    public func rank(forModule path: String) -> Int {
+        Self.firstMatch(in: rankPattern, module: path).map { Int($0) } ?? rank
+    }
+
+    /// The alpha PEFT uses for a module.
+    public func alpha(forModule path: String) -> Double {
+        Self.firstMatch(in: alphaPattern, module: path) ?? alpha
+    }
+
+    /// The LoRA scale for a module: alpha / r, or alpha / √r with rsLoRA.
+    public func scale(forModule path: String) -> Double {
+        let rank = Double(rank(forModule: path))
+        return alpha(forModule: path) / (useRSLoRA ? rank.squareRoot() : rank)
+    }
+
+    /// Whether `modules_to_save` names the module at `path` (the name itself or its last segments).
+    public func savesModule(_ path: String) -> Bool {
+        modulesToSave.contains { path == $0 || path.hasSuffix("." + $0) }
+    }
+
+    /// PEFT's rule: the first key K, in file order, such that `(.*\.)?(K)$` matches the whole module path.
+    private static func firstMatch(in patterns: [PatternEntry], module path: String) -> Double? {
+        for entry in patterns {
+            guard let expression = try? NSRegularExpression(pattern: "^(.*\\.)?(\(entry.pattern))$") else { continue }
+            let range = NSRange(path.startIndex..., in: path)
+            if expression.firstMatch(in: path, range: range) != nil { return entry.value }
+        }
+        return nil
+    }
+
+    private static func flag(_ document: OrderedJSON, _ field: String, file: String) throws -> Bool {
+        switch document[field] {
+        case .bool(let value)?: return value
+        case .null?, nil: return false
+        case let other?:
+            throw StoreError.invalidInput(path: file, reason: "field \"\(field)\" must be true or false, not \(other.typeName)")
+        }
+    }
+
+    private static func patterns(_ document: OrderedJSON, _ field: String, file: String) throws -> [PatternEntry] {
+        switch document[field] {
+        case .object(let members)?:
+            return try members.map { member in
+                guard let value = member.value.double else {
+                    throw StoreError.invalidInput(
+                        path: file, reason: "field \"\(field)\" key \"\(member.key)\" must map to a number")
+                }
+                guard (try? NSRegularExpression(pattern: member.key)) != nil else {
+                    throw StoreError.invalidInput(
+                        path: file, reason: "field \"\(field)\" key \"\(member.key)\" is not a valid regular expression")
+                }
+                return PatternEntry(pattern: member.key, value: value)
+            }
+        case .null?, nil: return []
+        case let other?:
+            throw StoreError.invalidInput(path: file, reason: "field \"\(field)\" must be an object, not \(other.typeName)")
+        }
+    }
+}

@@ -1,0 +1,231 @@
+/// How the tensors of a PEFT adapter file map onto a base model, checked shape by shape.
+///
+/// Keys are PEFT's saved names: `base_model.model.<module>.lora_A.weight`, `...lora_B.weight`,
+/// `...lora_embedding_A/B`, `...lora_magnitude_vector` (DoRA), `...lora_B.bias`, full tensors of
+/// `modules_to_save` under their base names, and `*.base_layer.weight` copies that PEFT sometimes writes and
+/// merging ignores. Anything else, a missing base tensor or a shape that does not fit is an error naming the
+/// key, so an adapter trained for another base is refused at push time.
+public struct AdapterLayout: Sendable, Hashable {
+    /// Modules changed through low-rank factors, in the order of their base tensors.
+    public var modules: [AdapterModule]
+    /// Base tensors replaced whole (`modules_to_save`): base name → adapter key.
+    public var replacements: [String: String]
+    /// Adapter keys merging does not use (`base_layer` copies).
+    public var ignoredKeys: [String]
+
+    /// The prefix PEFT gives every saved key.
+    public static let keyPrefix = "base_model.model."
+
+    /// A tensor's name, type and shape: what the analysis needs from either side.
+    public struct Signature: Sendable, Hashable {
+        public var dtype: DType
+        public var shape: [Int]
+
+        public init(dtype: DType, shape: [Int]) {
+            self.dtype = dtype
+            self.shape = shape
+        }
+    }
+
+    /// Analyses `tensors` (adapter key → signature, in file order) against the base.
+    ///
+    /// - Parameters:
+    ///   - file: how to name the adapter file in errors.
+    ///   - baseTensors: base tensor name → signature.
+    ///   - baseOrder: the base's tensor names in file order, so modules come out in merge order.
+    public init(
+        file: String, tensors: [(key: String, signature: Signature)], config: AdapterConfig,
+        baseTensors: [String: Signature], baseOrder: [String]
+    ) throws {
+        func mismatch(_ key: String, _ reason: String) -> StoreError {
+            .adapterMismatch(file: file, key: key, reason: reason)
+        }
+        var factors: [String: Factors] = [:]
+        var replacements: [String: String] = [:]
+        var ignored: [String] = []
+        let signatures = Dictionary(tensors.map { ($0.key, $0.signature) }, uniquingKeysWith: { first, _ in first })
+
+        for (key, signature) in tensors {
+            guard key.hasPrefix(Self.keyPrefix) else {
+                throw mismatch(key, "PEFT adapter keys start with \"\(Self.keyPrefix)\"")
+            }
+            guard signature.dtype.isMergeable else {
+                throw mismatch(key, "dtype \(signature.dtype.rawValue) is not a float type lorastore merges (F32, F16, BF16)")
+            }
+            let name = String(key.dropFirst(Self.keyPrefix.count))
+            if name.contains(".base_layer.") {
+                ignored.append(key)
+                continue
+            }
+            if let (path, role) = Self.splitFactorKey(name) {
+                factors[path, default: Factors()].set(role, key: key)
+                continue
+            }
+            let module = [".weight", ".bias"].first(where: name.hasSuffix).map { String(name.dropLast($0.count)) } ?? name
+            guard config.savesModule(module) else {
+                throw mismatch(key, "not a LoRA factor, and \"\(module)\" is not in modules_to_save")
+            }
+            guard let base = baseTensors[name] else {
+                throw mismatch(key, "replaces \"\(name)\", which the base does not have")
+            }
+            guard base.shape == signature.shape else {
+                throw mismatch(key, "shape \(signature.shape) does not match the base's \(name) \(base.shape)")
+            }
+            replacements[name] = key
+        }
+
+        var modules: [AdapterModule] = []
+        for (path, parts) in factors {
+            modules.append(
+                try Self.module(
+                    path: path, parts: parts, signatures: signatures, config: config, baseTensors: baseTensors,
+                    mismatch: mismatch))
+        }
+        let position = Dictionary(baseOrder.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        modules.sort { (position[$0.target] ?? .max, $0.target) < (position[$1.target] ?? .max, $1.target) }
+        if let clash = modules.first(where: { replacements[$0.target] != nil }) {
+            throw mismatch(clash.keyA, "\(clash.target) is both replaced (modules_to_save) and changed by LoRA")
+        }
+        self.modules = modules
+        self.replacements = replacements
+        self.ignoredKeys = ignored
+    }
+
+    /// The numbered layers the adapter touches (from `layers.N.` or `h.N.` in module paths), sorted.
+    public var layerIndices: [Int] {
+        let paths = modules.map(\.path) + replacements.keys.map { $0 }
+        var layers = Set<Int>()
+        for path in paths {
+            let segments = path.split(separator: ".")
+            for (index, segment) in segments.enumerated() where index > 0 {
+                if let layer = Int(segment), ["layers", "h", "layer", "blocks"].contains(segments[index - 1]) {
+                    layers.insert(layer)
+                    break
+                }
+            }
+        }
+        return layers.sorted()
+    }
+
+    /// The module names touched (last path segment: `q_proj`, `lm_head`...), sorted without repeats.
+    public var moduleNames: [String] {
+        Set(modules.map { String($0.path.split(separator: ".").last ?? "") }
+            + replacements.keys.map { String($0.split(separator: ".").dropLast().last ?? "") }).sorted()
+    }
+
+    private enum Role { case a, b, embeddingA, embeddingB, magnitude, bias }
+
+    private struct Factors {
+        var a: String?
+        var b: String?
+        var embedding = false
+        var magnitude: String?
+        var bias: String?
+
+        mutating func set(_ role: Role, key: String) {
+            switch role {
+            case .a: a = key
+            case .b: b = key
+            case .embeddingA: a = key; embedding = true
+            case .embeddingB: b = key; embedding = true
+            case .magnitude: magnitude = key
+            case .bias: bias = key
+            }
+        }
+    }
+
+    private static let suffixes: [(String, Role)] = [
+        (".lora_A.weight", .a), (".lora_B.weight", .b), (".lora_embedding_A", .embeddingA),
+        (".lora_embedding_B", .embeddingB), (".lora_magnitude_vector", .magnitude),
+        (".lora_magnitude_vector.weight", .magnitude), (".lora_B.bias", .bias),
+    ]
+
+    private static func splitFactorKey(_ name: String) -> (String, Role)? {
+        for (suffix, role) in suffixes where name.hasSuffix(suffix) {
+            return (String(name.dropLast(suffix.count)), role)
+        }
+        return nil
+    }
+
+    private static func module(
+        path: String, parts: Factors, signatures: [String: Signature], config: AdapterConfig,
+        baseTensors: [String: Signature], mismatch: (String, String) -> StoreError
+    ) throws -> AdapterModule {
+        let anyKey = parts.a ?? parts.b ?? parts.magnitude ?? parts.bias ?? path
+        guard let keyA = parts.a, let keyB = parts.b, let a = signatures[keyA], let b = signatures[keyB] else {
+            throw mismatch(anyKey, "module \"\(path)\" needs both LoRA factors A and B")
+        }
+        let target = path + ".weight"
+        guard let base = baseTensors[target] else {
+            throw mismatch(keyA, "the base has no tensor \"\(target)\" (is this adapter for another base?)")
+        }
+        guard a.shape.count >= 2, b.shape.count >= 2 else {
+            throw mismatch(keyA, "LoRA factors must be matrices; A is \(a.shape), B is \(b.shape)")
+        }
+        let rank = a.shape[0]
+        guard b.shape[1] == rank else {
+            throw mismatch(keyB, "B \(b.shape) does not have A's rank \(rank) as its second dimension")
+        }
+        let configured = config.rank(forModule: path)
+        guard configured == rank else {
+            throw mismatch(keyA, "rank \(rank) differs from the configured rank \(configured) (r / rank_pattern)")
+        }
+        let kind: AdapterModule.Kind
+        let rows: Int
+        let columns: Int
+        let transposed: Bool
+        if parts.embedding {
+            guard base.shape.count == 2, a.shape == [rank, base.shape[0]], b.shape == [base.shape[1], rank] else {
+                throw mismatch(keyA, "embedding factors A \(a.shape), B \(b.shape) do not fit base \(target) \(base.shape)")
+            }
+            (kind, rows, columns, transposed) = (.embedding, base.shape[0], base.shape[1], true)
+        } else if base.shape.count == 2 {
+            let (outFeatures, inFeatures) = config.fanInFanOut
+                ? (base.shape[1], base.shape[0]) : (base.shape[0], base.shape[1])
+            guard a.shape == [rank, inFeatures], b.shape == [outFeatures, rank] else {
+                let layout = config.fanInFanOut ? "[in, out] (fan_in_fan_out)" : "[out, in]"
+                throw mismatch(
+                    keyA,
+                    "factors A \(a.shape), B \(b.shape) do not fit base \(target) \(base.shape) stored as \(layout): expected A [\(rank), \(inFeatures)], B [\(outFeatures), \(rank)]")
+            }
+            (kind, rows, columns, transposed) = (.linear, base.shape[0], base.shape[1], config.fanInFanOut)
+        } else if base.shape.count >= 3 {
+            let kernel = Array(base.shape.dropFirst(2))
+            guard a.shape == [rank] + base.shape.dropFirst() else {
+                throw mismatch(
+                    keyA,
+                    "convolution factor A \(a.shape) does not fit base \(target) \(base.shape) (grouped convolutions cannot be merged; PEFT refuses them too)")
+            }
+            guard b.shape == [base.shape[0], rank] + kernel.map({ _ in 1 }) else {
+                throw mismatch(keyB, "convolution factor B \(b.shape) must be [\(base.shape[0]), \(rank), 1...]")
+            }
+            (kind, rows, columns, transposed) = (
+                .convolution, base.shape[0], base.shape.dropFirst().reduce(1, *), false
+            )
+        } else {
+            throw mismatch(keyA, "base \(target) \(base.shape) is not a matrix or convolution kernel")
+        }
+        if let magnitudeKey = parts.magnitude {
+            guard kind == .linear else {
+                throw mismatch(magnitudeKey, "DoRA is merged for linear layers only")
+            }
+            let outFeatures = transposed ? columns : rows
+            guard signatures[magnitudeKey]?.shape == [outFeatures] else {
+                throw mismatch(magnitudeKey, "DoRA magnitude must have shape [\(outFeatures)]")
+            }
+        }
+        if let biasKey = parts.bias {
+            let outFeatures = transposed ? columns : rows
+            guard baseTensors[path + ".bias"]?.shape == [outFeatures] else {
+                throw mismatch(biasKey, "the base has no bias \(path).bias of shape [\(outFeatures)] to add the LoRA bias to")
+            }
+            guard signatures[biasKey]?.shape == [outFeatures] else {
+                throw mismatch(biasKey, "LoRA bias must have shape [\(outFeatures)]")
+            }
+        }
+        return AdapterModule(
+            path: path, target: target, kind: kind, rank: rank, scale: config.scale(forModule: path), keyA: keyA,
+            keyB: keyB, magnitudeKey: parts.magnitude, biasKey: parts.bias, transposed: transposed, rows: rows,
+            columns: columns)
+    }
+}

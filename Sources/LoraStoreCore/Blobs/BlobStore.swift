@@ -1,0 +1,169 @@
+import Foundation
+import Glibc
+
+/// The blob files under a store root: `blobs/sha256/<first two hex digits>/<hex>`.
+///
+/// Writes are atomic: bytes go to a temporary file under `tmp/`, are flushed, then linked into place (a link
+/// never replaces an existing file, so two writers of the same blob cannot swap codecs under the index), and
+/// the directory is flushed. A reader therefore sees a whole blob or none. Which blobs *count* is the index's
+/// business: a file without an index row is an orphan that garbage collection may remove.
+public struct BlobStore: Sendable {
+    /// The store root.
+    public let root: URL
+
+    public init(root: URL) {
+        self.root = root
+    }
+
+    /// The folder holding the blob files.
+    public var blobsDirectory: URL { root.appending(path: "blobs/sha256", directoryHint: .isDirectory) }
+
+    /// The folder for files being written.
+    public var temporaryDirectory: URL { root.appending(path: "tmp", directoryHint: .isDirectory) }
+
+    /// The path of a blob's file.
+    public func path(of digest: Digest) -> String {
+        blobsDirectory.path + "/" + digest.hex.prefix(2) + "/" + digest.hex
+    }
+
+    /// The size of the blob's file, or nil when it does not exist.
+    public func storedSize(of digest: Digest) -> Int? {
+        var info = stat()
+        guard stat(path(of: digest), &info) == 0 else { return nil }
+        return Int(info.st_size)
+    }
+
+    /// The blob file's modification time (when it was written), or nil when it does not exist.
+    public func modificationDate(of digest: Digest) -> Date? {
+        var info = stat()
+        guard stat(path(of: digest), &info) == 0 else { return nil }
+        return Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec))
+    }
+
+    /// Creates the folders a store needs.
+    public func createDirectories() throws {
+        try FileManager.default.createDirectory(at: blobsDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: temporaryDirectory, withIntermediateDirectories: true)
+    }
+
+    /// Stores `bytes` under `digest` (which the caller computed from exactly these bytes) unless the blob
+    /// exists, encoding new blobs as `encoding` asks when that saves space.
+    public func write(
+        _ bytes: UnsafeRawBufferPointer, digest: Digest, encoding: BlobEncoding
+    ) throws -> StoredBlob {
+        if let existing = try existingBlob(digest, logicalSize: bytes.count) {
+            return existing
+        }
+        var codec = BlobCodec.raw
+        var encoded: [UInt8]?
+        if case .compressed(let elementWidth) = encoding,
+            let compressed = ByteGroupedCodec.encode(bytes, elementWidth: elementWidth),
+            compressed.count < bytes.count
+        {
+            codec = .byteGroupedZlib
+            encoded = compressed
+        }
+        let created: Bool
+        if let encoded {
+            created = try encoded.withUnsafeBytes { try place($0, digest: digest) }
+        } else {
+            created = try place(bytes, digest: digest)
+        }
+        guard created else {
+            guard let existing = try existingBlob(digest, logicalSize: bytes.count) else {
+                throw BlobStoreError.missing(digest)
+            }
+            return existing
+        }
+        return StoredBlob(
+            digest: digest, logicalSize: bytes.count, storedSize: encoded?.count ?? bytes.count,
+            codec: codec, created: true)
+    }
+
+    /// Describes a blob already on disk. The codec follows from the sizes: a compressed encoding is only
+    /// ever kept when it is smaller than the logical bytes.
+    public func existingBlob(_ digest: Digest, logicalSize: Int) throws -> StoredBlob? {
+        guard let storedSize = storedSize(of: digest) else { return nil }
+        let codec: BlobCodec = storedSize == logicalSize ? .raw : .byteGroupedZlib
+        return StoredBlob(
+            digest: digest, logicalSize: logicalSize, storedSize: storedSize, codec: codec, created: false)
+    }
+
+    /// Reads a blob's logical bytes: mapped when raw, decoded when compressed. With `verify`, the bytes are
+    /// re-hashed and must match the digest.
+    public func read(_ digest: Digest, codec: BlobCodec, verify: Bool = false) throws -> BlobContents {
+        let path = path(of: digest)
+        guard access(path, F_OK) == 0 else { throw BlobStoreError.missing(digest) }
+        let mapping = try MappedFile(url: URL(fileURLWithPath: path))
+        let contents: BlobContents
+        switch codec {
+        case .raw:
+            contents = BlobContents(mapping: mapping)
+        case .byteGroupedZlib:
+            do {
+                let size = try ByteGroupedCodec.decodedSize(mapping.bytes)
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+                contents = BlobContents(decoded: buffer)
+                try ByteGroupedCodec.decode(mapping.bytes, into: buffer)
+            } catch {
+                throw BlobStoreError.damaged(digest, reason: "\(error)")
+            }
+        }
+        if verify {
+            let actual = Digest(of: contents.bytes)
+            guard actual == digest else { throw BlobStoreError.digestMismatch(expected: digest, actual: actual) }
+        }
+        return contents
+    }
+
+    /// Deletes a blob file. The caller holds the index's write lock and has checked no row references it.
+    public func remove(_ digest: Digest) throws {
+        let path = path(of: digest)
+        guard unlink(path) == 0 || errno == ENOENT else { throw IOError("remove", path: path) }
+    }
+
+    /// Every blob file on disk, with its size and modification time, whatever the index says.
+    public func allFiles() throws -> [(digest: Digest?, path: String, size: Int, modified: Date)] {
+        var files: [(Digest?, String, Int, Date)] = []
+        let manager = FileManager.default
+        guard manager.fileExists(atPath: blobsDirectory.path) else { return [] }
+        for prefix in try manager.contentsOfDirectory(atPath: blobsDirectory.path).sorted() {
+            let folder = blobsDirectory.path + "/" + prefix
+            for name in try manager.contentsOfDirectory(atPath: folder).sorted() {
+                let path = folder + "/" + name
+                var info = stat()
+                guard stat(path, &info) == 0 else { continue }
+                let digest = Digest(name).flatMap { $0.hex.hasPrefix(prefix) ? $0 : nil }
+                files.append(
+                    (digest, path, Int(info.st_size), Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec))))
+            }
+        }
+        return files
+    }
+
+    /// Writes `bytes` to a temporary file and links it into place. Returns false when the blob appeared
+    /// meanwhile (another writer won; its file is equally valid).
+    private func place(_ bytes: UnsafeRawBufferPointer, digest: Digest) throws -> Bool {
+        let folder = blobsDirectory.path + "/" + digest.hex.prefix(2)
+        if mkdir(folder, 0o755) != 0 && errno != EEXIST { throw IOError("create directory", path: folder) }
+        let temporary = temporaryDirectory.path + "/\(digest.hex).\(getpid()).\(UInt32.random(in: .min ... .max))"
+        do {
+            let file = try WritableFile(creating: temporary, exclusive: true)
+            try file.write(bytes)
+            try file.sync()
+            try file.close()
+            let finalPath = folder + "/" + digest.hex
+            if link(temporary, finalPath) != 0 {
+                guard errno == EEXIST else { throw IOError("link", path: finalPath) }
+                unlink(temporary)
+                return false
+            }
+            unlink(temporary)
+            try WritableFile.syncDirectory(folder)
+            return true
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import GRDB
+import Glibc
+
+/// The SQLite index of a store (`index.sqlite` under the root), in WAL mode so that readers never block the
+/// writer and several processes can share one store.
+///
+/// The schema comes from the SQL files in `migrations/`, embedded into the binary at build time and applied in
+/// order, each exactly once, recorded in `grdb_migrations`. Opening a store made by an older lorastore
+/// upgrades it in place; opening one made by a newer lorastore is refused rather than misread.
+public final class StoreIndex: Sendable {
+    /// The database, shared by the threads of this process.
+    public let database: DatabasePool
+    /// The database file.
+    public let path: String
+
+    /// Opens (creating if needed) and migrates the index at `path`.
+    public init(path: String) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        configuration.foreignKeysEnabled = true
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        database = try Self.withExclusiveLock(path + ".lock") {
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            let migrator = Self.migrator
+            if try pool.read(migrator.hasBeenSuperseded) {
+                throw StoreError.newerSchema(path: path)
+            }
+            try migrator.migrate(pool)
+            return pool
+        }
+    }
+
+    /// The migrations known to this build, in order.
+    public static var migrationIdentifiers: [String] { embeddedMigrations.map(\.identifier) }
+
+    /// The identifiers of the migrations applied to this index.
+    public func appliedMigrations() throws -> [String] {
+        try database.read { try Self.migrator.appliedMigrations($0) }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        for (identifier, sql) in embeddedMigrations {
+            migrator.registerMigration(identifier) { db in
+                try db.execute(sql: sql)
+            }
+        }
+        return migrator
+    }
+
+    /// Runs `body` holding an exclusive `flock` on `lockPath`, so that two processes opening a new store at
+    /// once do not both try to create its schema.
+    private static func withExclusiveLock<T>(_ lockPath: String, _ body: () throws -> T) throws -> T {
+        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw IOError("open", path: lockPath) }
+        defer { close(descriptor) }
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw IOError("lock", path: lockPath) }
+        }
+        defer { flock(descriptor, LOCK_UN) }
+        return try body()
+    }
+}

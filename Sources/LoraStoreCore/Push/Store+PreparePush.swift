@@ -1,0 +1,134 @@
+import Foundation
+import GRDB
+
+extension Store {
+    /// Reads and validates everything a push needs, hashing every tensor and file, and writes nothing.
+    func prepare(_ source: PushSource, repository: String, options: PushOptions) throws -> PreparedPush {
+        let policy = try codecPolicy()
+        var tensorFiles = source.tensorFiles
+        var skipped = source.skipped
+        var shardIndex: ShardIndex?
+        if let indexURL = source.shardIndex {
+            let parsed = try ShardIndex(contentsOf: indexURL)
+            let listed = Set(parsed.weightMap.values)
+            for file in tensorFiles where !listed.contains(file.lastPathComponent) {
+                skipped.append("\(file.lastPathComponent) (not in \(PushSource.shardIndexName))")
+            }
+            tensorFiles = parsed.shardFiles.map { source.folder.appending(path: $0) }
+            shardIndex = parsed
+        } else if source.kind == .base && tensorFiles.count > 1 {
+            throw StoreError.invalidInput(
+                path: source.folder.path,
+                reason: "\(tensorFiles.count) .safetensors files and no \(PushSource.shardIndexName) to say how they form one model")
+        }
+        for file in tensorFiles where !FileManager.default.fileExists(atPath: file.path) {
+            throw StoreError.invalidInput(path: file.path, reason: "listed in \(PushSource.shardIndexName) but missing")
+        }
+        let files = try tensorFiles.map { try SafetensorsFile(contentsOf: $0) }
+
+        var located: [(file: SafetensorsFile, info: TensorInfo)] = []
+        var seen: [String: String] = [:]
+        for file in files {
+            let name = file.url.lastPathComponent
+            for info in file.tensors {
+                if let other = seen[info.name] {
+                    throw StoreError.invalidInput(path: file.url.path, reason: "tensor \"\(info.name)\" is also in \(other)")
+                }
+                seen[info.name] = name
+                located.append((file, info))
+            }
+        }
+        if let shardIndex {
+            for (tensor, file) in shardIndex.weightMap where seen[tensor] != file {
+                throw StoreError.invalidInput(
+                    path: source.shardIndex?.path ?? PushSource.shardIndexName,
+                    reason: seen[tensor].map { "weight_map puts \"\(tensor)\" in \(file), but it is in \($0)" }
+                        ?? "weight_map lists \"\(tensor)\", which no shard holds")
+            }
+            for (tensor, file) in seen where shardIndex.weightMap[tensor] == nil {
+                throw StoreError.invalidInput(
+                    path: source.shardIndex?.path ?? PushSource.shardIndexName,
+                    reason: "weight_map does not list \"\(tensor)\" (in \(file))")
+            }
+        }
+
+        var adapter: AdapterRecord?
+        var baseDigest: Digest?
+        if source.kind == .adapter, let weights = files.first {
+            let configURL = source.folder.appending(path: PushSource.adapterConfigName)
+            let config = try AdapterConfig(json: try Data(contentsOf: configURL), file: configURL.path)
+            let base = try adapterBase(repository: repository, explicit: options.base, adapter: source.folder.path)
+            let layout = try AdapterLayout(
+                file: weights.url.path,
+                tensors: weights.tensors.map { ($0.name, .init(dtype: $0.dtype, shape: $0.shape)) },
+                config: config,
+                baseTensors: Dictionary(
+                    base.manifest.tensors.map { ($0.name, .init(dtype: $0.dtype, shape: $0.shape)) },
+                    uniquingKeysWith: { first, _ in first }),
+                baseOrder: base.manifest.tensors.map(\.name))
+            let factorTypes = layout.modules.compactMap { module in weights[name: module.keyA]?.dtype }
+            adapter = AdapterRecord(
+                config: config, layout: layout, dtype: factorTypes.first ?? weights.tensors.first?.dtype ?? .f32,
+                base: base.digest)
+            baseDigest = base.digest
+        }
+
+        let totalBytes = located.reduce(0) { $0 + $1.info.byteCount }
+        let hashed = ProgressCounter(phase: "hashing", total: totalBytes, handler: options.progress)
+        let digests = try located.parallelMap { file, info in
+            let bytes = file.bytes(of: info)
+            guard FiniteCheck.allFinite(bytes, dtype: info.dtype) else {
+                throw StoreError.nonFinite(file: file.url.path, tensor: info.name)
+            }
+            let digest = Digest(of: bytes)
+            hashed.add(info.byteCount)
+            return digest
+        }
+
+        var blobs: [Digest: PendingBlob] = [:]
+        var tensors: [TensorEntry] = []
+        for ((file, info), digest) in zip(located, digests) {
+            tensors.append(
+                TensorEntry(
+                    name: info.name, dtype: info.dtype, shape: info.shape, digest: digest, size: info.byteCount,
+                    file: file.url.lastPathComponent))
+            blobs[digest] = PendingBlob(
+                source: .tensor(file, info), encoding: policy.encoding(for: source.kind, dtype: info.dtype))
+        }
+        var fileEntries: [FileEntry] = []
+        for url in source.smallFiles {
+            let data = try Data(contentsOf: url)
+            let digest = Digest(of: data)
+            fileEntries.append(FileEntry(path: url.lastPathComponent, digest: digest, size: data.count))
+            blobs[digest] = PendingBlob(source: .file(data), encoding: CodecPolicy.fileEncoding)
+        }
+        var fileMetadata: [String: [String: String]] = [:]
+        for file in files {
+            var metadata = file.metadata ?? [:]
+            metadata["format"] = nil
+            if !metadata.isEmpty { fileMetadata[file.url.lastPathComponent] = metadata }
+        }
+        let manifest = Manifest(
+            kind: source.kind, tensors: tensors, files: fileEntries, base: baseDigest, fileMetadata: fileMetadata)
+        return PreparedPush(manifest: manifest, blobs: blobs, adapter: adapter)
+    }
+
+    /// The base an adapter is checked against: the one given, else the one the repository's latest push used.
+    private func adapterBase(repository: String, explicit: Reference?, adapter: String) throws -> StoredManifest {
+        try index.database.read { db in
+            if let explicit {
+                return try resolve(explicit, as: .base, in: db)
+            }
+            guard let recorded = try Digest.fetchOne(
+                db,
+                sql: """
+                    SELECT adapter.base_digest FROM tag JOIN adapter ON adapter.manifest_digest = tag.manifest_digest
+                    WHERE tag.repository = ? ORDER BY tag.updated_at DESC LIMIT 1
+                    """,
+                arguments: [repository]),
+                let base = try manifest(recorded, in: db)
+            else { throw StoreError.baseRequired(adapter: adapter) }
+            return base
+        }
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import GRDB
+
+extension Store {
+    /// Pushes a base model or PEFT adapter from `path` and tags it `reference`.
+    ///
+    /// Everything is validated before anything is written: safetensors structure, shard index, NaN and
+    /// infinity, and for adapters every key and shape against the base. Then new blobs are written
+    /// (existing ones are reused, so a model pushed twice or in another shard layout adds no tensor bytes)
+    /// and one transaction records blobs, manifest and tag. A push that fails leaves the store as it was.
+    @discardableResult
+    public func push(_ path: URL, to reference: Reference, options: PushOptions = PushOptions()) throws -> PushResult {
+        guard let repository = reference.repository, let tag = reference.tag else {
+            throw StoreError.invalidInput(path: reference.description, reason: "push to a tag (NAME[:TAG]), not a digest")
+        }
+        let source = try PushSource.inspect(path, kind: options.kind)
+        try checkRepositoryKind(repository, kind: source.kind)
+        let prepared = try prepare(source, repository: repository, options: options)
+
+        let json = try prepared.manifest.canonicalJSON()
+        let digest = Digest(of: json)
+        let known = try index.database.read { db in try indexedBlobs(among: prepared.blobs.keys, in: db) }
+        var created: [StoredBlob] = []
+        do {
+            var stored: [Digest: StoredBlob] = [:]
+            var written = 0
+            let newBytes = prepared.blobs.filter { !known.contains($0.key) }.reduce(0) { $0 + $1.value.size }
+            for attempt in 1...3 {
+                for (blobDigest, blob) in prepared.blobs.sorted(by: { $0.key < $1.key })
+                where stored[blobDigest] == nil && (attempt > 1 || !known.contains(blobDigest)) {
+                    let result = try blob.withBytes { try blobs.write($0, digest: blobDigest, encoding: blob.encoding) }
+                    stored[blobDigest] = result
+                    if result.created { created.append(result) }
+                    written += blob.size
+                    options.progress?(ProgressEvent(phase: "writing", completed: written, total: newBytes))
+                }
+                do {
+                    let previous = try commit(
+                        prepared, digest: digest, json: json, repository: repository, tag: tag, stored: stored)
+                    return PushResult(
+                        reference: "\(repository):\(tag)", digest: digest, kind: source.kind,
+                        previousDigest: previous.tagged, tensorCount: prepared.manifest.tensors.count,
+                        fileCount: prepared.manifest.files.count, logicalBytes: prepared.manifest.logicalSize,
+                        newBlobs: created.count, newLogicalBytes: created.reduce(0) { $0 + $1.logicalSize },
+                        newStoredBytes: created.reduce(0) { $0 + $1.storedSize },
+                        reusedBytes: prepared.manifest.logicalSize - created.reduce(0) { $0 + $1.logicalSize },
+                        manifestExisted: previous.manifestExisted, skippedFiles: source.skipped)
+                } catch let vanished as BlobVanished where attempt < 3 {
+                    // A garbage collector removed an unindexed blob we relied on: write it again.
+                    stored[vanished.digest] = nil
+                }
+            }
+            throw StoreError.invalidInput(path: path.path, reason: "blobs kept disappearing while pushing; is a garbage collection running with no grace period?")
+        } catch {
+            removeUnindexed(created.map(\.digest))
+            throw error
+        }
+    }
+
+    /// Refuses to push a `kind` into a repository that holds another kind.
+    private func checkRepositoryKind(_ repository: String, kind: ManifestKind) throws {
+        let existing = try index.database.read { db in
+            try ManifestKind.fetchOne(db, sql: "SELECT kind FROM repository WHERE name = ?", arguments: [repository])
+        }
+        if let existing, existing != kind {
+            throw StoreError.repositoryKind(repository: repository, holds: existing, pushed: kind)
+        }
+    }
+
+    /// Removes blob files this process created that no index row references (after a failed push).
+    func removeUnindexed(_ digests: [Digest]) {
+        guard !digests.isEmpty else { return }
+        try? index.database.write { db in
+            for digest in digests {
+                if try !isIndexed(digest, in: db) { try? blobs.remove(digest) }
+            }
+        }
+    }
+
+    private struct BlobVanished: Error {
+        let digest: Digest
+    }
+
+    /// Records everything in one transaction. Blob files are checked inside it: garbage collection deletes
+    /// files only while holding the write lock, so a file seen here stays until the commit is visible.
+    private func commit(
+        _ prepared: PreparedPush, digest: Digest, json: Data, repository: String, tag: String,
+        stored: [Digest: StoredBlob]
+    ) throws -> (tagged: Digest?, manifestExisted: Bool) {
+        try index.database.write { db in
+            let now = Date().timeIntervalSince1970
+            for (blobDigest, blob) in prepared.blobs {
+                if try isIndexed(blobDigest, in: db) { continue }
+                guard let onDisk = try stored[blobDigest] ?? blobs.existingBlob(blobDigest, logicalSize: blob.size),
+                    blobs.storedSize(of: blobDigest) == onDisk.storedSize
+                else { throw BlobVanished(digest: blobDigest) }
+                try db.execute(
+                    sql: "INSERT INTO blob (digest, logical_size, stored_size, codec, created_at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [blobDigest, blob.size, onDisk.storedSize, onDisk.codec, now])
+            }
+            let existed = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM manifest WHERE digest = ?)", arguments: [digest]) ?? false
+            if !existed {
+                try db.execute(
+                    sql: "INSERT INTO manifest (digest, kind, content, logical_size, base_digest, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [digest, prepared.manifest.kind, json, prepared.manifest.logicalSize, prepared.manifest.base, now])
+                for blobDigest in prepared.manifest.blobDigests {
+                    try db.execute(sql: "INSERT INTO manifest_blob (manifest_digest, blob_digest) VALUES (?, ?)", arguments: [digest, blobDigest])
+                }
+                if let adapter = prepared.adapter {
+                    try adapter.insert(db, manifest: digest)
+                }
+            }
+            let previous = try tagManifest(
+                digest, kind: prepared.manifest.kind, repository: repository, tag: tag, in: db, now: now)
+            return (previous, existed)
+        }
+    }
+}

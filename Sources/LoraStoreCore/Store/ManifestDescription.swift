@@ -1,0 +1,33 @@
+import Foundation
+
+/// Everything `show` prints about a manifest.
+public struct ManifestDescription: Sendable, Hashable, Codable {
+    public var digest: Digest
+    public var kind: ManifestKind
+    /// Tags pointing at this manifest, as `NAME:TAG`.
+    public var tags: [String]
+    public var createdAt: Date
+    /// Tensors with their storage.
+    public var tensors: [Tensor]
+    public var files: [FileEntry]
+    /// Plain-file bytes of all tensors and files.
+    public var logicalSize: Int
+    /// On-disk bytes of this manifest's distinct blobs (shared blobs counted in full).
+    public var storedSize: Int
+    /// For an adapter: its metadata.
+    public var adapter: AdapterRecord?
+    /// For an adapter: tags of its base.
+    public var baseTags: [String]
+
+    /// A tensor and how it is stored.
+    public struct Tensor: Sendable, Hashable, Codable {
+        public var name: String
+        public var dtype: DType
+        public var shape: [Int]
+        public var digest: Digest
+        public var size: Int
+        public var storedSize: Int
+        public var codec: BlobCodec
+        public var file: String
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import GRDB
+
+/// A lorastore store: blob files under a root folder and the SQLite index that says what they are.
+///
+/// Safe to use from many threads and from several processes at once: the index serialises writers and
+/// every blob write is atomic.
+public final class Store: Sendable {
+    /// The store root.
+    public let root: URL
+    /// The blob files.
+    public let blobs: BlobStore
+    /// The index.
+    public let index: StoreIndex
+
+    /// Opens the store at `root`, creating it when it does not exist.
+    public init(root: URL) throws {
+        self.root = root.standardizedFileURL
+        blobs = BlobStore(root: self.root)
+        try blobs.createDirectories()
+        index = try StoreIndex(path: self.root.appending(path: "index.sqlite").path)
+    }
+
+    /// The store's codec policy (persisted in the index).
+    public func codecPolicy() throws -> CodecPolicy {
+        try index.database.read { db in
+            guard let json = try String.fetchOne(
+                db, sql: "SELECT value FROM setting WHERE key = ?", arguments: [CodecPolicy.settingKey])
+            else { return CodecPolicy() }
+            return try JSONDecoder().decode(CodecPolicy.self, from: Data(json.utf8))
+        }
+    }
+
+    /// Changes which tensors new pushes compress. Existing blobs keep their encoding.
+    public func setCodecPolicy(_ policy: CodecPolicy) throws {
+        let json = String(decoding: try CanonicalJSON.encode(policy), as: UTF8.self)
+        try index.database.write { db in
+            try db.execute(
+                sql: "INSERT INTO setting (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                arguments: [CodecPolicy.settingKey, json])
+        }
+    }
+}

@@ -1,0 +1,44 @@
+/// Errors of store operations, each with a message for people that names the file, tensor or reference.
+public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The index was written by a newer lorastore whose schema this build does not know.
+    case newerSchema(path: String)
+    /// Nothing in the store answers to the reference.
+    case notFound(String)
+    /// The reference names a manifest of another kind than the operation needs.
+    case wrongKind(reference: String, expected: ManifestKind, found: ManifestKind)
+    /// A repository holds manifests of one kind only.
+    case repositoryKind(repository: String, holds: ManifestKind, pushed: ManifestKind)
+    /// The folder or file to push is not a model or adapter lorastore can read.
+    case invalidInput(path: String, reason: String)
+    /// An adapter tensor does not fit the base (or the adapter config), named by its key.
+    case adapterMismatch(file: String, key: String, reason: String)
+    /// A floating-point tensor holds NaN or infinity.
+    case nonFinite(file: String, tensor: String)
+    /// An adapter push names no base and none is recorded for the repository.
+    case baseRequired(adapter: String)
+    /// A merge input or option is not allowed, with the reason.
+    case mergeRefused(String)
+
+    public var description: String {
+        switch self {
+        case .newerSchema(let path):
+            "\(path) was written by a newer lorastore; upgrade lorastore to open this store"
+        case .notFound(let reference):
+            "\(reference): not found in the store"
+        case .wrongKind(let reference, let expected, let found):
+            "\(reference) is a \(found), not a \(expected)"
+        case .repositoryKind(let repository, let holds, let pushed):
+            "\(repository) holds \(holds) manifests; a \(pushed) cannot be pushed to it"
+        case .invalidInput(let path, let reason):
+            "\(path): \(reason)"
+        case .adapterMismatch(let file, let key, let reason):
+            "\(file): tensor \"\(key)\": \(reason)"
+        case .nonFinite(let file, let tensor):
+            "\(file): tensor \"\(tensor)\" contains NaN or infinite values"
+        case .baseRequired(let adapter):
+            "\(adapter): no base given (use --base REF); none is recorded from an earlier push of this repository"
+        case .mergeRefused(let reason):
+            "cannot merge: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import LoraStoreCore
+
+struct Push: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Push a base model or PEFT adapter into the store.",
+        discussion: """
+            PATH is a Hugging Face model folder (config.json with model.safetensors, or shards and
+            model.safetensors.index.json), a single .safetensors file, or a PEFT adapter folder
+            (adapter_config.json and adapter_model.safetensors). Tensors already in the store are not stored again.
+            """)
+
+    @Argument(help: "The model or adapter folder, or a .safetensors file.")
+    var path: String
+
+    @Argument(help: "Where to tag it: NAME[:TAG].")
+    var reference: String
+
+    @Option(help: "For an adapter: the base it was trained on (default: the base of the repository's last push).")
+    var base: String?
+
+    @Option(help: "base or adapter (default: detected from the files).")
+    var kind: ManifestKind?
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let destination = try parseReference(reference)
+        let baseReference = try base.map(parseReference)
+        let store = try global.openStore()
+        let progress = ProgressBar()
+        let result: PushResult
+        do {
+            result = try store.push(
+                URL(fileURLWithPath: path), to: destination,
+                options: PushOptions(kind: kind, base: baseReference, progress: progress.handler))
+            progress.finish()
+        } catch {
+            progress.finish()
+            throw error
+        }
+        if global.json {
+            try Output.json(result)
+            return
+        }
+        let what = result.kind == .base ? "base" : "adapter"
+        print("pushed \(what) \(result.reference) \(result.digest)")
+        print("  \(result.tensorCount) tensors, \(result.fileCount) files, \(Output.bytes(result.logicalBytes))")
+        if result.newBlobs == 0 {
+            print("  no new bytes stored: every tensor and file was already in the store")
+        } else {
+            print("  stored \(result.newBlobs) new blobs: \(Output.bytes(result.newLogicalBytes)) as \(Output.bytes(result.newStoredBytes)) on disk")
+            if result.reusedBytes > 0 {
+                print("  reused \(Output.bytes(result.reusedBytes)) already in the store")
+            }
+        }
+        if let previous = result.previousDigest, previous != result.digest {
+            print("  moved \(result.reference) from \(previous.short)")
+        }
+        for skipped in result.skippedFiles {
+            print("  skipped \(skipped)")
+        }
+    }
+}

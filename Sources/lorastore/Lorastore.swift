@@ -14,7 +14,7 @@ struct Lorastore: ParsableCommand {
             """,
         version: LoraStoreVersion.current,
         subcommands: [
-            Push.self, List.self, Show.self, Tag.self, Remove.self,
+            Push.self, List.self, Show.self, Tag.self, Remove.self, Merge.self,
         ]
     )
 }

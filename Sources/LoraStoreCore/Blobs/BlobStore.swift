@@ -119,7 +119,7 @@ public struct BlobStore: Sendable {
     /// Deletes a blob file. The caller holds the index's write lock and has checked no row references it.
     public func remove(_ digest: Digest) throws {
         let path = path(of: digest)
-        guard unlink(path) == 0 || errno == ENOENT else { throw IOError("remove", path: path) }
+        guard unlink(path) == 0 || errno == ENOENT else { throw FileAccessError(.remove, path: path) }
     }
 
     /// Every blob file on disk, with its size and modification time, whatever the index says.
@@ -145,7 +145,7 @@ public struct BlobStore: Sendable {
     /// meanwhile (another writer won; its file is equally valid).
     private func place(_ bytes: UnsafeRawBufferPointer, digest: Digest) throws -> Bool {
         let folder = blobsDirectory.path + "/" + digest.hex.prefix(2)
-        if mkdir(folder, 0o755) != 0 && errno != EEXIST { throw IOError("create directory", path: folder) }
+        if mkdir(folder, 0o755) != 0 && errno != EEXIST { throw FileAccessError(.createDirectory, path: folder) }
         let temporary = temporaryDirectory.path + "/\(digest.hex).\(getpid()).\(UInt32.random(in: .min ... .max))"
         do {
             let file = try WritableFile(creating: temporary, exclusive: true)
@@ -154,7 +154,7 @@ public struct BlobStore: Sendable {
             try file.close()
             let finalPath = folder + "/" + digest.hex
             if link(temporary, finalPath) != 0 {
-                guard errno == EEXIST else { throw IOError("link", path: finalPath) }
+                guard errno == EEXIST else { throw FileAccessError(.link, path: finalPath) }
                 unlink(temporary)
                 return false
             }

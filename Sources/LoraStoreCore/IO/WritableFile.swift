@@ -9,7 +9,7 @@ import Glibc
 /// `fsync`, and errors that name the file.
 ///
 /// Foundation's `FileHandle` hides `ENOSPC` behind exceptions on some platforms; here every failure is an
-/// ``IOError``.
+/// ``FileAccessError``.
 public final class WritableFile {
     /// The path the file was opened at.
     public let path: String
@@ -18,12 +18,12 @@ public final class WritableFile {
     public private(set) var bytesWritten = 0
 
     /// Creates (or truncates) the file at `path` with mode 0644.
-    public init(creating path: String, exclusive: Bool = false) throws(IOError) {
+    public init(creating path: String, exclusive: Bool = false) throws(FileAccessError) {
         self.path = path
         var flags = O_WRONLY | O_CREAT | O_CLOEXEC
         flags |= exclusive ? O_EXCL : O_TRUNC
         let descriptor = open(path, flags, 0o644)
-        guard descriptor >= 0 else { throw IOError("create", path: path) }
+        guard descriptor >= 0 else { throw FileAccessError(.create, path: path) }
         self.descriptor = descriptor
     }
 
@@ -32,16 +32,16 @@ public final class WritableFile {
     }
 
     /// Writes all of `bytes`.
-    public func write(_ bytes: UnsafeRawBufferPointer) throws(IOError) {
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(FileAccessError) {
         guard var address = bytes.baseAddress else { return }
         var remaining = bytes.count
         while remaining > 0 {
             let written = Glibc.write(descriptor, address, remaining)
             if written < 0 {
                 if errno == EINTR { continue }
-                throw IOError("write", path: path)
+                throw FileAccessError(.write, path: path)
             }
-            if written == 0 { throw IOError("write", path: path, code: EIO) }
+            if written == 0 { throw FileAccessError(.write, path: path, errno: EIO) }
             address += written
             remaining -= written
             bytesWritten += written
@@ -49,30 +49,30 @@ public final class WritableFile {
     }
 
     /// Writes all of `bytes`.
-    public func write(_ bytes: some ContiguousBytes) throws(IOError) {
-        let result: Result<Void, IOError> = bytes.withUnsafeBytes { buffer in
-            Result { () throws(IOError) in try write(buffer) }
+    public func write(_ bytes: some ContiguousBytes) throws(FileAccessError) {
+        let result: Result<Void, FileAccessError> = bytes.withUnsafeBytes { buffer in
+            Result { () throws(FileAccessError) in try write(buffer) }
         }
         try result.get()
     }
 
     /// Flushes the file's data and metadata to stable storage.
-    public func sync() throws(IOError) {
-        guard fsync(descriptor) == 0 else { throw IOError("sync", path: path) }
+    public func sync() throws(FileAccessError) {
+        guard fsync(descriptor) == 0 else { throw FileAccessError(.sync, path: path) }
     }
 
     /// Closes the file; later writes are programming errors.
-    public func close() throws(IOError) {
+    public func close() throws(FileAccessError) {
         let descriptor = self.descriptor
         self.descriptor = -1
-        guard Glibc.close(descriptor) == 0 else { throw IOError("close", path: path) }
+        guard Glibc.close(descriptor) == 0 else { throw FileAccessError(.close, path: path) }
     }
 
     /// Flushes a directory's entries (a rename or link inside it) to stable storage.
-    public static func syncDirectory(_ path: String) throws(IOError) {
+    public static func syncDirectory(_ path: String) throws(FileAccessError) {
         let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw IOError("open directory", path: path) }
+        guard descriptor >= 0 else { throw FileAccessError(.open, path: path) }
         defer { Glibc.close(descriptor) }
-        guard fsync(descriptor) == 0 else { throw IOError("sync directory", path: path) }
+        guard fsync(descriptor) == 0 else { throw FileAccessError(.sync, path: path) }
     }
 }

@@ -56,10 +56,10 @@ public final class StoreIndex: Sendable {
     /// once do not both try to create its schema.
     private static func withExclusiveLock<T>(_ lockPath: String, _ body: () throws -> T) throws -> T {
         let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw IOError("open", path: lockPath) }
+        guard descriptor >= 0 else { throw FileAccessError(.open, path: lockPath) }
         defer { close(descriptor) }
         while flock(descriptor, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw IOError("lock", path: lockPath) }
+            guard errno == EINTR else { throw FileAccessError(.lock, path: lockPath) }
         }
         defer { flock(descriptor, LOCK_UN) }
         return try body()

@@ -18,6 +18,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case baseRequired(adapter: String)
     /// A merge input or option is not allowed, with the reason.
     case mergeRefused(String)
+    /// A merged tensor came out with NaN or infinite values (PEFT's `safe_merge` refuses these too).
+    case nonFiniteResult(tensor: String)
 
     public var description: String {
         switch self {
@@ -39,6 +41,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "\(adapter): no base given (use --base REF); none is recorded from an earlier push of this repository"
         case .mergeRefused(let reason):
             "cannot merge: \(reason)"
+        case .nonFiniteResult(let tensor):
+            "cannot merge: the merged \(tensor) has NaN or infinite values"
         }
     }
 }

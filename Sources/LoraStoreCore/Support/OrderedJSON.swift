@@ -1,4 +1,4 @@
-/// A JSON value as written in a safetensors header or a shard index, with object members kept in
+/// A JSON value (safetensors headers, shard indexes, adapter configs), with object members kept in
 /// document order and duplicates preserved.
 ///
 /// Foundation's `JSONSerialization` silently keeps one of two duplicate keys, which would let a file hide

@@ -51,7 +51,8 @@ public struct SafetensorsFile: Sendable {
         let range = tensor.dataRange
         precondition(range.lowerBound >= 0 && range.upperBound <= mapping.bytes.count - dataOffset,
                      "tensor \"\(tensor.name)\" lies outside the data of \(url.path)")
-        return UnsafeRawBufferPointer(rebasing: mapping.bytes[dataOffset + range.lowerBound ..< dataOffset + range.upperBound])
+        let start = dataOffset + range.lowerBound
+        return UnsafeRawBufferPointer(rebasing: mapping.bytes[start ..< start + range.count])
     }
 
     /// Validates a whole safetensors file held in memory (an upload, for example).
@@ -112,8 +113,8 @@ public struct SafetensorsFile: Sendable {
             }
         }
 
-        tensors.sort {
-            ($0.dataRange.lowerBound, $0.dataRange.upperBound, $0.name) < ($1.dataRange.lowerBound, $1.dataRange.upperBound, $1.name)
+        tensors.sort { a, b in
+            (a.dataRange.lowerBound, a.dataRange.upperBound, a.name) < (b.dataRange.lowerBound, b.dataRange.upperBound, b.name)
         }
         let dataLength = bytes.count - dataOffset
         var position = 0
@@ -128,10 +129,12 @@ public struct SafetensorsFile: Sendable {
                 throw failure(.nonContiguousOffsets, tensor: tensor.name,
                               "\(offsets) overlap the previous tensor, which ends at byte \(position)")
             }
-            let expected = try TensorInfo.byteCount(dtype: tensor.dtype, shape: tensor.shape, file: label, tensor: tensor.name)
+            let expected = try TensorInfo.byteCount(
+                dtype: tensor.dtype, shape: tensor.shape, file: label, tensor: tensor.name
+            )
             guard range.count == expected else {
-                throw failure(.sizeMismatch, tensor: tensor.name,
-                              "byte size \(range.count) does not match shape \(tensor.shape) of \(tensor.dtype.rawValue) (\(expected) bytes)")
+                throw failure(.sizeMismatch, tensor: tensor.name, "byte size \(range.count) does not match "
+                              + "shape \(tensor.shape) of \(tensor.dtype.rawValue) (\(expected) bytes)")
             }
             guard range.upperBound <= dataLength else {
                 throw failure(.invalidOffsets, tensor: tensor.name,
@@ -140,8 +143,8 @@ public struct SafetensorsFile: Sendable {
             position = range.upperBound
         }
         guard position == dataLength else {
-            throw failure(.trailingBytes,
-                          "\(dataLength - position) bytes follow the last tensor (data section is \(dataLength) bytes, tensors end at byte \(position))")
+            throw failure(.trailingBytes, "\(dataLength - position) bytes follow the last tensor "
+                          + "(data section is \(dataLength) bytes, tensors end at byte \(position))")
         }
         return (tensors, metadata, dataOffset)
     }
@@ -155,8 +158,10 @@ public struct SafetensorsFile: Sendable {
             var metadata: [String: String] = [:]
             for member in members {
                 guard case .string(let string) = member.value else {
-                    throw SafetensorsError(.metadataNotString, file: label,
-                                           detail: "__metadata__ value of \"\(member.key)\" is \(member.value.typeName), not a string")
+                    throw SafetensorsError(
+                        .metadataNotString, file: label,
+                        detail: "__metadata__ value of \"\(member.key)\" is \(member.value.typeName), not a string"
+                    )
                 }
                 guard metadata.updateValue(string, forKey: member.key) == nil else {
                     throw SafetensorsError(.invalidJSON, file: label,
@@ -188,7 +193,9 @@ public struct SafetensorsFile: Sendable {
                 throw failure(.invalidTensorEntry, "entry has the field \"\(field.key)\" more than once")
             }
         }
-        guard let dtypeField = fields["dtype"], let shapeField = fields["shape"], let offsetsField = fields["data_offsets"] else {
+        guard let dtypeField = fields["dtype"], let shapeField = fields["shape"],
+              let offsetsField = fields["data_offsets"]
+        else {
             let missing = ["dtype", "shape", "data_offsets"].filter { fields[$0] == nil }
             throw failure(.invalidTensorEntry, "entry lacks \(missing.joined(separator: ", "))")
         }

@@ -36,20 +36,17 @@ public struct SafetensorsHeader: Sendable {
         var names = Set<String>()
         var dataSize = 0
         for (name, dtype, shape) in tensors {
-            guard name != "__metadata__" else {
-                throw SafetensorsError(.invalidTensorEntry, file: label, tensor: name, detail: "the name is reserved for metadata")
+            func failure(_ kind: SafetensorsError.Kind, _ detail: String) -> SafetensorsError {
+                SafetensorsError(kind, file: label, tensor: name, detail: detail)
             }
-            guard names.insert(name).inserted else {
-                throw SafetensorsError(.duplicateTensorName, file: label, tensor: name, detail: "name appears more than once")
-            }
+            guard name != "__metadata__" else { throw failure(.invalidTensorEntry, "the name is reserved for metadata") }
+            guard names.insert(name).inserted else { throw failure(.duplicateTensorName, "name appears more than once") }
             guard shape.allSatisfy({ $0 >= 0 }) else {
-                throw SafetensorsError(.invalidShape, file: label, tensor: name, detail: "shape \(shape) has a negative dimension")
+                throw failure(.invalidShape, "shape \(shape) has a negative dimension")
             }
             let byteCount = try TensorInfo.byteCount(dtype: dtype, shape: shape, file: label, tensor: name)
             let (end, overflow) = dataSize.addingReportingOverflow(byteCount)
-            guard !overflow else {
-                throw SafetensorsError(.sizeOverflow, file: label, tensor: name, detail: "data section size overflows")
-            }
+            guard !overflow else { throw failure(.sizeOverflow, "data section size overflows") }
             infos.append(TensorInfo(name: name, dtype: dtype, shape: shape, dataRange: dataSize ..< end))
             dataSize = end
         }
@@ -80,8 +77,10 @@ public struct SafetensorsHeader: Sendable {
         json.append(contentsOf: repeatElement(UInt8(ascii: " "), count: (8 - json.count % 8) % 8))
 
         guard json.count <= SafetensorsFile.maximumHeaderSize else {
-            throw SafetensorsError(.headerTooLarge, file: label,
-                                   detail: "header is \(json.count) bytes, over the limit of \(SafetensorsFile.maximumHeaderSize)")
+            throw SafetensorsError(
+                .headerTooLarge, file: label,
+                detail: "header is \(json.count) bytes, over the limit of \(SafetensorsFile.maximumHeaderSize)"
+            )
         }
         guard dataSize <= Int.max - 8 - json.count else {
             throw SafetensorsError(.sizeOverflow, file: label, detail: "file size overflows")

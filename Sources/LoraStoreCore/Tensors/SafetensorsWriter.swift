@@ -1,16 +1,11 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Crypto
 
 /// Writes a safetensors file tensor by tensor, so large tensors are streamed instead of assembled in memory.
 ///
 /// The writer creates (or truncates) the file and writes the header at once; then ``append(_:)`` takes
 /// each tensor's bytes in the header's order, and ``finish(sync:)`` checks that all arrived and closes the
-/// file. Writes loop over short writes and `EINTR`; failures such as a full disk (`ENOSPC`) throw a
-/// ``FileAccessError`` naming the file.
+/// file. Failures such as a full disk (`ENOSPC`) throw a ``FileAccessError`` naming the file.
 ///
 /// A writer that fails or is dropped before ``finish(sync:)`` leaves a partial file behind: write to a
 /// temporary path and rename it into place once finished.
@@ -20,23 +15,24 @@ public final class SafetensorsWriter {
     /// The header, which fixes the order and size of the tensors.
     public let header: SafetensorsHeader
 
-    private var descriptor: Int32?
+    private let file: WritableFile
+    private var hasher: SHA256?
     private var nextTensor = 0
+    private var finished = false
+    /// The SHA-256 of the whole file, once finished with `computeDigest`.
+    public private(set) var digest: Digest?
 
     /// Creates the file at `url` (replacing any file there, mode 0644) and writes `header`.
     ///
+    /// - Parameter computeDigest: hash the file's bytes as they are written (``digest``), so recording a
+    ///   file's content address costs no second read.
     /// - Throws: ``FileAccessError`` when the file cannot be created or written.
-    public init(url: URL, header: SafetensorsHeader) throws {
+    public init(url: URL, header: SafetensorsHeader, computeDigest: Bool = false) throws {
         self.url = url
         self.header = header
-        let descriptor = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw FileAccessError(.open, path: url.path, errno: errno) }
-        self.descriptor = descriptor
+        file = try WritableFile(creating: url.path)
+        hasher = computeDigest ? SHA256() : nil
         try header.encoded.withUnsafeBytes(writeAll)
-    }
-
-    deinit {
-        if let descriptor { close(descriptor) }
     }
 
     /// Writes the data of the next tensor in header order.
@@ -50,8 +46,11 @@ public final class SafetensorsWriter {
         }
         let tensor = header.tensors[nextTensor]
         guard bytes.count == tensor.byteCount else {
-            throw SafetensorsError(.sizeMismatch, file: url.path, tensor: tensor.name,
-                                   detail: "got \(bytes.count) bytes for shape \(tensor.shape) of \(tensor.dtype.rawValue) (\(tensor.byteCount) bytes)")
+            throw SafetensorsError(
+                .sizeMismatch, file: url.path, tensor: tensor.name,
+                detail: "got \(bytes.count) bytes for shape \(tensor.shape) of \(tensor.dtype.rawValue) "
+                    + "(\(tensor.byteCount) bytes)"
+            )
         }
         try writeAll(bytes)
         nextTensor += 1
@@ -63,40 +62,23 @@ public final class SafetensorsWriter {
     /// - Throws: ``SafetensorsError`` of kind `tensorCountMismatch` when tensors are missing (the file is
     ///   left open), or ``FileAccessError`` when syncing or closing fails.
     public func finish(sync: Bool = true) throws {
-        guard let descriptor else { preconditionFailure("SafetensorsWriter.finish called twice for \(url.path)") }
+        precondition(!finished, "SafetensorsWriter.finish called twice for \(url.path)")
         guard nextTensor == header.tensors.count else {
-            throw SafetensorsError(.tensorCountMismatch, file: url.path, tensor: header.tensors[nextTensor].name,
-                                   detail: "finished after \(nextTensor) of \(header.tensors.count) tensors; this one was not written")
+            throw SafetensorsError(
+                .tensorCountMismatch, file: url.path, tensor: header.tensors[nextTensor].name,
+                detail: "not written: finished after \(nextTensor) of \(header.tensors.count) tensors"
+            )
         }
-        self.descriptor = nil
-        if sync {
-            while fsync(descriptor) != 0 {
-                guard errno == EINTR else {
-                    let code = errno
-                    close(descriptor)
-                    throw FileAccessError(.sync, path: url.path, errno: code)
-                }
-            }
-        }
-        // Linux closes the descriptor even when close reports EINTR, so it is never retried.
-        guard close(descriptor) == 0 else { throw FileAccessError(.close, path: url.path, errno: errno) }
+        finished = true
+        if sync { try file.sync() }
+        try file.close()
+        digest = hasher.map { Digest($0.finalize()) }
     }
 
-    /// Writes all of `bytes`, looping over short writes and interruptions.
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws(FileAccessError) {
-        guard let descriptor else { preconditionFailure("SafetensorsWriter used after finish for \(url.path)") }
-        guard let base = bytes.baseAddress else { return }
-        var offset = 0
-        while offset < bytes.count {
-            let written = systemWrite(descriptor, base + offset, bytes.count - offset)
-            if written > 0 {
-                offset += written
-            } else if written < 0, errno == EINTR {
-                continue
-            } else {
-                throw FileAccessError(.write, path: url.path, errno: written < 0 ? errno : EIO)
-            }
-        }
+        precondition(!finished, "SafetensorsWriter used after finish for \(url.path)")
+        hasher?.update(bufferPointer: bytes)
+        try file.write(bytes)
     }
 }
 
@@ -126,9 +108,4 @@ extension SafetensorsWriter {
         try writer.finish(sync: sync)
         return header
     }
-}
-
-/// `write(2)`, reachable from inside ``SafetensorsWriter`` whose own `write` methods would shadow it.
-private func systemWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-    write(descriptor, buffer, count)
 }

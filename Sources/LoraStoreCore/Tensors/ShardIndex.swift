@@ -162,7 +162,8 @@ public struct ShardIndex: Sendable, Equatable {
     /// Whether `name` names a file inside the index's folder: not empty, not `.` or `..`, and free of
     /// path separators and NUL.
     static func isPlainFileName(_ name: String) -> Bool {
-        !name.isEmpty && name != "." && name != ".." && !name.utf8.contains { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "\\") || $0 == 0 }
+        !name.isEmpty && name != "." && name != ".."
+            && !name.utf8.contains { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "\\") || $0 == 0 }
     }
 
     /// A non-negative integer, also accepting integral numbers written with a fraction or exponent

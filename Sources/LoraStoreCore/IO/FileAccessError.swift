@@ -1,17 +1,14 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A failed POSIX file operation, naming the file and the system's reason.
 ///
-/// ``MappedFile`` and ``SafetensorsWriter`` talk to the kernel directly (for zero-copy reads and
-/// checked writes), so their failures carry the `errno` code for programs and `strerror` text for people.
+/// The store talks to the kernel directly (zero-copy reads, checked writes, atomic links), so failures carry
+/// the `errno` code for programs and the `strerror` text for people: "No space left on device" reaches the
+/// user word for word.
 public struct FileAccessError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The operation that failed.
     public enum Operation: String, Sendable, Hashable {
-        case open, stat, map, write, sync, close
+        case open, create, stat, map, write, sync, close, link, remove, createDirectory, lock
     }
 
     /// The operation that failed.
@@ -31,19 +28,19 @@ public struct FileAccessError: Error, Sendable, Hashable, CustomStringConvertibl
         self.reason = reason
     }
 
-    /// Creates an error from an `errno` value, using `strerror` for the reason.
-    init(_ operation: Operation, path: String, errno code: Int32) {
+    /// Creates an error from an `errno` value (by default the current one), using `strerror` for the reason.
+    init(_ operation: Operation, path: String, errno code: Int32 = errno) {
         self.init(operation: operation, path: path, code: code, reason: String(cString: strerror(code)))
     }
 
+    /// True when the disk (or the quota) is full.
+    public var isOutOfSpace: Bool { code == ENOSPC || code == EDQUOT }
+
     public var description: String {
         let verb = switch operation {
-        case .open: "open"
         case .stat: "inspect"
-        case .map: "map"
-        case .write: "write"
-        case .sync: "sync"
-        case .close: "close"
+        case .createDirectory: "create directory"
+        default: operation.rawValue
         }
         return "cannot \(verb) \(path): \(reason)"
     }

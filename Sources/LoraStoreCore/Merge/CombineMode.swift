@@ -1,0 +1,10 @@
+/// How several adapters on one tensor combine.
+public enum CombineMode: String, Sendable, Hashable, Codable, CaseIterable {
+    /// W' = W + Σ wᵢ·sᵢ·Bᵢ·Aᵢ: the exact weighted sum of the adapters' deltas (PEFT's `cat` combination
+    /// without its quirks). Weights may be negative.
+    case exact
+    /// PEFT's `add_weighted_adapter(..., combination_type="linear")`: A and B are summed separately,
+    /// each scaled by √|wᵢ·sᵢ| (the sign of wᵢ goes to B), so W' = W + (Σ cᵢBᵢ)(Σ cᵢAᵢ), cross terms
+    /// included. Requires equal ranks. Offered to reproduce PEFT, not because it is the right sum.
+    case peftLinear = "peft-linear"
+}

@@ -1,0 +1,122 @@
+/// What a merge will do, tensor by tensor, decided before any arithmetic: each output tensor in base order
+/// with its type, shape and how it is made. Building the plan loads the adapters' configs and checks every
+/// adapter against the base, so a refused merge fails before it writes anything.
+public struct MergePlan: Sendable {
+    public let base: StoredManifest
+    public let adapters: [LoadedAdapter]
+    public let options: MergeOptions
+    /// The output tensors, in the base's order.
+    public let tensors: [PlannedTensor]
+
+    /// Plans merging `adapters` into `base`.
+    public init(base: StoredManifest, adapters: [WeightedAdapter], options: MergeOptions, store: Store) throws {
+        guard base.kind == .base else {
+            throw StoreError.wrongKind(reference: base.digest.description, expected: .base, found: base.kind)
+        }
+        if let outputType = options.outputType, !outputType.isMergeable {
+            throw StoreError.mergeRefused("output dtype \(outputType.rawValue) is not F32, F16 or BF16")
+        }
+        for adapter in adapters where !adapter.weight.isFinite {
+            throw StoreError.mergeRefused("adapter \(adapter.digest.short) has a weight that is not a finite number")
+        }
+        let loaded = try store.index.database.read { db in
+            try adapters.map { selection in
+                guard let stored = try store.manifest(selection.digest, in: db) else {
+                    throw StoreError.notFound(selection.digest.description)
+                }
+                let codecs = try store.codecs(of: stored.manifest.blobDigests, in: db)
+                return try LoadedAdapter(
+                    stored: stored, weight: selection.weight, base: base.manifest, store: store, codecs: codecs)
+            }
+        }
+        self.base = base
+        self.adapters = loaded
+        self.options = options
+        self.tensors = try Self.plan(base: base.manifest, adapters: loaded, options: options)
+    }
+
+    private static func plan(base: Manifest, adapters: [LoadedAdapter], options: MergeOptions) throws -> [PlannedTensor] {
+        var terms: [String: [PlannedTensor.Term]] = [:]
+        var dora: [String: PlannedTensor.DoRA] = [:]
+        var replacements: [String: (adapter: Int, key: String, weight: Double)] = [:]
+        var biases: [String: [(adapter: Int, key: String, coefficient: Double)]] = [:]
+        for (index, adapter) in adapters.enumerated() where adapter.weight != 0 {
+            for (target, key) in adapter.layout.replacements {
+                if let other = replacements[target] {
+                    throw StoreError.mergeRefused(
+                        "adapters \(adapters[other.adapter].digest.short) and \(adapter.digest.short) both replace \(target) (modules_to_save)")
+                }
+                replacements[target] = (index, key, adapter.weight)
+            }
+            for module in adapter.layout.modules {
+                terms[module.target, default: []].append(
+                    PlannedTensor.Term(adapter: index, module: module, coefficient: adapter.weight * module.scale))
+                if let magnitudeKey = module.magnitudeKey {
+                    dora[module.target] = PlannedTensor.DoRA(
+                        adapter: index, magnitudeKey: magnitudeKey, transposed: module.transposed)
+                }
+                if let biasKey = module.biasKey {
+                    biases[module.path + ".bias", default: []].append((index, biasKey, adapter.weight * module.scale))
+                }
+            }
+        }
+        for (target, doraTerm) in dora {
+            let adapter = adapters[doraTerm.adapter]
+            guard terms[target]?.count == 1, adapter.weight == 1 else {
+                throw StoreError.mergeRefused(
+                    "\(target) uses DoRA (adapter \(adapter.digest.short)); a DoRA module merges alone and at weight 1")
+            }
+        }
+        for (target, replaced) in replacements where terms[target] != nil {
+            throw StoreError.mergeRefused(
+                "\(target) is replaced by adapter \(adapters[replaced.adapter].digest.short) (modules_to_save) and changed by LoRA from another")
+        }
+        if options.combine == .peftLinear {
+            for (target, list) in terms where Set(list.map(\.module.rank)).count > 1 {
+                throw StoreError.mergeRefused("peft-linear needs equal ranks; \(target) has ranks \(list.map(\.module.rank))")
+            }
+        }
+        return try base.tensors.map { entry in
+            let dtype = entry.dtype.isMergeable ? (options.outputType ?? entry.dtype) : entry.dtype
+            let action: PlannedTensor.Action
+            if let list = terms[entry.name] {
+                action = .lowRank(list, dora: dora[entry.name])
+            } else if let replaced = replacements[entry.name] {
+                action = .replace(adapter: replaced.adapter, key: replaced.key, weight: replaced.weight)
+            } else if let list = biases[entry.name] {
+                action = .addBias(list)
+            } else {
+                action = .passThrough
+            }
+            if case .passThrough = action {} else if !entry.dtype.isMergeable {
+                throw StoreError.mergeRefused("\(entry.name) is \(entry.dtype.rawValue); lorastore merges into F32, F16 and BF16 tensors only")
+            }
+            return PlannedTensor(name: entry.name, dtype: dtype, shape: entry.shape, base: entry, action: action)
+        }
+    }
+}
+
+extension MergePlan {
+    /// The `__metadata__` recording where a merged model came from: base digest, adapters with weights,
+    /// options and lorastore version (values are strings, as safetensors requires; lists are JSON).
+    public var provenance: [String: String] {
+        let adapterList = adapters.map { WeightedAdapter(digest: $0.digest, weight: $0.weight) }
+        return [
+            "lorastore.base": base.digest.description,
+            "lorastore.adapters": (try? CanonicalJSON.encode(adapterList)).map { String(decoding: $0, as: UTF8.self) } ?? "[]",
+            "lorastore.options": (try? CanonicalJSON.encode(options)).map { String(decoding: $0, as: UTF8.self) } ?? "{}",
+            "lorastore.version": LoraStoreVersion.current,
+        ]
+    }
+
+    /// The safetensors layout of the merged model.
+    public func layout(extraMetadata: [String: String] = [:]) throws -> ModelLayout {
+        try ModelLayout(
+            tensors: tensors.map { ($0.name, $0.dtype, $0.shape) },
+            metadata: provenance.merging(extraMetadata) { _, extra in extra },
+            maxShardSize: options.maxShardSize)
+    }
+
+    /// Logical bytes of the output tensors.
+    public var outputBytes: Int { tensors.reduce(0) { $0 + $1.byteCount } }
+}

@@ -1,0 +1,42 @@
+import Foundation
+
+extension Store {
+    /// Merges `adapters` (with weights) into `base` and writes a Hugging Face model folder to `destination`:
+    /// the base's small files (config, tokenizer...), the merged tensors in safetensors with provenance in
+    /// `__metadata__`, and a shard index when sharded.
+    @discardableResult
+    public func merge(
+        base: Reference, adapters: [(reference: Reference, weight: Double)], options: MergeOptions = MergeOptions(),
+        to destination: URL, progress: ProgressHandler? = nil
+    ) throws -> MergeResult {
+        let (baseManifest, selections) = try index.database.read { db in
+            let base = try resolve(base, as: .base, in: db)
+            let selections = try adapters.map { adapter in
+                WeightedAdapter(digest: try resolve(adapter.reference, as: .adapter, in: db).digest, weight: adapter.weight)
+            }
+            return (base, selections)
+        }
+        let plan = try MergePlan(base: baseManifest, adapters: selections, options: options, store: self)
+        let writer = try ModelFolderWriter(destination: destination, layout: try plan.layout(), computeDigests: true)
+        try copyFiles(of: baseManifest.manifest, into: writer)
+        let counter = ProgressCounter(phase: "merging", total: plan.outputBytes, handler: progress)
+        try MergeEngine(plan: plan, store: self).run { tensor, bytes in
+            try writer.append(bytes)
+            counter.add(bytes.count)
+        }
+        try writer.finish()
+        return MergeResult(
+            destination: destination.path, base: baseManifest.digest, adapters: selections,
+            tensorCount: plan.tensors.count, changedTensors: plan.tensors.filter(\.isChanged).count,
+            tensorBytes: plan.outputBytes, files: writer.fileDigests)
+    }
+
+    /// Copies a base's small files into a model folder, leaving out its shard index (the output has its own).
+    func copyFiles(of manifest: Manifest, into writer: ModelFolderWriter) throws {
+        let codecs = try self.index.database.read { db in try self.codecs(of: manifest.files.map(\.digest), in: db) }
+        for file in manifest.files where file.path != ShardIndex.fileName {
+            let contents = try blobs.read(file.digest, codec: codecs[file.digest] ?? .raw)
+            try writer.addFile(file.path, contents: contents.bytes)
+        }
+    }
+}

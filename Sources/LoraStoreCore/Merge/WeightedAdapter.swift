@@ -1,0 +1,10 @@
+/// An adapter to merge and its weight (1 = as trained; 0 = not at all; negative subtracts it).
+public struct WeightedAdapter: Sendable, Hashable, Codable {
+    public var digest: Digest
+    public var weight: Double
+
+    public init(digest: Digest, weight: Double = 1) {
+        self.digest = digest
+        self.weight = weight
+    }
+}

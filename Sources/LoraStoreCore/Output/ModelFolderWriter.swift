@@ -1,0 +1,88 @@
+import Foundation
+
+/// Writes a Hugging Face model folder: the safetensors files of a ``ModelLayout``, filled tensor by tensor
+/// in order, the shard index, and small files.
+///
+/// Everything is written into a hidden folder beside the destination and renamed into place at the end,
+/// so an interrupted write never leaves a folder that looks complete.
+public final class ModelFolderWriter {
+    public let destination: URL
+    public let layout: ModelLayout
+    private let staging: URL
+    private var fileIndex = 0
+    private var tensorIndex = 0
+    private var writer: SafetensorsWriter?
+    private let computeDigests: Bool
+    /// SHA-256 of each safetensors file written, by name, when asked for.
+    public private(set) var fileDigests: [String: Digest] = [:]
+
+    /// Prepares to write `layout` into `destination`, which must not exist or be an empty folder.
+    /// With `computeDigests`, each safetensors file is hashed as it is written (``fileDigests``).
+    public init(destination: URL, layout: ModelLayout, computeDigests: Bool = false) throws {
+        self.computeDigests = computeDigests
+        let manager = FileManager.default
+        if manager.fileExists(atPath: destination.path) {
+            let contents = (try? manager.contentsOfDirectory(atPath: destination.path)) ?? ["?"]
+            guard contents.isEmpty else {
+                throw StoreError.invalidInput(path: destination.path, reason: "exists and is not an empty folder")
+            }
+        }
+        self.destination = destination
+        self.layout = layout
+        staging = destination.deletingLastPathComponent()
+            .appending(path: ".\(destination.lastPathComponent).partial-\(getpid())")
+        try? manager.removeItem(at: staging)
+        try manager.createDirectory(at: staging, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: staging)
+    }
+
+    /// Appends the next tensor's bytes, in layout order.
+    public func append(_ bytes: UnsafeRawBufferPointer) throws {
+        while writer == nil || tensorIndex == layout.files[fileIndex].header.tensors.count {
+            try finishFile()
+            let file = layout.files[fileIndex]
+            writer = try SafetensorsWriter(
+                url: staging.appending(path: file.name), header: file.header, computeDigest: computeDigests)
+        }
+        try writer?.append(bytes)
+        tensorIndex += 1
+    }
+
+    /// Adds a small file (config, tokenizer...).
+    public func addFile(_ path: String, contents: UnsafeRawBufferPointer) throws {
+        guard !path.contains("/"), path != ".", path != ".." else {
+            throw StoreError.invalidInput(path: path, reason: "a model folder file name cannot contain '/' or be '.' or '..'")
+        }
+        let file = try WritableFile(creating: staging.appending(path: path).path)
+        try file.write(contents)
+        try file.close()
+    }
+
+    /// Completes the files, writes the shard index, and moves the folder into place.
+    public func finish() throws {
+        try finishFile()
+        if let index = layout.shardIndex {
+            try index.encoded().withUnsafeBytes { try addFile(ShardIndex.fileName, contents: $0) }
+        }
+        let manager = FileManager.default
+        if manager.fileExists(atPath: destination.path) {
+            try manager.removeItem(at: destination)
+        }
+        try manager.moveItem(at: staging, to: destination)
+    }
+
+    private func finishFile() throws {
+        guard let writer else {
+            tensorIndex = 0
+            return
+        }
+        try writer.finish(sync: true)
+        if let digest = writer.digest { fileDigests[writer.url.lastPathComponent] = digest }
+        self.writer = nil
+        fileIndex += 1
+        tensorIndex = 0
+    }
+}

@@ -55,7 +55,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LoraStoreCoreTests",
-            dependencies: ["LoraStoreCore"],
+            dependencies: ["LoraStoreCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: optimizationSettings
         ),
     ]

@@ -74,15 +74,16 @@ public struct AdapterLayout: Sendable, Hashable {
             replacements[name] = key
         }
 
-        var modules: [AdapterModule] = []
-        for (path, parts) in factors {
-            modules.append(
-                try Self.module(
-                    path: path, parts: parts, signatures: signatures, config: config, baseTensors: baseTensors,
-                    mismatch: mismatch))
-        }
+        // Modules in base order (unknown ones last, by name), so errors and merges are deterministic.
         let position = Dictionary(baseOrder.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-        modules.sort { (position[$0.target] ?? .max, $0.target) < (position[$1.target] ?? .max, $1.target) }
+        let paths = factors.keys.sorted {
+            (position[$0 + ".weight"] ?? .max, $0) < (position[$1 + ".weight"] ?? .max, $1)
+        }
+        let modules = try paths.map { path in
+            try Self.module(
+                path: path, parts: factors[path] ?? Factors(), signatures: signatures, config: config,
+                baseTensors: baseTensors, mismatch: mismatch)
+        }
         if let clash = modules.first(where: { replacements[$0.target] != nil }) {
             throw mismatch(clash.keyA, "\(clash.target) is both replaced (modules_to_save) and changed by LoRA")
         }

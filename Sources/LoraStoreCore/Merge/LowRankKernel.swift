@@ -10,7 +10,7 @@ import Glibc  // links libm, which `squareRoot()` needs in unoptimised builds
 /// the output type. The delta is never rounded to the weight's type on its own. The order of every
 /// element's arithmetic is fixed, so the output bytes do not depend on the thread count or the blocking.
 ///
-/// The weight is read once and the result written once, tile by tile (4 rows × 16 columns held in
+/// The weight is read once and the result written once, tile by tile (6 rows × 16 columns held in
 /// registers), with `R` repacked into 16-column panels that stay in L1/L2 while a block of rows streams
 /// past. DoRA is left to the caller: merge into an F32 scratch buffer, take ``rowNorms(_:rows:cols:)`` or
 /// ``columnNorms(_:rows:cols:)``, then write the result with ``scaleRows(_:rows:cols:factors:output:outputType:threads:)``
@@ -43,13 +43,11 @@ public enum LowRankKernel {
     /// Columns per register tile (two `SIMD8<Float>`).
     static let tileColumns = 16
     /// Rows per register tile.
-    static let tileRows = 4
+    static let tileRows = 6
     /// Rows per unit of work handed to a thread.
-    static let rowsPerTask = 32
+    static let rowsPerTask = 48
     /// Target size of the slice of the packed `R` that a block of rows sweeps over.
     static let panelBytes = 24 * 1024
-    /// Upper bound on the columns of one block, which bounds the delta scratch tile (4 × 512 floats).
-    static let maxBlockChunks = 32
 
     /// Merges `update` into the `rows × cols` row-major matrix at `base` and writes the result to `output`.
     ///
@@ -207,7 +205,7 @@ extension LowRankKernel {
         let packed = packRight(update.right, rank: rank, cols: cols, chunkCount: chunkCount)
         defer { packed.deallocate() }
         let chunkBytes = max(rank, 1) * tileColumns * MemoryLayout<Float>.stride
-        let chunksPerBlock = min(max(1, panelBytes / chunkBytes), maxBlockChunks, chunkCount)
+        let chunksPerBlock = min(max(1, panelBytes / chunkBytes), chunkCount)
         let taskCount = (rows + rowsPerTask - 1) / rowsPerTask
         let nonFinite = update.left.withUnsafeBufferPointer { left -> Bool in
             // An empty `left` (rank 0) has no base address; any valid pointer will do since it is never read.
@@ -230,13 +228,13 @@ extension LowRankKernel {
         let count = max(chunkCount * rank * tileColumns, 1)
         let packed = UnsafeMutablePointer<Float>.allocate(capacity: count)
         packed.initialize(repeating: 0, count: count)
-        for chunk in 0..<chunkCount {
-            let firstColumn = chunk * tileColumns
-            let width = min(tileColumns, cols - firstColumn)
-            for k in 0..<rank {
-                let destination = (chunk * rank + k) * tileColumns
-                for lane in 0..<width {
-                    packed[destination + lane] = right[k * cols + firstColumn + lane]
+        right.withUnsafeBufferPointer { source in
+            guard let source = source.baseAddress else { return }
+            for chunk in 0..<chunkCount {
+                let firstColumn = chunk * tileColumns
+                let width = min(tileColumns, cols - firstColumn)
+                for k in 0..<rank {
+                    (packed + (chunk * rank + k) * tileColumns).update(from: source + k * cols + firstColumn, count: width)
                 }
             }
         }
@@ -245,39 +243,42 @@ extension LowRankKernel {
 
     /// Merges rows `rowStart ..< rowEnd`, column block by column block, and reports any non-finite output.
     ///
-    /// For each tile of four rows the deltas of one column block are computed into a small scratch tile
-    /// (L1-resident), then each row of it is added to the weight and stored by ``emitRow``. Keeping the
-    /// FMA loop and the type conversions in separate functions lets the compiler inline the SIMD
-    /// conversions into a small loop instead of calling them out of line.
+    /// Full six-row tiles of full sixteen-column chunks go through ``fusedTile``, which adds the deltas
+    /// straight from registers, so the weight loads of one tile overlap the FMAs of the next. The ragged
+    /// edges (last chunk when `cols % 16 != 0`, last rows of the matrix) compute the same deltas into a
+    /// small scratch tile and finish through ``emitRow``.
     private static func mergeRows<In: FloatConversion.Lanes, Out: FloatConversion.Lanes>(
         _: In.Type, _: Out.Type, _ plan: MergePlan, rowStart: Int, rowEnd: Int
     ) -> Bool {
-        let blockColumns = plan.chunksPerBlock * tileColumns
-        return withUnsafeTemporaryAllocation(of: Float.self, capacity: tileRows * blockColumns) { scratch in
-            guard let delta = scratch.baseAddress else { return false }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: tileRows * tileColumns) { scratch in
+            guard let tile = scratch.baseAddress else { return false }
+            var check = SIMD8<Float>()
             var nonFinite = false
+            let fullChunks = plan.cols / tileColumns
             var blockStart = 0
             while blockStart < plan.chunkCount {
                 let blockEnd = min(blockStart + plan.chunksPerBlock, plan.chunkCount)
-                let firstColumn = blockStart * tileColumns
-                let width = min(blockEnd * tileColumns, plan.cols) - firstColumn
                 var row = rowStart
                 while row < rowEnd {
                     let tileHeight = min(tileRows, rowEnd - row)
                     for chunk in blockStart..<blockEnd {
-                        let tile = delta + (chunk - blockStart) * tileColumns
+                        let index = row * plan.cols + chunk * tileColumns
+                        let width = min(tileColumns, plan.cols - chunk * tileColumns)
                         if tileHeight == tileRows {
-                            deltaTile4(plan, row: row, chunk: chunk, into: tile, stride: blockColumns)
+                            let delta = deltaTile(plan, row: row, chunk: chunk)
+                            if chunk < fullChunks {
+                                fusedTile(In.self, Out.self, plan, index: index, delta, check: &check)
+                                continue
+                            }
+                            delta.store(to: tile)
                         } else {
                             for offset in 0..<tileHeight {
-                                deltaTile1(plan, row: row + offset, chunk: chunk, into: tile + offset * blockColumns)
+                                deltaRow(plan, row: row + offset, chunk: chunk, into: tile + offset * tileColumns)
                             }
                         }
-                    }
-                    for offset in 0..<tileHeight {
-                        let index = (row + offset) * plan.cols + firstColumn
-                        if emitRow(In.self, Out.self, plan, index: index, count: width,
-                                   delta: delta + offset * blockColumns) {
+                        for offset in 0..<tileHeight where emitRow(
+                            In.self, Out.self, plan, index: index + offset * plan.cols, count: width,
+                            delta: tile + offset * tileColumns) {
                             nonFinite = true
                         }
                     }
@@ -285,54 +286,79 @@ extension LowRankKernel {
                 }
                 blockStart = blockEnd
             }
-            return nonFinite
+            return nonFinite || check.sum().isNaN
         }
     }
 
-    /// Deltas of four rows × sixteen columns: eight accumulators, each panel row loaded once for eight
-    /// FMAs, summed from zero in increasing `k`.
+    /// The deltas of a six-row × sixteen-column tile, held in twelve registers.
+    struct DeltaTile {
+        var low0 = SIMD8<Float>(), high0 = SIMD8<Float>()
+        var low1 = SIMD8<Float>(), high1 = SIMD8<Float>()
+        var low2 = SIMD8<Float>(), high2 = SIMD8<Float>()
+        var low3 = SIMD8<Float>(), high3 = SIMD8<Float>()
+        var low4 = SIMD8<Float>(), high4 = SIMD8<Float>()
+        var low5 = SIMD8<Float>(), high5 = SIMD8<Float>()
+
+        /// Writes the tile row-major with rows sixteen floats apart.
+        @inline(__always)
+        func store(to tile: UnsafeMutablePointer<Float>) {
+            let raw = UnsafeMutableRawPointer(tile)
+            _ = FloatConversion.Float32Lanes.store(low0, raw, 0)
+            _ = FloatConversion.Float32Lanes.store(high0, raw, 8)
+            _ = FloatConversion.Float32Lanes.store(low1, raw, 16)
+            _ = FloatConversion.Float32Lanes.store(high1, raw, 24)
+            _ = FloatConversion.Float32Lanes.store(low2, raw, 32)
+            _ = FloatConversion.Float32Lanes.store(high2, raw, 40)
+            _ = FloatConversion.Float32Lanes.store(low3, raw, 48)
+            _ = FloatConversion.Float32Lanes.store(high3, raw, 56)
+            _ = FloatConversion.Float32Lanes.store(low4, raw, 64)
+            _ = FloatConversion.Float32Lanes.store(high4, raw, 72)
+            _ = FloatConversion.Float32Lanes.store(low5, raw, 80)
+            _ = FloatConversion.Float32Lanes.store(high5, raw, 88)
+        }
+    }
+
+    /// Deltas of six rows × sixteen columns: twelve accumulators (enough independent FMA chains to hide
+    /// the FMA latency), each panel row loaded once for twelve FMAs, summed from zero in increasing `k`.
     @inline(__always)
-    private static func deltaTile4(_ plan: MergePlan, row: Int, chunk: Int, into tile: UnsafeMutablePointer<Float>, stride: Int) {
+    private static func deltaTile(_ plan: MergePlan, row: Int, chunk: Int) -> DeltaTile {
         let rank = plan.rank
         let left0 = plan.left + row * rank
         let left1 = left0 + rank
         let left2 = left1 + rank
         let left3 = left2 + rank
+        let left4 = left3 + rank
+        let left5 = left4 + rank
         let panel = UnsafeRawPointer(plan.packed + chunk * rank * tileColumns)
-        var low0 = SIMD8<Float>(), high0 = SIMD8<Float>()
-        var low1 = SIMD8<Float>(), high1 = SIMD8<Float>()
-        var low2 = SIMD8<Float>(), high2 = SIMD8<Float>()
-        var low3 = SIMD8<Float>(), high3 = SIMD8<Float>()
+        var t = DeltaTile()
         for k in 0..<rank {
             let low = FloatConversion.Float32Lanes.load(panel, k &* tileColumns)
             let high = FloatConversion.Float32Lanes.load(panel, k &* tileColumns &+ 8)
             let l0 = SIMD8<Float>(repeating: left0[k])
-            low0 = low0.addingProduct(l0, low)
-            high0 = high0.addingProduct(l0, high)
+            t.low0 = t.low0.addingProduct(l0, low)
+            t.high0 = t.high0.addingProduct(l0, high)
             let l1 = SIMD8<Float>(repeating: left1[k])
-            low1 = low1.addingProduct(l1, low)
-            high1 = high1.addingProduct(l1, high)
+            t.low1 = t.low1.addingProduct(l1, low)
+            t.high1 = t.high1.addingProduct(l1, high)
             let l2 = SIMD8<Float>(repeating: left2[k])
-            low2 = low2.addingProduct(l2, low)
-            high2 = high2.addingProduct(l2, high)
+            t.low2 = t.low2.addingProduct(l2, low)
+            t.high2 = t.high2.addingProduct(l2, high)
             let l3 = SIMD8<Float>(repeating: left3[k])
-            low3 = low3.addingProduct(l3, low)
-            high3 = high3.addingProduct(l3, high)
+            t.low3 = t.low3.addingProduct(l3, low)
+            t.high3 = t.high3.addingProduct(l3, high)
+            let l4 = SIMD8<Float>(repeating: left4[k])
+            t.low4 = t.low4.addingProduct(l4, low)
+            t.high4 = t.high4.addingProduct(l4, high)
+            let l5 = SIMD8<Float>(repeating: left5[k])
+            t.low5 = t.low5.addingProduct(l5, low)
+            t.high5 = t.high5.addingProduct(l5, high)
         }
-        let raw = UnsafeMutableRawPointer(tile)
-        _ = FloatConversion.Float32Lanes.store(low0, raw, 0)
-        _ = FloatConversion.Float32Lanes.store(high0, raw, 8)
-        _ = FloatConversion.Float32Lanes.store(low1, raw, stride)
-        _ = FloatConversion.Float32Lanes.store(high1, raw, stride &+ 8)
-        _ = FloatConversion.Float32Lanes.store(low2, raw, 2 &* stride)
-        _ = FloatConversion.Float32Lanes.store(high2, raw, 2 &* stride &+ 8)
-        _ = FloatConversion.Float32Lanes.store(low3, raw, 3 &* stride)
-        _ = FloatConversion.Float32Lanes.store(high3, raw, 3 &* stride &+ 8)
+        return t
     }
 
-    /// Deltas of one row × sixteen columns, for the last rows of a task (same arithmetic per element).
+    /// Deltas of one row × sixteen columns, for the last rows of the matrix (same arithmetic per element).
     @inline(__always)
-    private static func deltaTile1(_ plan: MergePlan, row: Int, chunk: Int, into tile: UnsafeMutablePointer<Float>) {
+    private static func deltaRow(_ plan: MergePlan, row: Int, chunk: Int, into tile: UnsafeMutablePointer<Float>) {
         let rank = plan.rank
         let left0 = plan.left + row * rank
         let panel = UnsafeRawPointer(plan.packed + chunk * rank * tileColumns)
@@ -344,6 +370,28 @@ extension LowRankKernel {
         }
         _ = FloatConversion.Float32Lanes.store(low0, UnsafeMutableRawPointer(tile), 0)
         _ = FloatConversion.Float32Lanes.store(high0, UnsafeMutableRawPointer(tile), 8)
+    }
+
+    /// Adds a full tile's deltas to the weight (rows `plan.cols` apart from `index`), rounds each sum once
+    /// into the output type, stores it, and folds `stored - stored` (zero when finite, NaN otherwise) into
+    /// `check`.
+    @inline(__always)
+    private static func fusedTile<In: FloatConversion.Lanes, Out: FloatConversion.Lanes>(
+        _: In.Type, _: Out.Type, _ plan: MergePlan, index: Int, _ t: DeltaTile, check: inout SIMD8<Float>
+    ) {
+        @inline(__always)
+        func emit(_ at: Int, _ delta: SIMD8<Float>) -> SIMD8<Float> {
+            let stored = Out.store(In.load(plan.base, at) + delta, plan.output, at)
+            return stored - stored
+        }
+        let c = plan.cols
+        var sum = emit(index, t.low0) + emit(index &+ 8, t.high0)
+        sum += emit(index &+ c, t.low1) + emit(index &+ c &+ 8, t.high1)
+        sum += emit(index &+ 2 &* c, t.low2) + emit(index &+ 2 &* c &+ 8, t.high2)
+        sum += emit(index &+ 3 &* c, t.low3) + emit(index &+ 3 &* c &+ 8, t.high3)
+        sum += emit(index &+ 4 &* c, t.low4) + emit(index &+ 4 &* c &+ 8, t.high4)
+        sum += emit(index &+ 5 &* c, t.low5) + emit(index &+ 5 &* c &+ 8, t.high5)
+        check += sum
     }
 
     /// Adds `count` deltas to the weight elements starting at `index`, rounds each sum once into the

@@ -11,6 +11,11 @@ public enum FloatConversion {
     public struct UnsupportedType: Error, Equatable, Sendable {
         /// The type that cannot be converted.
         public let dtype: DType
+
+        /// Creates the error for `dtype`.
+        public init(dtype: DType) {
+            self.dtype = dtype
+        }
     }
 
     // MARK: Single values
@@ -160,16 +165,27 @@ extension FloatConversion {
     enum Float16Lanes: Lanes {
         static var byteWidth: Int { 2 }
 
+        /// Lane-by-lane conversions (rather than the generic SIMD initialisers, which the optimiser may
+        /// leave as out-of-line calls) compile to single `vcvtph2ps`/`vcvtps2ph` instructions.
+        @inline(__always)
+        static func widen(_ h: SIMD8<Float16>) -> SIMD8<Float> {
+            SIMD8<Float>(
+                Float(h[0]), Float(h[1]), Float(h[2]), Float(h[3]),
+                Float(h[4]), Float(h[5]), Float(h[6]), Float(h[7]))
+        }
+
         @inline(__always)
         static func load(_ base: UnsafeRawPointer, _ index: Int) -> SIMD8<Float> {
-            SIMD8<Float>(base.loadUnaligned(fromByteOffset: index &* 2, as: SIMD8<Float16>.self))
+            widen(base.loadUnaligned(fromByteOffset: index &* 2, as: SIMD8<Float16>.self))
         }
 
         @inline(__always)
         static func store(_ value: SIMD8<Float>, _ base: UnsafeMutableRawPointer, _ index: Int) -> SIMD8<Float> {
-            let narrowed = SIMD8<Float16>(value)
+            let narrowed = SIMD8<Float16>(
+                Float16(value[0]), Float16(value[1]), Float16(value[2]), Float16(value[3]),
+                Float16(value[4]), Float16(value[5]), Float16(value[6]), Float16(value[7]))
             base.storeBytes(of: narrowed, toByteOffset: index &* 2, as: SIMD8<Float16>.self)
-            return SIMD8<Float>(narrowed)
+            return widen(narrowed)
         }
 
         @inline(__always)
@@ -188,10 +204,16 @@ extension FloatConversion {
     enum BFloat16Lanes: Lanes {
         static var byteWidth: Int { 2 }
 
+        /// Widening and narrowing are written lane by lane (rather than with the generic
+        /// `init(truncatingIfNeeded:)`, which the optimiser may leave as an out-of-line call); they still
+        /// compile to `vpmovzxwd` and a shift, and to a pack.
         @inline(__always)
         static func load(_ base: UnsafeRawPointer, _ index: Int) -> SIMD8<Float> {
-            let halves = base.loadUnaligned(fromByteOffset: index &* 2, as: SIMD8<UInt16>.self)
-            return unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: halves) &<< 16, to: SIMD8<Float>.self)
+            let h = base.loadUnaligned(fromByteOffset: index &* 2, as: SIMD8<UInt16>.self)
+            let wide = SIMD8<UInt32>(
+                UInt32(h[0]), UInt32(h[1]), UInt32(h[2]), UInt32(h[3]),
+                UInt32(h[4]), UInt32(h[5]), UInt32(h[6]), UInt32(h[7]))
+            return unsafeBitCast(wide &<< 16, to: SIMD8<Float>.self)
         }
 
         /// Round to nearest even by adding 0x7FFF plus the kept LSB; NaN lanes (|bits| > 0x7F800000) are
@@ -204,7 +226,12 @@ extension FloatConversion {
             let magnitude = unsafeBitCast(bits & 0x7FFF_FFFF, to: SIMD8<Int32>.self)
             let nanMask = unsafeBitCast((0x7F80_0000 &- magnitude) &>> 31, to: SIMD8<UInt32>.self)
             let result = (rounded & ~nanMask) | (quiet & nanMask)
-            base.storeBytes(of: SIMD8<UInt16>(truncatingIfNeeded: result), toByteOffset: index &* 2, as: SIMD8<UInt16>.self)
+            let narrowed = SIMD8<UInt16>(
+                UInt16(truncatingIfNeeded: result[0]), UInt16(truncatingIfNeeded: result[1]),
+                UInt16(truncatingIfNeeded: result[2]), UInt16(truncatingIfNeeded: result[3]),
+                UInt16(truncatingIfNeeded: result[4]), UInt16(truncatingIfNeeded: result[5]),
+                UInt16(truncatingIfNeeded: result[6]), UInt16(truncatingIfNeeded: result[7]))
+            base.storeBytes(of: narrowed, toByteOffset: index &* 2, as: SIMD8<UInt16>.self)
             return unsafeBitCast(result &<< 16, to: SIMD8<Float>.self)
         }
 

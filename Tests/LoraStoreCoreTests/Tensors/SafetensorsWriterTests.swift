@@ -141,8 +141,8 @@ struct SafetensorsWriterTests {
             let error = #expect(throws: FileAccessError.self) {
                 try SafetensorsWriter(url: url, header: SafetensorsHeader(tensors: []))
             }
-            #expect(error?.operation == .open && error?.code == ENOENT)
-            #expect(error?.description == "cannot open \(url.path): No such file or directory")
+            #expect(error?.operation == .create && error?.code == ENOENT)
+            #expect(error?.description == "cannot create \(url.path): No such file or directory")
         }
     }
 

@@ -1,0 +1,287 @@
+import Testing
+import LoraStoreCore
+
+/// Deterministic values in [-magnitude, magnitude].
+private func values(_ count: Int, seed: UInt64, magnitude: Float) -> [Float] {
+    var state = seed &+ 0x9E37_79B9_7F4A_7C15
+    return (0..<count).map { _ in
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return (Float(state >> 40) / Float(1 << 24) * 2 - 1) * magnitude
+    }
+}
+
+/// Encodes F32 values as little-endian bytes of `type` (rounding once, to nearest even).
+private func encode(_ floats: [Float], as type: DType) -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: floats.count * (type.byteWidth ?? 4))
+    floats.withUnsafeBytes { source in
+        bytes.withUnsafeMutableBytes { destination in
+            try? FloatConversion.convert(source.baseAddress!, from: .f32, to: destination.baseAddress!, as: type, count: floats.count)
+        }
+    }
+    return bytes
+}
+
+private func decode(_ bytes: [UInt8], as type: DType) -> [Float] {
+    let count = bytes.count / (type.byteWidth ?? 4)
+    var floats = [Float](repeating: 0, count: count)
+    bytes.withUnsafeBytes { source in
+        floats.withUnsafeMutableBytes { destination in
+            try? FloatConversion.convert(source.baseAddress!, from: type, to: destination.baseAddress!, as: .f32, count: count)
+        }
+    }
+    return floats
+}
+
+/// The specified result computed naively: delta from zero in increasing k with FMA, added to W in F32,
+/// rounded once into the output type.
+private func reference(base: [Float], update: LowRankUpdate, outputType: DType) -> [UInt8] {
+    var sums = [Float](repeating: 0, count: update.rows * update.cols)
+    for i in 0..<update.rows {
+        for j in 0..<update.cols {
+            var delta: Float = 0
+            for k in 0..<update.rank {
+                delta = delta.addingProduct(update.left[i * update.rank + k], update.right[k * update.cols + j])
+            }
+            sums[i * update.cols + j] = base[i * update.cols + j] + delta
+        }
+    }
+    return encode(sums, as: outputType)
+}
+
+private func merge(
+    _ base: [UInt8], _ baseType: DType, _ update: LowRankUpdate, _ outputType: DType, threads: Int
+) throws -> (bytes: [UInt8], outcome: LowRankKernel.Outcome) {
+    var output = [UInt8](repeating: 0xAA, count: update.rows * update.cols * (outputType.byteWidth ?? 4))
+    let outcome = try base.withUnsafeBytes { source in
+        try output.withUnsafeMutableBytes { destination in
+            try LowRankKernel.merge(
+                base: source.baseAddress!, baseType: baseType, rows: update.rows, cols: update.cols, update: update,
+                output: destination.baseAddress!, outputType: outputType, threads: threads)
+        }
+    }
+    return (output, outcome)
+}
+
+private func randomUpdate(rows: Int, cols: Int, rank: Int, seed: UInt64) throws -> LowRankUpdate {
+    try LowRankUpdate(
+        rows: rows, cols: cols, rank: rank,
+        left: values(rows * rank, seed: seed, magnitude: 0.5),
+        right: values(rank * cols, seed: seed + 1, magnitude: 0.5))
+}
+
+private let shapes: [(rows: Int, cols: Int, rank: Int)] = [
+    (1, 1, 1), (1, 17, 1), (5, 3, 2), (6, 16, 16), (7, 13, 3), (13, 37, 5), (50, 100, 8), (97, 131, 17), (49, 48, 64),
+]
+
+@Suite struct LowRankKernelTests {
+    @Test(arguments: [DType.f32, .f16, .bf16], [DType.f32, .f16, .bf16])
+    func matchesSameOrderReferenceExactly(baseType: DType, outputType: DType) throws {
+        for (index, shape) in shapes.enumerated() {
+            let update = try randomUpdate(rows: shape.rows, cols: shape.cols, rank: shape.rank, seed: UInt64(index))
+            let baseBytes = encode(values(shape.rows * shape.cols, seed: 100 + UInt64(index), magnitude: 2), as: baseType)
+            let expected = reference(base: decode(baseBytes, as: baseType), update: update, outputType: outputType)
+            let result = try merge(baseBytes, baseType, update, outputType, threads: 2)
+            #expect(result.bytes == expected, "shape \(shape)")
+            #expect(!result.outcome.hasNonFiniteOutput)
+        }
+    }
+
+    @Test func f32IsCloseToDoubleReference() throws {
+        let (rows, cols, rank) = (37, 75, 24)
+        let update = try randomUpdate(rows: rows, cols: cols, rank: rank, seed: 42)
+        let base = values(rows * cols, seed: 43, magnitude: 1)
+        let result = decode(try merge(encode(base, as: .f32), .f32, update, .f32, threads: 3).bytes, as: .f32)
+        for i in 0..<rows {
+            for j in 0..<cols {
+                var exact = Double(base[i * cols + j])
+                var magnitude = abs(exact)
+                for k in 0..<rank {
+                    let term = Double(update.left[i * rank + k]) * Double(update.right[k * cols + j])
+                    exact += term
+                    magnitude += abs(term)
+                }
+                #expect(abs(Double(result[i * cols + j]) - exact) <= magnitude * Double(rank + 2) * 0x1p-24)
+            }
+        }
+    }
+
+    @Test func roundingOnceDiffersFromRoundingTheDeltaFirst() throws {
+        // W = 1.0 in BF16 (ulp 2⁻⁷); delta = 2⁻⁸ + 2⁻²⁰, just above half an ulp.
+        let delta = Float(sign: .plus, exponent: -8, significand: 1) + Float(sign: .plus, exponent: -20, significand: 1)
+        let update = try LowRankUpdate(rows: 1, cols: 1, rank: 1, left: [delta], right: [1])
+        let base: [UInt8] = [0x80, 0x3F]
+        let merged = try merge(base, .bf16, update, .bf16, threads: 1).bytes
+        #expect(merged == [0x81, 0x3F])  // round(1 + δ) = 1 + 2⁻⁷
+
+        // Rounding δ to BF16 first gives exactly 2⁻⁸, and 1 + 2⁻⁸ is a tie that rounds to even, 1.0.
+        let deltaFirst = FloatConversion.float(fromBFloat16: FloatConversion.bfloat16(from: delta))
+        #expect(FloatConversion.bfloat16(from: 1 + deltaFirst) == 0x3F80)
+    }
+
+    @Test(arguments: [DType.f32, .f16, .bf16])
+    func threadCountsGiveIdenticalBytes(type: DType) throws {
+        let update = try randomUpdate(rows: 203, cols: 517, rank: 19, seed: 9)
+        let base = encode(values(203 * 517, seed: 10, magnitude: 3), as: type)
+        let single = try merge(base, type, update, type, threads: 1).bytes
+        for threads in [2, 3, 7] {
+            #expect(try merge(base, type, update, type, threads: threads).bytes == single, "threads \(threads)")
+        }
+    }
+
+    @Test(arguments: [DType.f32, .f16, .bf16])
+    func inPlaceEqualsOutOfPlace(type: DType) throws {
+        let update = try randomUpdate(rows: 61, cols: 83, rank: 7, seed: 11)
+        var buffer = encode(values(61 * 83, seed: 12, magnitude: 1), as: type)
+        let outOfPlace = try merge(buffer, type, update, type, threads: 2).bytes
+        let outcome = try buffer.withUnsafeMutableBytes { raw in
+            try LowRankKernel.merge(
+                base: raw.baseAddress!, baseType: type, rows: 61, cols: 83, update: update,
+                output: raw.baseAddress!, outputType: type, threads: 2)
+        }
+        #expect(buffer == outOfPlace)
+        #expect(!outcome.hasNonFiniteOutput)
+    }
+
+    @Test func rankZeroOnlyConverts() throws {
+        let update = try LowRankUpdate(rows: 3, cols: 5, rank: 0, left: [], right: [])
+        let base = values(15, seed: 5, magnitude: 1)
+        let result = try merge(encode(base, as: .f32), .f32, update, .bf16, threads: 2).bytes
+        #expect(result == encode(base.map { $0 + 0 }, as: .bf16))
+    }
+
+    @Test(arguments: [DType.f32, .f16, .bf16])
+    func detectsOverflowToInfinity(type: DType) throws {
+        let (rows, cols) = (9, 35)
+        let big: Float = type == .f16 ? 300 : 2e19
+        var left = [Float](repeating: 0, count: rows * 2)
+        left[8 * 2 + 1] = big  // only element (8, 34) overflows, in the scalar tail and the last row
+        var right = [Float](repeating: 0, count: 2 * cols)
+        right[cols + 34] = big
+        let update = try LowRankUpdate(rows: rows, cols: cols, rank: 2, left: left, right: right)
+        let base = encode([Float](repeating: 1, count: rows * cols), as: type)
+        let result = try merge(base, type, update, type, threads: 3)
+        #expect(result.outcome.hasNonFiniteOutput)
+        #expect(decode(result.bytes, as: type)[rows * cols - 1] == .infinity)
+
+        let fine = try merge(base, type, try randomUpdate(rows: rows, cols: cols, rank: 2, seed: 1), type, threads: 3)
+        #expect(!fine.outcome.hasNonFiniteOutput)
+    }
+
+    @Test func detectsNaNInTheVectorBody() throws {
+        var base = [Float](repeating: 1, count: 12 * 32)
+        base[7 * 32 + 5] = .nan
+        let update = try randomUpdate(rows: 12, cols: 32, rank: 4, seed: 2)
+        let result = try merge(encode(base, as: .f32), .f32, update, .bf16, threads: 2)
+        #expect(result.outcome.hasNonFiniteOutput)
+    }
+
+    @Test func detectsOverflowWhenNarrowing() throws {
+        // Finite in F32 but beyond the F16 range.
+        let update = try LowRankUpdate(rows: 6, cols: 16, rank: 1, left: [Float](repeating: 1, count: 6),
+                                       right: [Float](repeating: 1, count: 16))
+        let base = encode([Float](repeating: 70_000, count: 96), as: .f32)
+        #expect(try merge(base, .f32, update, .f16, threads: 1).outcome.hasNonFiniteOutput)
+        #expect(!(try merge(base, .f32, update, .bf16, threads: 1).outcome.hasNonFiniteOutput))
+    }
+
+    @Test func rejectsInvalidCalls() throws {
+        let update = try randomUpdate(rows: 2, cols: 3, rank: 1, seed: 0)
+        var buffer = [UInt8](repeating: 0, count: 24)
+        buffer.withUnsafeMutableBytes { raw in
+            let pointer = raw.baseAddress!
+            #expect(throws: LowRankKernel.Failure.unsupportedType(.i32)) {
+                try LowRankKernel.merge(base: pointer, baseType: .i32, rows: 2, cols: 3, update: update,
+                                        output: pointer, outputType: .i32, threads: 1)
+            }
+            #expect(throws: LowRankKernel.Failure.shapeMismatch(rows: 3, cols: 2, updateRows: 2, updateCols: 3)) {
+                try LowRankKernel.merge(base: pointer, baseType: .f32, rows: 3, cols: 2, update: update,
+                                        output: pointer, outputType: .f32, threads: 1)
+            }
+            #expect(throws: LowRankKernel.Failure.inPlaceTypeMismatch(source: .f32, output: .bf16)) {
+                try LowRankKernel.merge(base: pointer, baseType: .f32, rows: 2, cols: 3, update: update,
+                                        output: pointer, outputType: .bf16, threads: 1)
+            }
+            let floats = UnsafePointer(pointer.assumingMemoryBound(to: Float.self))
+            #expect(throws: LowRankKernel.Failure.factorCount(expected: 2, actual: 3)) {
+                try LowRankKernel.scaleRows(floats, rows: 2, cols: 3, factors: [1, 2, 3],
+                                            output: pointer, outputType: .f32, threads: 1)
+            }
+        }
+    }
+
+    @Test func concatenationFoldsScalesAndSumsInOrder() throws {
+        let (rows, cols) = (11, 21)
+        let a = (scale: Float(2), left: values(rows * 3, seed: 1, magnitude: 1), right: values(3 * cols, seed: 2, magnitude: 1), rank: 3)
+        let b = (scale: Float(0.5), left: values(rows * 5, seed: 3, magnitude: 1), right: values(5 * cols, seed: 4, magnitude: 1), rank: 5)
+        let update = try LowRankUpdate.concatenating([a, b], rows: rows, cols: cols)
+        #expect(update.rank == 8)
+        #expect(update.right == a.right + b.right)
+        for row in 0..<rows {
+            #expect(Array(update.left[(row * 8)..<(row * 8 + 3)]) == a.left[(row * 3)..<(row * 3 + 3)].map { $0 * 2 })
+            #expect(Array(update.left[(row * 8 + 3)..<(row * 8 + 8)]) == b.left[(row * 5)..<(row * 5 + 5)].map { $0 * 0.5 })
+        }
+        #expect(throws: LowRankUpdate.ShapeError.leftCount(expected: 33, actual: 32)) {
+            try LowRankUpdate.concatenating([(scale: 1, left: Array(a.left.dropLast()), right: a.right, rank: 3)], rows: rows, cols: cols)
+        }
+    }
+
+    @Test func updateValidatesSizes() {
+        #expect(throws: LowRankUpdate.ShapeError.leftCount(expected: 6, actual: 5)) {
+            try LowRankUpdate(rows: 3, cols: 4, rank: 2, left: [Float](repeating: 0, count: 5), right: [Float](repeating: 0, count: 8))
+        }
+        #expect(throws: LowRankUpdate.ShapeError.rightCount(expected: 8, actual: 9)) {
+            try LowRankUpdate(rows: 3, cols: 4, rank: 2, left: [Float](repeating: 0, count: 6), right: [Float](repeating: 0, count: 9))
+        }
+        #expect(throws: LowRankUpdate.ShapeError.invalidDimensions(rows: -1, cols: 4, rank: 2)) {
+            try LowRankUpdate(rows: -1, cols: 4, rank: 2, left: [], right: [])
+        }
+    }
+
+    @Test func normsAndScalingImplementDoRA() throws {
+        let (rows, cols) = (13, 29)
+        let matrix = values(rows * cols, seed: 77, magnitude: 2)
+        let (rowNorms, columnNorms) = matrix.withUnsafeBufferPointer { buffer in
+            (LowRankKernel.rowNorms(buffer.baseAddress!, rows: rows, cols: cols),
+             LowRankKernel.columnNorms(buffer.baseAddress!, rows: rows, cols: cols))
+        }
+        for row in 0..<rows {
+            let exact = (0..<cols).reduce(0.0) { $0 + Double(matrix[row * cols + $1]) * Double(matrix[row * cols + $1]) }.squareRoot()
+            #expect(abs(Double(rowNorms[row]) - exact) <= exact * 1e-6)
+        }
+        for column in 0..<cols {
+            let exact = (0..<rows).reduce(0.0) { $0 + Double(matrix[$1 * cols + column]) * Double(matrix[$1 * cols + column]) }.squareRoot()
+            #expect(abs(Double(columnNorms[column]) - exact) <= exact * 1e-6)
+        }
+
+        let rowFactors = values(rows, seed: 5, magnitude: 1.5)
+        let columnFactors = values(cols, seed: 6, magnitude: 1.5)
+        for type in [DType.f32, .f16, .bf16] {
+            var byRow = [UInt8](repeating: 0, count: rows * cols * (type.byteWidth ?? 4))
+            var byColumn = byRow
+            try matrix.withUnsafeBufferPointer { buffer in
+                try byRow.withUnsafeMutableBytes { raw in
+                    _ = try LowRankKernel.scaleRows(buffer.baseAddress!, rows: rows, cols: cols, factors: rowFactors,
+                                                    output: raw.baseAddress!, outputType: type, threads: 3)
+                }
+                try byColumn.withUnsafeMutableBytes { raw in
+                    _ = try LowRankKernel.scaleColumns(buffer.baseAddress!, rows: rows, cols: cols, factors: columnFactors,
+                                                       output: raw.baseAddress!, outputType: type, threads: 2)
+                }
+            }
+            let expectedRows = (0..<(rows * cols)).map { matrix[$0] * rowFactors[$0 / cols] }
+            let expectedColumns = (0..<(rows * cols)).map { matrix[$0] * columnFactors[$0 % cols] }
+            #expect(byRow == encode(expectedRows, as: type))
+            #expect(byColumn == encode(expectedColumns, as: type))
+        }
+    }
+
+    @Test func scalingInPlaceInF32AndReportsNonFinite() throws {
+        var matrix: [Float] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+        let outcome = try matrix.withUnsafeMutableBufferPointer { buffer in
+            try LowRankKernel.scaleRows(buffer.baseAddress!, rows: 1, cols: 10, factors: [.infinity],
+                                        output: UnsafeMutableRawPointer(buffer.baseAddress!), outputType: .f32, threads: 1)
+        }
+        #expect(outcome.hasNonFiniteOutput)
+        #expect(matrix.allSatisfy { $0 == .infinity })
+    }
+}

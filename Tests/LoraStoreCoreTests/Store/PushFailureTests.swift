@@ -1,0 +1,154 @@
+import Foundation
+import Testing
+@testable import LoraStoreCore
+
+/// Every bad input is refused with an error naming the file, tensor or field, and the store is left
+/// exactly as it was: the same blob files with the same bytes, the same index rows.
+@Suite("Refused pushes")
+struct PushFailureTests {
+    /// Pushes `path` to `reference` expecting an error whose message contains every string in `mentions`,
+    /// and checks the store did not change.
+    private func expectRefused(
+        _ test: TestStore, _ path: URL, as reference: String, base: String? = "micro/base:fp32", mentions: [String],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let before = try test.snapshot()
+        do {
+            try test.store.push(
+                path, to: try Reference(parsing: reference),
+                options: PushOptions(base: try base.map { try Reference(parsing: $0) }))
+            Issue.record("the push of \(path.lastPathComponent) succeeded", sourceLocation: sourceLocation)
+        } catch {
+            let message = "\(error)"
+            for mention in mentions {
+                #expect(message.contains(mention), "\"\(message)\" does not mention \(mention)", sourceLocation: sourceLocation)
+            }
+        }
+        #expect(try test.snapshot() == before, "the store changed", sourceLocation: sourceLocation)
+    }
+
+    private func scaled(_ name: String, by factor: Float) -> (inout [(name: String, shape: [Int], values: [Float])]) -> Void {
+        { tensors in
+            for index in tensors.indices where tensors[index].name == name {
+                tensors[index].values = tensors[index].values.map { $0 * factor }
+            }
+        }
+    }
+
+    private let keyA = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"
+    private let keyB = "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"
+
+    @Test func wrongFactorShape() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let folder = directory.appending(path: "bad")
+            try AdapterFolder.copy("a_r8_qv", to: folder) { tensors in
+                let index = tensors.firstIndex { $0.name == keyA }!
+                tensors[index].shape = [8, 32]
+                tensors[index].values = Array(tensors[index].values.prefix(8 * 32))
+            }
+            try expectRefused(test, folder, as: "acme/bad", mentions: [keyA, "[8, 32]", "adapter_model.safetensors"])
+        }
+    }
+
+    @Test func notANumberInAFactor() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let folder = directory.appending(path: "nan")
+            try AdapterFolder.copy("a_r8_qv", to: folder, editTensors: scaled(keyB, by: .nan))
+            try expectRefused(test, folder, as: "acme/nan", mentions: [keyB, "NaN"])
+            let infinite = directory.appending(path: "inf")
+            try AdapterFolder.copy("a_r8_qv", to: infinite, editTensors: scaled(keyA, by: .infinity))
+            try expectRefused(test, infinite, as: "acme/inf", mentions: [keyA, "infinite"])
+        }
+    }
+
+    @Test func adapterForAnotherBase() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            try expectRefused(
+                test, Fixtures.url("adapters/g_gpt2_r8_fan_in_fan_out"), as: "acme/gpt2",
+                mentions: ["transformer.h.0.attn.c_attn", "another base", "g_gpt2_r8_fan_in_fan_out/adapter_model.safetensors"])
+            try test.push("base_bf16", as: "micro/base:bf16")
+            try test.push("gpt2_fp32", as: "micro/gpt2")
+            try expectRefused(
+                test, Fixtures.url("adapters/a_r8_qv"), as: "acme/llama-on-gpt2", base: "micro/gpt2",
+                mentions: ["model.layers.0.self_attn"])
+        }
+    }
+
+    @Test func rankDisagreesWithConfig() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let folder = directory.appending(path: "rank")
+            try AdapterFolder.copy("a_r8_qv", to: folder, editConfig: { $0.replacingOccurrences(of: "\"r\": 8", with: "\"r\": 4") })
+            try expectRefused(test, folder, as: "acme/rank", mentions: ["configured rank 4"])
+        }
+    }
+
+    @Test func unknownKeyAndBadConfigFields() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let stray = directory.appending(path: "stray")
+            try AdapterFolder.copy("a_r8_qv", to: stray) { tensors in
+                tensors.append(("base_model.model.model.norm.weight", [64], [Float](repeating: 1, count: 64)))
+            }
+            try expectRefused(test, stray, as: "acme/stray", mentions: ["base_model.model.model.norm.weight", "modules_to_save"])
+            let config = directory.appending(path: "config")
+            try AdapterFolder.copy("a_r8_qv", to: config, editConfig: { $0.replacingOccurrences(of: "\"r\": 8", with: "\"r\": \"eight\"") })
+            try expectRefused(test, config, as: "acme/config", mentions: ["adapter_config.json", "\"r\""])
+            let notJSON = directory.appending(path: "json")
+            try AdapterFolder.copy("a_r8_qv", to: notJSON, editConfig: { String($0.dropLast(3)) })
+            try expectRefused(test, notJSON, as: "acme/json", mentions: ["adapter_config.json", "JSON"])
+        }
+    }
+
+    @Test func malformedAndTruncatedModelFiles() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let original = try Data(contentsOf: Fixtures.url("base_fp32/model.safetensors"))
+            let truncated = directory.appending(path: "truncated")
+            try FileManager.default.createDirectory(at: truncated, withIntermediateDirectories: true)
+            try original.prefix(original.count - 100).write(to: truncated.appending(path: "model.safetensors"))
+            try expectRefused(test, truncated, as: "micro/truncated", base: nil, mentions: ["truncated/model.safetensors"])
+            let garbage = directory.appending(path: "garbage.safetensors")
+            try Data([1, 2, 3]).write(to: garbage)
+            try expectRefused(test, garbage, as: "micro/garbage", base: nil, mentions: ["garbage.safetensors", "too short"])
+        }
+    }
+
+    @Test func infiniteValueInABase() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory)
+            let url = directory.appending(path: "inf.safetensors")
+            try AdapterFolder.writeF32([("model.norm.weight", [4], [1, 2, .infinity, 4])], to: url)
+            try expectRefused(test, url, as: "micro/inf", base: nil, mentions: ["model.norm.weight", "infinite"])
+        }
+    }
+
+    @Test func shardIndexThatDisagreesWithTheShards() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let folder = directory.appending(path: "sharded")
+            try FileManager.default.copyItem(at: Fixtures.url("base_fp32_sharded"), to: folder)
+            let indexURL = folder.appending(path: "model.safetensors.index.json")
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: folder.path)
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: indexURL.path)
+            let text = try String(contentsOf: indexURL, encoding: .utf8)
+            try text.replacingOccurrences(of: "\"lm_head.weight\": \"model-00003-of-00003.safetensors\"", with: "\"lm_head.weight\": \"model-00001-of-00003.safetensors\"")
+                .write(to: indexURL, atomically: false, encoding: .utf8)
+            try expectRefused(test, folder, as: "micro/sharded", base: nil, mentions: ["lm_head.weight", "model-00001-of-00003.safetensors"])
+        }
+    }
+
+    @Test func badNamesAndTags() throws {
+        for text in ["Acme/x", "acme//x", "../x", "acme/x:", "acme/x:.hidden", "acme/x@sha256:1234", "/acme", "acme/x:a/b", "a..b"] {
+            #expect(throws: ReferenceError.self, "\(text)") { try Reference(parsing: text) }
+        }
+        let digest = String(repeating: "ab", count: 32)
+        #expect(try Reference(parsing: "acme/support-bot").tag == "latest")
+        #expect(try Reference(parsing: "acme/support_bot.v2:2024-01").tag == "2024-01")
+        #expect(try Reference(parsing: "acme/x@sha256:\(digest)").digest?.hex == digest)
+        #expect(try Reference(parsing: "sha256:\(digest)").repository == nil)
+    }
+}

@@ -9,11 +9,14 @@ struct PlaneStatistics {
     /// Per plane, the predicted fraction saved: the order-0 entropy's saving plus the fraction of repeated bytes,
     /// at most 1. Zero for empty planes.
     let estimatedGains: [Double]
+    /// Per plane, the fraction of bytes equal to the byte before them in the plane.
+    let repeatFractions: [Double]
 
     init(_ bytes: UnsafeRawBufferPointer, width: Int) {
         let elementCount = bytes.count / width
         guard elementCount > 0, let base = bytes.baseAddress else {
             estimatedGains = Array(repeating: 0, count: width)
+            repeatFractions = Array(repeating: 0, count: width)
             return
         }
         let histogram = UnsafeMutableBufferPointer<Int>.allocate(capacity: width * 256)
@@ -26,13 +29,15 @@ struct PlaneStatistics {
         default: Self.count(base, elementCount: elementCount, as: UInt8.self, into: histogram)
         }
         let total = Double(elementCount)
+        let repeatFractions = repeats.map { Double($0) / total }
+        self.repeatFractions = repeatFractions
         estimatedGains = (0..<width).map { plane in
             var bits = 0.0
             for count in histogram[plane * 256..<(plane + 1) * 256] where count > 0 {
                 let frequency = Double(count) / total
                 bits -= frequency * log2(frequency)
             }
-            return min(1, (1 - bits / 8) + Double(repeats[plane]) / total)
+            return min(1, (1 - bits / 8) + repeatFractions[plane])
         }
     }
 

@@ -37,14 +37,18 @@ enum Zlib {
         Int(deflateBound(nil, uLong(count)))
     }
 
-    /// A reusable raw-deflate compressor with a fixed level and strategy.
+    /// A reusable raw-deflate compressor with a fixed level.
     struct Deflater: ~Copyable {
         private let stream: UnsafeMutablePointer<z_stream>
+        private let level: Int32
+        private var strategy: Int32
 
         /// - Parameters:
         ///   - level: 0 (store) to 9 (best); see zlib's `deflateInit2`.
-        ///   - strategy: a zlib strategy constant such as `Z_DEFAULT_STRATEGY` or `Z_HUFFMAN_ONLY`.
+        ///   - strategy: the initial zlib strategy, such as `Z_DEFAULT_STRATEGY` or `Z_HUFFMAN_ONLY`.
         init(level: Int32, strategy: Int32) throws(Failure) {
+            self.level = level
+            self.strategy = strategy
             stream = .allocate(capacity: 1)
             stream.initialize(to: z_stream())
             let code = deflateInit2_(
@@ -61,19 +65,27 @@ enum Zlib {
             stream.deallocate()
         }
 
-        /// Compresses all of `input` as one complete stream into `output` and returns the stream's length.
+        /// Compresses all of `input` as one complete stream into `output` with `strategy` and returns the
+        /// stream's length.
         ///
         /// `output` should hold ``Zlib/compressBound(_:)`` bytes of `input.count`; a smaller buffer may fail
         /// with ``Failure/outputTooSmall``.
         mutating func compress(
             _ input: UnsafeRawBufferPointer,
-            into output: UnsafeMutableRawBufferPointer
+            into output: UnsafeMutableRawBufferPointer,
+            strategy: Int32
         ) throws(Failure) -> Int {
             guard let inputSize = UInt32(exactly: input.count) else { throw .bufferTooLarge(input.count) }
             guard let outputSize = UInt32(exactly: output.count) else { throw .bufferTooLarge(output.count) }
             guard let outputBase = output.baseAddress, outputSize > 0 else { throw .outputTooSmall }
             let reset = deflateReset(stream)
             guard reset == Z_OK else { throw .unexpected(code: reset) }
+            if strategy != self.strategy {
+                // Right after a reset no input is pending, so this only switches the strategy.
+                let changed = deflateParams(stream, level, strategy)
+                guard changed == Z_OK else { throw .unexpected(code: changed) }
+                self.strategy = strategy
+            }
             stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
             stream.pointee.avail_in = inputSize
             stream.pointee.next_out = outputBase.assumingMemoryBound(to: Bytef.self)

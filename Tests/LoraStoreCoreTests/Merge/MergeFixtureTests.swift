@@ -1,0 +1,137 @@
+import Foundation
+import Testing
+@testable import LoraStoreCore
+
+/// Merges reproduce PEFT's `merge_and_unload()` on the ground-truth fixtures.
+@Suite("Merging the PEFT fixtures")
+struct MergeFixtureTests {
+    static let cases: [(adapter: String, base: String)] = [
+        ("a_r8_qv", "base_fp32"), ("b_r16_all_rslora", "base_fp32"), ("c_r4_patterns", "base_fp32"),
+        ("d_r8_qv_lmhead_saved", "base_fp32"), ("f_dora_r8_qv", "base_fp32"), ("g_gpt2_r8_fan_in_fan_out", "gpt2_fp32"),
+    ]
+
+    @Test(arguments: cases)
+    func reproducesPEFT(adapter: String, base: String) throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory)
+            try test.push(base, as: "micro/base")
+            try test.push("adapters/\(adapter)", as: "acme/adapter", base: "micro/base")
+            let merged = try test.merge(base: "micro/base", adapters: [("acme/adapter", 1)])
+            let expected = try LoadedTensor.file(Fixtures.url("expected/\(adapter)/merged_touched.safetensors"))
+            let original = try LoadedTensor.file(Fixtures.url("\(base)/model.safetensors"))
+            #expect(merged.count == original.count)
+            for (name, tensor) in original {
+                let output = try #require(merged[name], "\(name) missing from the output")
+                if let touched = expected[name] {
+                    #expect(output.shape == touched.shape && output.dtype == touched.dtype, "\(name)")
+                    #expect(maxDifference(output, touched) <= 1e-6, "\(name) differs from PEFT by \(maxDifference(output, touched))")
+                } else {
+                    #expect(output == tensor, "\(name) is not bit-identical to the base")
+                }
+            }
+        }
+    }
+
+    @Test func embeddingAndLinearLoRAOnTheHead() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            try test.push("adapters/h_r4_embed_lmhead_lora", as: "acme/h", base: "micro/base:fp32")
+            let merged = try test.merge(base: "micro/base:fp32", adapters: [("acme/h", 1)])
+            let base = try LoadedTensor.file(Fixtures.url("base_fp32/model.safetensors"))
+            let factors = try LoadedTensor.file(Fixtures.url("adapters/h_r4_embed_lmhead_lora/adapter_model.safetensors"))
+            // Embedding: W + (B·A)ᵀ · alpha/r, A [4, 256], B [64, 4]; the head is a Linear LoRA: W + B·A.
+            let a = factors["base_model.model.model.embed_tokens.lora_embedding_A"]!.floats
+            let b = factors["base_model.model.model.embed_tokens.lora_embedding_B"]!.floats
+            let w = base["model.embed_tokens.weight"]!.floats
+            let out = merged["model.embed_tokens.weight"]!.floats
+            var worst: Float = 0
+            for token in 0..<256 {
+                for feature in 0..<64 {
+                    var delta = 0.0
+                    for k in 0..<4 { delta += Double(b[feature * 4 + k]) * Double(a[k * 256 + token]) }
+                    worst = max(worst, abs(out[token * 64 + feature] - Float(Double(w[token * 64 + feature]) + delta)))
+                }
+            }
+            #expect(worst <= 1e-6)
+            #expect(merged["lm_head.weight"] != base["lm_head.weight"])
+            #expect(merged["model.norm.weight"] == base["model.norm.weight"])
+        }
+    }
+
+    /// bf16(W + Δ): the delta is computed in F32 from the upcast adapter and added in F32, then rounded once.
+    @Test func bf16AdapterOnBF16BaseRoundsOnce() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory)
+            try test.push("base_bf16", as: "micro/base:bf16")
+            try test.push("adapters/e_r8_qv_bf16", as: "acme/e", base: "micro/base:bf16")
+            let merged = try test.merge(base: "micro/base:bf16", adapters: [("acme/e", 1)])
+            let base = try LoadedTensor.file(Fixtures.url("base_bf16/model.safetensors"))
+            let factors = try LoadedTensor.file(Fixtures.url("adapters/e_r8_qv_bf16/adapter_model.safetensors"))
+            var roundedOnceDiffersFromRoundingTwice = 0
+            for module in ["model.layers.0.self_attn.q_proj", "model.layers.1.self_attn.v_proj"] {
+                let output = try #require(merged[module + ".weight"])
+                #expect(output.dtype == .bf16)
+                let w = base[module + ".weight"]!.floats
+                let a = factors["base_model.model.\(module).lora_A.weight"]!
+                let b = factors["base_model.model.\(module).lora_B.weight"]!
+                let (rows, columns, rank) = (b.shape[0], a.shape[1], a.shape[0])
+                let (af, bf, out) = (a.floats, b.floats, output.floats)
+                for row in 0..<rows {
+                    for column in 0..<columns {
+                        var delta: Float = 0
+                        for k in 0..<rank { delta = delta.addingProduct(2 * bf[row * rank + k], af[k * columns + column]) }
+                        let once = FloatConversion.float(fromBFloat16: FloatConversion.bfloat16(from: w[row * columns + column] + delta))
+                        let roundedDelta = FloatConversion.float(fromBFloat16: FloatConversion.bfloat16(from: delta))
+                        let twice = FloatConversion.float(fromBFloat16: FloatConversion.bfloat16(from: w[row * columns + column] + roundedDelta))
+                        #expect(out[row * columns + column] == once, "\(module)[\(row), \(column)]")
+                        if once != twice { roundedOnceDiffersFromRoundingTwice += 1 }
+                    }
+                }
+            }
+            #expect(roundedOnceDiffersFromRoundingTwice > 0, "the fixture should show why rounding once matters")
+        }
+    }
+
+    @Test func sameInputsGiveTheSameBytesOnAnyNumberOfThreads() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            try test.push("adapters/b_r16_all_rslora", as: "acme/b", base: "micro/base:fp32")
+            let base = try test.store.resolve(try Reference(parsing: "micro/base:fp32"))
+            let adapter = try test.store.resolve(try Reference(parsing: "acme/b"))
+            let plan = try MergePlan(
+                base: base, adapters: [WeightedAdapter(digest: adapter.digest, weight: 0.7)],
+                options: MergeOptions(outputType: .bf16), store: test.store)
+            var outputs: [[[UInt8]]] = []
+            for threads in [1, 2, 3] {
+                var tensors: [[UInt8]] = []
+                try MergeEngine(plan: plan, store: test.store, threads: threads).run { _, bytes in tensors.append(Array(bytes)) }
+                outputs.append(tensors)
+            }
+            #expect(outputs[0] == outputs[1] && outputs[1] == outputs[2])
+        }
+    }
+
+    @Test func shardedOutputHoldsTheSameTensors() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            try test.push("adapters/a_r8_qv", as: "acme/a", base: "micro/base:fp32")
+            let single = try test.merge(base: "micro/base:fp32", adapters: [("acme/a", 1)], name: "single")
+            let sharded = try test.merge(
+                base: "micro/base:fp32", adapters: [("acme/a", 1)], options: MergeOptions(maxShardSize: 100_000),
+                name: "sharded")
+            #expect(single == sharded)
+            let folder = directory.appending(path: "sharded")
+            let index = try ShardIndex(contentsOf: folder.appending(path: "model.safetensors.index.json"))
+            #expect(index.shardFiles.count > 1)
+            #expect(index.totalSize == single.values.reduce(0) { $0 + $1.bytes.count })
+            #expect(index.weightMap.count == single.count)
+            for shard in index.shardFiles {
+                let file = try SafetensorsFile(contentsOf: folder.appending(path: shard))
+                #expect(file.metadata?["format"] == "pt")
+                #expect(file.metadata?["lorastore.base"] != nil)
+                #expect(file.dataOffset + (file.tensors.last?.dataRange.upperBound ?? 0) <= 100_000 + file.dataOffset || file.tensors.count == 1)
+            }
+            #expect(FileManager.default.fileExists(atPath: folder.appending(path: "config.json").path))
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import Testing
+@testable import LoraStoreCore
+
+/// Algebraic properties of weighted merges, and the combinations lorastore refuses.
+@Suite("Merge properties")
+struct MergePropertyTests {
+    private func store(_ directory: URL, adapters: [String: String]) throws -> TestStore {
+        let test = try TestStore(in: directory).withFP32Base()
+        for (name, fixture) in adapters {
+            try test.push("adapters/\(fixture)", as: name, base: "micro/base:fp32")
+        }
+        return test
+    }
+
+    @Test func weightZeroReturnsTheBaseBitIdentically() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try store(directory, adapters: ["acme/b": "b_r16_all_rslora", "acme/d": "d_r8_qv_lmhead_saved"])
+            let merged = try test.merge(base: "micro/base:fp32", adapters: [("acme/b", 0), ("acme/d", 0)])
+            #expect(merged == (try LoadedTensor.file(Fixtures.url("base_fp32/model.safetensors"))))
+        }
+    }
+
+    @Test func weightEqualsScalingB() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try store(directory, adapters: ["acme/a": "a_r8_qv"])
+            let folder = directory.appending(path: "scaled")
+            try AdapterFolder.copy("a_r8_qv", to: folder) { tensors in
+                for index in tensors.indices where tensors[index].name.contains("lora_B") {
+                    tensors[index].values = tensors[index].values.map { $0 * 0.37 }
+                }
+            }
+            try test.store.push(folder, to: try Reference(parsing: "acme/scaled"), options: PushOptions(base: try Reference(parsing: "micro/base:fp32")))
+            let weighted = try test.merge(base: "micro/base:fp32", adapters: [("acme/a", 0.37)], name: "weighted")
+            let scaled = try test.merge(base: "micro/base:fp32", adapters: [("acme/scaled", 1)], name: "scaled-merge")
+            for (name, tensor) in weighted {
+                #expect(maxDifference(tensor, scaled[name]!) <= 1e-6, "\(name)")
+            }
+        }
+    }
+
+    @Test func adapterOrderChangesNothingBeyondRounding() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try store(directory, adapters: ["acme/a": "a_r8_qv", "acme/a2": "a2_r8_qkv", "acme/b": "b_r16_all_rslora"])
+            let forward = try test.merge(base: "micro/base:fp32", adapters: [("acme/a", 0.5), ("acme/a2", -0.25), ("acme/b", 1)], name: "forward")
+            let backward = try test.merge(base: "micro/base:fp32", adapters: [("acme/b", 1), ("acme/a2", -0.25), ("acme/a", 0.5)], name: "backward")
+            for (name, tensor) in forward {
+                #expect(maxDifference(tensor, backward[name]!) <= 1e-6, "\(name)")
+            }
+        }
+    }
+
+    @Test func subtractingTheDeltaReturnsTheBase() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try store(directory, adapters: ["acme/a": "a_r8_qv"])
+            let merged = try test.merge(base: "micro/base:fp32", adapters: [("acme/a", 1)])
+            let deltas = try LoadedTensor.file(Fixtures.url("expected/a_r8_qv/lora_delta.safetensors"))
+            let base = try LoadedTensor.file(Fixtures.url("base_fp32/model.safetensors"))
+            for (name, delta) in deltas {
+                let restored = zip(merged[name]!.floats, delta.floats).map { $0 - $1 }
+                let worst = zip(restored, base[name]!.floats).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+                #expect(worst <= 1e-6, "\(name)")
+            }
+            let cancelled = try test.merge(base: "micro/base:fp32", adapters: [("acme/a", 1), ("acme/a", -1)], name: "cancelled")
+            for (name, tensor) in base {
+                #expect(maxDifference(tensor, cancelled[name]!) <= 1e-6, "\(name)")
+            }
+        }
+    }
+
+    @Test func peftLinearCombinesFactorsBeforeMultiplying() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try store(directory, adapters: ["acme/a": "a_r8_qv", "acme/a2": "a2_r8_qkv"])
+            let weights = (0.6, 0.4)
+            let merged = try test.merge(
+                base: "micro/base:fp32", adapters: [("acme/a", weights.0), ("acme/a2", weights.1)],
+                options: MergeOptions(combine: .peftLinear))
+            let base = try LoadedTensor.file(Fixtures.url("base_fp32/model.safetensors"))
+            let first = try LoadedTensor.file(Fixtures.url("adapters/a_r8_qv/adapter_model.safetensors"))
+            let second = try LoadedTensor.file(Fixtures.url("adapters/a2_r8_qkv/adapter_model.safetensors"))
+            let module = "model.layers.0.self_attn.q_proj"
+            let (c1, c2) = ((weights.0 * 2).squareRoot(), (weights.1 * 1).squareRoot())
+            let a1 = first["base_model.model.\(module).lora_A.weight"]!.floats, b1 = first["base_model.model.\(module).lora_B.weight"]!.floats
+            let a2 = second["base_model.model.\(module).lora_A.weight"]!.floats, b2 = second["base_model.model.\(module).lora_B.weight"]!.floats
+            let w = base[module + ".weight"]!.floats
+            let out = merged[module + ".weight"]!.floats
+            var worst = 0.0
+            for row in 0..<64 {
+                for column in 0..<64 {
+                    var delta = 0.0
+                    for k in 0..<8 {
+                        let b = c1 * Double(b1[row * 8 + k]) + c2 * Double(b2[row * 8 + k])
+                        let a = c1 * Double(a1[k * 64 + column]) + c2 * Double(a2[k * 64 + column])
+                        delta += b * a
+                    }
+                    worst = max(worst, abs(Double(out[row * 64 + column]) - (Double(w[row * 64 + column]) + delta)))
+                }
+            }
+            #expect(worst <= 1e-6)
+            // k_proj is touched by a2 only: the same as a plain merge of a2 at its weight.
+            let plain = try test.merge(base: "micro/base:fp32", adapters: [("acme/a2", weights.1)], name: "plain")
+            #expect(maxDifference(merged["model.layers.0.self_attn.k_proj.weight"]!, plain["model.layers.0.self_attn.k_proj.weight"]!) <= 1e-6)
+        }
+    }
+
+    @Test func refusesWhatPEFTCannotMerge() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try store(
+                directory,
+                adapters: ["acme/d": "d_r8_qv_lmhead_saved", "acme/f": "f_dora_r8_qv", "acme/a": "a_r8_qv", "acme/b": "b_r16_all_rslora"])
+            func refused(_ adapters: [(String, Double)], combine: CombineMode = .exact, mentioning text: String) {
+                do {
+                    _ = try test.merge(base: "micro/base:fp32", adapters: adapters, options: MergeOptions(combine: combine), name: UUID().uuidString)
+                    Issue.record("merge of \(adapters) succeeded")
+                } catch {
+                    #expect("\(error)".contains(text), "\(error)")
+                }
+            }
+            refused([("acme/d", 1), ("acme/d", 0.5)], mentioning: "both replace lm_head.weight")
+            refused([("acme/f", 0.5)], mentioning: "DoRA")
+            refused([("acme/f", 1), ("acme/a", 1)], mentioning: "DoRA")
+            refused([("acme/a", 1), ("acme/b", 1)], combine: .peftLinear, mentioning: "equal ranks")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).allSatisfy { $0 == "store" })
+        }
+    }
+
+    @Test func nonFiniteResultsAreRefusedNamingTheTensor() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let folder = directory.appending(path: "huge")
+            try AdapterFolder.copy("a_r8_qv", to: folder) { tensors in
+                for index in tensors.indices { tensors[index].values = tensors[index].values.map { $0 * 1e24 } }
+            }
+            try test.store.push(folder, to: try Reference(parsing: "acme/huge"), options: PushOptions(base: try Reference(parsing: "micro/base:fp32")))
+            #expect(throws: StoreError.nonFiniteResult(tensor: "model.layers.0.self_attn.q_proj.weight")) {
+                _ = try test.merge(base: "micro/base:fp32", adapters: [("acme/huge", 1)])
+            }
+            #expect(!FileManager.default.fileExists(atPath: directory.appending(path: "merged").path))
+        }
+    }
+
+    @Test func outputTypeConvertsEveryFloatTensor() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try store(directory, adapters: ["acme/a": "a_r8_qv"])
+            let merged = try test.merge(base: "micro/base:fp32", adapters: [("acme/a", 1)], options: MergeOptions(outputType: .bf16))
+            let exact = try test.merge(base: "micro/base:fp32", adapters: [("acme/a", 1)], name: "exact")
+            for (name, tensor) in merged {
+                #expect(tensor.dtype == .bf16)
+                let expected = exact[name]!.floats.map { FloatConversion.float(fromBFloat16: FloatConversion.bfloat16(from: $0)) }
+                #expect(tensor.floats == expected, "\(name) is not the F32 result rounded once to BF16")
+            }
+        }
+    }
+}

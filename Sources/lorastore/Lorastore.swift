@@ -14,7 +14,8 @@ struct Lorastore: ParsableCommand {
             """,
         version: LoraStoreVersion.current,
         subcommands: [
-            Push.self, List.self, Show.self, Tag.self, Remove.self, Merge.self,
+            Push.self, Pull.self, List.self, Show.self, Tag.self, Remove.self, Build.self, LineageCommand.self,
+            Cache.self, Merge.self,
         ]
     )
 }

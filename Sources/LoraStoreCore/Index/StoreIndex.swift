@@ -1,6 +1,5 @@
 import Foundation
 import GRDB
-import Glibc
 
 /// The SQLite index of a store (`index.sqlite` under the root), in WAL mode so that readers never block the
 /// writer and several processes can share one store.
@@ -52,16 +51,12 @@ public final class StoreIndex: Sendable {
         return migrator
     }
 
-    /// Runs `body` holding an exclusive `flock` on `lockPath`, so that two processes opening a new store at
+    /// Runs `body` holding an exclusive lock on `lockPath`, so that two processes opening a new store at
     /// once do not both try to create its schema.
     private static func withExclusiveLock<T>(_ lockPath: String, _ body: () throws -> T) throws -> T {
-        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw FileAccessError(.open, path: lockPath) }
-        defer { close(descriptor) }
-        while flock(descriptor, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw FileAccessError(.lock, path: lockPath) }
-        }
-        defer { flock(descriptor, LOCK_UN) }
+        let lock = try FileLock(path: lockPath)
+        try lock.lock(.exclusive)
+        defer { lock.unlock() }
         return try body()
     }
 }

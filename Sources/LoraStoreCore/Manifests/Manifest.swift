@@ -1,7 +1,7 @@
 import Foundation
 
-/// The description of a base model or adapter: its tensors in file order, its small files, and for an
-/// adapter the base it was pushed against.
+/// The description of a base model or adapter (its tensors in file order, its small files, and for an
+/// adapter the base it was pushed against), or of a build (its recipe).
 ///
 /// A manifest is content-addressed: its digest is the SHA-256 of its canonical JSON (sorted keys, no
 /// insignificant whitespace), so the same content always has the same digest.
@@ -17,12 +17,14 @@ public struct Manifest: Sendable, Hashable, Codable {
     public var base: Digest?
     /// The `__metadata__` of each safetensors file, by file name (without `format`, which is always `pt`).
     public var fileMetadata: [String: [String: String]]
+    /// For a build: how to make it. Its tensors are recorded when it is first materialized.
+    public var recipe: BuildRecipe?
 
     public static let currentSchemaVersion = 1
 
     public init(
         kind: ManifestKind, tensors: [TensorEntry], files: [FileEntry], base: Digest? = nil,
-        fileMetadata: [String: [String: String]] = [:]
+        fileMetadata: [String: [String: String]] = [:], recipe: BuildRecipe? = nil
     ) {
         self.schemaVersion = Self.currentSchemaVersion
         self.kind = kind
@@ -30,6 +32,7 @@ public struct Manifest: Sendable, Hashable, Codable {
         self.files = files
         self.base = base
         self.fileMetadata = fileMetadata
+        self.recipe = recipe
     }
 
     /// The canonical JSON bytes the digest is taken over.

@@ -97,23 +97,17 @@ public struct MergePlan: Sendable {
 }
 
 extension MergePlan {
-    /// The `__metadata__` recording where a merged model came from: base digest, adapters with weights,
-    /// options and lorastore version (values are strings, as safetensors requires; lists are JSON).
-    public var provenance: [String: String] {
-        let adapterList = adapters.map { WeightedAdapter(digest: $0.digest, weight: $0.weight) }
-        return [
-            "lorastore.base": base.digest.description,
-            "lorastore.adapters": (try? CanonicalJSON.encode(adapterList)).map { String(decoding: $0, as: UTF8.self) } ?? "[]",
-            "lorastore.options": (try? CanonicalJSON.encode(options)).map { String(decoding: $0, as: UTF8.self) } ?? "{}",
-            "lorastore.version": LoraStoreVersion.current,
-        ]
+    /// The recipe this plan carries out.
+    public var recipe: BuildRecipe {
+        BuildRecipe(
+            base: base.digest, adapters: adapters.map { WeightedAdapter(digest: $0.digest, weight: $0.weight) },
+            options: options)
     }
 
-    /// The safetensors layout of the merged model.
-    public func layout(extraMetadata: [String: String] = [:]) throws -> ModelLayout {
+    /// The safetensors layout of the merged model, with the recipe's provenance in every file.
+    public func layout(provenance extra: [String: String]) throws -> ModelLayout {
         try ModelLayout(
-            tensors: tensors.map { ($0.name, $0.dtype, $0.shape) },
-            metadata: provenance.merging(extraMetadata) { _, extra in extra },
+            tensors: tensors.map { ($0.name, $0.dtype, $0.shape) }, metadata: recipe.provenance(extra),
             maxShardSize: options.maxShardSize)
     }
 

@@ -17,7 +17,9 @@ extension Store {
             return (base, selections)
         }
         let plan = try MergePlan(base: baseManifest, adapters: selections, options: options, store: self)
-        let writer = try ModelFolderWriter(destination: destination, layout: try plan.layout(), computeDigests: true)
+        let writer = try ModelFolderWriter(
+            destination: destination, layout: try plan.layout(provenance: ["lorastore.version": LoraStoreVersion.current]),
+            computeDigests: true)
         try copyFiles(of: baseManifest.manifest, into: writer)
         let counter = ProgressCounter(phase: "merging", total: plan.outputBytes, handler: progress)
         try MergeEngine(plan: plan, store: self).run { tensor, bytes in
@@ -31,10 +33,11 @@ extension Store {
             tensorBytes: plan.outputBytes, files: writer.fileDigests)
     }
 
-    /// Copies a base's small files into a model folder, leaving out its shard index (the output has its own).
-    func copyFiles(of manifest: Manifest, into writer: ModelFolderWriter) throws {
+    /// Copies a manifest's small files into a model folder; a base's shard index is left out unless asked
+    /// for, since a merged model has its own.
+    func copyFiles(of manifest: Manifest, into writer: ModelFolderWriter, includingShardIndex: Bool = false) throws {
         let codecs = try self.index.database.read { db in try self.codecs(of: manifest.files.map(\.digest), in: db) }
-        for file in manifest.files where file.path != ShardIndex.fileName {
+        for file in manifest.files where includingShardIndex || file.path != ShardIndex.fileName {
             let contents = try blobs.read(file.digest, codec: codecs[file.digest] ?? .raw)
             try writer.addFile(file.path, contents: contents.bytes)
         }

@@ -16,6 +16,31 @@ public struct ModelLayout: Sendable {
     /// The single-file name.
     public static let singleFileName = "model.safetensors"
 
+    /// A layout of given files (e.g. a pushed model's own shard layout).
+    public init(files: [File], shardIndex: ShardIndex?) {
+        self.files = files
+        self.shardIndex = shardIndex
+    }
+
+    /// The layout of a stored base or adapter: its tensors in their original files, in order, each file with
+    /// its recorded `__metadata__` (and `format: pt`). A sharded base's own index is among its small files.
+    public init(manifest: Manifest) throws {
+        var groups: [(name: String, tensors: [(name: String, dtype: DType, shape: [Int])])] = []
+        for tensor in manifest.tensors {
+            if groups.last?.name != tensor.file {
+                groups.append((tensor.file, []))
+            }
+            groups[groups.count - 1].tensors.append((tensor.name, tensor.dtype, tensor.shape))
+        }
+        files = try groups.map { group in
+            var metadata = manifest.fileMetadata[group.name] ?? [:]
+            metadata["format"] = "pt"
+            return File(
+                name: group.name, header: try SafetensorsHeader(tensors: group.tensors, metadata: metadata, label: group.name))
+        }
+        shardIndex = nil
+    }
+
     /// Lays out `tensors` (in order) with `metadata` in every file's `__metadata__` (`format: pt` added).
     public init(
         tensors: [(name: String, dtype: DType, shape: [Int])], metadata: [String: String], maxShardSize: Int?

@@ -41,8 +41,11 @@ extension Store {
 
     /// Removes a tag (or, for `NAME@sha256:...`, every tag of NAME pointing at that digest). Blobs stay until
     /// garbage collection finds them unreferenced. Returns the tags removed.
+    ///
+    /// Removing the last name of a base or adapter that builds are made from is refused unless `force`: the
+    /// error lists the builds. (Forced, the builds keep its bytes alive by digest.)
     @discardableResult
-    public func untag(_ reference: Reference) throws -> [String] {
+    public func untag(_ reference: Reference, force: Bool = false) throws -> [String] {
         try index.database.write { db in
             guard let repository = reference.repository else {
                 throw StoreError.invalidInput(path: reference.description, reason: "name the repository: NAME[:TAG] or NAME@sha256:...")
@@ -57,6 +60,13 @@ extension Store {
                     arguments: [repository, digest])
             }
             guard !tags.isEmpty else { throw StoreError.notFound(reference.description) }
+            let digest = try resolve(reference, in: db).digest
+            let otherTags = try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM tag WHERE manifest_digest = ?", arguments: [digest]) ?? 0
+            if !force, otherTags == tags.count {
+                let builds = try dependentBuilds(of: digest, in: db)
+                if !builds.isEmpty { throw StoreError.inUse(reference: reference.description, builds: builds) }
+            }
             for tag in tags {
                 try db.execute(sql: "DELETE FROM tag WHERE repository = ? AND name = ?", arguments: [repository, tag])
             }

@@ -20,6 +20,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case mergeRefused(String)
     /// A merged tensor came out with NaN or infinite values (PEFT's `safe_merge` refuses these too).
     case nonFiniteResult(tensor: String)
+    /// Rebuilding an evicted build gave other bytes than its first materialization recorded.
+    case rebuildMismatch(build: Digest, item: String, expected: Digest, actual: Digest)
+    /// Removing the last name of a base or adapter that builds are made from, without forcing.
+    case inUse(reference: String, builds: [String])
 
     public var description: String {
         switch self {
@@ -43,6 +47,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "cannot merge: \(reason)"
         case .nonFiniteResult(let tensor):
             "cannot merge: the merged \(tensor) has NaN or infinite values"
+        case .rebuildMismatch(let build, let item, let expected, let actual):
+            "rebuilding build \(build.short) gave different bytes for \(item): recorded \(expected.short), now \(actual.short); nothing was stored (is the base or an adapter blob damaged? run `lorastore verify --deep`)"
+        case .inUse(let reference, let builds):
+            "\(reference) is used by \(builds.count) build(s): \(builds.joined(separator: ", ")); remove them first or pass --force"
         }
     }
 }

@@ -16,14 +16,7 @@ struct Merge: ParsableCommand {
     @Option(name: .customLong("adapter"), help: "An adapter as REF[@WEIGHT] (repeatable, applied in order).")
     var adapters: [String] = []
 
-    @Option(help: "Output dtype of floating-point tensors: F32, F16 or BF16 (default: each base tensor's).")
-    var dtype: String?
-
-    @Option(help: "exact (the weighted sum of deltas) or peft-linear (PEFT's linear combination).")
-    var combine: String = CombineMode.exact.rawValue
-
-    @Option(help: "Split the output into shards of at most this size (e.g. 5GB).")
-    var maxShardSize: ByteSize?
+    @OptionGroup var merge: MergeOptionGroup
 
     @Option(name: .shortAndLong, help: "The folder to write (must not exist, or be empty).")
     var output: String
@@ -31,12 +24,10 @@ struct Merge: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let options = try MergeOptions(
-            outputType: dtype.map(parseDType), combine: parseCombine(combine), maxShardSize: maxShardSize?.bytes)
+        let options = try merge.options()
         let adapterArguments = try adapters.map(AdapterArgument.init(parsing:))
         let store = try global.openStore()
         let progress = ProgressBar()
-        defer { progress.finish() }
         let result = try store.merge(
             base: try parseReference(base), adapters: adapterArguments.map { ($0.reference, $0.weight) },
             options: options, to: URL(fileURLWithPath: output), progress: progress.handler)
@@ -50,20 +41,4 @@ struct Merge: ParsableCommand {
             print("  \(result.destination)/\(file)  \(digest.short)")
         }
     }
-}
-
-/// Parses a dtype argument (F32, F16, BF16; case-insensitive).
-func parseDType(_ text: String) throws -> DType {
-    guard let dtype = DType(rawValue: text.uppercased()), dtype.isMergeable else {
-        throw ValidationError("dtype \(text): choose F32, F16 or BF16")
-    }
-    return dtype
-}
-
-/// Parses a combine mode argument.
-func parseCombine(_ text: String) throws -> CombineMode {
-    guard let mode = CombineMode(rawValue: text) else {
-        throw ValidationError("combine \(text): choose exact or peft-linear")
-    }
-    return mode
 }

@@ -9,10 +9,13 @@ struct Remove: ParsableCommand {
     @Argument(help: "NAME[:TAG], or NAME@sha256:<hex> to remove every tag of NAME on that digest.")
     var reference: String
 
+    @Flag(help: "Remove the last name of a base or adapter even when builds use it.")
+    var force = false
+
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let removed = try global.openStore().untag(try parseReference(reference))
+        let removed = try global.openStore().untag(try parseReference(reference), force: force)
         if global.json {
             try Output.json(["removed": removed])
         } else {

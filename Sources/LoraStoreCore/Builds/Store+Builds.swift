@@ -1,0 +1,73 @@
+import Foundation
+import GRDB
+
+extension Store {
+    /// Records a build recipe and, when `tag` is given, tags it. Nothing is merged: the recipe is checked
+    /// (base and adapters exist, every adapter fits the base) and stored, in milliseconds. The same recipe
+    /// twice is the same build.
+    @discardableResult
+    public func createBuild(
+        base: Reference, adapters: [(reference: Reference, weight: Double)], options: MergeOptions = MergeOptions(),
+        tag: Reference? = nil
+    ) throws -> Digest {
+        let recipe = try index.database.read { db in
+            BuildRecipe(
+                base: try resolve(base, as: .base, in: db).digest,
+                adapters: try adapters.map {
+                    WeightedAdapter(digest: try resolve($0.reference, as: .adapter, in: db).digest, weight: $0.weight)
+                },
+                options: options)
+        }
+        return try record(recipe, tag: tag)
+    }
+
+    /// Records `recipe` (checked against its base) and optionally tags it; returns the build's digest.
+    @discardableResult
+    public func record(_ recipe: BuildRecipe, tag: Reference? = nil) throws -> Digest {
+        if let tag, tag.tag == nil {
+            throw StoreError.invalidInput(path: tag.description, reason: "tag a build as NAME[:TAG]")
+        }
+        let base = try index.database.read { db in
+            guard let base = try self.manifest(recipe.base, in: db) else {
+                throw StoreError.notFound(recipe.base.description)
+            }
+            return base
+        }
+        let plan = try MergePlan(base: base, adapters: recipe.adapters, options: recipe.options, store: self)
+        let buildManifest = Manifest(kind: .build, tensors: [], files: [], base: recipe.base, recipe: recipe)
+        let json = try buildManifest.canonicalJSON()
+        let digest = Digest(of: json)
+        let logicalSize = plan.outputBytes + base.manifest.files.reduce(0) { $0 + $1.size }
+        try index.database.write { db in
+            let now = Date().timeIntervalSince1970
+            if try self.manifest(digest, in: db) == nil {
+                try db.execute(
+                    sql: "INSERT INTO manifest (digest, kind, content, logical_size, base_digest, created_at) VALUES (?, 'build', ?, ?, ?, ?)",
+                    arguments: [digest, json, logicalSize, recipe.base, now])
+                try db.execute(
+                    sql: "INSERT INTO build (digest, base_digest, created_at) VALUES (?, ?, ?)",
+                    arguments: [digest, recipe.base, now])
+                for (position, adapter) in recipe.adapters.enumerated() {
+                    try db.execute(
+                        sql: "INSERT INTO build_adapter (build_digest, position, adapter_digest, weight) VALUES (?, ?, ?, ?)",
+                        arguments: [digest, position, adapter.digest, adapter.weight])
+                }
+            }
+            if let tag, let repository = tag.repository, let name = tag.tag {
+                try tagManifest(digest, kind: .build, repository: repository, tag: name, in: db, now: now)
+            }
+        }
+        return digest
+    }
+
+    /// Resolves what `text` names as a build: a reference to a build, or an ad-hoc recipe
+    /// `BASE+ADAPTER[@WEIGHT]+...` (recorded untagged, so later pulls of the same recipe reuse its cache).
+    public func resolveBuild(_ text: String, options: MergeOptions = MergeOptions()) throws -> Digest {
+        guard let recipe = try AdHocRecipe(parsing: text) else {
+            return try index.database.read { db in
+                try resolve(try Reference(parsing: text), as: .build, in: db).digest
+            }
+        }
+        return try createBuild(base: recipe.base, adapters: recipe.adapters, options: options)
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import GRDB
+
+extension Store {
+    /// Writes what `text` names into `destination` as a standard folder: a base model (its own shard layout
+    /// and files), an adapter (PEFT layout), or a merged build. `text` may be an ad-hoc recipe
+    /// (`BASE+ADAPTER[@WEIGHT]+...`, merged with `options`).
+    ///
+    /// A build's first pull merges and stores only the tensors that differ from the base; later pulls
+    /// assemble the folder from blobs without merging. A build that was evicted is rebuilt and its bytes must
+    /// equal the digests recorded the first time. Concurrent pulls of one build, in threads or processes,
+    /// merge it once; a build being read is not evicted.
+    @discardableResult
+    public func pull(
+        _ text: String, to destination: URL, options: MergeOptions = MergeOptions(), progress: ProgressHandler? = nil
+    ) throws -> PullResult {
+        let digest: Digest
+        if try AdHocRecipe(parsing: text) != nil {
+            digest = try resolveBuild(text, options: options)
+        } else {
+            digest = try resolve(try Reference(parsing: text)).digest
+        }
+        let stored = try index.database.read { db in
+            guard let stored = try manifest(digest, in: db) else { throw StoreError.notFound(text) }
+            return stored
+        }
+        guard stored.kind == .build else {
+            return try pullStored(stored, to: destination, progress: progress)
+        }
+        let lock = try buildLock(digest)
+        try lock.lock(.shared)
+        var result: PullResult
+        if let output = try materializedOutput(of: digest) {
+            result = try assemble(stored, output: output, to: destination, progress: progress)
+        } else {
+            try lock.lock(.exclusive)
+            if let output = try materializedOutput(of: digest) {
+                result = try assemble(stored, output: output, to: destination, progress: progress)
+            } else {
+                result = try materialize(stored, to: destination, progress: progress)
+            }
+        }
+        try index.database.write { db in
+            try db.execute(
+                sql: "UPDATE build SET last_pulled_at = ? WHERE digest = ?",
+                arguments: [Date().timeIntervalSince1970, digest])
+        }
+        lock.unlock()
+        result.evicted = try enforceCacheBudget()
+        return result
+    }
+
+    /// The lock that serialises materializing a build and keeps eviction away from its readers.
+    func buildLock(_ digest: Digest) throws -> FileLock {
+        let folder = root.appending(path: "locks")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return try FileLock(path: folder.appending(path: "build-\(digest.hex).lock").path)
+    }
+
+    /// The recorded output of a build that is materialized now, else nil.
+    func materializedOutput(of build: Digest) throws -> BuildOutput? {
+        try index.database.read { db in
+            let state = try String.fetchOne(db, sql: "SELECT state FROM build WHERE digest = ?", arguments: [build])
+            guard state == "materialized" else { return nil }
+            return try BuildOutput.fetch(db, build: build)
+        }
+    }
+
+    /// Writes a materialized build from blobs: no merging, just reads and writes.
+    private func assemble(
+        _ build: StoredManifest, output: BuildOutput, to destination: URL, progress: ProgressHandler?
+    ) throws -> PullResult {
+        guard let recipe = build.manifest.recipe else { throw StoreError.notFound(build.digest.description) }
+        let base = try index.database.read { db in
+            guard let base = try manifest(recipe.base, in: db) else { throw StoreError.notFound(recipe.base.description) }
+            return base
+        }
+        let layout = try ModelLayout(
+            tensors: output.tensors.map { ($0.name, $0.dtype, $0.shape) },
+            metadata: Self.buildProvenance(build.digest, recipe: recipe), maxShardSize: recipe.options.maxShardSize)
+        let writer = try ModelFolderWriter(destination: destination, layout: layout)
+        try copyFiles(of: base.manifest, into: writer)
+        try writeTensors(output.tensors.map(\.digest), sizes: output.tensors.map(\.size), into: writer, progress: progress)
+        try writer.finish()
+        return PullResult(
+            digest: build.digest, kind: .build, destination: destination.path,
+            files: Dictionary(output.files.map { ($0.name, $0.digest) }, uniquingKeysWith: { first, _ in first }),
+            bytes: output.tensors.reduce(0) { $0 + $1.size }, merged: false, rebuilt: false, evicted: [])
+    }
+
+    /// Writes a stored base or adapter in its own layout, with its small files.
+    private func pullStored(_ stored: StoredManifest, to destination: URL, progress: ProgressHandler?) throws -> PullResult {
+        let writer = try ModelFolderWriter(destination: destination, layout: try ModelLayout(manifest: stored.manifest))
+        try copyFiles(of: stored.manifest, into: writer, includingShardIndex: true)
+        try writeTensors(
+            stored.manifest.tensors.map(\.digest), sizes: stored.manifest.tensors.map(\.size), into: writer, progress: progress)
+        try writer.finish()
+        return PullResult(
+            digest: stored.digest, kind: stored.kind, destination: destination.path, files: [:],
+            bytes: stored.manifest.logicalSize, merged: false, rebuilt: false, evicted: [])
+    }
+
+    /// Streams blobs, in order, into a model folder.
+    private func writeTensors(
+        _ digests: [Digest], sizes: [Int], into writer: ModelFolderWriter, progress: ProgressHandler?
+    ) throws {
+        let codecs = try index.database.read { db in try self.codecs(of: Set(digests), in: db) }
+        let counter = ProgressCounter(phase: "writing", total: sizes.reduce(0, +), handler: progress)
+        for (digest, size) in zip(digests, sizes) {
+            guard let codec = codecs[digest] else { throw BlobStoreError.missing(digest) }
+            let contents = try blobs.read(digest, codec: codec)
+            guard contents.bytes.count == size else {
+                throw BlobStoreError.damaged(digest, reason: "\(contents.bytes.count) bytes, expected \(size)")
+            }
+            try writer.append(contents.bytes)
+            counter.add(size)
+        }
+    }
+
+    /// The `__metadata__` of a build's files: a function of the recipe alone, so rebuilds give the same bytes.
+    static func buildProvenance(_ build: Digest, recipe: BuildRecipe) -> [String: String] {
+        recipe.provenance(["lorastore.build": build.description, "lorastore.engine": recipe.engineVersion])
+    }
+}

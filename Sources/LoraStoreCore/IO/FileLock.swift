@@ -1,0 +1,44 @@
+import Glibc
+
+/// An advisory `flock` on a lock file, shared or exclusive, between threads (each lock opens its own
+/// descriptor) and processes alike. Released on ``unlock()`` or when the value is destroyed.
+public final class FileLock {
+    public enum Mode: Sendable {
+        case shared
+        case exclusive
+    }
+
+    private let descriptor: Int32
+    public let path: String
+
+    /// Opens (creating) the lock file at `path` without locking it.
+    public init(path: String) throws {
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw FileAccessError(.open, path: path) }
+        self.descriptor = descriptor
+        self.path = path
+    }
+
+    deinit {
+        close(descriptor)
+    }
+
+    /// Waits for the lock in `mode` (converting a lock already held).
+    public func lock(_ mode: Mode) throws {
+        while flock(descriptor, mode == .shared ? LOCK_SH : LOCK_EX) != 0 {
+            guard errno == EINTR else { throw FileAccessError(.lock, path: path) }
+        }
+    }
+
+    /// Takes the lock in `mode` if nobody holds a conflicting one; returns whether it did.
+    public func tryLock(_ mode: Mode) throws -> Bool {
+        if flock(descriptor, (mode == .shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0 { return true }
+        guard errno == EWOULDBLOCK || errno == EINTR else { throw FileAccessError(.lock, path: path) }
+        return false
+    }
+
+    /// Releases the lock.
+    public func unlock() {
+        flock(descriptor, LOCK_UN)
+    }
+}

@@ -1,0 +1,34 @@
+import ArgumentParser
+import LoraStoreCore
+
+struct LineageCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lineage",
+        abstract: "Show what a build is made of, or which builds use a base or adapter.")
+
+    @Argument(help: "A build, base or adapter reference.")
+    var reference: String
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let lineage = try global.openStore().lineage(try parseReference(reference))
+        if global.json {
+            try Output.json(lineage)
+            return
+        }
+        func name(_ node: Lineage.Node) -> String {
+            (node.tags.first ?? node.digest.short) + (node.tags.isEmpty ? "" : " (\(node.digest.short))")
+        }
+        print("\(lineage.subject.kind.rawValue) \(name(lineage.subject))")
+        if let base = lineage.base { print("  base     \(name(base))") }
+        for adapter in lineage.adapters {
+            print("  adapter  \(name(adapter)) weight \(adapter.weight.map { String($0) } ?? "1")")
+        }
+        for adapter in lineage.derivedAdapters { print("  adapter  \(name(adapter))") }
+        for build in lineage.derivedBuilds { print("  build    \(name(build))") }
+        if lineage.subject.kind != .build && lineage.derivedBuilds.isEmpty {
+            print("  no builds use it")
+        }
+    }
+}

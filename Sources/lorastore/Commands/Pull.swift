@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import LoraStoreCore
+
+struct Pull: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a base, adapter or merged build into a folder.",
+        discussion: """
+            REF names a build, base or adapter, or is an ad-hoc recipe BASE+ADAPTER[@WEIGHT]+... such as
+            micro/base:fp32+acme/support@0.7+acme/legal@0.3 (recorded untagged, so pulling it again reuses
+            the cache). A build's first pull merges; later pulls copy stored tensors.
+            """)
+
+    @Argument(help: "What to pull.")
+    var reference: String
+
+    @Option(name: .shortAndLong, help: "The folder to write (must not exist, or be empty).")
+    var output: String
+
+    @OptionGroup var merge: MergeOptionGroup
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let store = try global.openStore()
+        let progress = ProgressBar()
+        let result: PullResult
+        do {
+            result = try store.pull(
+                reference, to: URL(fileURLWithPath: output), options: try merge.options(), progress: progress.handler)
+            progress.finish()
+        } catch {
+            progress.finish()
+            throw error
+        }
+        if global.json {
+            try Output.json(result)
+            return
+        }
+        let how = result.merged ? (result.rebuilt ? "rebuilt and verified against recorded digests" : "merged") : "from stored tensors"
+        print("pulled \(result.kind.rawValue) \(result.digest.short) into \(result.destination) (\(Output.bytes(result.bytes)), \(how))")
+        for digest in result.evicted {
+            print("  evicted build \(digest.short) to stay within the cache budget")
+        }
+    }
+}

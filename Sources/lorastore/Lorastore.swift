@@ -15,7 +15,7 @@ struct Lorastore: ParsableCommand {
         version: LoraStoreVersion.current,
         subcommands: [
             Push.self, Pull.self, List.self, Show.self, Tag.self, Remove.self, Build.self, LineageCommand.self,
-            Cache.self, Merge.self,
+            Cache.self, Stats.self, GarbageCollect.self, Verify.self, Merge.self,
         ]
     )
 }

@@ -37,7 +37,8 @@ extension Store {
         let buildManifest = Manifest(kind: .build, tensors: [], files: [], base: recipe.base, recipe: recipe)
         let json = try buildManifest.canonicalJSON()
         let digest = Digest(of: json)
-        let logicalSize = plan.outputBytes + base.manifest.files.reduce(0) { $0 + $1.size }
+        let logicalSize = plan.outputBytes
+            + base.manifest.files.filter { $0.path != ShardIndex.fileName }.reduce(0) { $0 + $1.size }
         try index.database.write { db in
             let now = Date().timeIntervalSince1970
             if try self.manifest(digest, in: db) == nil {

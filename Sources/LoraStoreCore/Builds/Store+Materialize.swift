@@ -10,6 +10,14 @@ extension Store {
     /// nothing is committed and the pull fails. A crash before the commit leaves the build a recipe: the
     /// blobs written so far are unindexed files that garbage collection reclaims.
     func materialize(_ build: StoredManifest, to destination: URL, progress: ProgressHandler?) throws -> PullResult {
+        try withMaintenanceLock(.shared) {
+            try materializeHoldingLock(build, to: destination, progress: progress)
+        }
+    }
+
+    private func materializeHoldingLock(
+        _ build: StoredManifest, to destination: URL, progress: ProgressHandler?
+    ) throws -> PullResult {
         guard let recipe = build.manifest.recipe else { throw StoreError.notFound(build.digest.description) }
         let (base, recorded) = try index.database.read { db in
             guard let base = try manifest(recipe.base, in: db) else { throw StoreError.notFound(recipe.base.description) }

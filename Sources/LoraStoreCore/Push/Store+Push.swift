@@ -19,38 +19,30 @@ extension Store {
 
         let json = try prepared.manifest.canonicalJSON()
         let digest = Digest(of: json)
-        let known = try index.database.read { db in try indexedBlobs(among: prepared.blobs.keys, in: db) }
         var created: [StoredBlob] = []
         do {
-            var stored: [Digest: StoredBlob] = [:]
-            var written = 0
-            let newBytes = prepared.blobs.filter { !known.contains($0.key) }.reduce(0) { $0 + $1.value.size }
-            for attempt in 1...3 {
-                for (blobDigest, blob) in prepared.blobs.sorted(by: { $0.key < $1.key })
-                where stored[blobDigest] == nil && (attempt > 1 || !known.contains(blobDigest)) {
+            // Holding the maintenance lock shared keeps garbage collection from sweeping between the check for
+            // existing blobs, the writes, and the commit.
+            return try withMaintenanceLock(.shared) {
+                let known = try index.database.read { db in try indexedBlobs(among: prepared.blobs.keys, in: db) }
+                let missing = prepared.blobs.filter { !known.contains($0.key) }.sorted { $0.key < $1.key }
+                let counter = ProgressCounter(
+                    phase: "writing", total: missing.reduce(0) { $0 + $1.value.size }, handler: options.progress)
+                for (blobDigest, blob) in missing {
                     let result = try blob.withBytes { try blobs.write($0, digest: blobDigest, encoding: blob.encoding) }
-                    stored[blobDigest] = result
                     if result.created { created.append(result) }
-                    written += blob.size
-                    options.progress?(ProgressEvent(phase: "writing", completed: written, total: newBytes))
+                    counter.add(blob.size)
                 }
-                do {
-                    let previous = try commit(
-                        prepared, digest: digest, json: json, repository: repository, tag: tag, stored: stored)
-                    return PushResult(
-                        reference: "\(repository):\(tag)", digest: digest, kind: source.kind,
-                        previousDigest: previous.tagged, tensorCount: prepared.manifest.tensors.count,
-                        fileCount: prepared.manifest.files.count, logicalBytes: prepared.manifest.logicalSize,
-                        newBlobs: created.count, newLogicalBytes: created.reduce(0) { $0 + $1.logicalSize },
-                        newStoredBytes: created.reduce(0) { $0 + $1.storedSize },
-                        reusedBytes: prepared.manifest.logicalSize - created.reduce(0) { $0 + $1.logicalSize },
-                        manifestExisted: previous.manifestExisted, skippedFiles: source.skipped)
-                } catch let vanished as BlobVanished where attempt < 3 {
-                    // A garbage collector removed an unindexed blob we relied on: write it again.
-                    stored[vanished.digest] = nil
-                }
+                let previous = try commit(prepared, digest: digest, json: json, repository: repository, tag: tag)
+                let newLogical = created.reduce(0) { $0 + $1.logicalSize }
+                return PushResult(
+                    reference: "\(repository):\(tag)", digest: digest, kind: source.kind, previousDigest: previous.tagged,
+                    tensorCount: prepared.manifest.tensors.count, fileCount: prepared.manifest.files.count,
+                    logicalBytes: prepared.manifest.logicalSize, newBlobs: created.count, newLogicalBytes: newLogical,
+                    newStoredBytes: created.reduce(0) { $0 + $1.storedSize },
+                    reusedBytes: prepared.manifest.logicalSize - newLogical, manifestExisted: previous.manifestExisted,
+                    skippedFiles: source.skipped)
             }
-            throw StoreError.invalidInput(path: path.path, reason: "blobs kept disappearing while pushing; is a garbage collection running with no grace period?")
         } catch {
             removeUnindexed(created.map(\.digest))
             throw error
@@ -77,23 +69,18 @@ extension Store {
         }
     }
 
-    private struct BlobVanished: Error {
-        let digest: Digest
-    }
-
-    /// Records everything in one transaction. Blob files are checked inside it: garbage collection deletes
-    /// files only while holding the write lock, so a file seen here stays until the commit is visible.
+    /// Records everything in one transaction, describing each new blob from the file on disk (which must be
+    /// there: an index row never points at a missing file).
     private func commit(
-        _ prepared: PreparedPush, digest: Digest, json: Data, repository: String, tag: String,
-        stored: [Digest: StoredBlob]
+        _ prepared: PreparedPush, digest: Digest, json: Data, repository: String, tag: String
     ) throws -> (tagged: Digest?, manifestExisted: Bool) {
         try index.database.write { db in
             let now = Date().timeIntervalSince1970
             for (blobDigest, blob) in prepared.blobs {
                 if try isIndexed(blobDigest, in: db) { continue }
-                guard let onDisk = try stored[blobDigest] ?? blobs.existingBlob(blobDigest, logicalSize: blob.size),
-                    blobs.storedSize(of: blobDigest) == onDisk.storedSize
-                else { throw BlobVanished(digest: blobDigest) }
+                guard let onDisk = try blobs.existingBlob(blobDigest, logicalSize: blob.size) else {
+                    throw BlobStoreError.missing(blobDigest)
+                }
                 try db.execute(
                     sql: "INSERT INTO blob (digest, logical_size, stored_size, codec, created_at) VALUES (?, ?, ?, ?, ?)",
                     arguments: [blobDigest, blob.size, onDisk.storedSize, onDisk.codec, now])

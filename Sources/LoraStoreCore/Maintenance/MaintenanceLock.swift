@@ -1,0 +1,17 @@
+import Foundation
+
+extension Store {
+    /// Runs `body` while holding the store's maintenance lock in `mode`.
+    ///
+    /// Writers of new blobs (pushes, materializations) hold it shared from their first blob write to their
+    /// commit; garbage collection and repair hold it exclusive while they sweep. So a blob file that is
+    /// written but not yet indexed is never swept, whatever the grace period.
+    func withMaintenanceLock<T>(_ mode: FileLock.Mode, _ body: () throws -> T) throws -> T {
+        let folder = root.appending(path: "locks")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let lock = try FileLock(path: folder.appending(path: "maintenance.lock").path)
+        try lock.lock(mode)
+        defer { lock.unlock() }
+        return try body()
+    }
+}

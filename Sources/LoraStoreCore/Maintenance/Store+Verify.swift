@@ -1,0 +1,110 @@
+import Foundation
+import GRDB
+
+extension Store {
+    /// Checks that the store is what its index says: every indexed blob exists with its recorded size (with
+    /// `deep`, decodes and re-hashes to its digest), every manifest references indexed blobs, and no file
+    /// lies outside the index. With `repair`, blobs that only builds hold are dropped with those builds'
+    /// materialization (the next pull rebuilds them) and stray files are removed; damaged base or adapter
+    /// blobs are reported as unrepairable.
+    public func verify(deep: Bool = false, repair: Bool = false) throws -> VerifyReport {
+        try withMaintenanceLock(repair ? .exclusive : .shared) {
+            let (rows, dangling) = try index.database.read { db in
+                (
+                    try Row.fetchAll(db, sql: "SELECT digest, logical_size, stored_size, codec FROM blob ORDER BY digest"),
+                    try Row.fetchAll(
+                        db,
+                        sql: """
+                            SELECT manifest_digest AS owner, blob_digest FROM manifest_blob WHERE blob_digest NOT IN (SELECT digest FROM blob)
+                            UNION ALL SELECT build_digest, blob_digest FROM build_blob WHERE blob_digest NOT IN (SELECT digest FROM blob)
+                            """)
+                )
+            }
+            var faults: [VerifyReport.Fault] = []
+            for row in rows {
+                let digest: Digest = row["digest"]
+                let path = blobs.path(of: digest)
+                guard let size = blobs.storedSize(of: digest) else {
+                    faults.append(.init(kind: .missingBlob, digest: digest, path: path, detail: try owners(of: digest), repaired: false))
+                    continue
+                }
+                let expected: Int = row["stored_size"]
+                guard size == expected else {
+                    faults.append(
+                        .init(kind: .wrongSize, digest: digest, path: path,
+                              detail: "\(size) bytes on disk, \(expected) in the index; \(try owners(of: digest))", repaired: false))
+                    continue
+                }
+                guard deep else { continue }
+                do {
+                    let contents = try blobs.read(digest, codec: row["codec"], verify: true)
+                    let logical: Int = row["logical_size"]
+                    if contents.bytes.count != logical {
+                        faults.append(
+                            .init(kind: .corruptBlob, digest: digest, path: path,
+                                  detail: "decodes to \(contents.bytes.count) bytes, not \(logical); \(try owners(of: digest))", repaired: false))
+                    }
+                } catch {
+                    faults.append(.init(kind: .corruptBlob, digest: digest, path: path, detail: "\(error); \(try owners(of: digest))", repaired: false))
+                }
+            }
+            for row in dangling {
+                let owner: Digest = row["owner"]
+                let blob: Digest = row["blob_digest"]
+                faults.append(
+                    .init(kind: .danglingReference, digest: blob, path: blobs.path(of: blob),
+                          detail: "\(owner.short) references blob \(blob.short), which the index does not have", repaired: false))
+            }
+            let indexed = Set(rows.map { $0["digest"] as Digest })
+            for file in try blobs.allFiles() where file.digest.map({ !indexed.contains($0) }) ?? true {
+                faults.append(.init(kind: .orphanFile, digest: file.digest, path: file.path, detail: "not in the index (\(file.size) bytes)", repaired: false))
+            }
+            for file in try temporaryFiles() {
+                faults.append(.init(kind: .strayTemporaryFile, digest: nil, path: file.path, detail: "left by an interrupted write (\(file.size) bytes)", repaired: false))
+            }
+            if repair {
+                faults = try self.repair(faults)
+            }
+            return VerifyReport(blobsChecked: rows.count, deep: deep, faults: faults)
+        }
+    }
+
+    /// Names what references a blob, for fault reports.
+    private func owners(of digest: Digest) throws -> String {
+        try index.database.read { db in
+            let manifests = try Digest.fetchAll(db, sql: "SELECT manifest_digest FROM manifest_blob WHERE blob_digest = ?", arguments: [digest])
+            let builds = try Digest.fetchAll(db, sql: "SELECT build_digest FROM build_blob WHERE blob_digest = ?", arguments: [digest])
+            let names = try (manifests + builds).map { try tags(of: $0, in: db).first ?? $0.short }
+            return names.isEmpty ? "referenced by nothing" : "used by " + names.joined(separator: ", ")
+        }
+    }
+
+    /// Fixes what can be fixed: a bad blob only builds hold is dropped with those builds' materialization;
+    /// stray files are removed. The caller holds the maintenance lock exclusively.
+    private func repair(_ faults: [VerifyReport.Fault]) throws -> [VerifyReport.Fault] {
+        try faults.map { fault in
+            var fault = fault
+            switch fault.kind {
+            case .orphanFile, .strayTemporaryFile:
+                try FileManager.default.removeItem(atPath: fault.path)
+                fault.repaired = true
+            case .missingBlob, .wrongSize, .corruptBlob, .danglingReference:
+                guard let digest = fault.digest else { break }
+                fault.repaired = try index.database.write { db in
+                    let heldByModels = try Bool.fetchOne(
+                        db, sql: "SELECT EXISTS (SELECT 1 FROM manifest_blob WHERE blob_digest = ?)", arguments: [digest]) ?? false
+                    guard !heldByModels else { return false }
+                    let builds = try Digest.fetchAll(db, sql: "SELECT DISTINCT build_digest FROM build_blob WHERE blob_digest = ?", arguments: [digest])
+                    for build in builds {
+                        try db.execute(sql: "DELETE FROM build_blob WHERE build_digest = ?", arguments: [build])
+                        try db.execute(sql: "UPDATE build SET state = 'recipe' WHERE digest = ?", arguments: [build])
+                    }
+                    try db.execute(sql: "DELETE FROM blob WHERE digest = ?", arguments: [digest])
+                    try blobs.remove(digest)
+                    return true
+                }
+            }
+            return fault
+        }
+    }
+}

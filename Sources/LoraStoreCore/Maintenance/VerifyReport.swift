@@ -1,0 +1,38 @@
+/// What `verify` found: every fault named, and what `--repair` did about it.
+public struct VerifyReport: Sendable, Hashable, Codable {
+    /// One problem.
+    public struct Fault: Sendable, Hashable, Codable {
+        public enum Kind: String, Sendable, Hashable, Codable {
+            /// An indexed blob's file is not there.
+            case missingBlob = "missing-blob"
+            /// An indexed blob's file has another size than the index says.
+            case wrongSize = "wrong-size"
+            /// A blob's bytes do not hash to its digest (found with `--deep`).
+            case corruptBlob = "corrupt-blob"
+            /// A file under `blobs/` that the index does not know.
+            case orphanFile = "orphan-file"
+            /// A leftover file under `tmp/`.
+            case strayTemporaryFile = "stray-temporary-file"
+            /// A manifest that references a blob the index does not have.
+            case danglingReference = "dangling-reference"
+        }
+
+        public var kind: Kind
+        /// The blob concerned, when there is one.
+        public var digest: Digest?
+        /// The file concerned.
+        public var path: String
+        /// What it is and what uses it, for people.
+        public var detail: String
+        /// Whether `--repair` fixed it (dropped a build tensor so the next pull rebuilds it, or removed a stray
+        /// file).
+        public var repaired: Bool
+    }
+
+    public var blobsChecked: Int
+    public var deep: Bool
+    public var faults: [Fault]
+
+    /// Faults repair could not fix: damaged base or adapter blobs (push them again).
+    public var unrepairable: [Fault] { faults.filter { !$0.repaired } }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+@testable import LoraStoreCore
+
+@Suite("Garbage collection")
+struct GarbageCollectionTests {
+    private func age(_ path: String, by seconds: TimeInterval) throws {
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-seconds)], ofItemAtPath: path)
+    }
+
+    @Test func removesExactlyTheUnreferencedPastTheGracePeriod() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            try test.push("adapters/a_r8_qv", as: "acme/a", base: "micro/base:fp32")
+            let b = try test.push("adapters/b_r16_all_rslora", as: "acme/b", base: "micro/base:fp32")
+            let bBlobs = try test.store.resolve(try Reference(parsing: "acme/b")).manifest.blobDigests
+            try test.store.untag(try Reference(parsing: "acme/b"))
+            let stray = test.store.blobs.temporaryDirectory.appending(path: "left-behind").path
+            try Data([1, 2, 3]).write(to: URL(fileURLWithPath: stray))
+            try age(stray, by: 7200)
+
+            let young = try test.store.collectGarbage(grace: 3600)
+            #expect(young.manifests.isEmpty && young.blobs.isEmpty && young.keptForGrace > 0)
+            #expect(young.strayFiles == [stray], "old temporary files go even when everything else is young")
+
+            let before = try test.snapshot()
+            let dryRun = try test.store.collectGarbage(grace: 0, dryRun: true)
+            #expect(try test.snapshot() == before, "a dry run changes nothing")
+            #expect(dryRun.manifests == [b.digest])
+            #expect(Set(dryRun.blobs) == bBlobs.subtracting(try test.store.resolve(try Reference(parsing: "micro/base:fp32")).manifest.blobDigests))
+
+            let report = try test.store.collectGarbage(grace: 0)
+            #expect(report.manifests == dryRun.manifests && report.blobs == dryRun.blobs)
+            #expect(report.blobBytes > 0 && report.freedBytes == report.blobBytes + report.strayBytes)
+            for digest in report.blobs { #expect(test.store.blobs.storedSize(of: digest) == nil) }
+            #expect(try test.store.verify(deep: true).faults.isEmpty)
+            #expect(throws: StoreError.self) { try test.store.resolve(Reference(digest: b.digest)) }
+            try test.store.pull("acme/a", to: directory.appending(path: "a"))
+            #expect(try test.store.collectGarbage(grace: 0).freedBytes == 0, "nothing left to collect")
+        }
+    }
+
+    @Test func taggedBuildsKeepTheirInputsAndUntaggedRecipesGo() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            try test.push("adapters/a_r8_qv", as: "acme/a", base: "micro/base:fp32")
+            let build = try test.store.createBuild(
+                base: try Reference(parsing: "micro/base:fp32"), adapters: [(try Reference(parsing: "acme/a"), 1)],
+                tag: try Reference(parsing: "acme/kept"))
+            let base = try test.store.resolve(try Reference(parsing: "micro/base:fp32")).digest
+            let adapter = try test.store.resolve(try Reference(parsing: "acme/a")).digest
+            try test.store.untag(try Reference(parsing: "acme/a"), force: true)
+            try test.store.untag(try Reference(parsing: "micro/base:fp32"), force: true)
+            try test.store.pull("\(base)+\(adapter)@0.5", to: directory.appending(path: "adhoc"))
+            let report = try test.store.collectGarbage(grace: 0)
+            #expect(report.manifests.count == 1, "only the untagged ad-hoc recipe")
+            #expect(report.blobs.count == 4, "with its materialized tensors")
+            let pulled = try test.store.pull("acme/kept", to: directory.appending(path: "kept"))
+            #expect(pulled.digest == build)
+        }
+    }
+
+    /// Pushes, removals and pulls in separate processes while another process collects garbage with no
+    /// grace period: everything that was committed stays whole.
+    @Test func raceWithPushesAndPulls() throws {
+        try TemporaryDirectory.with { directory in
+            let store = directory.appending(path: "store").path
+            func lorastore(_ arguments: [String]) throws -> (Process, Pipe) {
+                try CommandLineTool.start(arguments + ["--store", store])
+            }
+            #expect(try CommandLineTool.run(["push", Fixtures.url("base_fp32").path, "micro/base:fp32", "--store", store]).status == 0)
+            #expect(try CommandLineTool.run(["push", Fixtures.url("adapters/a_r8_qv").path, "acme/a", "--base", "micro/base:fp32", "--store", store]).status == 0)
+            #expect(try CommandLineTool.run(["build", "create", "acme/mix", "--base", "micro/base:fp32", "--adapter", "acme/a@0.5", "--store", store]).status == 0)
+            let adapters = ["a2_r8_qkv", "b_r16_all_rslora", "c_r4_patterns", "d_r8_qv_lmhead_saved"]
+            for round in 0..<3 {
+                var processes = try adapters.map { adapter in
+                    try lorastore(["push", Fixtures.url("adapters/\(adapter)").path, "acme/\(adapter.replacingOccurrences(of: "_", with: "-")):r\(round)", "--base", "micro/base:fp32"])
+                }
+                processes.append(try lorastore(["pull", "acme/mix", "-o", directory.appending(path: "pull-\(round)").path]))
+                if round > 0 {
+                    processes.append(try lorastore(["rm", "acme/b-r16-all-rslora:r\(round - 1)"]))
+                }
+                let collectors = try (0..<3).map { _ in try lorastore(["gc", "--grace", "0s"]) }
+                for (process, pipe) in processes + collectors {
+                    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                    process.waitUntilExit()
+                    #expect(process.terminationStatus == 0, "\(output)")
+                }
+            }
+            let opened = try Store(root: URL(fileURLWithPath: store))
+            #expect(try opened.verify(deep: true).faults.isEmpty)
+            for entry in try opened.list() {
+                let stored = try opened.resolve(try Reference(parsing: "\(entry.repository):\(entry.tag)"))
+                for digest in stored.manifest.blobDigests {
+                    #expect(opened.blobs.storedSize(of: digest) != nil, "\(entry.repository):\(entry.tag) lost \(digest)")
+                }
+            }
+            #expect(try opened.list(kind: .adapter).count == 1 + 3 * adapters.count - 2)
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+@testable import LoraStoreCore
+
+@Suite("Verification and repair")
+struct VerifyTests {
+    private func flipByte(_ path: String, at offset: Int = 100) throws {
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64(offset))
+        let byte = try handle.read(upToCount: 1)?.first ?? 0
+        try handle.seek(toOffset: UInt64(offset))
+        try handle.write(contentsOf: [byte ^ 0x5A])
+        try handle.close()
+    }
+
+    @Test func namesEachFault() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            #expect(try test.store.verify(deep: true).faults.isEmpty)
+            let tensors = try test.store.resolve(try Reference(parsing: "micro/base:fp32")).manifest.tensors
+            let corrupted = tensors.first { $0.name == "model.layers.0.mlp.down_proj.weight" }!.digest
+            let deleted = tensors.first { $0.name == "lm_head.weight" }!.digest
+            try flipByte(test.store.blobs.path(of: corrupted))
+            try FileManager.default.removeItem(atPath: test.store.blobs.path(of: deleted))
+            let temporary = test.store.blobs.temporaryDirectory.appending(path: "\(deleted.hex).123.456").path
+            try Data([0]).write(to: URL(fileURLWithPath: temporary))
+
+            let shallow = try test.store.verify()
+            #expect(shallow.faults.map(\.kind).sorted { $0.rawValue < $1.rawValue } == [.missingBlob, .strayTemporaryFile])
+            let deep = try test.store.verify(deep: true)
+            let byKind = Dictionary(grouping: deep.faults, by: \.kind)
+            #expect(byKind[.corruptBlob]?.map(\.digest) == [corrupted])
+            #expect(byKind[.corruptBlob]?.first?.detail.contains("micro/base:fp32") == true, "names who uses it")
+            #expect(byKind[.missingBlob]?.first?.path == test.store.blobs.path(of: deleted))
+            #expect(byKind[.strayTemporaryFile]?.first?.path == temporary)
+
+            let repaired = try test.store.verify(deep: true, repair: true)
+            #expect(repaired.unrepairable.map(\.kind).sorted { $0.rawValue < $1.rawValue } == [.corruptBlob, .missingBlob], "base blobs cannot be rebuilt")
+            #expect(!FileManager.default.fileExists(atPath: temporary))
+        }
+    }
+
+    @Test func repairDropsADamagedBuildTensorAndThePullRebuildsIt() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            try test.push("adapters/a_r8_qv", as: "acme/a", base: "micro/base:fp32")
+            let build = try test.store.createBuild(
+                base: try Reference(parsing: "micro/base:fp32"), adapters: [(try Reference(parsing: "acme/a"), 1)],
+                tag: try Reference(parsing: "acme/merged"))
+            try test.store.pull("acme/merged", to: directory.appending(path: "first"))
+            let held = try test.store.index.database.read { db in
+                try Digest.fetchAll(db, sql: "SELECT blob_digest FROM build_blob WHERE build_digest = ?", arguments: [build])
+            }
+            try flipByte(test.store.blobs.path(of: held[0]), at: 10)
+            let orphan = test.store.blobs.blobsDirectory.appending(path: "ab/not-a-blob").path
+            try FileManager.default.createDirectory(atPath: (orphan as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data([1]).write(to: URL(fileURLWithPath: orphan))
+
+            let report = try test.store.verify(deep: true, repair: true)
+            #expect(Set(report.faults.map(\.kind)) == [.corruptBlob, .orphanFile])
+            #expect(report.unrepairable.isEmpty)
+            #expect(try test.store.cacheStatus().builds.first?.state == .recipe)
+            let pulled = try test.store.pull("acme/merged", to: directory.appending(path: "second"))
+            #expect(pulled.rebuilt)
+            #expect(
+                try Data(contentsOf: directory.appending(path: "second/model.safetensors"))
+                    == Data(contentsOf: directory.appending(path: "first/model.safetensors")))
+            #expect(try test.store.verify(deep: true).faults.isEmpty)
+        }
+    }
+}

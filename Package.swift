@@ -14,12 +14,20 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "LoraStoreCore", targets: ["LoraStoreCore"]),
+        .library(name: "LoraStoreServer", targets: ["LoraStoreServer"]),
+        .library(name: "LoraStoreClient", targets: ["LoraStoreClient"]),
         .executable(name: "lorastore", targets: ["lorastore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -45,10 +53,32 @@ let package = Package(
             swiftSettings: optimizationSettings,
             plugins: ["EmbedMigrations"]
         ),
+        .target(
+            name: "LoraStoreServer",
+            dependencies: [
+                "LoraStoreCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: optimizationSettings
+        ),
+        .target(
+            name: "LoraStoreClient",
+            dependencies: [
+                "LoraStoreCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: optimizationSettings
+        ),
         .executableTarget(
             name: "lorastore",
             dependencies: [
                 "LoraStoreCore",
+                "LoraStoreServer",
+                "LoraStoreClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimizationSettings
@@ -56,6 +86,15 @@ let package = Package(
         .testTarget(
             name: "LoraStoreCoreTests",
             dependencies: ["LoraStoreCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: optimizationSettings
+        ),
+        .testTarget(
+            name: "LoraStoreServerTests",
+            dependencies: [
+                "LoraStoreServer",
+                "LoraStoreClient",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: optimizationSettings
         ),
     ]

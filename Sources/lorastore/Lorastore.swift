@@ -3,7 +3,7 @@ import LoraStoreCore
 
 /// The `lorastore` command: push adapters, pull merged builds, query storage savings.
 @main
-struct Lorastore: ParsableCommand {
+struct Lorastore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lorastore",
         abstract: "A LoRA adapter store: push base models and adapters, pull merged builds, see what it saves.",
@@ -14,8 +14,8 @@ struct Lorastore: ParsableCommand {
             """,
         version: LoraStoreVersion.current,
         subcommands: [
-            Push.self, Pull.self, List.self, Show.self, Tag.self, Remove.self, Build.self, LineageCommand.self,
-            Cache.self, Stats.self, GarbageCollect.self, Verify.self, Merge.self,
+            Demo.self, Push.self, Pull.self, List.self, Show.self, Tag.self, Remove.self, Build.self, LineageCommand.self,
+            Cache.self, Stats.self, GarbageCollect.self, Verify.self, Merge.self, Serve.self, Token.self,
         ]
     )
 }

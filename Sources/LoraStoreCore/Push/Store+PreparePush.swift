@@ -4,7 +4,16 @@ import GRDB
 extension Store {
     /// Reads and validates everything a push needs, hashing every tensor and file, and writes nothing.
     func prepare(_ source: PushSource, repository: String, options: PushOptions) throws -> PreparedPush {
-        let policy = try codecPolicy()
+        let base = source.kind == .adapter
+            ? try adapterBase(repository: repository, explicit: options.base, adapter: source.folder.path) : nil
+        return try Self.prepare(source, base: base, policy: try codecPolicy(), progress: options.progress)
+    }
+
+    /// Reads and validates a push against `base` (required for an adapter), without a store: the same checks
+    /// and hashing whether the push goes into a local store or to a registry server.
+    static func prepare(
+        _ source: PushSource, base: StoredManifest?, policy: CodecPolicy, progress: ProgressHandler?
+    ) throws -> PreparedPush {
         var tensorFiles = source.tensorFiles
         var skipped = source.skipped
         var shardIndex: ShardIndex?
@@ -57,7 +66,7 @@ extension Store {
         if source.kind == .adapter, let weights = files.first {
             let configURL = source.folder.appending(path: PushSource.adapterConfigName)
             let config = try AdapterConfig(json: try Data(contentsOf: configURL), file: configURL.path)
-            let base = try adapterBase(repository: repository, explicit: options.base, adapter: source.folder.path)
+            guard let base else { throw StoreError.baseRequired(adapter: source.folder.path) }
             let layout = try AdapterLayout(
                 file: weights.url.path,
                 tensors: weights.tensors.map { ($0.name, .init(dtype: $0.dtype, shape: $0.shape)) },
@@ -74,7 +83,7 @@ extension Store {
         }
 
         let totalBytes = located.reduce(0) { $0 + $1.info.byteCount }
-        let hashed = ProgressCounter(phase: "hashing", total: totalBytes, handler: options.progress)
+        let hashed = ProgressCounter(phase: "hashing", total: totalBytes, handler: progress)
         let digests = try located.parallelMap { file, info in
             let bytes = file.bytes(of: info)
             guard FiniteCheck.allFinite(bytes, dtype: info.dtype) else {

@@ -70,8 +70,9 @@ extension Store {
     }
 
     /// Records everything in one transaction, describing each new blob from the file on disk (which must be
-    /// there: an index row never points at a missing file).
-    private func commit(
+    /// there: an index row never points at a missing file). Also records manifests received by a registry
+    /// server, whose blobs were indexed as they were uploaded.
+    func commit(
         _ prepared: PreparedPush, digest: Digest, json: Data, repository: String, tag: String
     ) throws -> (tagged: Digest?, manifestExisted: Bool) {
         try index.database.write { db in

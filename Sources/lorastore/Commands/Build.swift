@@ -1,12 +1,13 @@
 import ArgumentParser
+import LoraStoreClient
 import LoraStoreCore
 
-struct Build: ParsableCommand {
+struct Build: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Record merged builds (recipes) without computing them.",
         subcommands: [Create.self])
 
-    struct Create: ParsableCommand {
+    struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record a build recipe and tag it. Nothing is merged until the first pull.")
 
@@ -23,12 +24,18 @@ struct Build: ParsableCommand {
 
         @OptionGroup var global: GlobalOptions
 
-        func run() throws {
+        @OptionGroup var remote: RemoteOptions
+
+        func run() async throws {
             let tag = try parseReference(name)
-            let adapterArguments = try adapters.map(AdapterArgument.init(parsing:))
-            let digest = try global.openStore().createBuild(
-                base: try parseReference(base), adapters: adapterArguments.map { ($0.reference, $0.weight) },
-                options: try merge.options(), tag: tag)
+            let baseReference = try parseReference(base)
+            let adapterArguments = try adapters.map(AdapterArgument.init(parsing:)).map { ($0.reference, $0.weight) }
+            let options = try merge.options()
+            let digest = if let client = try remote.client() {
+                try await client.createBuild(tag: tag, base: baseReference, adapters: adapterArguments, options: options)
+            } else {
+                try global.openStore().createBuild(base: baseReference, adapters: adapterArguments, options: options, tag: tag)
+            }
             if global.json {
                 try Output.json(["reference": tag.description, "digest": digest.description])
             } else {

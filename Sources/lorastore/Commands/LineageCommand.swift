@@ -1,7 +1,8 @@
 import ArgumentParser
+import LoraStoreClient
 import LoraStoreCore
 
-struct LineageCommand: ParsableCommand {
+struct LineageCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lineage",
         abstract: "Show what a build is made of, or which builds use a base or adapter.")
@@ -11,8 +12,15 @@ struct LineageCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    func run() throws {
-        let lineage = try global.openStore().lineage(try parseReference(reference))
+    @OptionGroup var remote: RemoteOptions
+
+    func run() async throws {
+        let parsed = try parseReference(reference)
+        let lineage = if let client = try remote.client() {
+            try await client.lineage(parsed)
+        } else {
+            try global.openStore().lineage(parsed)
+        }
         if global.json {
             try Output.json(lineage)
             return

@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
+import LoraStoreClient
 import LoraStoreCore
 
-struct List: ParsableCommand {
+struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ls", abstract: "List tagged bases, adapters and builds.")
 
@@ -23,8 +24,14 @@ struct List: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    func run() throws {
-        let entries = try global.openStore().list(kind: filter?.kind)
+    @OptionGroup var remote: RemoteOptions
+
+    func run() async throws {
+        let entries = if let client = try remote.client() {
+            try await client.list(kind: filter?.kind)
+        } else {
+            try global.openStore().list(kind: filter?.kind)
+        }
         if global.json {
             try Output.json(entries)
             return

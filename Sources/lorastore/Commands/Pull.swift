@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
+import LoraStoreClient
 import LoraStoreCore
 
-struct Pull: ParsableCommand {
+struct Pull: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a base, adapter or merged build into a folder.",
         discussion: """
@@ -21,13 +22,23 @@ struct Pull: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    func run() throws {
-        let store = try global.openStore()
+    @OptionGroup var remote: RemoteOptions
+
+    func run() async throws {
+        let client = try remote.client()
+        let options = try merge.options()
+        if client != nil, options != MergeOptions() {
+            throw ValidationError("merge options apply to local ad-hoc recipes; on a registry, create a build with them (build create)")
+        }
         let progress = ProgressBar()
         let result: PullResult
         do {
-            result = try store.pull(
-                reference, to: URL(fileURLWithPath: output), options: try merge.options(), progress: progress.handler)
+            if let client {
+                result = try await client.pull(reference, to: URL(fileURLWithPath: output), progress: progress.handler)
+            } else {
+                result = try global.openStore().pull(
+                    reference, to: URL(fileURLWithPath: output), options: options, progress: progress.handler)
+            }
             progress.finish()
         } catch {
             progress.finish()
@@ -37,7 +48,8 @@ struct Pull: ParsableCommand {
             try Output.json(result)
             return
         }
-        let how = result.merged ? (result.rebuilt ? "rebuilt and verified against recorded digests" : "merged") : "from stored tensors"
+        let how = client.map { "downloaded from \($0.endpoint), every file checked against its SHA-256" }
+            ?? (result.merged ? (result.rebuilt ? "rebuilt and verified against recorded digests" : "merged") : "from stored tensors")
         print("pulled \(result.kind.rawValue) \(result.digest.short) into \(result.destination) (\(Output.bytes(result.bytes)), \(how))")
         for digest in result.evicted {
             print("  evicted build \(digest.short) to stay within the cache budget")

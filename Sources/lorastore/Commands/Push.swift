@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
+import LoraStoreClient
 import LoraStoreCore
 
-struct Push: ParsableCommand {
+struct Push: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Push a base model or PEFT adapter into the store.",
         discussion: """
@@ -25,16 +26,21 @@ struct Push: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    func run() throws {
+    @OptionGroup var remote: RemoteOptions
+
+    func run() async throws {
         let destination = try parseReference(reference)
         let baseReference = try base.map(parseReference)
-        let store = try global.openStore()
+        let client = try remote.client()
         let progress = ProgressBar()
+        let options = PushOptions(kind: kind, base: baseReference, progress: progress.handler)
         let result: PushResult
         do {
-            result = try store.push(
-                URL(fileURLWithPath: path), to: destination,
-                options: PushOptions(kind: kind, base: baseReference, progress: progress.handler))
+            if let client {
+                result = try await client.push(URL(fileURLWithPath: path), to: destination, options: options)
+            } else {
+                result = try global.openStore().push(URL(fileURLWithPath: path), to: destination, options: options)
+            }
             progress.finish()
         } catch {
             progress.finish()
@@ -49,6 +55,11 @@ struct Push: ParsableCommand {
         print("  \(result.tensorCount) tensors, \(result.fileCount) files, \(Output.bytes(result.logicalBytes))")
         if result.newBlobs == 0 {
             print("  no new bytes stored: every tensor and file was already in the store")
+        } else if let client {
+            print("  uploaded \(result.newBlobs) blobs (\(Output.bytes(result.newLogicalBytes))) to \(client.endpoint)")
+            if result.reusedBytes > 0 {
+                print("  \(Output.bytes(result.reusedBytes)) were already on the server")
+            }
         } else {
             print("  stored \(result.newBlobs) new blobs: \(Output.bytes(result.newLogicalBytes)) as \(Output.bytes(result.newStoredBytes)) on disk")
             if result.reusedBytes > 0 {

@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
+import LoraStoreClient
 import LoraStoreCore
 
-struct Show: ParsableCommand {
+struct Show: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a base, adapter or build: metadata, tensors, and their sizes logical and stored.")
 
@@ -11,8 +12,15 @@ struct Show: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    func run() throws {
-        let description = try global.openStore().describe(try parseReference(reference))
+    @OptionGroup var remote: RemoteOptions
+
+    func run() async throws {
+        let parsed = try parseReference(reference)
+        let description = if let client = try remote.client() {
+            try await client.describe(parsed)
+        } else {
+            try global.openStore().describe(parsed)
+        }
         if global.json {
             try Output.json(description)
             return

@@ -6,6 +6,10 @@ import ArgumentParser
 struct ByteSize: ExpressibleByArgument, Sendable {
     let bytes: Int
 
+    init(bytes: Int) {
+        self.bytes = bytes
+    }
+
     init?(argument: String) {
         let text = argument.trimmingCharacters(in: .whitespaces).uppercased()
         let units: [(String, Double)] = [

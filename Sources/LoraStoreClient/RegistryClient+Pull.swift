@@ -1,0 +1,110 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import LoraStoreCore
+import NIOCore
+
+extension RegistryClient {
+    /// Writes what `text` names on the server (a build, base or adapter, or an ad-hoc recipe) into
+    /// `destination` as a standard folder; the server materializes a build on first request.
+    ///
+    /// Files are downloaded into a hidden folder beside `destination` that keeps its name between runs, so
+    /// an interrupted pull run again continues each file where it stopped (with `Range`). Every file must
+    /// hash to the digest the server lists; then the folder is moved into place.
+    @discardableResult
+    public func pull(_ text: String, to destination: URL, progress: ProgressHandler? = nil) async throws -> PullResult {
+        let manager = FileManager.default
+        if manager.fileExists(atPath: destination.path) {
+            let contents = (try? manager.contentsOfDirectory(atPath: destination.path)) ?? ["?"]
+            guard contents.isEmpty else {
+                throw StoreError.invalidInput(path: destination.path, reason: "exists and is not an empty folder")
+            }
+        }
+        let list = try await files(of: text)
+        for file in list.files where !ReceiveError.isSafeFileName(file.name) {
+            throw RegistryClientError.invalidResponse("the server listed an unsafe file name \"\(file.name)\"")
+        }
+        let staging = destination.deletingLastPathComponent().appending(path: ".\(destination.lastPathComponent).pulling")
+        try manager.createDirectory(at: staging, withIntermediateDirectories: true)
+        let listed = Set(list.files.map(\.name))
+        for stale in try manager.contentsOfDirectory(atPath: staging.path) where !listed.contains(stale) {
+            try manager.removeItem(at: staging.appending(path: stale))
+        }
+        let counter = TransferCounter(phase: "downloading", total: list.files.reduce(0) { $0 + $1.size }, handler: progress)
+        for file in list.files {
+            try await download(file, of: list.pinned, to: staging.appending(path: file.name), counter: counter)
+        }
+        if manager.fileExists(atPath: destination.path) { try manager.removeItem(at: destination) }
+        try manager.moveItem(at: staging, to: destination)
+        return PullResult(
+            downloaded: list.digest, kind: list.kind, destination: destination.path,
+            files: Dictionary(list.files.map { ($0.name, $0.digest) }, uniquingKeysWith: { first, _ in first }),
+            bytes: list.files.reduce(0) { $0 + $1.size })
+    }
+
+    /// Downloads one file, continuing a partial one, and checks its digest. A partial file whose bytes turn
+    /// out wrong is downloaded once more from the start.
+    private func download(
+        _ file: RegistryAPI.FileList.File, of pinned: String, to url: URL, counter: TransferCounter
+    ) async throws {
+        for attempt in 0..<2 {
+            var have = Self.size(ofFileAt: url)
+            if have > file.size || attempt > 0 {
+                try? FileManager.default.removeItem(at: url)
+                have = 0
+            }
+            counter.add(have)
+            if have < file.size {
+                try await fetch(file.name, of: pinned, to: url, from: have, counter: counter)
+            } else if !FileManager.default.fileExists(atPath: url.path) {
+                try Data().write(to: url)
+            }
+            let actual = try Self.digest(ofFileAt: url)
+            if actual == file.digest { return }
+            if attempt == 1 || have == 0 {
+                try? FileManager.default.removeItem(at: url)
+                throw RegistryClientError.corrupt(file: file.name, expected: file.digest, actual: actual)
+            }
+        }
+    }
+
+    /// Appends the bytes of `name` from `offset` on to the file at `url`.
+    private func fetch(_ name: String, of pinned: String, to url: URL, from offset: Int, counter: TransferCounter) async throws {
+        let response = try await execute(
+            path: "file/\(name)", query: ["ref": pinned], headers: offset > 0 ? [("Range", "bytes=\(offset)-")] : [])
+        guard response.status == .ok || response.status == .partialContent else {
+            try Self.check(response, body: try await response.body.collect(upTo: 1 << 20))
+            throw RegistryClientError.invalidResponse("status \(response.status.code) for \(name)")
+        }
+        if !FileManager.default.fileExists(atPath: url.path) || response.status == .ok {
+            try Data().write(to: url)
+        }
+        let handle = try FileHandle(forWritingTo: url)
+        defer { try? handle.close() }
+        if response.status == .partialContent { try handle.seekToEnd() }
+        for try await buffer in response.body {
+            try handle.write(contentsOf: Data(buffer.readableBytesView))
+            counter.add(buffer.readableBytes)
+        }
+        try handle.synchronize()
+    }
+
+    /// The SHA-256 of a file, read in chunks.
+    static func digest(ofFileAt url: URL) throws -> LoraStoreCore.Digest {
+        let handle = try FileHandle(forReadingFrom: url)
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 4 << 20), !chunk.isEmpty {
+            hasher.update(data: chunk)
+        }
+        let hex = hasher.finalize().map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        guard let digest = LoraStoreCore.Digest(hex) else { throw RegistryClientError.invalidResponse("cannot hash \(url.path)") }
+        return digest
+    }
+
+    /// The size of the file at `url`, 0 when there is none.
+    private static func size(ofFileAt url: URL) -> Int {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
+        return (attributes?[.size] as? Int) ?? 0
+    }
+}

@@ -1,0 +1,69 @@
+import AsyncHTTPClient
+import Foundation
+import LoraStoreCore
+import NIOCore
+
+extension RegistryClient {
+    /// Pushes a base model or PEFT adapter from `path` to the server and tags it `reference`.
+    ///
+    /// Everything is validated and hashed here, as a local push does (an adapter against its base's
+    /// manifest, fetched from the server). Then only the blobs the server lacks are uploaded (a second push
+    /// of the same base sends no tensor bytes; a push interrupted and run again sends only what is still
+    /// missing), and the manifest is recorded and tagged in one step on the server.
+    @discardableResult
+    public func push(_ path: URL, to reference: Reference, options: PushOptions = PushOptions()) async throws -> PushResult {
+        guard let repository = reference.repository, reference.tag != nil else {
+            throw StoreError.invalidInput(path: reference.description, reason: "push to a tag (NAME[:TAG]), not a digest")
+        }
+        let kind = try PushPackage.kind(of: path, requested: options.kind)
+        var base: (digest: Digest, manifest: Manifest)?
+        if kind == .adapter {
+            base = try await adapterBase(repository: repository, explicit: options.base, adapter: path.path)
+        }
+        let package = try PushPackage(path: path, kind: kind, base: base, progress: options.progress)
+        let missing = try await json(
+            RegistryAPI.MissingBlobsResponse.self, path: "blobs/missing", method: .POST,
+            body: try RegistryAPI.encoder().encode(
+                RegistryAPI.MissingBlobsRequest(repository: repository, digests: package.blobDigests))
+        ).missing
+        let uploadBytes = missing.reduce(0) { $0 + package.size(of: $1) }
+        let counter = TransferCounter(phase: "uploading", total: uploadBytes, handler: options.progress)
+        for digest in missing {
+            try await upload(digest, from: package, for: repository, counter: counter)
+        }
+        var result = try await json(
+            PushResult.self, path: "manifests/\(reference)", method: .PUT, body: package.manifestJSON)
+        result.newBlobs = missing.count
+        result.newLogicalBytes = uploadBytes
+        result.newStoredBytes = 0
+        result.reusedBytes = package.manifest.logicalSize - uploadBytes
+        result.skippedFiles = package.skippedFiles
+        return result
+    }
+
+    /// Uploads one blob, streamed from the package.
+    private func upload(
+        _ digest: Digest, from package: PushPackage, for repository: String, counter: TransferCounter
+    ) async throws {
+        let size = package.size(of: digest)
+        var query = ["repository": repository]
+        if case .compressed(let width) = package.encoding(of: digest) { query["compress"] = String(width) }
+        _ = try await send(
+            path: "blobs/\(digest.hex)", query: query, method: .PUT,
+            body: .stream(BlobChunks(package: package, digest: digest, counter: counter), length: .known(Int64(size))))
+    }
+
+    /// The base an adapter push is checked against: the one given, else the one the server recorded for
+    /// the repository's latest adapter push.
+    private func adapterBase(
+        repository: String, explicit: Reference?, adapter: String
+    ) async throws -> (digest: Digest, manifest: Manifest) {
+        if let explicit { return try await manifest(explicit) }
+        do {
+            let recorded = try await json(RegistryAPI.BaseResponse.self, path: "bases", query: ["repository": repository])
+            return try await manifest(Reference(digest: recorded.digest))
+        } catch RegistryClientError.server(404, _, _) {
+            throw StoreError.baseRequired(adapter: adapter)
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import AsyncHTTPClient
+import Foundation
+import LoraStoreCore
+import NIOCore
+import NIOHTTP1
+
+/// A client of a lorastore registry server (see API.md): the requests behind `push`, `pull`, `ls`, `show`,
+/// `lineage`, `stats` and `build create` with `--remote`.
+public struct RegistryClient: Sendable {
+    /// The server's base URL, e.g. `http://127.0.0.1:8080`.
+    public let endpoint: URL
+    /// The bearer token sent with every request, if any.
+    public let token: String?
+    private let http: HTTPClient
+    private let timeout: TimeAmount
+
+    /// A client of the server at `endpoint`, sending `token` (if any) as `Authorization: Bearer`.
+    public init(endpoint: URL, token: String? = nil, httpClient: HTTPClient = .shared, timeout: Duration = .seconds(600)) {
+        self.endpoint = endpoint
+        self.token = token
+        http = httpClient
+        self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)
+    }
+
+    // MARK: Queries
+
+    /// Every tag, optionally of one kind.
+    public func list(kind: ManifestKind? = nil) async throws -> [ListEntry] {
+        try await json([ListEntry].self, path: "list", query: kind.map { ["kind": $0.rawValue] } ?? [:])
+    }
+
+    /// What `show` prints about a manifest.
+    public func describe(_ reference: Reference) async throws -> ManifestDescription {
+        try await json(ManifestDescription.self, path: "show/\(reference)")
+    }
+
+    /// The lineage of a manifest.
+    public func lineage(_ reference: Reference) async throws -> Lineage {
+        try await json(Lineage.self, path: "lineage/\(reference)")
+    }
+
+    /// The server's storage accounting, optionally with one manifest's entry only.
+    public func stats(for reference: Reference? = nil) async throws -> StorageStats {
+        try await json(StorageStats.self, path: reference.map { "stats/\($0)" } ?? "stats")
+    }
+
+    /// Records and tags a build on the server; nothing is merged until it is pulled.
+    @discardableResult
+    public func createBuild(
+        tag: Reference, base: Reference, adapters: [(reference: Reference, weight: Double)], options: MergeOptions = MergeOptions()
+    ) async throws -> Digest {
+        let request = RegistryAPI.BuildRequest(
+            tag: tag.description, base: base.description,
+            adapters: adapters.map { .init(reference: $0.reference.description, weight: $0.weight) }, options: options)
+        return try await json(
+            RegistryAPI.BuildResponse.self, path: "builds", method: .POST, body: try RegistryAPI.encoder().encode(request)
+        ).digest
+    }
+
+    /// The manifest a reference names, with its digest.
+    public func manifest(_ reference: Reference) async throws -> (digest: Digest, manifest: Manifest) {
+        let (response, body) = try await send(path: "manifests/\(reference)")
+        let data = Data(body.readableBytesView)
+        guard let digest = response.headers.first(name: "Lorastore-Digest").flatMap({ Digest($0) }), Digest(of: data) == digest
+        else { throw RegistryClientError.invalidResponse("the manifest of \(reference) does not match its digest") }
+        return (digest, try Manifest(json: data))
+    }
+
+    /// The files of a base, adapter or build (which the server materializes first); `text` may be an
+    /// ad-hoc recipe `BASE+ADAPTER[@WEIGHT]+...`.
+    public func files(of text: String) async throws -> RegistryAPI.FileList {
+        try await json(RegistryAPI.FileList.self, path: "files/\(text)")
+    }
+
+    // MARK: Requests
+
+    /// Sends a request to `/api/v1/PATH` and decodes a JSON answer.
+    func json<T: Decodable>(
+        _ type: T.Type, path: String, query: [String: String] = [:], method: HTTPMethod = .GET, body: Data? = nil
+    ) async throws -> T {
+        let (_, buffer) = try await send(path: path, query: query, method: method, body: body.map { .bytes(ByteBuffer(bytes: $0)) })
+        do {
+            return try RegistryAPI.decoder().decode(type, from: Data(buffer.readableBytesView))
+        } catch {
+            throw RegistryClientError.invalidResponse("\(error)")
+        }
+    }
+
+    /// Sends a request to `/api/v1/PATH`, returning the answer and its whole body; error answers throw.
+    func send(
+        path: String, query: [String: String] = [:], method: HTTPMethod = .GET, body: HTTPClientRequest.Body? = nil,
+        headers: [(String, String)] = [], limit: Int = 256 << 20
+    ) async throws -> (HTTPClientResponse, ByteBuffer) {
+        let response = try await execute(path: path, query: query, method: method, body: body, headers: headers)
+        let buffer = try await response.body.collect(upTo: limit)
+        try Self.check(response, body: buffer)
+        return (response, buffer)
+    }
+
+    /// Sends a request to `/api/v1/PATH` and returns the answer with its body unread.
+    func execute(
+        path: String, query: [String: String] = [:], method: HTTPMethod = .GET, body: HTTPClientRequest.Body? = nil,
+        headers: [(String, String)] = []
+    ) async throws -> HTTPClientResponse {
+        var components = URLComponents(url: endpoint, resolvingAgainstBaseURL: false)
+        let basePath = components?.path.hasSuffix("/") == true ? String(components?.path.dropLast() ?? "") : components?.path ?? ""
+        components?.percentEncodedPath = basePath + RegistryAPI.prefix + "/" + Self.encodePath(path)
+        if !query.isEmpty {
+            components?.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
+        }
+        guard let url = components?.url else { throw RegistryClientError.invalidResponse("cannot make a URL of \(endpoint) and \(path)") }
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = body
+        return try await http.execute(request, timeout: timeout)
+    }
+
+    /// Throws the server's error for a 4xx or 5xx answer.
+    static func check(_ response: HTTPClientResponse, body: ByteBuffer) throws {
+        guard response.status.code >= 400 else { return }
+        struct ErrorBody: Decodable {
+            struct Detail: Decodable {
+                var code: String
+                var message: String
+            }
+            var error: Detail
+        }
+        let detail = try? JSONDecoder().decode(ErrorBody.self, from: Data(body.readableBytesView)).error
+        throw RegistryClientError.server(
+            status: Int(response.status.code), code: detail?.code ?? "HTTP_\(response.status.code)",
+            message: detail?.message ?? response.status.reasonPhrase)
+    }
+
+    /// Percent-encodes a path, keeping `/`, `:`, `@` and `+` (which references use) as they are.
+    private static func encodePath(_ path: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "/:@+-._~")
+        return path.addingPercentEncoding(withAllowedCharacters: allowed) ?? path
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import GRDB
+
+extension Store {
+    /// The digests among `digests` that the store has no indexed blob for (what a client must upload).
+    public func missingBlobs(among digests: [Digest]) throws -> [Digest] {
+        try index.database.read { db in
+            try digests.filter { try !isIndexed($0, in: db) }
+        }
+    }
+
+    /// The logical size and codec of an indexed blob, or nil.
+    public func blobInfo(_ digest: Digest) throws -> (logicalSize: Int, codec: BlobCodec)? {
+        try index.database.read { db in
+            try Row.fetchOne(db, sql: "SELECT logical_size, codec FROM blob WHERE digest = ?", arguments: [digest])
+                .map { ($0["logical_size"], $0["codec"]) }
+        }
+    }
+
+    /// Stores and indexes bytes already checked to hash to `digest`, referenced by nothing yet (the blob
+    /// counts as unreferenced until a manifest names it; garbage collection spares it for its grace period).
+    func storeReceivedBlob(_ bytes: UnsafeRawBufferPointer, digest: Digest, encoding: BlobEncoding) throws -> StoredBlob {
+        try withMaintenanceLock(.shared) {
+            let stored = try blobs.write(bytes, digest: digest, encoding: encoding)
+            do {
+                try index.database.write { db in
+                    try db.execute(
+                        sql: "INSERT OR IGNORE INTO blob (digest, logical_size, stored_size, codec, created_at) VALUES (?, ?, ?, ?, ?)",
+                        arguments: [digest, stored.logicalSize, stored.storedSize, stored.codec, Date().timeIntervalSince1970])
+                }
+            } catch {
+                if stored.created { removeUnindexed([digest]) }
+                throw error
+            }
+            return stored
+        }
+    }
+
+    /// The base the repository's latest adapter push was checked against, if any: what an adapter push
+    /// without an explicit base uses.
+    public func recordedBase(ofRepository repository: String) throws -> Digest? {
+        try index.database.read { db in
+            try Digest.fetchOne(
+                db,
+                sql: """
+                    SELECT adapter.base_digest FROM tag JOIN adapter ON adapter.manifest_digest = tag.manifest_digest
+                    WHERE tag.repository = ? ORDER BY tag.updated_at DESC LIMIT 1
+                    """,
+                arguments: [repository])
+        }
+    }
+
+    /// Records a base or adapter manifest sent by a client, whose blobs it uploaded before, and tags it.
+    ///
+    /// `json` must be the manifest's canonical JSON (its digest is the SHA-256 of these bytes). The server
+    /// checks what it cannot take on trust: the form of the manifest, file names that stay inside a model
+    /// folder, tensor sizes against dtype and shape, that every referenced blob is indexed with the size the
+    /// manifest says, and for an adapter its base and every key and shape against that base. Either
+    /// everything is recorded in one transaction or nothing is.
+    @discardableResult
+    public func receiveManifest(_ json: Data, tag reference: Reference) throws -> PushResult {
+        guard let repository = reference.repository, let tag = reference.tag else {
+            throw StoreError.invalidInput(path: reference.description, reason: "push to a tag (NAME[:TAG]), not a digest")
+        }
+        let manifest: Manifest
+        do {
+            manifest = try Manifest(json: json)
+        } catch {
+            throw ReceiveError.invalidManifest("not a lorastore manifest (\(error))")
+        }
+        guard try manifest.canonicalJSON() == json else {
+            throw ReceiveError.invalidManifest("not in canonical form (sorted keys, no whitespace, unescaped slashes)")
+        }
+        guard manifest.schemaVersion == Manifest.currentSchemaVersion else {
+            throw ReceiveError.invalidManifest("schema version \(manifest.schemaVersion) is not \(Manifest.currentSchemaVersion)")
+        }
+        guard manifest.kind != .build, manifest.recipe == nil else {
+            throw ReceiveError.invalidManifest("builds are created with a build request, not pushed")
+        }
+        for name in manifest.tensorFiles + manifest.files.map(\.path) + Array(manifest.fileMetadata.keys)
+        where !ReceiveError.isSafeFileName(name) {
+            throw ReceiveError.unsafeName(name)
+        }
+        for tensor in manifest.tensors {
+            let elements = tensor.shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
+            guard tensor.shape.allSatisfy({ $0 >= 0 }), tensor.dtype.byteCount(elementCount: elements) == tensor.size else {
+                throw ReceiveError.invalidManifest("tensor \"\(tensor.name)\": \(tensor.size) bytes do not fit \(tensor.dtype) \(tensor.shape)")
+            }
+        }
+        _ = try ModelLayout(manifest: manifest)
+        if manifest.kind == .base, manifest.base != nil {
+            throw ReceiveError.invalidManifest("a base names no base")
+        }
+        let digest = Digest(of: json)
+        let adapter = try manifest.kind == .adapter ? receivedAdapterRecord(manifest) : nil
+        return try withMaintenanceLock(.shared) {
+            let sizes = manifest.tensors.map { ($0.digest, $0.size) } + manifest.files.map { ($0.digest, $0.size) }
+            let missing = try index.database.read { db in
+                try sizes.filter { digest, size in
+                    try Int.fetchOne(db, sql: "SELECT logical_size FROM blob WHERE digest = ?", arguments: [digest]) != size
+                }.map(\.0)
+            }
+            guard missing.isEmpty else { throw ReceiveError.missingBlobs(Set(missing).sorted()) }
+            let previous = try commit(
+                PreparedPush(manifest: manifest, blobs: [:], adapter: adapter), digest: digest, json: json,
+                repository: repository, tag: tag)
+            return PushResult(
+                reference: "\(repository):\(tag)", digest: digest, kind: manifest.kind, previousDigest: previous.tagged,
+                tensorCount: manifest.tensors.count, fileCount: manifest.files.count, logicalBytes: manifest.logicalSize,
+                newBlobs: 0, newLogicalBytes: 0, newStoredBytes: 0, reusedBytes: manifest.logicalSize,
+                manifestExisted: previous.manifestExisted, skippedFiles: [])
+        }
+    }
+
+    /// Checks a received adapter manifest against its base, as a local push does, and describes it.
+    private func receivedAdapterRecord(_ manifest: Manifest) throws -> AdapterRecord {
+        guard let baseDigest = manifest.base else { throw ReceiveError.invalidManifest("an adapter names its base") }
+        let base = try index.database.read { db in
+            guard let base = try self.manifest(baseDigest, in: db) else { throw StoreError.notFound(baseDigest.description) }
+            return base
+        }
+        guard base.kind == .base else {
+            throw StoreError.wrongKind(reference: baseDigest.description, expected: .base, found: base.kind)
+        }
+        guard let configEntry = manifest.files.first(where: { $0.path == PushSource.adapterConfigName }),
+            let weights = manifest.tensorFiles.first, manifest.tensorFiles == [PushSource.adapterWeightsName]
+        else {
+            throw ReceiveError.invalidManifest(
+                "an adapter has \(PushSource.adapterConfigName) and its tensors in \(PushSource.adapterWeightsName)")
+        }
+        guard let codec = try blobInfo(configEntry.digest)?.codec else { throw ReceiveError.missingBlobs([configEntry.digest]) }
+        let configBytes = try blobs.read(configEntry.digest, codec: codec, verify: true)
+        let config = try AdapterConfig(json: Data(configBytes.bytes), file: PushSource.adapterConfigName)
+        let layout = try AdapterLayout(
+            file: weights, tensors: manifest.tensors.map { ($0.name, .init(dtype: $0.dtype, shape: $0.shape)) },
+            config: config,
+            baseTensors: Dictionary(
+                base.manifest.tensors.map { ($0.name, .init(dtype: $0.dtype, shape: $0.shape)) },
+                uniquingKeysWith: { first, _ in first }),
+            baseOrder: base.manifest.tensors.map(\.name))
+        let dtypes = Dictionary(manifest.tensors.map { ($0.name, $0.dtype) }, uniquingKeysWith: { first, _ in first })
+        let factorTypes = layout.modules.compactMap { dtypes[$0.keyA] }
+        return AdapterRecord(
+            config: config, layout: layout, dtype: factorTypes.first ?? manifest.tensors.first?.dtype ?? .f32, base: baseDigest)
+    }
+}

@@ -1,0 +1,79 @@
+import Crypto
+import Foundation
+
+extension Store {
+    /// What `stored` looks like as a model folder, assembled from blobs: a base or adapter in its own
+    /// layout with its small files, or a materialized build (merged tensors in the recipe's layout, the
+    /// base's small files and, when sharded, the build's shard index). Nil for a build that is not
+    /// materialized now (see ``materializeForServing(_:)``).
+    ///
+    /// The files are byte for byte those ``pull(_:to:options:progress:)`` writes.
+    public func servedModel(_ stored: StoredManifest) throws -> ServedModel? {
+        guard stored.kind == .build else {
+            let layout = try ModelLayout(manifest: stored.manifest)
+            var groups: [[TensorEntry]] = []
+            for tensor in stored.manifest.tensors {
+                if groups.last?.last?.file != tensor.file { groups.append([]) }
+                groups[groups.count - 1].append(tensor)
+            }
+            let tensorFiles = zip(layout.files, groups).map { file, tensors in
+                ServedFile(
+                    name: file.name, size: file.header.fileSize, digest: nil,
+                    source: .safetensors(
+                        header: file.header.encoded, tensors: tensors.map { .init(digest: $0.digest, size: $0.size) }))
+            }
+            return ServedModel(
+                digest: stored.digest, kind: stored.kind, files: tensorFiles + smallFiles(of: stored.manifest, includingShardIndex: true))
+        }
+        guard let recipe = stored.manifest.recipe, let output = try materializedOutput(of: stored.digest) else { return nil }
+        let base = try index.database.read { db in
+            guard let base = try manifest(recipe.base, in: db) else { throw StoreError.notFound(recipe.base.description) }
+            return base
+        }
+        let layout = try ModelLayout(
+            tensors: output.tensors.map { ($0.name, $0.dtype, $0.shape) },
+            metadata: Self.buildProvenance(stored.digest, recipe: recipe), maxShardSize: recipe.options.maxShardSize)
+        var files = layout.files.map { file in
+            ServedFile(
+                name: file.name, size: file.header.fileSize, digest: output.files.first { $0.name == file.name }?.digest,
+                source: .safetensors(
+                    header: file.header.encoded,
+                    tensors: output.tensors.filter { $0.file == file.name }.map { .init(digest: $0.digest, size: $0.size) }))
+        }
+        files += smallFiles(of: base.manifest, includingShardIndex: false)
+        if let shardIndex = layout.shardIndex {
+            let bytes = shardIndex.encoded()
+            files.append(ServedFile(name: ShardIndex.fileName, size: bytes.count, digest: Digest(of: bytes), source: .bytes(bytes)))
+        }
+        return ServedModel(digest: stored.digest, kind: .build, files: files)
+    }
+
+    /// Materializes a build that is not materialized now (merging it, or rebuilding it after eviction and
+    /// checking its recorded digests), as a pull would, and records the pull. Concurrent calls, in threads
+    /// or processes, merge once. Returns whether this call merged.
+    @discardableResult
+    public func materializeForServing(_ build: Digest) throws -> Bool {
+        if try materializedOutput(of: build) != nil { return false }
+        let scratch = blobs.temporaryDirectory.appending(path: "serve-\(build.hex).\(getpid()).\(UInt64.random(in: .min ... .max))")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        return try pull(build.description, to: scratch).merged
+    }
+
+    /// The SHA-256 of a served file, reading it through (for tensor files of bases and adapters, whose
+    /// digests are not recorded).
+    public func digest(of file: ServedFile) throws -> Digest {
+        if let digest = file.digest { return digest }
+        let reader = ServedFileReader(file, in: self)
+        var hasher = SHA256()
+        while let chunk = try reader.next(maximum: 4 << 20) {
+            hasher.update(data: chunk)
+        }
+        return Digest(hasher.finalize())
+    }
+
+    private func smallFiles(of manifest: Manifest, includingShardIndex: Bool) -> [ServedFile] {
+        manifest.files.filter { includingShardIndex || $0.path != ShardIndex.fileName }.map {
+            ServedFile(name: $0.path, size: $0.size, digest: $0.digest, source: .blob($0.digest))
+        }
+    }
+}

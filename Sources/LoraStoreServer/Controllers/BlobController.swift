@@ -1,0 +1,73 @@
+import Foundation
+import Hummingbird
+import LoraStoreCore
+
+/// Blobs by digest: which ones the server lacks, upload with digest verification, and download.
+struct BlobController {
+    let registry: Registry
+
+    func addRoutes(to group: RouterGroup<RegistryRequestContext>) {
+        group.post("missing", use: missing)
+        group.put(":digest", use: upload)
+        group.get(":digest", use: download)
+    }
+
+    /// `POST missing`: of the digests sent, those the store lacks.
+    @Sendable func missing(_ request: Request, context: RegistryRequestContext) async throws -> Response {
+        let body = try await registry.decode(RegistryAPI.MissingBlobsRequest.self, from: request)
+        try Reference.validate(name: body.repository, in: body.repository)
+        try registry.authorizer.require(.push, on: body.repository, context: context)
+        let missing = try await registry.blocking { try $0.missingBlobs(among: body.digests) }
+        return try registry.json(RegistryAPI.MissingBlobsResponse(missing: missing))
+    }
+
+    /// `PUT {digest}?repository=NAME`: the body is the blob's bytes; stored only when complete and hashing to
+    /// the digest. The token must allow pushing to NAME.
+    @Sendable func upload(_ request: Request, context: RegistryRequestContext) async throws -> Response {
+        guard let repository = request.uri.queryParameters.get("repository") else {
+            throw RegistryError.badRequest("name the repository the blob is pushed for: ?repository=NAME")
+        }
+        try Reference.validate(name: repository, in: repository)
+        try registry.authorizer.require(.push, on: repository, context: context)
+        let digest = try Self.digest(in: context)
+        let width = request.uri.queryParameters.get("compress", as: Int.self) ?? 0
+        let encoding: BlobEncoding = (1...8).contains(width) ? .compressed(elementWidth: width) : .raw
+        let expectedSize = request.headers[.contentLength].flatMap { Int($0) }
+        let store = registry.store
+        let upload = try BlobUpload(
+            into: store, digest: digest, expectedSize: expectedSize, limit: registry.configuration.maxBlobSize,
+            encoding: encoding)
+        do {
+            for try await buffer in request.body {
+                try buffer.withUnsafeReadableBytes { try upload.append($0) }
+            }
+        } catch {
+            upload.cancel()
+            throw error
+        }
+        let stored = try await registry.workers.run { try upload.finish() }
+        registry.metrics.countUpload(stored.created ? stored.logicalSize : 0)
+        return try registry.json(
+            RegistryAPI.BlobResponse(digest: digest, size: stored.logicalSize, created: stored.created),
+            status: stored.created ? .created : .ok)
+    }
+
+    /// `GET {digest}`: the blob's logical bytes, with `Range`.
+    @Sendable func download(_ request: Request, context: RegistryRequestContext) async throws -> Response {
+        try registry.authorizer.require(.read, on: nil, context: context)
+        let digest = try Self.digest(in: context)
+        guard let info = try await registry.blocking({ try $0.blobInfo(digest) }) else {
+            throw RegistryError.notFound("blob \(digest) is not in the store")
+        }
+        let file = ServedFile(name: digest.hex, size: info.logicalSize, digest: digest, source: .blob(digest))
+        return try registry.files.response(for: file, digest: digest, request: request)
+    }
+
+    private static func digest(in context: RegistryRequestContext) throws -> Digest {
+        let text = try context.parameters.require("digest")
+        guard let digest = Digest(text) else {
+            throw RegistryError(.badRequest, code: "INVALID_DIGEST", message: "\"\(text)\" is not a sha256 digest")
+        }
+        return digest
+    }
+}

@@ -1,0 +1,72 @@
+import Hummingbird
+import LoraStoreCore
+
+/// Builds and pulls: record a recipe, list a base's, adapter's or build's files (materializing a build on
+/// its first request), and send one file.
+struct BuildController {
+    let registry: Registry
+
+    func addRoutes(to group: RouterGroup<RegistryRequestContext>) {
+        group.post("builds", use: create)
+        group.get("files/**", use: files)
+        group.get("file/:name", use: file)
+    }
+
+    /// `POST builds`: records a recipe and tags it; nothing is merged.
+    @Sendable func create(_ request: Request, context: RegistryRequestContext) async throws -> Response {
+        let body = try await registry.decode(RegistryAPI.BuildRequest.self, from: request)
+        let tag = try Reference(parsing: body.tag)
+        try registry.authorizer.require(.push, on: tag.repository, context: context)
+        let base = try Reference(parsing: body.base)
+        let adapters = try body.adapters.map { (reference: try Reference(parsing: $0.reference), weight: $0.weight) }
+        for (reference, weight) in adapters where !weight.isFinite {
+            throw RegistryError.badRequest("the weight of \(reference) must be a finite number")
+        }
+        let digest = try await registry.blocking {
+            try $0.createBuild(base: base, adapters: adapters, options: body.options, tag: tag)
+        }
+        return try registry.json(RegistryAPI.BuildResponse(reference: tag.description, digest: digest), status: .created)
+    }
+
+    /// `GET files/REF`: the files of what REF names, each with size and SHA-256. REF may be an ad-hoc recipe
+    /// `BASE+ADAPTER[@WEIGHT]+...`, which records a build and so needs a push token.
+    @Sendable func files(_ request: Request, context: RegistryRequestContext) async throws -> Response {
+        let text = context.parameters.getCatchAll().joined(separator: "/")
+        let stored: StoredManifest
+        let pinned: String
+        if try AdHocRecipe(parsing: text) != nil {
+            try registry.authorizer.require(.push, on: nil, context: context)
+            stored = try await registry.blocking { store in
+                try store.resolve(Reference(digest: try store.resolveBuild(text)))
+            }
+            pinned = stored.digest.description
+        } else {
+            let reference = try Reference(parsing: text)
+            try registry.authorizer.require(.read, on: reference.repository, context: context)
+            stored = try await registry.blocking { try $0.resolve(reference) }
+            pinned = reference.repository.map { "\($0)@\(stored.digest)" } ?? stored.digest.description
+        }
+        let model = try await registry.models.model(stored)
+        let files = model.files.compactMap { file in
+            file.digest.map { RegistryAPI.FileList.File(name: file.name, size: file.size, digest: $0) }
+        }
+        return try registry.json(RegistryAPI.FileList(digest: stored.digest, kind: stored.kind, pinned: pinned, files: files))
+    }
+
+    /// `GET file/NAME?ref=REF`: one file of what REF names, with `ETag`, `Content-Length` and `Range`.
+    @Sendable func file(_ request: Request, context: RegistryRequestContext) async throws -> Response {
+        let name = try context.parameters.require("name")
+        guard let text = request.uri.queryParameters.get("ref") else {
+            throw RegistryError.badRequest("name what the file belongs to: ?ref=NAME@sha256:...")
+        }
+        let reference = try Reference(parsing: text)
+        try registry.authorizer.require(.read, on: reference.repository, context: context)
+        guard ReceiveError.isSafeFileName(name) else { throw RegistryError.notFound("no file \(name) in \(reference)") }
+        let stored = try await registry.blocking { try $0.resolve(reference) }
+        let model = try await registry.models.model(stored)
+        guard let file = model.file(named: name), let digest = file.digest else {
+            throw RegistryError.notFound("no file \(name) in \(reference)")
+        }
+        return try registry.files.response(for: file, digest: digest, request: request)
+    }
+}

@@ -1,0 +1,29 @@
+import Hummingbird
+import LoraStoreCore
+
+/// Reads `Authorization: Bearer TOKEN` and puts the live token into the context. A token that is unknown
+/// or revoked is answered 401 at once, whatever the route: a client that sends a wrong secret learns so
+/// rather than silently getting anonymous access. Whether a route needs a token is the route's decision
+/// (see ``Authorizer``).
+struct AuthenticationMiddleware: RouterMiddleware {
+    typealias Context = RegistryRequestContext
+
+    let store: Store
+    let workers: Workers
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization] else { return try await next(request, context) }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw RegistryError.unauthorized("the Authorization header must be Bearer TOKEN")
+        }
+        let secret = String(parts[1]).trimmingCharacters(in: .whitespaces)
+        let store = store
+        guard let token = try await workers.run({ try store.authenticate(secret: secret) }) else {
+            throw RegistryError.unauthorized("the token is unknown or revoked")
+        }
+        var context = context
+        context.token = token
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+import LoraStoreCore
+import LoraStoreServer
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a registry server over the store (HTTP API, remote push and pull, Hugging Face downloads).",
+        discussion: """
+            Pushes always need a push token for the repository's namespace (`lorastore token create`); reads are
+            open unless --require-read-token. The API is documented in API.md. Hugging Face tools download from
+            the server with HF_ENDPOINT=http://HOST:PORT.
+            """)
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on (0 picks a free one).")
+    var port = 8080
+
+    @Flag(help: "Require a read token for pulls, listings and Hugging Face downloads.")
+    var requireReadToken = false
+
+    @Option(help: "The largest blob upload accepted (e.g. 20GB).")
+    var maxBlobSize: ByteSize?
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let store = try global.openStore()
+        var configuration = RegistryConfiguration(host: host, port: port, requireTokenForReads: requireReadToken)
+        if let maxBlobSize { configuration.maxBlobSize = maxBlobSize.bytes }
+        Output.note("serving \(store.root.path) on http://\(host):\(port)")
+        try await RegistryServer.run(store: store, configuration: configuration)
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import LoraStoreClient
+import LoraStoreCore
+import LoraStoreServer
+import Testing
+
+/// Tokens: pushes need a push token for the namespace; reads are open unless the server requires tokens;
+/// a refused request changes nothing.
+@Suite struct AuthorizationTests {
+    private func expectStatus(_ status: Int, _ body: () async throws -> Void) async {
+        do {
+            try await body()
+            Issue.record("expected status \(status), got success")
+        } catch RegistryClientError.server(let actual, _, _) {
+            #expect(actual == status)
+        } catch {
+            Issue.record("expected status \(status), got \(error)")
+        }
+    }
+
+    @Test func pushesNeedAPushTokenForTheNamespace() async throws {
+        try await TestRegistry.with { registry in
+            let base = Fixtures.url("base_fp32")
+            let reference = try Reference(parsing: "acme/base")
+            await expectStatus(401) { try await registry.client(token: .some(nil)).push(base, to: reference) }
+            await expectStatus(401) { try await registry.client(token: "lst_wrong").push(base, to: reference) }
+            let reader = try registry.store.createToken(scope: .read)
+            await expectStatus(403) { try await registry.client(token: reader.secret).push(base, to: reference) }
+            let other = try registry.store.createToken(scope: .push, namespace: "other/*")
+            await expectStatus(403) { try await registry.client(token: other.secret).push(base, to: reference) }
+            #expect(try registry.store.list().isEmpty)
+            #expect(try registry.store.blobs.allFiles().isEmpty)
+
+            let pusher = try registry.store.createToken(scope: .push, namespace: "acme/*")
+            try await registry.client(token: pusher.secret).push(base, to: reference)
+            try registry.store.revokeToken(id: pusher.token.id)
+            await expectStatus(401) {
+                try await registry.client(token: pusher.secret).push(base, to: try Reference(parsing: "acme/again"))
+            }
+            #expect(try registry.store.list().map(\.repository) == ["acme/base"])
+            // Reads are open by default.
+            #expect(try await registry.client(token: .some(nil)).list().count == 1)
+        }
+    }
+
+    @Test func readsCanRequireAToken() async throws {
+        try await TestRegistry.with(RegistryConfiguration(requireTokenForReads: true)) { registry in
+            try await registry.client().push(Fixtures.url("base_fp32"), to: try Reference(parsing: "micro/base"))
+            await expectStatus(401) { _ = try await registry.client(token: .some(nil)).list() }
+            let reader = try registry.store.createToken(scope: .read, namespace: "micro/*")
+            #expect(try await registry.client(token: reader.secret).list().count == 1)
+            let elsewhere = try registry.store.createToken(scope: .read, namespace: "acme/*")
+            await expectStatus(403) {
+                _ = try await registry.client(token: elsewhere.secret).describe(try Reference(parsing: "micro/base"))
+            }
+        }
+    }
+
+    @Test func tokensKeepOnlyTheirHash() throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "lorastore-tokens-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try Store(root: directory)
+        let created = try store.createToken(scope: .push, namespace: "acme/*")
+        #expect(created.secret.hasPrefix("lst_"))
+        let index = try Data(contentsOf: directory.appending(path: "index.sqlite"))
+        #expect(index.range(of: Data(created.secret.utf8)) == nil)
+        #expect(try store.authenticate(secret: created.secret)?.id == created.token.id)
+        #expect(try store.tokens().map(\.id) == [created.token.id])
+        #expect(created.token.allows(.push, on: "acme/bot"))
+        #expect(!created.token.allows(.push, on: "acmeother/bot"))
+        #expect(!created.token.allows(.admin, on: "acme/bot"))
+        #expect(throws: (any Error).self) { try store.createToken(scope: .read, namespace: "../*") }
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import Glibc
+import Hummingbird
+import HTTPTypes
+import HummingbirdTesting
+import LoraStoreClient
+import LoraStoreCore
+import LoraStoreServer
+import Testing
+
+/// Requests that must be refused with the right status and code, storing nothing.
+@Suite struct BadRequestTests {
+    /// Runs `body` with the router test client over a fresh store holding the micro base and adapter a,
+    /// and the admin token's secret.
+    private func withApplication(
+        maxBlobSize: Int = 1 << 20, _ body: @Sendable @escaping (any TestClientProtocol, Store, String) async throws -> Void
+    ) async throws {
+        try await TemporaryDirectory.with { directory in
+            let store = try Store(root: directory.appending(path: "store"))
+            let base = try Reference(parsing: "micro/base:fp32")
+            try store.push(Fixtures.url("base_fp32"), to: base)
+            try store.push(Fixtures.url("adapters/a_r8_qv"), to: try Reference(parsing: "acme/a"), options: PushOptions(base: base))
+            let admin = try store.createToken(scope: .admin).secret
+            let app = buildApplication(
+                store: store, configuration: RegistryConfiguration(maxBlobSize: maxBlobSize, workerThreads: 2))
+            try await app.test(.router) { client in try await body(client, store, admin) }
+        }
+    }
+
+    private static func code(of response: TestResponse) -> String? {
+        struct Body: Decodable {
+            struct Detail: Decodable { var code: String }
+            var error: Detail
+        }
+        return try? JSONDecoder().decode(Body.self, from: Data(buffer: response.body)).error.code
+    }
+
+    /// What a store holds besides its index: blob files and anything left under tmp/.
+    private static func leftovers(_ store: Store) throws -> Int {
+        try store.blobs.allFiles().count + FileManager.default.contentsOfDirectory(atPath: store.blobs.temporaryDirectory.path).count
+    }
+
+    @Test func blobUploadsMustHashToTheirDigestAndFitTheLimit() async throws {
+        try await withApplication(maxBlobSize: 64) { client, store, admin in
+            let before = try Self.leftovers(store)
+            let auth: HTTPFields = [.authorization: "Bearer \(admin)"]
+            let bytes = Array("some tensor bytes".utf8)
+            let digest = Digest(of: bytes)
+            let wrong = Digest(of: Array("other bytes".utf8))
+            try await client.execute(
+                uri: "/api/v1/blobs/\(wrong.hex)?repository=acme/x", method: .put, headers: auth, body: ByteBuffer(bytes: bytes)
+            ) { response in
+                #expect(response.status == .badRequest)
+                #expect(Self.code(of: response) == "DIGEST_MISMATCH")
+            }
+            let large = [UInt8](repeating: 7, count: 100)
+            try await client.execute(
+                uri: "/api/v1/blobs/\(Digest(of: large).hex)?repository=acme/x", method: .put, headers: auth, body: ByteBuffer(bytes: large)
+            ) { response in
+                #expect(response.status == .contentTooLarge)
+                #expect(Self.code(of: response) == "TOO_LARGE")
+            }
+            try await client.execute(uri: "/api/v1/blobs/\(digest.hex)?repository=acme/x", method: .put, body: ByteBuffer(bytes: bytes)) { response in
+                #expect(response.status == .unauthorized)
+            }
+            #expect(try store.missingBlobs(among: [digest, wrong, Digest(of: large)]).count == 3)
+            #expect(try Self.leftovers(store) == before)
+            try await client.execute(
+                uri: "/api/v1/blobs/\(digest.hex)?repository=acme/x", method: .put, headers: auth, body: ByteBuffer(bytes: bytes)
+            ) { response in
+                #expect(response.status == .created)
+            }
+            try await client.execute(
+                uri: "/api/v1/blobs/\(digest.hex)", method: .get, headers: [.range: "bytes=5-10"]
+            ) { response in
+                #expect(response.status == .partialContent)
+                #expect(Array(buffer: response.body) == Array(bytes[5...10]))
+                #expect(response.headers[.contentRange] == "bytes 5-10/\(bytes.count)")
+                #expect(response.headers[.eTag] == "\"\(digest.hex)\"")
+            }
+            try await client.execute(uri: "/api/v1/blobs/\(digest.hex)", method: .get, headers: [.range: "bytes=500-"]) { response in
+                #expect(response.status == .rangeNotSatisfiable)
+            }
+        }
+    }
+
+    @Test func namesAndPathsCannotLeaveTheStore() async throws {
+        try await withApplication { client, store, admin in
+            let auth: HTTPFields = [.authorization: "Bearer \(admin)"]
+            let before = try store.list()
+            // A manifest whose file name climbs out of the model folder.
+            let config = Array("{}".utf8)
+            try await client.execute(
+                uri: "/api/v1/blobs/\(Digest(of: config).hex)?repository=evil/model", method: .put, headers: auth, body: ByteBuffer(bytes: config))
+            for path in ["../escape.json", "sub/dir.json", ".hidden", ".."] {
+                let manifest = Manifest(kind: .base, tensors: [], files: [FileEntry(path: path, digest: Digest(of: config), size: 2)])
+                try await client.execute(
+                    uri: "/api/v1/manifests/evil/model:latest", method: .put, headers: auth,
+                    body: ByteBuffer(bytes: try manifest.canonicalJSON())
+                ) { response in
+                    #expect(response.status == .badRequest)
+                    #expect(Self.code(of: response) == "UNSAFE_NAME")
+                }
+            }
+            for uri in ["/api/v1/manifests/../../etc:latest", "/api/v1/manifests/evil/..:latest", "/api/v1/show/..%2F..%2Findex"] {
+                try await client.execute(uri: uri, method: .get, headers: auth) { response in
+                    #expect(response.status == .badRequest || response.status == .notFound, "\(uri)")
+                }
+            }
+            for name in ["..", "..%2Findex.sqlite", "%2E%2E%2F%2E%2E%2Findex.sqlite", ".hidden"] {
+                try await client.execute(uri: "/api/v1/file/\(name)?ref=acme/a", method: .get) { response in
+                    #expect(response.status == .notFound, "\(name)")
+                }
+                try await client.execute(uri: "/acme/a/resolve/main/\(name)", method: .get) { response in
+                    #expect(response.status == .notFound, "\(name)")
+                    #expect(response.headers[HTTPField.Name("X-Error-Code")!] == "EntryNotFound")
+                }
+            }
+            #expect(try store.list() == before)
+        }
+    }
+
+    @Test func unknownReferencesAreNotFound() async throws {
+        try await withApplication { client, _, _ in
+            try await client.execute(uri: "/api/v1/show/acme/nothing:latest", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(Self.code(of: response) == "NOT_FOUND")
+            }
+            try await client.execute(uri: "/api/v1/files/acme/a:v9", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+            try await client.execute(uri: "/api/v1/show/Not%20A%20Name", method: .get) { response in
+                #expect(response.status == .badRequest)
+                #expect(Self.code(of: response) == "INVALID_REFERENCE")
+            }
+            let errorCode = HTTPField.Name("X-Error-Code")!
+            try await client.execute(uri: "/api/models/acme/nothing/revision/main", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(response.headers[errorCode] == "RepoNotFound")
+            }
+            try await client.execute(uri: "/api/models/acme/a/revision/v9", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(response.headers[errorCode] == "RevisionNotFound")
+            }
+            try await client.execute(uri: "/acme/a/resolve/main/missing.json", method: .head) { response in
+                #expect(response.status == .notFound)
+                #expect(response.headers[errorCode] == "EntryNotFound")
+            }
+        }
+    }
+
+    @Test func truncatedUploadStoresNothing() async throws {
+        try await TestRegistry.with { registry in
+            let bytes = [UInt8](repeating: 3, count: 4096)
+            let digest = Digest(of: bytes)
+            guard let port = registry.endpoint.port else { return }
+            // Announce 4096 bytes, send 1000, and hang up.
+            let request = "PUT /api/v1/blobs/\(digest.hex)?repository=acme/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(registry.adminToken)\r\nContent-Length: \(bytes.count)\r\n\r\n"
+            try RawConnection.send(Array(request.utf8) + bytes.prefix(1000), port: port)
+            // Give the server time to notice the hang-up and remove its spool file.
+            try await Task.sleep(for: .milliseconds(200))
+            for _ in 0..<50 where !Self.isTemporaryEmpty(registry.store) {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(try registry.store.missingBlobs(among: [digest]) == [digest])
+            #expect(try registry.store.blobs.allFiles().isEmpty)
+            #expect(Self.isTemporaryEmpty(registry.store))
+        }
+    }
+
+    private static func isTemporaryEmpty(_ store: Store) -> Bool {
+        ((try? FileManager.default.contentsOfDirectory(atPath: store.blobs.temporaryDirectory.path)) ?? []).isEmpty
+    }
+}
+
+/// A plain TCP connection to 127.0.0.1, for requests no HTTP client would send.
+enum RawConnection {
+    /// Connects, sends `bytes`, and closes the connection.
+    static func send(_ bytes: [UInt8], port: Int) throws {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw POSIXError(.EIO) }
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        _ = bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, 0) }
+    }
+}

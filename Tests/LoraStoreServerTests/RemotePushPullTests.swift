@@ -1,0 +1,104 @@
+import Foundation
+import LoraStoreClient
+import LoraStoreCore
+import LoraStoreServer
+import Testing
+
+/// Pushing and pulling through a live server on loopback with the real client.
+@Suite struct RemotePushPullTests {
+    @Test func mergedBuildPulledRemotelyEqualsLocalPull() async throws {
+        try await TestRegistry.with { registry in
+            let client = registry.client()
+            try await TestRegistry.seed(client)
+            let remote = registry.directory.appending(path: "remote-pull")
+            let result = try await client.pull("acme/merged:v1", to: remote)
+            #expect(result.kind == .build)
+
+            let local = try Store(root: registry.directory.appending(path: "local-store"))
+            try TestRegistry.seed(local)
+            let localFolder = registry.directory.appending(path: "local-pull")
+            let localResult = try local.pull("acme/merged:v1", to: localFolder)
+            #expect(localResult.digest == result.digest)
+            #expect(try folderContents(remote) == folderContents(localFolder))
+
+            let adapterRemote = registry.directory.appending(path: "adapter-remote")
+            let adapterLocal = registry.directory.appending(path: "adapter-local")
+            try await client.pull("acme/a", to: adapterRemote)
+            try local.pull("acme/a", to: adapterLocal)
+            #expect(try folderContents(adapterRemote) == folderContents(adapterLocal))
+            #expect(try registry.store.verify(deep: true).faults.isEmpty)
+        }
+    }
+
+    @Test func secondPushOfTheSameBaseSendsNoTensorBytes() async throws {
+        try await TestRegistry.with { registry in
+            let client = registry.client()
+            let first = try await client.push(Fixtures.url("base_fp32"), to: try Reference(parsing: "micro/base:fp32"))
+            #expect(first.newBlobs > 0)
+            let again = try await client.push(Fixtures.url("base_fp32"), to: try Reference(parsing: "micro/base:again"))
+            #expect(again.newBlobs == 0)
+            #expect(again.newLogicalBytes == 0)
+            #expect(again.digest == first.digest)
+            // The sharded layout of the same model shares every tensor: only its small files are new.
+            let sharded = try await client.push(
+                Fixtures.url("base_fp32_sharded"), to: try Reference(parsing: "micro/base:sharded"))
+            let tensorBytes = sharded.logicalBytes - sharded.reusedBytes - sharded.newLogicalBytes
+            #expect(tensorBytes == 0)
+            #expect(sharded.newLogicalBytes < 100_000)
+        }
+    }
+
+    @Test func interruptedPushAndPullContinue() async throws {
+        try await TestRegistry.with { registry in
+            let client = registry.client()
+            try await TestRegistry.seed(client)
+            // A push that stopped after uploading some blobs: upload part of an adapter's blobs first.
+            let base = try await client.manifest(try Reference(parsing: "micro/base:fp32"))
+            let package = try PushPackage(path: Fixtures.url("adapters/d_r8_qv_lmhead_saved"), base: base)
+            let missing = try registry.store.missingBlobs(among: package.blobDigests)
+            let sent = Array(missing.prefix(missing.count / 2))
+            for digest in sent {
+                let upload = try BlobUpload(
+                    into: registry.store, digest: digest, expectedSize: package.size(of: digest), limit: 1 << 30)
+                try package.withBytes(of: digest) { try upload.append($0) }
+                _ = try upload.finish()
+            }
+            let pushed = try await client.push(
+                Fixtures.url("adapters/d_r8_qv_lmhead_saved"), to: try Reference(parsing: "acme/d"),
+                options: PushOptions(base: try Reference(parsing: "micro/base:fp32")))
+            #expect(pushed.newBlobs == missing.count - sent.count)
+
+            // A pull that stopped halfway through the merged model: run again, it fetches only the rest.
+            let full = registry.directory.appending(path: "full")
+            try await client.pull("acme/merged:v1", to: full)
+            let model = try Data(contentsOf: full.appending(path: "model.safetensors"))
+            let destination = registry.directory.appending(path: "resumed")
+            let staging = registry.directory.appending(path: ".resumed.pulling")
+            try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+            try model.prefix(model.count / 2).write(to: staging.appending(path: "model.safetensors"))
+            let before = registry.downloadedBytes
+            try await client.pull("acme/merged:v1", to: destination)
+            let sentAgain = registry.downloadedBytes - before
+            let total = try folderContents(full).values.reduce(0) { $0 + $1.count }
+            #expect(sentAgain == total - model.count / 2)
+            #expect(try folderContents(destination) == folderContents(full))
+            #expect(!FileManager.default.fileExists(atPath: staging.path))
+        }
+    }
+
+    @Test func queriesAnswerLikeTheLocalStore() async throws {
+        try await TestRegistry.with { registry in
+            let client = registry.client()
+            try await TestRegistry.seed(client)
+            let entries = try await client.list()
+            #expect(entries.map { "\($0.repository):\($0.tag)" } == ["acme/a:latest", "acme/b:latest", "acme/merged:v1", "micro/base:fp32"])
+            #expect(try await client.list(kind: .adapter).count == 2)
+            let shown = try await client.describe(try Reference(parsing: "acme/a"))
+            #expect(shown.adapter?.rank == 8)
+            let lineage = try await client.lineage(try Reference(parsing: "acme/merged:v1"))
+            #expect(lineage.adapters.count == 2)
+            let stats = try await client.stats()
+            #expect(stats.entries.count == 4)
+        }
+    }
+}

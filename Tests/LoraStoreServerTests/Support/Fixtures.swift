@@ -1,0 +1,45 @@
+import Foundation
+
+/// The shared PEFT ground-truth fixtures (read-only): `shared/fixtures/peft-micro` next to the repository,
+/// found by walking up from this file.
+enum Fixtures {
+    static var root: URL {
+        var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent("shared/fixtures/peft-micro", isDirectory: true)
+            if FileManager.default.fileExists(atPath: candidate.path) {
+                return candidate
+            }
+            directory.deleteLastPathComponent()
+        }
+        return URL(fileURLWithPath: "/shared/fixtures/peft-micro", isDirectory: true)
+    }
+
+    /// The fixture at `path`, relative to ``root``.
+    static func url(_ path: String) -> URL {
+        root.appendingPathComponent(path)
+    }
+
+    /// Adapters the fp32 micro base takes, by fixture folder.
+    static let fp32Adapters = ["a_r8_qv", "b_r16_all_rslora", "d_r8_qv_lmhead_saved", "h_r4_embed_lmhead_lora"]
+}
+
+/// A fresh directory for one test, removed when the body returns.
+enum TemporaryDirectory {
+    static func with<Result>(_ body: (URL) async throws -> Result) async throws -> Result {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("lorastore-server-tests-\(UUID().uuidString)", isDirectory: true)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        return try await body(directory)
+    }
+}
+
+/// Every file of a folder, by name, without hidden ones (such as huggingface_hub's `.cache`).
+func folderContents(_ folder: URL) throws -> [String: Data] {
+    var files: [String: Data] = [:]
+    for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where !name.hasPrefix(".") {
+        files[name] = try Data(contentsOf: folder.appending(path: name))
+    }
+    return files
+}

@@ -1,5 +1,5 @@
 /// A blob that is missing, damaged or does not hash to its name.
-public enum BlobStoreError: Error, Sendable, CustomStringConvertible {
+public enum BlobStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The blob file does not exist.
     case missing(Digest)
     /// The blob's logical bytes hash to another digest.

@@ -13,8 +13,9 @@ public final class StoreIndex: Sendable {
     /// The database file.
     public let path: String
 
-    /// Opens (creating if needed) and migrates the index at `path`.
-    public init(path: String) throws {
+    /// Opens (creating if needed) and migrates the index at `path`, up to `target` (a migration identifier)
+    /// or, by default, to the latest schema.
+    public init(path: String, migratingUpTo target: String? = nil) throws {
         self.path = path
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
@@ -28,7 +29,11 @@ public final class StoreIndex: Sendable {
             if try pool.read(migrator.hasBeenSuperseded) {
                 throw StoreError.newerSchema(path: path)
             }
-            try migrator.migrate(pool)
+            if let target {
+                try migrator.migrate(pool, upTo: target)
+            } else {
+                try migrator.migrate(pool)
+            }
             return pool
         }
     }

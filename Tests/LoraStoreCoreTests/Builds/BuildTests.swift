@@ -21,6 +21,7 @@ struct BuildTests {
             adapters: try adapters.map { (try Reference(parsing: $0.0), $0.1) }, tag: try Reference(parsing: name))
     }
 
+    @discardableResult
     private func pull(_ test: TestStore, _ name: String, into folder: String) throws -> PullResult {
         try test.store.pull(name, to: test.directory.appending(path: folder))
     }

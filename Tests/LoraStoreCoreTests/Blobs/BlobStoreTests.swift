@@ -1,0 +1,38 @@
+import Foundation
+import Testing
+@testable import LoraStoreCore
+
+@Suite("Blob files")
+struct BlobStoreTests {
+    @Test func writesOnceAndVerifiesOnDemand() throws {
+        try TemporaryDirectory.with { directory in
+            let blobs = BlobStore(root: directory)
+            try blobs.createDirectories()
+            let values = (0..<4096).map { Float(sin(Double($0) / 50)) * 0.02 }
+            try values.withUnsafeBytes { bytes in
+                let digest = Digest(of: bytes)
+                let first = try blobs.write(bytes, digest: digest, encoding: .compressed(elementWidth: 4))
+                #expect(first.created && first.codec == .byteGroupedZlib && first.storedSize < bytes.count)
+                let again = try blobs.write(bytes, digest: digest, encoding: .raw)
+                #expect(!again.created && again.codec == .byteGroupedZlib, "an existing blob keeps its encoding")
+                let contents = try blobs.read(digest, codec: first.codec, verify: true)
+                withExtendedLifetime(contents) { #expect(Array(contents.bytes) == Array(bytes)) }
+                #expect(try FileManager.default.contentsOfDirectory(atPath: blobs.temporaryDirectory.path).isEmpty)
+
+                let wrong = Digest(of: [UInt8(1)])
+                _ = try blobs.write(bytes, digest: wrong, encoding: .raw)
+                #expect(throws: BlobStoreError.digestMismatch(expected: wrong, actual: digest)) {
+                    try blobs.read(wrong, codec: .raw, verify: true)
+                }
+            }
+        }
+    }
+
+    @Test func reportsAFullDiskNamingTheFile() throws {
+        let file = try WritableFile(creating: "/dev/full")
+        let error = #expect(throws: FileAccessError.self) { try file.write([UInt8](repeating: 0, count: 1 << 16)) }
+        #expect(error?.isOutOfSpace == true)
+        #expect(error?.description.contains("/dev/full") == true)
+        #expect(error?.description.contains("No space left on device") == true)
+    }
+}

@@ -1,0 +1,29 @@
+/// Why a weight could not be quantized, dequantized or compared.
+public enum QuantizationError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The value at `row`, `column` is NaN or infinite; no scheme can store it, and letting it through
+    /// would poison the scale of its whole row or block. The first such value in row-major order is named.
+    case nonFiniteValue(row: Int, column: Int)
+    /// `columns` is not a multiple of the scheme's block size (32 for `q8_0` and `q4_0`).
+    case rowLengthNotMultipleOfBlock(scheme: QuantizationScheme, columns: Int, blockSize: Int)
+    /// `rows` or `columns` is negative, or their product overflows.
+    case invalidShape(rows: Int, columns: Int)
+    /// A buffer holds `actual` elements (or bytes) where `expected` were required.
+    case sizeMismatch(what: String, expected: Int, actual: Int)
+    /// Two quantized tensors cannot be compared because their schemes or shapes differ.
+    case incompatibleTensors(String)
+
+    public var description: String {
+        switch self {
+        case .nonFiniteValue(let row, let column):
+            "cannot quantize a non-finite value (NaN or infinity) at row \(row), column \(column)"
+        case .rowLengthNotMultipleOfBlock(let scheme, let columns, let blockSize):
+            "\(scheme.rawValue) needs rows whose length is a multiple of \(blockSize); this weight has \(columns) columns"
+        case .invalidShape(let rows, let columns):
+            "invalid weight shape [\(rows), \(columns)]"
+        case .sizeMismatch(let what, let expected, let actual):
+            "\(what) holds \(actual) where \(expected) were expected"
+        case .incompatibleTensors(let reason):
+            "cannot compare quantized tensors: \(reason)"
+        }
+    }
+}

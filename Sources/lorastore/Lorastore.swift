@@ -15,7 +15,7 @@ struct Lorastore: AsyncParsableCommand {
         version: LoraStoreVersion.current,
         subcommands: [
             Demo.self, Push.self, Pull.self, List.self, Show.self, Tag.self, Remove.self, Build.self, LineageCommand.self,
-            Cache.self, Stats.self, GarbageCollect.self, Verify.self, Merge.self, Serve.self, Token.self,
+            Cache.self, Stats.self, GarbageCollect.self, Verify.self, Merge.self, Quantize.self, Serve.self, Token.self,
         ]
     )
 }

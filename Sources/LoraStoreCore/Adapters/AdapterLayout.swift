@@ -92,6 +92,16 @@ public struct AdapterLayout: Sendable, Hashable {
         self.ignoredKeys = ignored
     }
 
+    /// Analyses an adapter's tensors against a base manifest's logical tensors (a quantized weight counts
+    /// with its original shape).
+    public init(file: String, tensors: [(key: String, signature: Signature)], config: AdapterConfig, base: Manifest) throws {
+        let logical = base.logicalTensors
+        try self.init(
+            file: file, tensors: tensors, config: config,
+            baseTensors: Dictionary(logical.map { ($0.name, $0.signature) }, uniquingKeysWith: { first, _ in first }),
+            baseOrder: logical.map(\.name))
+    }
+
     /// The numbered layers the adapter touches (from `layers.N.` or `h.N.` in module paths), sorted.
     public var layerIndices: [Int] {
         let paths = modules.map(\.path) + replacements.keys.map { $0 }

@@ -13,4 +13,6 @@ public struct PullResult: Sendable, Hashable, Codable {
     public var rebuilt: Bool
     /// Builds evicted to stay within the cache budget after this pull.
     public var evicted: [Digest]
+    /// For a pull that merged: the build's fidelity report.
+    public var report: BuildReport? = nil
 }

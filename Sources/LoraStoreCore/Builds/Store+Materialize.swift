@@ -37,7 +37,7 @@ extension Store {
         var tensors: [BuildOutput.Tensor] = []
         var stored: [StoredBlob] = []
         do {
-            try MergeEngine(plan: plan, store: self).run { tensor, bytes in
+            let measured = try MergeEngine(plan: plan, store: self).run(measuring: true) { tensor, bytes in
                 let reusesBase = !tensor.isChanged && tensor.dtype == tensor.base.dtype
                 let digest = reusesBase ? tensor.base.digest : Digest(of: bytes)
                 if let expected = recorded?.tensors[tensors.count].digest, expected != digest {
@@ -54,7 +54,11 @@ extension Store {
                         digest: digest, size: bytes.count, changed: !reusesBase))
                 counter.add(bytes.count)
             }
+            let report = BuildReport(build: build.digest, options: recipe.options, tensors: measured)
+            try Self.checkAdapterLoss(
+                report.adapterLoss, options: recipe.options, scheme: base.manifest.quantization?.values.first?.scheme)
             try writer.finish()
+            try writeSeparateAdapters(of: recipe, into: destination)
             let files = layout.files.compactMap { file in
                 writer.fileDigests[file.name].map { BuildOutput.File(name: file.name, digest: $0, size: file.header.fileSize) }
             }
@@ -63,18 +67,45 @@ extension Store {
                     throw StoreError.rebuildMismatch(build: build.digest, item: file.name, expected: expected, actual: file.digest)
                 }
             }
-            try commitMaterialization(build.digest, output: BuildOutput(tensors: tensors, files: files), blobs: stored, firstTime: recorded == nil)
+            try commitMaterialization(
+                build.digest, output: BuildOutput(tensors: tensors, files: files), report: report, blobs: stored,
+                firstTime: recorded == nil)
             return PullResult(
                 digest: build.digest, kind: .build, destination: destination.path,
                 files: Dictionary(files.map { ($0.name, $0.digest) }, uniquingKeysWith: { first, _ in first }),
-                bytes: plan.outputBytes, merged: true, rebuilt: recorded != nil, evicted: [])
+                bytes: plan.outputBytes, merged: true, rebuilt: recorded != nil, evicted: [], report: report)
         } catch {
             removeUnindexed(stored.filter(\.created).map(\.digest))
             throw error
         }
     }
 
-    private func commitMaterialization(_ build: Digest, output: BuildOutput, blobs written: [StoredBlob], firstTime: Bool) throws {
+    /// Refuses a build whose output loses more of its adapters than its limit allows
+    /// (``MergeOptions/effectiveMaxAdapterLoss``), with the measured loss and what to do instead.
+    static func checkAdapterLoss(_ loss: Double?, options: MergeOptions, scheme: QuantizationScheme?) throws {
+        guard let limit = options.effectiveMaxAdapterLoss, let loss, loss > limit else { return }
+        let how: String
+        let instead: String
+        switch options.quantizedBase {
+        case .requantize:
+            how = "requantized in \(scheme?.rawValue ?? "the base's scheme")"
+            instead = "the separate policy (the adapters applied at inference) or the dequantize policy (a float output)"
+        case .dequantize:
+            how = "merged into \(options.outputType?.rawValue ?? "the base's float types")"
+            instead = "the separate policy (the adapters applied at inference) or a wider float output (--dtype F32)"
+        case .separate, nil:
+            how = "merged into \(options.outputType?.rawValue ?? "the base's types")"
+            instead = "a wider float output (--dtype F32), or the separate policy on a quantized base"
+        }
+        func figure(_ value: Double) -> String { String(format: "%.3f", value) }
+        throw StoreError.mergeRefused(
+            "the build loses \(figure(loss)) of its adapters when \(how) (\(figure(1 - loss)) survives; the limit is "
+                + "\(figure(limit))); nothing was stored. Build it with \(instead), or raise --max-adapter-loss")
+    }
+
+    private func commitMaterialization(
+        _ build: Digest, output: BuildOutput, report: BuildReport, blobs written: [StoredBlob], firstTime: Bool
+    ) throws {
         try index.database.write { db in
             let now = Date().timeIntervalSince1970
             for blob in written {
@@ -90,6 +121,9 @@ extension Store {
             if firstTime {
                 try output.insert(db, build: build)
             }
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO build_report (build_digest, content, created_at) VALUES (?, ?, ?)",
+                arguments: [build, try CanonicalJSON.encode(report), now])
             try db.execute(
                 sql: """
                     UPDATE build SET state = 'materialized', materializations = materializations + 1, materialized_at = ?

@@ -10,9 +10,13 @@ extension Store {
     /// assemble the folder from blobs without merging. A build that was evicted is rebuilt and its bytes must
     /// equal the digests recorded the first time. Concurrent pulls of one build, in threads or processes,
     /// merge it once; a build being read is not evicted.
+    ///
+    /// With `dequantize`, a quantized base is written with its quantized weights dequantized to that type
+    /// (F32, F16 or BF16) instead of in their stored layout; anything else is refused.
     @discardableResult
     public func pull(
-        _ text: String, to destination: URL, options: MergeOptions = MergeOptions(), progress: ProgressHandler? = nil
+        _ text: String, to destination: URL, options: MergeOptions = MergeOptions(), dequantize: DType? = nil,
+        progress: ProgressHandler? = nil
     ) throws -> PullResult {
         let digest: Digest
         if try AdHocRecipe(parsing: text) != nil {
@@ -23,6 +27,9 @@ extension Store {
         let stored = try index.database.read { db in
             guard let stored = try manifest(digest, in: db) else { throw StoreError.notFound(text) }
             return stored
+        }
+        if let dequantize {
+            return try pullDequantized(stored, as: dequantize, to: destination, progress: progress)
         }
         guard stored.kind == .build else {
             return try pullStored(stored, to: destination, progress: progress)
@@ -82,10 +89,39 @@ extension Store {
         try copyFiles(of: base.manifest, into: writer)
         try writeTensors(output.tensors.map(\.digest), sizes: output.tensors.map(\.size), into: writer, progress: progress)
         try writer.finish()
+        try writeSeparateAdapters(of: recipe, into: destination)
         return PullResult(
             digest: build.digest, kind: .build, destination: destination.path,
             files: Dictionary(output.files.map { ($0.name, $0.digest) }, uniquingKeysWith: { first, _ in first }),
             bytes: output.tensors.reduce(0) { $0 + $1.size }, merged: false, rebuilt: false, evicted: [])
+    }
+
+    /// For a build with the ``QuantizedBuildPolicy/separate`` policy, writes each adapter untouched, as a PEFT
+    /// folder `adapters/<position>-<digest prefix>` inside the build's folder (positions from 1, in recipe
+    /// order); nothing for other builds.
+    func writeSeparateAdapters(of recipe: BuildRecipe, into destination: URL) throws {
+        guard recipe.options.quantizedBase == .separate else { return }
+        let folder = destination.appending(path: "adapters")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for (position, adapter) in recipe.adapters.enumerated() {
+            let stored = try index.database.read { db in
+                guard let stored = try manifest(adapter.digest, in: db) else { throw StoreError.notFound(adapter.digest.description) }
+                return stored
+            }
+            _ = try pullStored(stored, to: folder.appending(path: "\(position + 1)-\(adapter.digest.short)"), progress: nil)
+        }
+    }
+
+    /// The fidelity report of a materialized build (see ``BuildReport``); nil when it was never
+    /// materialized.
+    public func buildReport(_ reference: Reference) throws -> BuildReport? {
+        try index.database.read { db in
+            let build = try resolve(reference, as: .build, in: db)
+            guard let json = try Data.fetchOne(
+                db, sql: "SELECT content FROM build_report WHERE build_digest = ?", arguments: [build.digest])
+            else { return nil }
+            return try JSONDecoder().decode(BuildReport.self, from: json)
+        }
     }
 
     /// Writes a stored base or adapter in its own layout, with its small files.

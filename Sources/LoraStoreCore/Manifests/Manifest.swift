@@ -19,12 +19,16 @@ public struct Manifest: Sendable, Hashable, Codable {
     public var fileMetadata: [String: [String: String]]
     /// For a build: how to make it. Its tensors are recorded when it is first materialized.
     public var recipe: BuildRecipe?
+    /// For a quantized base: its quantized weights by name (``QuantizedWeight``). Absent from the JSON of a
+    /// manifest without quantized weights, so their digests are unchanged.
+    public var quantization: [String: QuantizedWeight]?
 
     public static let currentSchemaVersion = 1
 
     public init(
         kind: ManifestKind, tensors: [TensorEntry], files: [FileEntry], base: Digest? = nil,
-        fileMetadata: [String: [String: String]] = [:], recipe: BuildRecipe? = nil
+        fileMetadata: [String: [String: String]] = [:], recipe: BuildRecipe? = nil,
+        quantization: [String: QuantizedWeight]? = nil
     ) {
         self.schemaVersion = Self.currentSchemaVersion
         self.kind = kind
@@ -33,6 +37,7 @@ public struct Manifest: Sendable, Hashable, Codable {
         self.base = base
         self.fileMetadata = fileMetadata
         self.recipe = recipe
+        self.quantization = quantization
     }
 
     /// The canonical JSON bytes the digest is taken over.
@@ -59,5 +64,16 @@ public struct Manifest: Sendable, Hashable, Codable {
     public var tensorFiles: [String] {
         var seen = Set<String>()
         return tensors.map(\.file).filter { seen.insert($0).inserted }
+    }
+
+    /// The tensors as a model uses them, in file order: a quantized weight with its logical type and shape
+    /// (its `.scale` companion left out), every other tensor as stored. Adapters are checked against these.
+    public var logicalTensors: [(name: String, signature: AdapterLayout.Signature)] {
+        let quantization = quantization ?? [:]
+        let companions = Set(quantization.values.compactMap(\.scaleTensor))
+        return tensors.filter { !companions.contains($0.name) }.map { tensor in
+            let weight = quantization[tensor.name]
+            return (tensor.name, .init(dtype: weight?.dtype ?? tensor.dtype, shape: weight?.shape ?? tensor.shape))
+        }
     }
 }

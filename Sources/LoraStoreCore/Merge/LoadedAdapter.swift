@@ -24,9 +24,7 @@ public struct LoadedAdapter: Sendable {
             file: label,
             tensors: stored.manifest.tensors.map { ($0.name, .init(dtype: $0.dtype, shape: $0.shape)) },
             config: config,
-            baseTensors: Dictionary(
-                base.tensors.map { ($0.name, .init(dtype: $0.dtype, shape: $0.shape)) }, uniquingKeysWith: { a, _ in a }),
-            baseOrder: base.tensors.map(\.name))
+            base: base)
         digest = stored.digest
         self.weight = weight
         tensors = Dictionary(stored.manifest.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })

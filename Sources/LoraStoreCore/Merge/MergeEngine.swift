@@ -20,17 +20,28 @@ public struct MergeEngine: Sendable {
     /// Computes every output tensor in order and hands its bytes to `body`; the bytes are valid only during
     /// the call.
     public func run(_ body: (PlannedTensor, UnsafeRawBufferPointer) throws -> Void) throws {
+        try run(measuring: false, body)
+    }
+
+    /// Computes every output tensor in order and hands its bytes to `body`, and with `measuring` measures
+    /// each tensor a low-rank update touches (``FidelityMeasure``: the base as stored in F32, the update's
+    /// delta in F32, the output as it reads back). DoRA, `modules_to_save` and bias tensors are not
+    /// measured. Returns the measurements in output order (empty without `measuring`).
+    @discardableResult
+    public func run(
+        measuring: Bool, _ body: (PlannedTensor, UnsafeRawBufferPointer) throws -> Void
+    ) throws -> [BuildReport.Tensor] {
         let codecs = try store.index.database.read { db in
             try store.codecs(of: plan.base.manifest.tensors.map(\.digest), in: db)
         }
         let capacity = plan.tensors.map(\.byteCount).max() ?? 0
         let output = UnsafeMutableRawBufferPointer.allocate(byteCount: max(capacity, 1), alignment: 64)
         defer { output.deallocate() }
+        var measured: [BuildReport.Tensor] = []
+        var pendingScales: [String: [UInt8]] = [:]
         for tensor in plan.tensors {
-            let base = try store.blobs.read(tensor.base.digest, codec: codecs[tensor.base.digest] ?? .raw)
-            guard base.bytes.count == tensor.base.size else {
-                throw BlobStoreError.damaged(tensor.base.digest, reason: "\(base.bytes.count) bytes, expected \(tensor.base.size)")
-            }
+            let base = try read(tensor.base, codecs: codecs)
+            defer { withExtendedLifetime(base) {} }
             let result = UnsafeMutableRawBufferPointer(rebasing: output[0..<tensor.byteCount])
             switch tensor.action {
             case .passThrough where tensor.dtype == tensor.base.dtype:
@@ -40,6 +51,11 @@ public struct MergeEngine: Sendable {
                 try convert(base.bytes, from: tensor.base.dtype, into: result, as: tensor.dtype)
             case .lowRank(let terms, let dora):
                 try mergeLowRank(tensor, base: base.bytes, terms: terms, dora: dora, into: result)
+                if measuring, dora == nil {
+                    let values = try floats(base.bytes, dtype: tensor.base.dtype)
+                    let written = try floats(UnsafeRawBufferPointer(result), dtype: tensor.dtype)
+                    measured.append(try measure(tensor, terms: terms, base: values, output: written))
+                }
             case .replace(let adapter, let key, let weight):
                 try replace(tensor, base: base.bytes, adapter: adapter, key: key, weight: weight, into: result)
             case .addBias(let terms):
@@ -50,8 +66,137 @@ public struct MergeEngine: Sendable {
                     for index in values.indices { values[index] = values[index].addingProduct(coefficient, bias[index]) }
                 }
                 try write(values, tensor: tensor, into: result)
+            case .requantize(let terms):
+                let quantized = try quantizedBase(tensor, data: base.bytes, codecs: codecs)
+                let delta = try self.delta(terms, rows: quantized.rows, columns: quantized.columns)
+                let merged: QuantizedTensor
+                do {
+                    merged = try delta.withUnsafeBufferPointer { try Quantizer.requantize(quantized, adding: $0) }
+                } catch {
+                    throw StoreError.mergeRefused("requantizing \(tensor.name): \(error)")
+                }
+                merged.data.withUnsafeBytes { result.copyMemory(from: $0) }
+                pendingScales[tensor.name] = merged.scales
+                if measuring {
+                    measured.append(
+                        try measure(
+                            tensor, delta: delta, rows: quantized.rows, base: Quantizer.dequantize(quantized),
+                            output: Quantizer.dequantize(merged),
+                            codes: try merged.codeDifference(from: quantized)))
+                }
+            case .requantizedScales(let weight):
+                guard let scales = pendingScales.removeValue(forKey: weight), scales.count == result.count else {
+                    throw StoreError.mergeRefused("the scales of \(weight) were not computed before \(tensor.name)")
+                }
+                scales.withUnsafeBytes { result.copyMemory(from: $0) }
+            case .dequantize(let terms):
+                let quantized = try quantizedBase(tensor, data: base.bytes, codecs: codecs)
+                let values = Quantizer.dequantize(quantized)
+                guard !terms.isEmpty else {
+                    try write(values, tensor: tensor, into: result)
+                    break
+                }
+                let update = try lowRankUpdate(terms, rows: quantized.rows, columns: quantized.columns)
+                let outcome = try values.withUnsafeBytes { source in
+                    guard let baseAddress = source.baseAddress, let resultAddress = result.baseAddress else {
+                        return LowRankKernel.Outcome(hasNonFiniteOutput: false)
+                    }
+                    return try LowRankKernel.merge(
+                        base: baseAddress, baseType: .f32, rows: quantized.rows, cols: quantized.columns, update: update,
+                        output: resultAddress, outputType: tensor.dtype, threads: threads)
+                }
+                if outcome.hasNonFiniteOutput { throw StoreError.nonFiniteResult(tensor: tensor.name) }
+                if measuring {
+                    let written = try floats(UnsafeRawBufferPointer(result), dtype: tensor.dtype)
+                    measured.append(try measure(tensor, terms: terms, base: values, output: written))
+                }
+            case .separate(let terms):
+                try body(tensor, base.bytes)
+                if measuring {
+                    let values = tensor.quantized == nil
+                        ? try floats(base.bytes, dtype: tensor.base.dtype)
+                        : Quantizer.dequantize(try quantizedBase(tensor, data: base.bytes, codecs: codecs))
+                    measured.append(try measure(tensor, terms: terms, base: values, output: values))
+                }
+                continue
             }
             try body(tensor, UnsafeRawBufferPointer(result))
+        }
+        return measured
+    }
+
+    /// A base tensor's bytes, checked against the recorded size.
+    private func read(_ entry: TensorEntry, codecs: [Digest: BlobCodec]) throws -> BlobContents {
+        let contents = try store.blobs.read(entry.digest, codec: codecs[entry.digest] ?? .raw)
+        guard contents.bytes.count == entry.size else {
+            throw BlobStoreError.damaged(entry.digest, reason: "\(contents.bytes.count) bytes, expected \(entry.size)")
+        }
+        return contents
+    }
+
+    /// The quantized base weight behind `tensor`: its stored bytes and, for `int8-row`, its scales.
+    private func quantizedBase(
+        _ tensor: PlannedTensor, data: UnsafeRawBufferPointer, codecs: [Digest: BlobCodec]
+    ) throws -> QuantizedTensor {
+        guard let source = tensor.quantized else {
+            throw StoreError.mergeRefused("\(tensor.name) is not a quantized weight")
+        }
+        var scales: [UInt8] = []
+        if let entry = source.scales {
+            let contents = try read(entry, codecs: codecs)
+            scales = withExtendedLifetime(contents) { Array(contents.bytes) }
+        }
+        do {
+            return try QuantizedTensor(
+                scheme: source.weight.scheme, rows: source.weight.rows, columns: source.weight.columns, data: Array(data),
+                scales: scales)
+        } catch {
+            throw BlobStoreError.damaged(tensor.base.digest, reason: "\(tensor.name): \(error)")
+        }
+    }
+
+    /// The terms' delta `Σ coefficient·B·A` in F32, row-major `rows × columns`: the kernel run on a zero
+    /// base, so it is exactly the delta a merge adds before its one rounding.
+    private func delta(_ terms: [PlannedTensor.Term], rows: Int, columns: Int) throws -> [Float] {
+        let update = try lowRankUpdate(terms, rows: rows, columns: columns)
+        var values = [Float](repeating: 0, count: rows * columns)
+        try values.withUnsafeMutableBytes { buffer in
+            guard let address = buffer.baseAddress else { return }
+            _ = try LowRankKernel.merge(
+                base: address, baseType: .f32, rows: rows, cols: columns, update: update, output: address,
+                outputType: .f32, threads: threads)
+        }
+        return values
+    }
+
+    /// Measures one touched tensor from its base and output values, computing the terms' delta.
+    private func measure(
+        _ tensor: PlannedTensor, terms: [PlannedTensor.Term], base: [Float], output: [Float]
+    ) throws -> BuildReport.Tensor {
+        guard let first = terms.first else {
+            throw StoreError.mergeRefused("\(tensor.name) has no adapter terms to measure")
+        }
+        let delta = try self.delta(terms, rows: first.module.rows, columns: first.module.columns)
+        return try measure(tensor, delta: delta, rows: first.module.rows, base: base, output: output, codes: nil)
+    }
+
+    private func measure(
+        _ tensor: PlannedTensor, delta: [Float], rows: Int, base: [Float], output: [Float],
+        codes: QuantizedTensor.CodeDifference?
+    ) throws -> BuildReport.Tensor {
+        let columns = rows > 0 ? delta.count / rows : 0
+        do {
+            let comparison = try base.withUnsafeBufferPointer { base in
+                try delta.withUnsafeBufferPointer { delta in
+                    try output.withUnsafeBufferPointer { output in
+                        try FidelityMeasure.measure(
+                            base: base, delta: delta, output: output, rows: rows, columns: columns, codes: codes)
+                    }
+                }
+            }
+            return BuildReport.Tensor(name: tensor.name, fidelity: comparison)
+        } catch {
+            throw StoreError.mergeRefused("measuring \(tensor.name): \(error)")
         }
     }
 

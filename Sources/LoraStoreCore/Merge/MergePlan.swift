@@ -76,7 +76,49 @@ public struct MergePlan: Sendable {
                 throw StoreError.mergeRefused("peft-linear needs equal ranks; \(target) has ranks \(list.map(\.module.rank))")
             }
         }
-        return try base.tensors.map { entry in
+        try check(options, base: base, adapters: adapters)
+        let quantization = base.quantization ?? [:]
+        let byName = Dictionary(base.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let scaleOwners = Dictionary(
+            quantization.compactMap { name, weight in weight.scaleTensor.map { ($0, name) } }, uniquingKeysWith: { first, _ in first })
+        let policy = options.quantizedBase
+        return try base.tensors.compactMap { entry in
+            if let owner = scaleOwners[entry.name] {
+                if policy == .dequantize { return nil }
+                let action: PlannedTensor.Action = policy == .requantize && terms[owner] != nil
+                    ? .requantizedScales(weight: owner) : .passThrough
+                return PlannedTensor(name: entry.name, dtype: entry.dtype, shape: entry.shape, base: entry, action: action)
+            }
+            if let weight = quantization[entry.name] {
+                if dora[entry.name] != nil || replacements[entry.name] != nil {
+                    throw StoreError.mergeRefused(
+                        "\(entry.name) is quantized (\(weight.scheme.rawValue)); DoRA and modules_to_save need its float original")
+                }
+                let list = terms[entry.name]
+                var planned = switch policy {
+                case .dequantize:
+                    PlannedTensor(
+                        name: entry.name, dtype: options.outputType ?? weight.dtype, shape: weight.shape, base: entry,
+                        action: .dequantize(list ?? []))
+                case .requantize:
+                    PlannedTensor(
+                        name: entry.name, dtype: entry.dtype, shape: entry.shape, base: entry,
+                        action: list.map { .requantize($0) } ?? .passThrough)
+                case .separate, nil:
+                    PlannedTensor(
+                        name: entry.name, dtype: entry.dtype, shape: entry.shape, base: entry,
+                        action: list.map { .separate($0) } ?? .passThrough)
+                }
+                planned.quantized = PlannedTensor.QuantizedSource(
+                    weight: weight, scales: weight.scaleTensor.flatMap { byName[$0] })
+                return planned
+            }
+            if policy == .separate {
+                // DoRA is not a plain low-rank delta, so it is left to the runtime unmeasured.
+                let list = dora[entry.name] == nil ? terms[entry.name] : nil
+                let action: PlannedTensor.Action = list.map { .separate($0) } ?? .passThrough
+                return PlannedTensor(name: entry.name, dtype: entry.dtype, shape: entry.shape, base: entry, action: action)
+            }
             let dtype = entry.dtype.isMergeable ? (options.outputType ?? entry.dtype) : entry.dtype
             let action: PlannedTensor.Action
             if let list = terms[entry.name] {
@@ -92,6 +134,33 @@ public struct MergePlan: Sendable {
                 throw StoreError.mergeRefused("\(entry.name) is \(entry.dtype.rawValue); lorastore merges into F32, F16 and BF16 tensors only")
             }
             return PlannedTensor(name: entry.name, dtype: dtype, shape: entry.shape, base: entry, action: action)
+        }
+    }
+
+    /// Refuses options that do not fit the base: a quantized base needs a policy and only it takes one;
+    /// `separate` keeps every type and applies adapters at weight 1; a loss limit is a share.
+    private static func check(_ options: MergeOptions, base: Manifest, adapters: [LoadedAdapter]) throws {
+        if let limit = options.maxAdapterLoss, !(limit >= 0 && limit <= 1) {
+            throw StoreError.mergeRefused("the maximum adapter loss must be between 0 and 1, not \(limit)")
+        }
+        guard let scheme = base.quantization?.values.first?.scheme else {
+            if let policy = options.quantizedBase {
+                throw StoreError.mergeRefused("the base is not quantized; the \(policy.rawValue) policy is for quantized bases")
+            }
+            return
+        }
+        guard let policy = options.quantizedBase else {
+            throw StoreError.mergeRefused(
+                "the base is quantized (\(scheme.rawValue)); choose how to build on it: requantize, dequantize or separate")
+        }
+        if policy == .separate {
+            if options.outputType != nil {
+                throw StoreError.mergeRefused("separate keeps the base as stored; it takes no output dtype")
+            }
+            if let adapter = adapters.first(where: { $0.weight != 1 }) {
+                throw StoreError.mergeRefused(
+                    "separate writes adapters untouched, at weight 1; adapter \(adapter.digest.short) has weight \(adapter.weight)")
+            }
         }
     }
 }

@@ -7,10 +7,15 @@ public struct PlannedTensor: Sendable {
     /// The base tensor it starts from.
     public let base: TensorEntry
     let action: Action
+    /// For a weight of a quantized base: how it is stored, to read it as F32.
+    var quantized: QuantizedSource? = nil
 
     /// Whether the adapters change this tensor (false: the base's bytes, possibly converted to `dtype`).
     public var isChanged: Bool {
-        if case .passThrough = action { false } else { true }
+        switch action {
+        case .passThrough, .separate: false
+        default: true
+        }
     }
 
     /// The byte size of the output.
@@ -27,6 +32,21 @@ public struct PlannedTensor: Sendable {
         case replace(adapter: Int, key: String, weight: Double)
         /// LoRA biases added to the base bias: b + Σ coefficient·bias.
         case addBias([(adapter: Int, key: String, coefficient: Double)])
+        /// A quantized weight plus one low-rank update, quantized again in its scheme (``QuantizedBuildPolicy/requantize``).
+        case requantize([Term])
+        /// The row scales of the requantized weight named here (its `.scale` companion, written after it).
+        case requantizedScales(weight: String)
+        /// A quantized weight dequantized to the output type, plus the terms when any touch it.
+        case dequantize([Term])
+        /// The base as stored, the terms left to the runtime (``QuantizedBuildPolicy/separate``); measured
+        /// as applied on the fly.
+        case separate([Term])
+    }
+
+    /// A quantized base weight and the tensor holding its row scales (`int8-row`).
+    struct QuantizedSource: Sendable {
+        let weight: QuantizedWeight
+        let scales: TensorEntry?
     }
 
     /// One adapter's contribution to a low-rank update.

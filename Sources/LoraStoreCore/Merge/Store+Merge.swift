@@ -3,7 +3,9 @@ import Foundation
 extension Store {
     /// Merges `adapters` (with weights) into `base` and writes a Hugging Face model folder to `destination`:
     /// the base's small files (config, tokenizer...), the merged tensors in safetensors with provenance in
-    /// `__metadata__`, and a shard index when sharded.
+    /// `__metadata__`, and a shard index when sharded. On a quantized base the options' policy applies
+    /// (``QuantizedBuildPolicy``); the adapter-loss limit is measured and enforced as for a build, before the
+    /// folder is moved into place.
     @discardableResult
     public func merge(
         base: Reference, adapters: [(reference: Reference, weight: Double)], options: MergeOptions = MergeOptions(),
@@ -22,11 +24,16 @@ extension Store {
             computeDigests: true)
         try copyFiles(of: baseManifest.manifest, into: writer)
         let counter = ProgressCounter(phase: "merging", total: plan.outputBytes, handler: progress)
-        try MergeEngine(plan: plan, store: self).run { tensor, bytes in
+        let limit = options.effectiveMaxAdapterLoss
+        let measured = try MergeEngine(plan: plan, store: self).run(measuring: limit != nil) { tensor, bytes in
             try writer.append(bytes)
             counter.add(bytes.count)
         }
+        try Self.checkAdapterLoss(
+            BuildReport.adapterLoss(of: measured, options: options), options: options,
+            scheme: baseManifest.manifest.quantization?.values.first?.scheme)
         try writer.finish()
+        try writeSeparateAdapters(of: plan.recipe, into: destination)
         return MergeResult(
             destination: destination.path, base: baseManifest.digest, adapters: selections,
             tensorCount: plan.tensors.count, changedTensors: plan.tensors.filter(\.isChanged).count,

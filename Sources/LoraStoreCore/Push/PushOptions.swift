@@ -7,10 +7,17 @@ public struct PushOptions: Sendable {
     public var base: Reference?
     /// Receives progress as work advances.
     public var progress: ProgressHandler?
+    /// For a base: store it quantized in this scheme (its projection weights; see ``Store/quantize(_:scheme:to:tensors:progress:)``)
+    /// instead of as pushed. Only the quantized weights are stored, not their float originals.
+    public var quantize: QuantizationScheme?
 
-    public init(kind: ManifestKind? = nil, base: Reference? = nil, progress: ProgressHandler? = nil) {
+    public init(
+        kind: ManifestKind? = nil, base: Reference? = nil, progress: ProgressHandler? = nil,
+        quantize: QuantizationScheme? = nil
+    ) {
         self.kind = kind
         self.base = base
         self.progress = progress
+        self.quantize = quantize
     }
 }

@@ -20,4 +20,6 @@ public struct PushResult: Sendable, Hashable, Codable {
     public var manifestExisted: Bool
     /// Files in the folder that were not pushed, with the reason.
     public var skippedFiles: [String]
+    /// For a quantized base: what was quantized and what was kept; nil otherwise.
+    public var quantization: QuantizationSummary? = nil
 }

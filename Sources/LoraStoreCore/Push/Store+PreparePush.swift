@@ -71,10 +71,7 @@ extension Store {
                 file: weights.url.path,
                 tensors: weights.tensors.map { ($0.name, .init(dtype: $0.dtype, shape: $0.shape)) },
                 config: config,
-                baseTensors: Dictionary(
-                    base.manifest.tensors.map { ($0.name, .init(dtype: $0.dtype, shape: $0.shape)) },
-                    uniquingKeysWith: { first, _ in first }),
-                baseOrder: base.manifest.tensors.map(\.name))
+                base: base.manifest)
             let factorTypes = layout.modules.compactMap { module in weights[name: module.keyA]?.dtype }
             adapter = AdapterRecord(
                 config: config, layout: layout, dtype: factorTypes.first ?? weights.tensors.first?.dtype ?? .f32,

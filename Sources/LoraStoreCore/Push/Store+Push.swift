@@ -16,33 +16,63 @@ extension Store {
         let source = try PushSource.inspect(path, kind: options.kind)
         try checkRepositoryKind(repository, kind: source.kind)
         let prepared = try prepare(source, repository: repository, options: options)
+        guard let scheme = options.quantize else {
+            return try withMaintenanceLock(.shared) {
+                try store(prepared, repository: repository, tag: tag, skipped: source.skipped, progress: options.progress)
+            }
+        }
+        guard source.kind == .base else {
+            throw StoreError.invalidInput(path: path.path, reason: "only a base model can be quantized, not an adapter")
+        }
+        let quantization = try BaseQuantization(
+            base: prepared.manifest, scheme: scheme, tensors: nil, policy: try codecPolicy(), progress: options.progress
+        ) { entry in
+            guard let blob = prepared.blobs[entry.digest] else { throw BlobStoreError.missing(entry.digest) }
+            return try blob.withBytes { try BaseQuantization.floats($0, dtype: entry.dtype) }
+        }
+        let needed = quantization.manifest.blobDigests
+        let quantized = PreparedPush(
+            manifest: quantization.manifest,
+            blobs: prepared.blobs.filter { needed.contains($0.key) }.merging(quantization.blobs) { first, _ in first },
+            adapter: nil)
+        return try withMaintenanceLock(.shared) {
+            try store(
+                quantized, repository: repository, tag: tag, skipped: source.skipped,
+                quantization: quantization.summary, progress: options.progress)
+        }
+    }
 
+    /// Writes the blobs of `prepared` the store lacks (reusing existing ones) and records blobs, manifest and
+    /// tag in one transaction; on failure removes the blob files it created. The caller holds the
+    /// maintenance lock shared, which keeps garbage collection from sweeping between the check for existing
+    /// blobs, the writes, and the commit.
+    func store(
+        _ prepared: PreparedPush, repository: String, tag: String, skipped: [String],
+        quantization: QuantizationSummary? = nil, progress: ProgressHandler?
+    ) throws -> PushResult {
         let json = try prepared.manifest.canonicalJSON()
         let digest = Digest(of: json)
         var created: [StoredBlob] = []
         do {
-            // Holding the maintenance lock shared keeps garbage collection from sweeping between the check for
-            // existing blobs, the writes, and the commit.
-            return try withMaintenanceLock(.shared) {
-                let known = try index.database.read { db in try indexedBlobs(among: prepared.blobs.keys, in: db) }
-                let missing = prepared.blobs.filter { !known.contains($0.key) }.sorted { $0.key < $1.key }
-                let counter = ProgressCounter(
-                    phase: "writing", total: missing.reduce(0) { $0 + $1.value.size }, handler: options.progress)
-                for (blobDigest, blob) in missing {
-                    let result = try blob.withBytes { try blobs.write($0, digest: blobDigest, encoding: blob.encoding) }
-                    if result.created { created.append(result) }
-                    counter.add(blob.size)
-                }
-                let previous = try commit(prepared, digest: digest, json: json, repository: repository, tag: tag)
-                let newLogical = created.reduce(0) { $0 + $1.logicalSize }
-                return PushResult(
-                    reference: "\(repository):\(tag)", digest: digest, kind: source.kind, previousDigest: previous.tagged,
-                    tensorCount: prepared.manifest.tensors.count, fileCount: prepared.manifest.files.count,
-                    logicalBytes: prepared.manifest.logicalSize, newBlobs: created.count, newLogicalBytes: newLogical,
-                    newStoredBytes: created.reduce(0) { $0 + $1.storedSize },
-                    reusedBytes: prepared.manifest.logicalSize - newLogical, manifestExisted: previous.manifestExisted,
-                    skippedFiles: source.skipped)
+            let known = try index.database.read { db in try indexedBlobs(among: prepared.blobs.keys, in: db) }
+            let missing = prepared.blobs.filter { !known.contains($0.key) }.sorted { $0.key < $1.key }
+            let counter = ProgressCounter(
+                phase: "writing", total: missing.reduce(0) { $0 + $1.value.size }, handler: progress)
+            for (blobDigest, blob) in missing {
+                let result = try blob.withBytes { try blobs.write($0, digest: blobDigest, encoding: blob.encoding) }
+                if result.created { created.append(result) }
+                counter.add(blob.size)
             }
+            let previous = try commit(prepared, digest: digest, json: json, repository: repository, tag: tag)
+            let newLogical = created.reduce(0) { $0 + $1.logicalSize }
+            return PushResult(
+                reference: "\(repository):\(tag)", digest: digest, kind: prepared.manifest.kind,
+                previousDigest: previous.tagged, tensorCount: prepared.manifest.tensors.count,
+                fileCount: prepared.manifest.files.count, logicalBytes: prepared.manifest.logicalSize,
+                newBlobs: created.count, newLogicalBytes: newLogical,
+                newStoredBytes: created.reduce(0) { $0 + $1.storedSize },
+                reusedBytes: prepared.manifest.logicalSize - newLogical, manifestExisted: previous.manifestExisted,
+                skippedFiles: skipped, quantization: quantization)
         } catch {
             removeUnindexed(created.map(\.digest))
             throw error
@@ -50,7 +80,7 @@ extension Store {
     }
 
     /// Refuses to push a `kind` into a repository that holds another kind.
-    private func checkRepositoryKind(_ repository: String, kind: ManifestKind) throws {
+    func checkRepositoryKind(_ repository: String, kind: ManifestKind) throws {
         let existing = try index.database.read { db in
             try ManifestKind.fetchOne(db, sql: "SELECT kind FROM repository WHERE name = ?", arguments: [repository])
         }

@@ -11,6 +11,8 @@ public enum QuantizationError: Error, Equatable, Sendable, CustomStringConvertib
     case sizeMismatch(what: String, expected: Int, actual: Int)
     /// Two quantized tensors cannot be compared because their schemes or shapes differ.
     case incompatibleTensors(String)
+    /// A tensor of a model cannot be quantized as asked (named, with the reason).
+    case tensorRefused(tensor: String, reason: String)
 
     public var description: String {
         switch self {
@@ -24,6 +26,8 @@ public enum QuantizationError: Error, Equatable, Sendable, CustomStringConvertib
             "\(what) holds \(actual) where \(expected) were expected"
         case .incompatibleTensors(let reason):
             "cannot compare quantized tensors: \(reason)"
+        case .tensorRefused(let tensor, let reason):
+            "cannot quantize \(tensor): \(reason)"
         }
     }
 }

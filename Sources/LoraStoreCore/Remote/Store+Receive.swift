@@ -133,11 +133,7 @@ extension Store {
         let config = try AdapterConfig(json: Data(configBytes.bytes), file: PushSource.adapterConfigName)
         let layout = try AdapterLayout(
             file: weights, tensors: manifest.tensors.map { ($0.name, .init(dtype: $0.dtype, shape: $0.shape)) },
-            config: config,
-            baseTensors: Dictionary(
-                base.manifest.tensors.map { ($0.name, .init(dtype: $0.dtype, shape: $0.shape)) },
-                uniquingKeysWith: { first, _ in first }),
-            baseOrder: base.manifest.tensors.map(\.name))
+            config: config, base: base.manifest)
         let dtypes = Dictionary(manifest.tensors.map { ($0.name, $0.dtype) }, uniquingKeysWith: { first, _ in first })
         let factorTypes = layout.modules.compactMap { dtypes[$0.keyA] }
         return AdapterRecord(

@@ -1,11 +1,12 @@
 import ArgumentParser
+import Foundation
 import LoraStoreClient
 import LoraStoreCore
 
 struct Build: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Record merged builds (recipes) without computing them.",
-        subcommands: [Create.self])
+        subcommands: [Create.self, Report.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -22,6 +23,8 @@ struct Build: AsyncParsableCommand {
 
         @OptionGroup var merge: MergeOptionGroup
 
+        @OptionGroup var quantized: QuantizedBuildOptions
+
         @OptionGroup var global: GlobalOptions
 
         @OptionGroup var remote: RemoteOptions
@@ -30,7 +33,7 @@ struct Build: AsyncParsableCommand {
             let tag = try parseReference(name)
             let baseReference = try parseReference(base)
             let adapterArguments = try adapters.map(AdapterArgument.init(parsing:)).map { ($0.reference, $0.weight) }
-            let options = try merge.options()
+            let options = try quantized.apply(to: merge.options())
             let digest = if let client = try remote.client() {
                 try await client.createBuild(tag: tag, base: baseReference, adapters: adapterArguments, options: options)
             } else {
@@ -44,4 +47,66 @@ struct Build: AsyncParsableCommand {
             }
         }
     }
+
+    struct Report: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show how faithfully a materialized build carries its adapters.",
+            discussion: """
+                Per touched tensor and in total, against the exact F32 result: the share of the adapters that
+                survived (1 = all), the relative error ‖W_out − W_exact‖ / ‖Δ‖, the error on fixed random inputs
+                (output probe) and, for quantized outputs, the share of codes that moved; merged and applied on
+                the fly side by side. Measured when the build is first pulled.
+                """)
+
+        @Argument(help: "The build.")
+        var reference: String
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let build = try parseReference(reference)
+            guard let report = try global.openStore().buildReport(build) else {
+                throw ValidationError("\(reference) has no fidelity report: it was not materialized yet (pull it first)")
+            }
+            if global.json {
+                try Output.json(report)
+                return
+            }
+            print("build \(report.build.short), \(report.policy.map { "\($0.rawValue) policy, " } ?? "")output \(report.application.rawValue)")
+            func share(_ value: Double?) -> String { value.map { String(format: "%.4f", $0) } ?? "-" }
+            var rows = [["tensor", "survived", "rel. error", "probe error", "codes moved", "on the fly: survived", "rel. error", "probe error"]]
+            for tensor in report.tensors + [BuildReport.Tensor(name: "total", fidelity: report.total)] {
+                let merged = tensor.fidelity.merged
+                let fly = tensor.fidelity.onTheFly
+                rows.append([
+                    tensor.name, share(merged.survivedShare), share(merged.relativeError), share(merged.probeRelativeError),
+                    share(merged.codesMovedShare), share(fly.survivedShare), share(fly.relativeError), share(fly.probeRelativeError),
+                ])
+            }
+            Output.table(rows)
+            print(report.summary)
+        }
+    }
 }
+
+/// The recipe options for builds on a quantized base, and the adapter-loss guard rail.
+struct QuantizedBuildOptions: ParsableArguments {
+    @Option(help: "On a quantized base: requantize, dequantize (float output) or separate (base plus PEFT adapters).")
+    var policy: QuantizedBuildPolicy?
+
+    @Option(help: "Fail the build when it loses more than this share of its adapters (default 0.1 when requantized).")
+    var maxAdapterLoss: Double?
+
+    /// `options` with the policy and the loss limit set.
+    func apply(to options: MergeOptions) throws -> MergeOptions {
+        if let maxAdapterLoss, !(maxAdapterLoss >= 0 && maxAdapterLoss <= 1) {
+            throw ValidationError("--max-adapter-loss is a share between 0 and 1")
+        }
+        var options = options
+        options.quantizedBase = policy
+        options.maxAdapterLoss = maxAdapterLoss
+        return options
+    }
+}
+
+extension QuantizedBuildPolicy: ExpressibleByArgument {}

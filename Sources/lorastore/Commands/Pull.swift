@@ -18,7 +18,12 @@ struct Pull: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "The folder to write (must not exist, or be empty).")
     var output: String
 
+    @Option(help: "For a quantized base: write its quantized weights as F32, F16 or BF16 instead of codes and scales.")
+    var dequantize: String?
+
     @OptionGroup var merge: MergeOptionGroup
+
+    @OptionGroup var quantized: QuantizedBuildOptions
 
     @OptionGroup var global: GlobalOptions
 
@@ -26,7 +31,16 @@ struct Pull: AsyncParsableCommand {
 
     func run() async throws {
         let client = try remote.client()
-        let options = try merge.options()
+        let options = try quantized.apply(to: merge.options())
+        let dequantizeType = try dequantize.map { text in
+            guard let dtype = DType(rawValue: text.uppercased()), dtype.isMergeable else {
+                throw ValidationError("dequantize \(text): choose F32, F16 or BF16")
+            }
+            return dtype
+        }
+        if client != nil, dequantizeType != nil {
+            throw ValidationError("--dequantize applies to a local store")
+        }
         if client != nil, options != MergeOptions() {
             throw ValidationError("merge options apply to local ad-hoc recipes; on a registry, create a build with them (build create)")
         }
@@ -37,7 +51,8 @@ struct Pull: AsyncParsableCommand {
                 result = try await client.pull(reference, to: URL(fileURLWithPath: output), progress: progress.handler)
             } else {
                 result = try global.openStore().pull(
-                    reference, to: URL(fileURLWithPath: output), options: options, progress: progress.handler)
+                    reference, to: URL(fileURLWithPath: output), options: options, dequantize: dequantizeType,
+                    progress: progress.handler)
             }
             progress.finish()
         } catch {
@@ -49,8 +64,12 @@ struct Pull: AsyncParsableCommand {
             return
         }
         let how = client.map { "downloaded from \($0.endpoint), every file checked against its SHA-256" }
-            ?? (result.merged ? (result.rebuilt ? "rebuilt and verified against recorded digests" : "merged") : "from stored tensors")
+            ?? (result.report?.application == .onTheFly ? "base and adapters written apart, to apply at inference"
+                : result.merged ? (result.rebuilt ? "rebuilt and verified against recorded digests" : "merged") : "from stored tensors")
         print("pulled \(result.kind.rawValue) \(result.digest.short) into \(result.destination) (\(Output.bytes(result.bytes)), \(how))")
+        if let report = result.report {
+            print("  \(report.summary)")
+        }
         for digest in result.evicted {
             print("  evicted build \(digest.short) to stay within the cache budget")
         }

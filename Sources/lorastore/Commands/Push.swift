@@ -24,6 +24,9 @@ struct Push: AsyncParsableCommand {
     @Option(help: "base or adapter (default: detected from the files).")
     var kind: ManifestKind?
 
+    @Option(help: "For a base: store it quantized (int8-row, q8_0 or q4_0), as `lorastore quantize` would.")
+    var quantize: QuantizationScheme?
+
     @OptionGroup var global: GlobalOptions
 
     @OptionGroup var remote: RemoteOptions
@@ -33,7 +36,10 @@ struct Push: AsyncParsableCommand {
         let baseReference = try base.map(parseReference)
         let client = try remote.client()
         let progress = ProgressBar()
-        let options = PushOptions(kind: kind, base: baseReference, progress: progress.handler)
+        if client != nil, quantize != nil {
+            throw ValidationError("--quantize applies to a local store; quantize locally, then push the quantized base's folder")
+        }
+        let options = PushOptions(kind: kind, base: baseReference, progress: progress.handler, quantize: quantize)
         let result: PushResult
         do {
             if let client {
@@ -69,6 +75,7 @@ struct Push: AsyncParsableCommand {
         if let previous = result.previousDigest, previous != result.digest {
             print("  moved \(result.reference) from \(previous.short)")
         }
+        Quantize.describe(result)
         for skipped in result.skippedFiles {
             print("  skipped \(skipped)")
         }

@@ -1,0 +1,169 @@
+import Foundation
+import Testing
+@testable import LoraStoreCore
+
+@Suite("Quantized bases: storing, sharing and pulling")
+struct QuantizedBaseTests {
+    private func manifest(_ test: TestStore, _ reference: String) throws -> Manifest {
+        try test.store.resolve(try Reference(parsing: reference)).manifest
+    }
+
+    @discardableResult
+    private func quantize(
+        _ test: TestStore, _ scheme: QuantizationScheme, as reference: String, tensors: [String]? = nil
+    ) throws -> PushResult {
+        try test.store.quantize(
+            try Reference(parsing: "micro/base:fp32"), scheme: scheme, to: try Reference(parsing: reference), tensors: tensors)
+    }
+
+    @Test func q8_0QuantizesProjectionsSharesTheRestAndKeepsDownProj() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let original = try manifest(test, "micro/base:fp32")
+            #expect(original.quantization == nil)
+            #expect(!String(decoding: try original.canonicalJSON(), as: UTF8.self).contains("quantization"),
+                    "a float manifest's JSON, and so its digest, does not change")
+            let result = try quantize(test, .q8_0, as: "micro/base:q8")
+            let quantized = try manifest(test, "micro/base:q8")
+            let names = ["q_proj", "k_proj", "v_proj", "o_proj"].map { "self_attn.\($0)" } + ["mlp.gate_proj", "mlp.up_proj"]
+            let expected = (0..<2).flatMap { layer in names.map { "model.layers.\(layer).\($0).weight" } }
+            #expect(Set(result.quantization?.quantized ?? []) == Set(expected))
+            #expect(result.quantization?.kept.count == 2)
+            #expect(result.quantization?.kept.allSatisfy { $0.contains("down_proj") && $0.contains("172") } == true)
+            #expect(result.newBlobs == expected.count, "only the quantized weights are new blobs")
+
+            let base = try LoadedTensor.file(Fixtures.url("base_fp32/model.safetensors"))
+            let byName = Dictionary(original.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            for entry in quantized.tensors {
+                guard let weight = quantized.quantization?[entry.name] else {
+                    #expect(entry.digest == byName[entry.name]?.digest, "\(entry.name) shares the original's blob")
+                    continue
+                }
+                #expect(weight.scheme == .q8_0 && weight.dtype == .f32 && weight.shape == byName[entry.name]?.shape)
+                #expect(entry.dtype == .u8 && entry.shape == [weight.rows, weight.columns / 32 * 34])
+                let floats = try #require(base[entry.name]).floats
+                let reference = try floats.withUnsafeBufferPointer {
+                    try Quantizer.quantize($0, rows: weight.rows, columns: weight.columns, scheme: .q8_0)
+                }
+                let contents = try test.store.blobs.read(entry.digest, codec: .raw)
+                #expect(Array(contents.bytes) == reference.data, "\(entry.name) is the quantizer's bytes")
+            }
+            #expect(quantized.logicalTensors.map(\.name) == original.tensors.map(\.name))
+            #expect(quantized.logicalTensors.map(\.signature.shape) == original.tensors.map(\.shape))
+        }
+    }
+
+    @Test func aNamedWeightTheSchemeCannotStoreIsRefusedAndNothingIsStored() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let before = try test.snapshot()
+            let down = "model.layers.0.mlp.down_proj.weight"
+            #expect(throws: QuantizationError.self) { try quantize(test, .q4_0, as: "micro/base:q4", tensors: [down]) }
+            do {
+                _ = try quantize(test, .q4_0, as: "micro/base:q4", tensors: [down])
+            } catch let error as QuantizationError {
+                #expect(error.description.contains(down) && error.description.contains("172"))
+            }
+            #expect(throws: QuantizationError.self) {
+                try quantize(test, .int8Row, as: "micro/base:i8", tensors: ["model.norm.weight"])
+            }
+            #expect(try test.snapshot() == before)
+            let result = try quantize(test, .int8Row, as: "micro/base:i8", tensors: [down])
+            #expect(result.quantization?.quantized == [down], "int8-row stores any row length")
+            #expect(throws: QuantizationError.self) {
+                try test.store.quantize(
+                    try Reference(parsing: "micro/base:i8"), scheme: .q8_0, to: try Reference(parsing: "micro/base:twice"))
+            }
+        }
+    }
+
+    @Test func pullWritesCodesAndScalesOrDequantizedWeights() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            try quantize(test, .int8Row, as: "micro/base:i8")
+            let stored = directory.appending(path: "stored")
+            try test.store.pull("micro/base:i8", to: stored)
+            let tensors = try LoadedTensor.all(in: stored)
+            let base = try LoadedTensor.file(Fixtures.url("base_fp32/model.safetensors"))
+            let q = "model.layers.1.self_attn.q_proj.weight"
+            let codes = try #require(tensors[q])
+            let scales = try #require(tensors[q + ".scale"])
+            #expect(codes.dtype == .i8 && codes.shape == [64, 64])
+            #expect(scales.dtype == .f32 && scales.shape == [64])
+            #expect(tensors["model.layers.1.mlp.down_proj.weight"]?.dtype == .i8, "int8-row takes 172-long rows")
+            #expect(tensors["model.norm.weight"] == base["model.norm.weight"])
+            #expect(tensors["lm_head.weight"] == base["lm_head.weight"])
+            let metadata = try SafetensorsFile(contentsOf: stored.appending(path: "model.safetensors")).metadata
+            let recorded = try JSONDecoder().decode(
+                [String: QuantizedWeight].self, from: Data((metadata?[BaseQuantization.metadataKey] ?? "").utf8))
+            #expect(recorded[q] == QuantizedWeight(scheme: .int8Row, dtype: .f32, shape: [64, 64], scaleTensor: q + ".scale"))
+
+            let dequantized = directory.appending(path: "f16")
+            try test.store.pull("micro/base:i8", to: dequantized, dequantize: .f16)
+            let floats = try LoadedTensor.all(in: dequantized)
+            #expect(Set(floats.keys) == Set(base.keys))
+            let weight = try #require(floats[q])
+            #expect(weight.dtype == .f16 && weight.shape == [64, 64])
+            let quantized = try QuantizedTensor(
+                scheme: .int8Row, rows: 64, columns: 64, data: codes.bytes, scales: scales.bytes)
+            let values = Quantizer.dequantize(quantized)
+            let expected = values.map { FloatConversion.float(fromFloat16: FloatConversion.float16(from: $0)) }
+            #expect(weight.floats == expected)
+            #expect(maxDifference(weight, try #require(base[q])) < 0.02)
+            #expect(floats["model.norm.weight"] == base["model.norm.weight"])
+            #expect(throws: StoreError.self) {
+                try test.store.pull("micro/base:fp32", to: directory.appending(path: "float"), dequantize: .f16)
+            }
+        }
+    }
+
+    @Test func aShardedBaseKeepsItsShardsWithAnIndexListingTheScales() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory)
+            try test.push("base_fp32_sharded", as: "micro/base:fp32")
+            try quantize(test, .int8Row, as: "micro/base:i8")
+            let stored = directory.appending(path: "stored")
+            try test.store.pull("micro/base:i8", to: stored)
+            let index = try ShardIndex(contentsOf: stored.appending(path: ShardIndex.fileName))
+            let tensors = try LoadedTensor.all(in: stored)
+            #expect(Set(index.weightMap.keys) == Set(tensors.keys))
+            #expect(index.weightMap["model.layers.0.self_attn.q_proj.weight.scale"] == index.weightMap["model.layers.0.self_attn.q_proj.weight"])
+            let dequantized = directory.appending(path: "f32")
+            try test.store.pull("micro/base:i8", to: dequantized, dequantize: .f32)
+            let floatIndex = try ShardIndex(contentsOf: dequantized.appending(path: ShardIndex.fileName))
+            #expect(Set(floatIndex.weightMap.keys) == Set(try LoadedTensor.all(in: dequantized).keys))
+            #expect(floatIndex.shardFiles == index.shardFiles)
+        }
+    }
+
+    @Test func pushingQuantizedStoresTheSameManifestAsQuantizingAfterwards() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let later = try quantize(test, .q4_0, as: "micro/base:q4")
+            let other = try TestStore(in: directory.appending(path: "other"))
+            let pushed = try other.store.push(
+                Fixtures.url("base_fp32"), to: try Reference(parsing: "micro/base:q4"), options: PushOptions(quantize: .q4_0))
+            #expect(pushed.digest == later.digest)
+            #expect(pushed.quantization == later.quantization)
+            let stored = try other.store.index.database.read { db in
+                try Int.fetchOne(db, sql: "SELECT SUM(logical_size) FROM blob") ?? 0
+            }
+            #expect(stored == pushed.logicalBytes, "the store holds the quantized base and nothing else: no float projection")
+        }
+    }
+
+    @Test func anAdapterPushedAgainstTheFloatBaseFitsItsQuantizedCopy() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            try quantize(test, .q8_0, as: "micro/base:q8")
+            try test.push("adapters/a_r8_qv", as: "acme/a", base: "micro/base:fp32")
+            let pushed = try test.push("adapters/b_r16_all_rslora", as: "acme/b", base: "micro/base:q8")
+            #expect(pushed.kind == .adapter)
+            let quantized = try test.store.resolve(try Reference(parsing: "micro/base:q8"))
+            let adapter = try test.store.resolve(try Reference(parsing: "acme/a"))
+            let codecs = try test.store.index.database.read { db in try test.store.codecs(of: adapter.manifest.blobDigests, in: db) }
+            let loaded = try LoadedAdapter(stored: adapter, weight: 1, base: quantized.manifest, store: test.store, codecs: codecs)
+            #expect(loaded.layout.modules.count == 4)
+        }
+    }
+}

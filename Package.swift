@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "LoraStoreServer", targets: ["LoraStoreServer"]),
         .library(name: "LoraStoreClient", targets: ["LoraStoreClient"]),
         .executable(name: "lorastore", targets: ["lorastore"]),
+        .executable(name: "lorastore-bench", targets: ["LoraStoreBenchmarks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -81,6 +82,11 @@ let package = Package(
                 "LoraStoreClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: optimizationSettings
+        ),
+        .executableTarget(
+            name: "LoraStoreBenchmarks",
+            dependencies: ["LoraStoreCore", "CZlib"],
             swiftSettings: optimizationSettings
         ),
         .testTarget(

@@ -1,0 +1,123 @@
+import Foundation
+
+/// The command line of `lorastore-bench`.
+struct BenchmarkOptions {
+    /// A group of cases; the references are always measured since every figure is a ratio against them.
+    enum Group: String, CaseIterable {
+        case merge, codec, push
+    }
+
+    /// A malformed command line.
+    struct UsageError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Tensor bytes of each generated base (merge, push) and size of the reference buffers (at least 1 GiB
+    /// unless quick).
+    var size = 1 << 30
+    /// Bytes of each generated tensor the codecs compress.
+    var codecSize = 64 << 20
+    var groups: [Group] = Group.allCases
+    var quick = false
+    var output: URL?
+    var workDirectory: URL?
+    /// Write the codec sample tensors as raw files into this folder and exit (input of zipnn_bench.py).
+    var dumpSamples: URL?
+    /// ZipNN figures written by zipnn_bench.py, shown beside the codec results.
+    var zipNNResults: URL?
+    /// Also merge F32 bases (BF16 always).
+    var mergeDTypes: [String] = ["BF16", "F32"]
+
+    /// Repetitions of a timed case; the best is kept.
+    var repetitions: Int { quick ? 1 : 3 }
+    /// LoRA ranks merged with one adapter.
+    var ranks: [Int] { quick ? [16] : [8, 16, 64] }
+    /// Numbers of rank-16 adapters merged at once.
+    var adapterCounts: [Int] { quick ? [1, 2] : [1, 2, 3, 4] }
+    /// Size of the memory reference buffers.
+    var referenceSize: Int { quick ? min(size, 256 << 20) : max(size, 1 << 30) }
+
+    static let usage = """
+        usage: lorastore-bench [--size SIZE] [--codec-size SIZE] [--groups merge,codec,push] [--quick]
+                               [--output PATH] [--work-dir PATH] [--zipnn PATH] [--merge-dtypes BF16,F32]
+               lorastore-bench --dump-samples DIR [--codec-size SIZE]
+          --size          tensor bytes of each generated base and of the reference buffers (default 1GiB)
+          --codec-size    bytes of each tensor the codecs compress (default 64MiB)
+          --groups        groups to run besides the references (default all)
+          --quick         smoke run: 128MiB base, 8MiB codec tensors, one repetition, fewer cases
+          --output        write the Markdown results section here
+          --work-dir      where generated models and stores go (default: a temporary folder, removed)
+          --zipnn         JSON written by scripts/zipnn_bench.py, shown beside the codec results
+          --dump-samples  write the codec sample tensors (raw little-endian bytes) and exit
+        SIZE is a number with an optional unit: B, KB, MB, GB (powers of 1000), KiB, MiB, GiB (of 1024).
+        """
+
+    static func parse(_ arguments: [String]) throws(UsageError) -> BenchmarkOptions {
+        var options = BenchmarkOptions()
+        var sizeGiven = false
+        var codecSizeGiven = false
+        var remaining = arguments[...]
+        func value(_ flag: String) throws(UsageError) -> String {
+            guard let next = remaining.popFirst() else { throw UsageError(description: "\(flag) needs a value") }
+            return next
+        }
+        while let flag = remaining.popFirst() {
+            switch flag {
+            case "--size":
+                options.size = try parseSize(try value(flag))
+                sizeGiven = true
+            case "--codec-size":
+                options.codecSize = try parseSize(try value(flag))
+                codecSizeGiven = true
+            case "--groups":
+                let names = try value(flag).split(separator: ",").map(String.init)
+                options.groups = try names.map { name throws(UsageError) in
+                    guard let group = Group(rawValue: name) else {
+                        throw UsageError(description: "unknown group \(name); groups are \(Group.allCases.map(\.rawValue))")
+                    }
+                    return group
+                }
+            case "--merge-dtypes":
+                options.mergeDTypes = try value(flag).split(separator: ",").map { $0.uppercased() }
+                guard options.mergeDTypes.allSatisfy({ ["BF16", "F16", "F32"].contains($0) }) else {
+                    throw UsageError(description: "--merge-dtypes takes BF16, F16 and F32")
+                }
+            case "--quick": options.quick = true
+            case "--output": options.output = URL(fileURLWithPath: try value(flag))
+            case "--work-dir": options.workDirectory = URL(fileURLWithPath: try value(flag))
+            case "--zipnn": options.zipNNResults = URL(fileURLWithPath: try value(flag))
+            case "--dump-samples": options.dumpSamples = URL(fileURLWithPath: try value(flag))
+            case "--help", "-h": throw UsageError(description: "help")
+            default: throw UsageError(description: "unknown argument \(flag)")
+            }
+        }
+        if options.quick {
+            if !sizeGiven { options.size = 128 << 20 }
+            if !codecSizeGiven { options.codecSize = 8 << 20 }
+        }
+        guard options.size >= 1 << 20, options.codecSize >= 1 << 20 else {
+            throw UsageError(description: "sizes must be at least 1MiB")
+        }
+        return options
+    }
+
+    static func parseSize(_ text: String) throws(UsageError) -> Int {
+        let units: [(String, Double)] = [
+            ("KIB", 1024), ("MIB", 1_048_576), ("GIB", 1_073_741_824), ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("B", 1),
+        ]
+        let upper = text.uppercased()
+        for (unit, factor) in units where upper.hasSuffix(unit) {
+            guard let number = Double(upper.dropLast(unit.count)), number > 0 else { break }
+            return Int(number * factor)
+        }
+        guard let bytes = Int(upper), bytes > 0 else { throw UsageError(description: "not a size: \(text)") }
+        return bytes
+    }
+
+    /// One line describing the run's parameters.
+    var summary: String {
+        "base size \(Format.bytes(size)), codec tensors \(Format.bytes(codecSize)), groups "
+            + groups.map(\.rawValue).joined(separator: ",") + (quick ? ", quick" : "")
+            + ", best of \(repetitions)"
+    }
+}

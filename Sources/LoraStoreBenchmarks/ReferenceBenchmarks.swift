@@ -1,0 +1,120 @@
+import Dispatch
+import Foundation
+import LoraStoreCore
+
+/// Bandwidths every other figure is divided by, measured in the same run.
+struct ReferenceBandwidths {
+    /// In-place read-and-rewrite of a large buffer on every core (bytes of buffer per second).
+    var readRewrite: Double
+    /// The same on one core.
+    var readRewriteSingle: Double
+    /// memcpy between two large buffers on every core (bytes copied per second).
+    var memcpy: Double
+    var memcpySingle: Double
+    /// read() + write() of a large file into a new one, left in the page cache.
+    var fileCopyCached: Double
+    /// The same, then fsync.
+    var fileCopySynced: Double
+}
+
+/// The reference bandwidths.
+enum ReferenceBenchmarks {
+    static func run(options: BenchmarkOptions, workspace: Workspace, report: inout BenchmarkReport) throws -> ReferenceBandwidths {
+        let size = options.referenceSize
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        report.begin(
+            "Reference bandwidths",
+            method: [
+                "Every speed below is divided by one of these, measured in the same run (best of \(options.repetitions)).",
+                "- *read-and-rewrite*: each thread XORs its share of a \(Format.bytes(size)) buffer in place, 32 bytes at a time "
+                    + "(every byte read once and written once) — what a merge into a fresh buffer must at least do.",
+                "- *memcpy*: each thread copies its share between two \(Format.bytes(size)) buffers.",
+                "- *file copy*: `read`/`write` of a \(Format.bytes(size)) file (in the page cache) into a new file with an 8 MiB buffer, "
+                    + "one thread like `cp`; *synced* adds `fsync` before the clock stops.",
+            ],
+            columns: ["reference", "threads", "bandwidth"])
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 1)
+        var references = ReferenceBandwidths(
+            readRewrite: 0, readRewriteSingle: 0, memcpy: 0, memcpySingle: 0, fileCopyCached: 0, fileCopySynced: 0)
+        var pass: UInt32 = 0
+        for threads in [cores, 1] {
+            let seconds = Timing.best(options.repetitions) {
+                pass &+= 1
+                readRewrite(buffer, threads: threads, mask: pass)
+            }
+            let rate = Double(size) / seconds
+            if threads == cores { references.readRewrite = rate } else { references.readRewriteSingle = rate }
+            report.row(["in-place read-and-rewrite", "\(threads)", Format.rate(rate)])
+        }
+        let destination = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+        defer { destination.deallocate() }
+        destination.initializeMemory(as: UInt8.self, repeating: 0)
+        for threads in [cores, 1] {
+            let seconds = Timing.best(options.repetitions) { copy(buffer, into: destination, threads: threads) }
+            let rate = Double(size) / seconds
+            if threads == cores { references.memcpy = rate } else { references.memcpySingle = rate }
+            report.row(["memcpy", "\(threads)", Format.rate(rate)])
+        }
+
+        let source = workspace.fresh("reference-source.bin")
+        try SyntheticRandom.fill(buffer, dtype: .bf16, distribution: .normal(mean: 0, standardDeviation: 0.02), seed: 99)
+        let sourceFile = try WritableFile(creating: source.path)
+        try sourceFile.write(UnsafeRawBufferPointer(buffer))
+        try sourceFile.close()
+        Workspace.flush()
+        for synced in [false, true] {
+            var seconds = Double.infinity
+            for _ in 0..<options.repetitions {
+                let target = workspace.fresh("reference-copy.bin")
+                seconds = min(seconds, try Timing.seconds { try FileCopy.copy(source, to: target, sync: synced) })
+                try? FileManager.default.removeItem(at: target)
+                Workspace.flush()
+            }
+            let rate = Double(size) / seconds
+            if synced { references.fileCopySynced = rate } else { references.fileCopyCached = rate }
+            report.row([synced ? "file copy, fsync" : "file copy, page cache", "1", Format.rate(rate)])
+        }
+        try? FileManager.default.removeItem(at: source)
+        return references
+    }
+
+    /// XORs every 32-byte lane of `buffer` with `mask`, `threads` contiguous shares in parallel.
+    static func readRewrite(_ buffer: UnsafeMutableRawBufferPointer, threads: Int, mask: UInt32) {
+        guard let base = buffer.baseAddress else { return }
+        let lanes = buffer.count / 32
+        let shared = SharedBuffer(base: base)
+        let pattern = SIMD8<UInt32>(repeating: mask)
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            let pointer = shared.base
+            for lane in share(thread, of: threads, count: lanes) {
+                let offset = lane &* 32
+                let value = pointer.load(fromByteOffset: offset, as: SIMD8<UInt32>.self)
+                pointer.storeBytes(of: value ^ pattern, toByteOffset: offset, as: SIMD8<UInt32>.self)
+            }
+        }
+    }
+
+    /// Copies `source` into `destination` (same size), `threads` contiguous shares in parallel.
+    static func copy(_ source: UnsafeMutableRawBufferPointer, into destination: UnsafeMutableRawBufferPointer, threads: Int) {
+        guard let sourceBase = source.baseAddress, let destinationBase = destination.baseAddress else { return }
+        let from = SharedBuffer(base: sourceBase)
+        let to = SharedBuffer(base: destinationBase)
+        let count = source.count
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            let range = share(thread, of: threads, count: count)
+            to.base.advanced(by: range.lowerBound)
+                .copyMemory(from: from.base.advanced(by: range.lowerBound), byteCount: range.count)
+        }
+    }
+
+    static func share(_ index: Int, of parts: Int, count: Int) -> Range<Int> {
+        (count * index / parts)..<(count * (index + 1) / parts)
+    }
+
+    /// A buffer the worker threads share; each touches its own share only.
+    private struct SharedBuffer: @unchecked Sendable {
+        let base: UnsafeMutableRawPointer
+    }
+}

@@ -46,19 +46,14 @@ struct Pull: AsyncParsableCommand {
         }
         let progress = ProgressBar()
         let result: PullResult
-        do {
-            if let client {
-                result = try await client.pull(reference, to: URL(fileURLWithPath: output), progress: progress.handler)
-            } else {
-                result = try global.openStore().pull(
-                    reference, to: URL(fileURLWithPath: output), options: options, dequantize: dequantizeType,
-                    progress: progress.handler)
-            }
-            progress.finish()
-        } catch {
-            progress.finish()
-            throw error
+        if let client {
+            result = try await client.pull(reference, to: URL(fileURLWithPath: output), progress: progress.handler)
+        } else {
+            result = try global.openStore().pull(
+                reference, to: URL(fileURLWithPath: output), options: options, dequantize: dequantizeType,
+                progress: progress.handler)
         }
+        progress.finish()
         if global.json {
             try Output.json(result)
             return

@@ -41,17 +41,12 @@ struct Push: AsyncParsableCommand {
         }
         let options = PushOptions(kind: kind, base: baseReference, progress: progress.handler, quantize: quantize)
         let result: PushResult
-        do {
-            if let client {
-                result = try await client.push(URL(fileURLWithPath: path), to: destination, options: options)
-            } else {
-                result = try global.openStore().push(URL(fileURLWithPath: path), to: destination, options: options)
-            }
-            progress.finish()
-        } catch {
-            progress.finish()
-            throw error
+        if let client {
+            result = try await client.push(URL(fileURLWithPath: path), to: destination, options: options)
+        } else {
+            result = try global.openStore().push(URL(fileURLWithPath: path), to: destination, options: options)
         }
+        progress.finish()
         if global.json {
             try Output.json(result)
             return

@@ -35,14 +35,9 @@ struct Quantize: AsyncParsableCommand {
         let target = try parseReference(tag)
         let progress = ProgressBar()
         let result: PushResult
-        do {
-            result = try global.openStore().quantize(
-                base, scheme: scheme, to: target, tensors: tensors.isEmpty ? nil : tensors, progress: progress.handler)
-            progress.finish()
-        } catch {
-            progress.finish()
-            throw error
-        }
+        result = try global.openStore().quantize(
+            base, scheme: scheme, to: target, tensors: tensors.isEmpty ? nil : tensors, progress: progress.handler)
+        progress.finish()
         if global.json {
             try Output.json(result)
             return

@@ -3,13 +3,18 @@ import LoraStoreCore
 import Synchronization
 
 /// A one-line progress bar on standard error, drawn only when standard error is a terminal (scripts and CI
-/// logs stay quiet), redrawn at most ten times a second.
+/// logs stay quiet), redrawn at most ten times a second, and cleared by ``finish()`` or, at the latest, when
+/// the bar goes away (so an error message never lands after a half-drawn bar).
 final class ProgressBar: Sendable {
     private let enabled: Bool
     private let state = Mutex<(phase: String, lastDraw: ContinuousClock.Instant?)>(("", nil))
 
     init() {
         enabled = isatty(STDERR_FILENO) == 1
+    }
+
+    deinit {
+        finish()
     }
 
     /// The handler to give to store operations, or nil when not on a terminal.

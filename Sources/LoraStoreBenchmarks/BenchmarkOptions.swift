@@ -4,7 +4,7 @@ import Foundation
 struct BenchmarkOptions {
     /// A group of cases; the references are always measured since every figure is a ratio against them.
     enum Group: String, CaseIterable {
-        case merge, codec, push, pull
+        case merge, codec, push, pull, index, savings, quantization
     }
 
     /// A malformed command line.
@@ -38,7 +38,7 @@ struct BenchmarkOptions {
     var referenceSize: Int { quick ? min(size, 256 << 20) : max(size, 1 << 30) }
 
     static let usage = """
-        usage: lorastore-bench [--size SIZE] [--codec-size SIZE] [--groups merge,codec,push,pull] [--quick]
+        usage: lorastore-bench [--size SIZE] [--codec-size SIZE] [--groups merge,codec,push,pull,index,savings,quantization] [--quick]
                                [--output PATH] [--work-dir PATH] [--zipnn PATH] [--merge-dtypes BF16,F32]
                lorastore-bench --dump-samples DIR [--codec-size SIZE]
           --size          tensor bytes of each generated base and of the reference buffers (default 1GiB)

@@ -5,7 +5,7 @@
 // copy), and the results are written as Markdown into BENCHMARKS.md. A harness that reports absolute
 // distributions per benchmark and compares against stored baselines answers another question.
 //
-// Groups: one file per group (References, Merge, Codec, Push, Pull); each adds sections to a BenchmarkReport,
+// Groups: one file per group (References, Merge, Codec, Push, Pull, Index, Savings, Quantization); each adds sections to a BenchmarkReport,
 // which prints every figure as it is measured and renders the Markdown at the end.
 
 import Foundation
@@ -42,6 +42,15 @@ do {
     }
     if options.groups.contains(.pull) {
         try PullBenchmarks.run(options: options, references: references, workspace: workspace, report: &report)
+    }
+    if options.groups.contains(.index) {
+        try IndexBenchmarks.run(options: options, references: references, workspace: workspace, report: &report)
+    }
+    if options.groups.contains(.savings) {
+        try SavingsBenchmarks.run(options: options, references: references, workspace: workspace, report: &report)
+    }
+    if options.groups.contains(.quantization) {
+        try QuantizationBenchmarks.run(options: options, references: references, workspace: workspace, report: &report)
     }
     report.addGeneration(workspace.generated, references: references)
     report.finish()

@@ -45,6 +45,14 @@ struct BuildOutput: Sendable {
         return output
     }
 
+    /// The safetensors layout these outputs were written in: the same tensors, shard size and provenance, so
+    /// a model assembled from blobs has the bytes of the first materialization.
+    func layout(build: Digest, recipe: BuildRecipe) throws -> ModelLayout {
+        try ModelLayout(
+            tensors: tensors.map { ($0.name, $0.dtype, $0.shape) },
+            metadata: Store.buildProvenance(build, recipe: recipe), maxShardSize: recipe.options.maxShardSize)
+    }
+
     /// Records the output of a first materialization.
     func insert(_ db: Database, build: Digest) throws {
         for (position, tensor) in tensors.enumerated() {

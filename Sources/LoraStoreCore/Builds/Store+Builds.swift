@@ -27,12 +27,7 @@ extension Store {
         if let tag, tag.tag == nil {
             throw StoreError.invalidInput(path: tag.description, reason: "tag a build as NAME[:TAG]")
         }
-        let base = try index.database.read { db in
-            guard let base = try self.manifest(recipe.base, in: db) else {
-                throw StoreError.notFound(recipe.base.description)
-            }
-            return base
-        }
+        let base = try index.database.read { db in try existingManifest(recipe.base, in: db) }
         let plan = try MergePlan(base: base, adapters: recipe.adapters, options: recipe.options, store: self)
         let buildManifest = Manifest(kind: .build, tensors: [], files: [], base: recipe.base, recipe: recipe)
         let json = try buildManifest.canonicalJSON()

@@ -20,8 +20,7 @@ extension Store {
     ) throws -> PullResult {
         guard let recipe = build.manifest.recipe else { throw StoreError.notFound(build.digest.description) }
         let (base, recorded) = try index.database.read { db in
-            guard let base = try manifest(recipe.base, in: db) else { throw StoreError.notFound(recipe.base.description) }
-            return (base, try BuildOutput.fetch(db, build: build.digest))
+            (try existingManifest(recipe.base, in: db), try BuildOutput.fetch(db, build: build.digest))
         }
         let plan = try MergePlan(base: base, adapters: recipe.adapters, options: recipe.options, store: self)
         let layout = try ModelLayout(

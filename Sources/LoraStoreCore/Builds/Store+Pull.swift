@@ -78,13 +78,8 @@ extension Store {
         _ build: StoredManifest, output: BuildOutput, to destination: URL, progress: ProgressHandler?
     ) throws -> PullResult {
         guard let recipe = build.manifest.recipe else { throw StoreError.notFound(build.digest.description) }
-        let base = try index.database.read { db in
-            guard let base = try manifest(recipe.base, in: db) else { throw StoreError.notFound(recipe.base.description) }
-            return base
-        }
-        let layout = try ModelLayout(
-            tensors: output.tensors.map { ($0.name, $0.dtype, $0.shape) },
-            metadata: Self.buildProvenance(build.digest, recipe: recipe), maxShardSize: recipe.options.maxShardSize)
+        let base = try index.database.read { db in try existingManifest(recipe.base, in: db) }
+        let layout = try output.layout(build: build.digest, recipe: recipe)
         let writer = try ModelFolderWriter(destination: destination, layout: layout)
         try copyFiles(of: base.manifest, into: writer)
         try writeTensors(output.tensors.map(\.digest), sizes: output.tensors.map(\.size), into: writer, progress: progress)
@@ -104,10 +99,7 @@ extension Store {
         let folder = destination.appending(path: "adapters")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         for (position, adapter) in recipe.adapters.enumerated() {
-            let stored = try index.database.read { db in
-                guard let stored = try manifest(adapter.digest, in: db) else { throw StoreError.notFound(adapter.digest.description) }
-                return stored
-            }
+            let stored = try index.database.read { db in try existingManifest(adapter.digest, in: db) }
             _ = try pullStored(stored, to: folder.appending(path: "\(position + 1)-\(adapter.digest.short)"), progress: nil)
         }
     }

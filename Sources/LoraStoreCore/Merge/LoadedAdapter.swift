@@ -35,15 +35,9 @@ public struct LoadedAdapter: Sendable {
     func floats(_ key: String, store: Store) throws -> [Float] {
         guard let entry = tensors[key] else { throw StoreError.mergeRefused("adapter \(digest.short) has no tensor \(key)") }
         let contents = try store.blobs.read(entry.digest, codec: codecs[entry.digest] ?? .raw)
-        let count = entry.shape.reduce(1, *)
-        guard let source = contents.bytes.baseAddress, contents.bytes.count == entry.size else {
-            return []
+        guard contents.bytes.count == entry.size else {
+            throw BlobStoreError.damaged(entry.digest, reason: "\(contents.bytes.count) bytes, expected \(entry.size)")
         }
-        return try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            if let destination = buffer.baseAddress {
-                try FloatConversion.convert(source, from: entry.dtype, to: destination, as: .f32, count: count)
-            }
-            initialized = count
-        }
+        return try FloatConversion.floats(contents.bytes, dtype: entry.dtype)
     }
 }

@@ -52,14 +52,14 @@ public struct MergeEngine: Sendable {
             case .lowRank(let terms, let dora):
                 try mergeLowRank(tensor, base: base.bytes, terms: terms, dora: dora, into: result)
                 if measuring, dora == nil {
-                    let values = try floats(base.bytes, dtype: tensor.base.dtype)
-                    let written = try floats(UnsafeRawBufferPointer(result), dtype: tensor.dtype)
+                    let values = try FloatConversion.floats(base.bytes, dtype: tensor.base.dtype)
+                    let written = try FloatConversion.floats(UnsafeRawBufferPointer(result), dtype: tensor.dtype)
                     measured.append(try measure(tensor, terms: terms, base: values, output: written))
                 }
             case .replace(let adapter, let key, let weight):
                 try replace(tensor, base: base.bytes, adapter: adapter, key: key, weight: weight, into: result)
             case .addBias(let terms):
-                var values = try floats(base.bytes, dtype: tensor.base.dtype)
+                var values = try FloatConversion.floats(base.bytes, dtype: tensor.base.dtype)
                 for term in terms {
                     let bias = try plan.adapters[term.adapter].floats(term.key, store: store)
                     let coefficient = Float(term.coefficient)
@@ -107,14 +107,14 @@ public struct MergeEngine: Sendable {
                 }
                 if outcome.hasNonFiniteOutput { throw StoreError.nonFiniteResult(tensor: tensor.name) }
                 if measuring {
-                    let written = try floats(UnsafeRawBufferPointer(result), dtype: tensor.dtype)
+                    let written = try FloatConversion.floats(UnsafeRawBufferPointer(result), dtype: tensor.dtype)
                     measured.append(try measure(tensor, terms: terms, base: values, output: written))
                 }
             case .separate(let terms):
                 try body(tensor, base.bytes)
                 if measuring {
                     let values = tensor.quantized == nil
-                        ? try floats(base.bytes, dtype: tensor.base.dtype)
+                        ? try FloatConversion.floats(base.bytes, dtype: tensor.base.dtype)
                         : Quantizer.dequantize(try quantizedBase(tensor, data: base.bytes, codecs: codecs))
                     measured.append(try measure(tensor, terms: terms, base: values, output: values))
                 }
@@ -280,22 +280,12 @@ public struct MergeEngine: Sendable {
             try write(saved, tensor: tensor, into: result)
             return
         }
-        var values = try floats(base, dtype: tensor.base.dtype)
+        var values = try FloatConversion.floats(base, dtype: tensor.base.dtype)
         let coefficient = Float(weight)
         for index in values.indices {
             values[index] = values[index].addingProduct(coefficient, saved[index] - values[index])
         }
         try write(values, tensor: tensor, into: result)
-    }
-
-    private func floats(_ bytes: UnsafeRawBufferPointer, dtype: DType) throws -> [Float] {
-        let count = bytes.count / (dtype.byteWidth ?? 1)
-        return try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            if let source = bytes.baseAddress, let destination = buffer.baseAddress {
-                try FloatConversion.convert(source, from: dtype, to: destination, as: .f32, count: count)
-            }
-            initialized = count
-        }
     }
 
     /// Rounds F32 values once into the tensor's output type, refusing non-finite results.

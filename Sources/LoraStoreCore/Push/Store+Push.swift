@@ -28,7 +28,7 @@ extension Store {
             base: prepared.manifest, scheme: scheme, tensors: nil, policy: try codecPolicy(), progress: options.progress
         ) { entry in
             guard let blob = prepared.blobs[entry.digest] else { throw BlobStoreError.missing(entry.digest) }
-            return try blob.withBytes { try BaseQuantization.floats($0, dtype: entry.dtype) }
+            return try blob.withBytes { try FloatConversion.floats($0, dtype: entry.dtype) }
         }
         let needed = quantization.manifest.blobDigests
         let quantized = PreparedPush(

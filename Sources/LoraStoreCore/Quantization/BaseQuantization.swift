@@ -131,15 +131,4 @@ struct BaseQuantization {
         }
         return nil
     }
-
-    /// The F32 values of tensor bytes of `dtype` (F32, F16 or BF16).
-    static func floats(_ bytes: UnsafeRawBufferPointer, dtype: DType) throws -> [Float] {
-        let count = bytes.count / (dtype.byteWidth ?? 1)
-        return try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            if let source = bytes.baseAddress, let destination = buffer.baseAddress {
-                try FloatConversion.convert(source, from: dtype, to: destination, as: .f32, count: count)
-            }
-            initialized = count
-        }
-    }
 }

@@ -38,7 +38,7 @@ extension Store {
                     guard contents.bytes.count == entry.size else {
                         throw BlobStoreError.damaged(entry.digest, reason: "\(contents.bytes.count) bytes, expected \(entry.size)")
                     }
-                    return try BaseQuantization.floats(contents.bytes, dtype: entry.dtype)
+                    return try FloatConversion.floats(contents.bytes, dtype: entry.dtype)
                 }
             }
             return try store(

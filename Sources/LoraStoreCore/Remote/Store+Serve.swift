@@ -26,13 +26,8 @@ extension Store {
                 digest: stored.digest, kind: stored.kind, files: tensorFiles + smallFiles(of: stored.manifest, includingShardIndex: true))
         }
         guard let recipe = stored.manifest.recipe, let output = try materializedOutput(of: stored.digest) else { return nil }
-        let base = try index.database.read { db in
-            guard let base = try manifest(recipe.base, in: db) else { throw StoreError.notFound(recipe.base.description) }
-            return base
-        }
-        let layout = try ModelLayout(
-            tensors: output.tensors.map { ($0.name, $0.dtype, $0.shape) },
-            metadata: Self.buildProvenance(stored.digest, recipe: recipe), maxShardSize: recipe.options.maxShardSize)
+        let base = try index.database.read { db in try existingManifest(recipe.base, in: db) }
+        let layout = try output.layout(build: stored.digest, recipe: recipe)
         var files = layout.files.map { file in
             ServedFile(
                 name: file.name, size: file.header.fileSize, digest: output.files.first { $0.name == file.name }?.digest,

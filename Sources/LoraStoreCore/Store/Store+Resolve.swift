@@ -40,6 +40,12 @@ extension Store {
         return stored
     }
 
+    /// The manifest with `digest`, which must exist (a recipe's base or adapter, a digest from the index).
+    func existingManifest(_ digest: Digest, in db: Database) throws -> StoredManifest {
+        guard let stored = try manifest(digest, in: db) else { throw StoreError.notFound(digest.description) }
+        return stored
+    }
+
     /// The manifest with `digest`, or nil.
     func manifest(_ digest: Digest, in db: Database) throws -> StoredManifest? {
         guard let row = try Row.fetchOne(

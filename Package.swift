@@ -9,6 +9,11 @@ var optimizationSettings: [SwiftSetting] = []
 optimizationSettings.append(.unsafeFlags(["-target-cpu", "haswell"]))
 #endif
 
+/// The AVX-512 merge kernel is optimised in every configuration: debug builds (the tests) would otherwise
+/// keep its register tiles in memory. Its 512-bit functions carry their own target attributes and are only
+/// called after a CPUID check, so the rest of the file needs no CPU flags.
+let kernelSettings: [CSetting] = [.unsafeFlags(["-O2"])]
+
 let package = Package(
     name: "lorastore",
     platforms: [.macOS(.v14)],
@@ -45,9 +50,14 @@ let package = Package(
             dependencies: ["EmbedMigrationsTool"]
         ),
         .target(
+            name: "CLowRankKernel",
+            cSettings: kernelSettings
+        ),
+        .target(
             name: "LoraStoreCore",
             dependencies: [
                 "CZlib",
+                "CLowRankKernel",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

@@ -38,6 +38,8 @@ public enum LowRankKernel {
         case factorCount(expected: Int, actual: Int)
         /// Source and output are the same buffer but their types differ in width.
         case inPlaceTypeMismatch(source: DType, output: DType)
+        /// The requested implementation does not run on this CPU.
+        case unavailable(Implementation)
     }
 
     /// Columns per register tile (two `SIMD8<Float>`).
@@ -52,16 +54,18 @@ public enum LowRankKernel {
     /// Merges `update` into the `rows × cols` row-major matrix at `base` and writes the result to `output`.
     ///
     /// `base` and `output` may be the same buffer (in place) when the types match; otherwise they must not
-    /// overlap. `threads` workers (at least one) split the rows; the result is byte-identical for any count.
-    /// - Throws: ``Failure`` when a type is not mergeable, the shape does not match `update`, or an
-    ///   in-place merge changes the element type.
+    /// overlap. `threads` workers (at least one) split the rows; the result is byte-identical for any count
+    /// and either ``Implementation``.
+    /// - Throws: ``Failure`` when a type is not mergeable, the shape does not match `update`, an in-place
+    ///   merge changes the element type, or `implementation` does not run on this CPU.
     /// - Returns: whether any written value is not finite.
     public static func merge(
         base: UnsafeRawPointer, baseType: DType, rows: Int, cols: Int,
         update: LowRankUpdate,
         output: UnsafeMutableRawPointer, outputType: DType,
-        threads: Int
+        threads: Int, implementation: Implementation = .preferred
     ) throws -> Outcome {
+        guard implementation.isAvailable else { throw Failure.unavailable(implementation) }
         guard baseType.isMergeable else { throw Failure.unsupportedType(baseType) }
         guard outputType.isMergeable else { throw Failure.unsupportedType(outputType) }
         guard rows >= 0, cols >= 0, update.rows == rows, update.cols == cols else {
@@ -71,6 +75,9 @@ public enum LowRankKernel {
             throw Failure.inPlaceTypeMismatch(source: baseType, output: outputType)
         }
         if rows == 0 || cols == 0 { return Outcome(hasNonFiniteOutput: false) }
+        if implementation == .avx512 {
+            return mergeAVX512(base, baseType, rows, cols, update, output, outputType, threads)
+        }
         switch baseType {
         case .f32: return merge(FloatConversion.Float32Lanes.self, base, rows, cols, update, output, outputType, threads)
         case .f16: return merge(FloatConversion.Float16Lanes.self, base, rows, cols, update, output, outputType, threads)
@@ -200,25 +207,45 @@ extension LowRankKernel {
         _: In.Type, _: Out.Type, _ base: UnsafeRawPointer, _ rows: Int, _ cols: Int, _ update: LowRankUpdate,
         _ output: UnsafeMutableRawPointer, _ threads: Int
     ) -> Outcome {
+        withPlan(base, rows, cols, update, output, panelBytes: panelBytes) { plan in
+            parallelRows(plan, threads: threads) { rowStart, rowEnd in
+                mergeRows(In.self, Out.self, plan, rowStart: rowStart, rowEnd: rowEnd)
+            }
+        }
+    }
+
+    /// Packs `update.right` into panels and hands `body` the plan of a pass over the whole matrix, sweeping
+    /// about `panelBytes` of packed panels at a time.
+    static func withPlan(
+        _ base: UnsafeRawPointer, _ rows: Int, _ cols: Int, _ update: LowRankUpdate,
+        _ output: UnsafeMutableRawPointer, panelBytes: Int, _ body: (MergePlan) -> Bool
+    ) -> Outcome {
         let rank = update.rank
         let chunkCount = (cols + tileColumns - 1) / tileColumns
         let packed = packRight(update.right, rank: rank, cols: cols, chunkCount: chunkCount)
         defer { packed.deallocate() }
         let chunkBytes = max(rank, 1) * tileColumns * MemoryLayout<Float>.stride
         let chunksPerBlock = min(max(1, panelBytes / chunkBytes), chunkCount)
-        let taskCount = (rows + rowsPerTask - 1) / rowsPerTask
         let nonFinite = update.left.withUnsafeBufferPointer { left -> Bool in
             // An empty `left` (rank 0) has no base address; any valid pointer will do since it is never read.
             let leftPointer = left.baseAddress ?? UnsafePointer(packed)
-            let plan = MergePlan(
-                base: base, output: output, left: leftPointer, packed: UnsafePointer(packed),
-                rows: rows, cols: cols, rank: rank, chunkCount: chunkCount, chunksPerBlock: chunksPerBlock)
-            return parallel(tasks: taskCount, threads: threads) { task in
-                let start = task * rowsPerTask
-                return mergeRows(In.self, Out.self, plan, rowStart: start, rowEnd: min(start + rowsPerTask, rows))
-            }
+            return body(
+                MergePlan(
+                    base: base, output: output, left: leftPointer, packed: UnsafePointer(packed),
+                    rows: rows, cols: cols, rank: rank, chunkCount: chunkCount, chunksPerBlock: chunksPerBlock))
         }
         return Outcome(hasNonFiniteOutput: nonFinite)
+    }
+
+    /// Splits the plan's rows into tasks of ``rowsPerTask`` and runs them on up to `threads` workers.
+    static func parallelRows(
+        _ plan: MergePlan, threads: Int, _ body: @Sendable (_ rowStart: Int, _ rowEnd: Int) -> Bool
+    ) -> Bool {
+        let taskCount = (plan.rows + rowsPerTask - 1) / rowsPerTask
+        return parallel(tasks: taskCount, threads: threads) { task in
+            let start = task * rowsPerTask
+            return body(start, min(start + rowsPerTask, plan.rows))
+        }
     }
 
     /// Copies `right` (`rank × cols`) into 16-column panels: panel `c` holds `right[k, 16c ..< 16c+16]`

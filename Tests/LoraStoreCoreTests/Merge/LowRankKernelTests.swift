@@ -48,15 +48,20 @@ private func reference(base: [Float], update: LowRankUpdate, outputType: DType) 
     return encode(sums, as: outputType)
 }
 
+/// The implementations this CPU runs; every exactness test runs on each of them.
+private let implementations = LowRankKernel.Implementation.allCases.filter(\.isAvailable)
+
 private func merge(
-    _ base: [UInt8], _ baseType: DType, _ update: LowRankUpdate, _ outputType: DType, threads: Int
+    _ base: [UInt8], _ baseType: DType, _ update: LowRankUpdate, _ outputType: DType, threads: Int,
+    implementation: LowRankKernel.Implementation = .preferred
 ) throws -> (bytes: [UInt8], outcome: LowRankKernel.Outcome) {
     var output = [UInt8](repeating: 0xAA, count: update.rows * update.cols * (outputType.byteWidth ?? 4))
     let outcome = try base.withUnsafeBytes { source in
         try output.withUnsafeMutableBytes { destination in
             try LowRankKernel.merge(
                 base: source.baseAddress!, baseType: baseType, rows: update.rows, cols: update.cols, update: update,
-                output: destination.baseAddress!, outputType: outputType, threads: threads)
+                output: destination.baseAddress!, outputType: outputType, threads: threads,
+                implementation: implementation)
         }
     }
     return (output, outcome)
@@ -80,9 +85,37 @@ private let shapes: [(rows: Int, cols: Int, rank: Int)] = [
             let update = try randomUpdate(rows: shape.rows, cols: shape.cols, rank: shape.rank, seed: UInt64(index))
             let baseBytes = encode(values(shape.rows * shape.cols, seed: 100 + UInt64(index), magnitude: 2), as: baseType)
             let expected = reference(base: decode(baseBytes, as: baseType), update: update, outputType: outputType)
-            let result = try merge(baseBytes, baseType, update, outputType, threads: 2)
-            #expect(result.bytes == expected, "shape \(shape)")
-            #expect(!result.outcome.hasNonFiniteOutput)
+            for implementation in implementations {
+                let result = try merge(baseBytes, baseType, update, outputType, threads: 2, implementation: implementation)
+                #expect(result.bytes == expected, "\(implementation), shape \(shape)")
+                #expect(!result.outcome.hasNonFiniteOutput)
+            }
+        }
+    }
+
+    /// NaN, infinities, subnormals, signed zeros, ties and overflow in base and factors: every implementation
+    /// writes the same bytes as the portable one and reports the same finiteness, for every pair of types.
+    @Test(arguments: [DType.f32, .f16, .bf16], [DType.f32, .f16, .bf16])
+    func implementationsAgreeOnSpecialValues(baseType: DType, outputType: DType) throws {
+        let specials: [Float] = [
+            .nan, -.nan, .infinity, -.infinity, 0, -0, .leastNonzeroMagnitude, -.leastNormalMagnitude,
+            .greatestFiniteMagnitude, 65504, 65520, 1 + 0x1p-8, 1 + 0x1p-11, 3e38, -3e38, 1e-40,
+        ]
+        let (rows, cols, rank) = (19, 45, 3)
+        var base = values(rows * cols, seed: 77, magnitude: 4)
+        for (index, special) in specials.enumerated() { base[index * 53 % base.count] = special }
+        var left = values(rows * rank, seed: 78, magnitude: 1)
+        left[5] = 1e30
+        left[20] = .leastNonzeroMagnitude
+        let update = try LowRankUpdate(
+            rows: rows, cols: cols, rank: rank, left: left, right: values(rank * cols, seed: 79, magnitude: 1e9))
+        let baseBytes = encode(base, as: baseType)
+        let portable = try merge(baseBytes, baseType, update, outputType, threads: 1, implementation: .portable)
+        #expect(portable.outcome.hasNonFiniteOutput)
+        for implementation in implementations where implementation != .portable {
+            let other = try merge(baseBytes, baseType, update, outputType, threads: 2, implementation: implementation)
+            #expect(other.bytes == portable.bytes, "\(implementation)")
+            #expect(other.outcome == portable.outcome, "\(implementation)")
         }
     }
 
@@ -122,9 +155,12 @@ private let shapes: [(rows: Int, cols: Int, rank: Int)] = [
     func threadCountsGiveIdenticalBytes(type: DType) throws {
         let update = try randomUpdate(rows: 203, cols: 517, rank: 19, seed: 9)
         let base = encode(values(203 * 517, seed: 10, magnitude: 3), as: type)
-        let single = try merge(base, type, update, type, threads: 1).bytes
-        for threads in [2, 3, 7] {
-            #expect(try merge(base, type, update, type, threads: threads).bytes == single, "threads \(threads)")
+        let single = try merge(base, type, update, type, threads: 1, implementation: .portable).bytes
+        for implementation in implementations {
+            for threads in [1, 2, 3, 7] {
+                let bytes = try merge(base, type, update, type, threads: threads, implementation: implementation).bytes
+                #expect(bytes == single, "\(implementation), threads \(threads)")
+            }
         }
     }
 
@@ -159,20 +195,26 @@ private let shapes: [(rows: Int, cols: Int, rank: Int)] = [
         right[cols + 34] = big
         let update = try LowRankUpdate(rows: rows, cols: cols, rank: 2, left: left, right: right)
         let base = encode([Float](repeating: 1, count: rows * cols), as: type)
-        let result = try merge(base, type, update, type, threads: 3)
-        #expect(result.outcome.hasNonFiniteOutput)
-        #expect(decode(result.bytes, as: type)[rows * cols - 1] == .infinity)
+        for implementation in implementations {
+            let result = try merge(base, type, update, type, threads: 3, implementation: implementation)
+            #expect(result.outcome.hasNonFiniteOutput, "\(implementation)")
+            #expect(decode(result.bytes, as: type)[rows * cols - 1] == .infinity, "\(implementation)")
 
-        let fine = try merge(base, type, try randomUpdate(rows: rows, cols: cols, rank: 2, seed: 1), type, threads: 3)
-        #expect(!fine.outcome.hasNonFiniteOutput)
+            let fine = try merge(
+                base, type, try randomUpdate(rows: rows, cols: cols, rank: 2, seed: 1), type, threads: 3,
+                implementation: implementation)
+            #expect(!fine.outcome.hasNonFiniteOutput, "\(implementation)")
+        }
     }
 
     @Test func detectsNaNInTheVectorBody() throws {
         var base = [Float](repeating: 1, count: 12 * 32)
         base[7 * 32 + 5] = .nan
         let update = try randomUpdate(rows: 12, cols: 32, rank: 4, seed: 2)
-        let result = try merge(encode(base, as: .f32), .f32, update, .bf16, threads: 2)
-        #expect(result.outcome.hasNonFiniteOutput)
+        for implementation in implementations {
+            let result = try merge(encode(base, as: .f32), .f32, update, .bf16, threads: 2, implementation: implementation)
+            #expect(result.outcome.hasNonFiniteOutput, "\(implementation)")
+        }
     }
 
     @Test func detectsOverflowWhenNarrowing() throws {
@@ -180,8 +222,10 @@ private let shapes: [(rows: Int, cols: Int, rank: Int)] = [
         let update = try LowRankUpdate(rows: 6, cols: 16, rank: 1, left: [Float](repeating: 1, count: 6),
                                        right: [Float](repeating: 1, count: 16))
         let base = encode([Float](repeating: 70_000, count: 96), as: .f32)
-        #expect(try merge(base, .f32, update, .f16, threads: 1).outcome.hasNonFiniteOutput)
-        #expect(!(try merge(base, .f32, update, .bf16, threads: 1).outcome.hasNonFiniteOutput))
+        for implementation in implementations {
+            #expect(try merge(base, .f32, update, .f16, threads: 1, implementation: implementation).outcome.hasNonFiniteOutput)
+            #expect(!(try merge(base, .f32, update, .bf16, threads: 1, implementation: implementation).outcome.hasNonFiniteOutput))
+        }
     }
 
     @Test func rejectsInvalidCalls() throws {

@@ -1,0 +1,183 @@
+// The AVX-512 merge kernel, chosen at run time by `LowRankKernel` when the CPU has AVX-512.
+//
+// Swift compiles the whole package for one CPU level (Haswell: AVX2 and FMA), so 512-bit code has to come
+// from functions that carry their own target attribute and are only called after a CPUID check. Every
+// element gets exactly the arithmetic of the portable Swift kernel: the delta accumulated from zero with
+// F32 fused multiply-adds in increasing k, one F32 addition of the widened base, one rounding to nearest
+// even into the output type. The outputs of the two kernels are therefore byte-identical.
+
+#include "CLowRankKernel.h"
+
+#if defined(__x86_64__)
+
+#include <cpuid.h>
+#include <immintrin.h>
+
+#define LORASTORE_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+#define LORASTORE_INLINE static inline __attribute__((always_inline)) LORASTORE_AVX512
+
+/// Lanes of one ZMM register of F32, and the columns of one packed panel.
+#define LANES 16
+/// Rows of a register tile; with two panels that is sixteen accumulators.
+#define TILE_ROWS 8
+
+static uint64_t extended_control_register(void) {
+    uint32_t low, high;
+    __asm__ volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
+    return ((uint64_t)high << 32) | low;
+}
+
+int lorastore_avx512_available(void) {
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    const unsigned osxsave = 1u << 27, fma = 1u << 12, f16c = 1u << 29;
+    if ((ecx & osxsave) == 0 || (ecx & fma) == 0 || (ecx & f16c) == 0) return 0;
+    // XMM, YMM, the opmask registers and both halves of the ZMM state must be enabled by the OS.
+    const uint64_t zmmState = 0xE6;
+    if ((extended_control_register() & zmmState) != zmmState) return 0;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
+    const unsigned avx512f = 1u << 16, avx512dq = 1u << 17, avx512bw = 1u << 30, avx512vl = 1u << 31;
+    const unsigned needed = avx512f | avx512dq | avx512bw | avx512vl;
+    return (ebx & needed) == needed;
+}
+
+/// Loads sixteen elements (the lanes in `mask`, zero elsewhere) widened to F32.
+LORASTORE_INLINE __m512 load_lanes(const void *base, size_t index, int type, __mmask16 mask) {
+    switch (type) {
+    case LORASTORE_ELEMENT_F32:
+        return _mm512_maskz_loadu_ps(mask, (const float *)base + index);
+    case LORASTORE_ELEMENT_F16:
+        return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, (const uint16_t *)base + index));
+    default: {
+        __m512i wide = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, (const uint16_t *)base + index));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+    }
+    }
+}
+
+/// Rounds sixteen F32 values once into `type`, stores the lanes in `mask`, and returns the stored values
+/// widened back to F32 (so overflow when narrowing shows up as infinity in the finiteness check).
+LORASTORE_INLINE __m512 store_lanes(void *output, size_t index, __m512 value, int type, __mmask16 mask) {
+    switch (type) {
+    case LORASTORE_ELEMENT_F32:
+        _mm512_mask_storeu_ps((float *)output + index, mask, value);
+        return value;
+    case LORASTORE_ELEMENT_F16: {
+        __m256i narrowed = _mm512_cvtps_ph(value, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_mask_storeu_epi16((uint16_t *)output + index, mask, narrowed);
+        return _mm512_cvtph_ps(narrowed);
+    }
+    default: {
+        // Nearest even: add 0x7FFF plus the kept low bit, keep the high half. NaN stays NaN (quietened).
+        __m512i bits = _mm512_castps_si512(value);
+        __m512i high = _mm512_srli_epi32(bits, 16);
+        __m512i carry = _mm512_and_si512(high, _mm512_set1_epi32(1));
+        __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7FFF)), carry), 16);
+        __m512i magnitude = _mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFFFF));
+        __mmask16 nan = _mm512_cmpgt_epi32_mask(magnitude, _mm512_set1_epi32(0x7F800000));
+        __m512i result = _mm512_mask_blend_epi32(nan, rounded, _mm512_or_si512(high, _mm512_set1_epi32(0x40)));
+        _mm256_mask_storeu_epi16((uint16_t *)output + index, mask, _mm512_cvtepi32_epi16(result));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(result, 16));
+    }
+    }
+}
+
+/// The lanes of panel `chunk` that hold real columns.
+LORASTORE_INLINE __mmask16 column_mask(const lorastore_merge_rows *plan, size_t chunk) {
+    size_t width = plan->cols - chunk * LANES;
+    return width >= LANES ? (__mmask16)0xFFFF : (__mmask16)((1u << width) - 1);
+}
+
+/// Merges a tile of `rows` rows × `chunks` panels (both compile-time constants after inlining, so the
+/// accumulators live in registers), folding `stored - stored` (zero when finite, NaN otherwise) into
+/// `check`.
+LORASTORE_INLINE void merge_tile(
+    const lorastore_merge_rows *plan, size_t row, size_t chunk, const int rows, const int chunks,
+    const int base_type, const int output_type, __m512 *check
+) {
+    const size_t rank = plan->rank;
+    const float *left = plan->left + row * rank;
+    const float *panel = plan->packed + chunk * rank * LANES;
+    __m512 delta[TILE_ROWS][2];
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < chunks; j++) delta[i][j] = _mm512_setzero_ps();
+    }
+    for (size_t k = 0; k < rank; k++) {
+        __m512 right[2];
+        for (int j = 0; j < chunks; j++) right[j] = _mm512_loadu_ps(panel + (j * rank + k) * LANES);
+        for (int i = 0; i < rows; i++) {
+            __m512 factor = _mm512_set1_ps(left[i * rank + k]);
+            for (int j = 0; j < chunks; j++) delta[i][j] = _mm512_fmadd_ps(factor, right[j], delta[i][j]);
+        }
+    }
+    for (int j = 0; j < chunks; j++) {
+        __mmask16 mask = column_mask(plan, chunk + j);
+        for (int i = 0; i < rows; i++) {
+            size_t index = (row + i) * plan->cols + (chunk + j) * LANES;
+            __m512 sum = _mm512_add_ps(load_lanes(plan->base, index, base_type, mask), delta[i][j]);
+            __m512 stored = store_lanes(plan->output, index, sum, output_type, mask);
+            *check = _mm512_add_ps(*check, _mm512_sub_ps(stored, stored));
+        }
+    }
+}
+
+/// Rows `row_start ..< row_end`, one block of `chunks_per_block` panels at a time (the block stays in
+/// L1/L2 while the rows stream past), in tiles of eight rows × two panels.
+LORASTORE_INLINE int merge_rows(
+    const lorastore_merge_rows *plan, size_t row_start, size_t row_end, const int base_type, const int output_type
+) {
+    const size_t chunk_count = (plan->cols + LANES - 1) / LANES;
+    const size_t per_block = plan->chunks_per_block > 0 ? plan->chunks_per_block : 1;
+    __m512 check = _mm512_setzero_ps();
+    for (size_t block = 0; block < chunk_count; block += per_block) {
+        const size_t block_end = block + per_block < chunk_count ? block + per_block : chunk_count;
+        size_t row = row_start;
+        for (; row + TILE_ROWS <= row_end; row += TILE_ROWS) {
+            size_t chunk = block;
+            for (; chunk + 2 <= block_end; chunk += 2) {
+                merge_tile(plan, row, chunk, TILE_ROWS, 2, base_type, output_type, &check);
+            }
+            if (chunk < block_end) merge_tile(plan, row, chunk, TILE_ROWS, 1, base_type, output_type, &check);
+        }
+        for (; row < row_end; row++) {
+            size_t chunk = block;
+            for (; chunk + 2 <= block_end; chunk += 2) {
+                merge_tile(plan, row, chunk, 1, 2, base_type, output_type, &check);
+            }
+            if (chunk < block_end) merge_tile(plan, row, chunk, 1, 1, base_type, output_type, &check);
+        }
+    }
+    return _mm512_cmp_ps_mask(check, check, _CMP_UNORD_Q) != 0;
+}
+
+/// One specialised loop per output type, for a given base type.
+LORASTORE_INLINE int merge_rows_to(
+    const lorastore_merge_rows *plan, size_t row_start, size_t row_end, const int base_type
+) {
+    switch (plan->output_type) {
+    case LORASTORE_ELEMENT_F32: return merge_rows(plan, row_start, row_end, base_type, LORASTORE_ELEMENT_F32);
+    case LORASTORE_ELEMENT_F16: return merge_rows(plan, row_start, row_end, base_type, LORASTORE_ELEMENT_F16);
+    default: return merge_rows(plan, row_start, row_end, base_type, LORASTORE_ELEMENT_BF16);
+    }
+}
+
+LORASTORE_AVX512 int lorastore_merge_rows_avx512(const lorastore_merge_rows *plan, size_t row_start, size_t row_end) {
+    switch (plan->base_type) {
+    case LORASTORE_ELEMENT_F32: return merge_rows_to(plan, row_start, row_end, LORASTORE_ELEMENT_F32);
+    case LORASTORE_ELEMENT_F16: return merge_rows_to(plan, row_start, row_end, LORASTORE_ELEMENT_F16);
+    default: return merge_rows_to(plan, row_start, row_end, LORASTORE_ELEMENT_BF16);
+    }
+}
+
+#else
+
+int lorastore_avx512_available(void) { return 0; }
+
+int lorastore_merge_rows_avx512(const lorastore_merge_rows *plan, size_t row_start, size_t row_end) {
+    (void)plan;
+    (void)row_start;
+    (void)row_end;
+    return 0;
+}
+
+#endif

@@ -13,8 +13,14 @@
 #include <cpuid.h>
 #include <immintrin.h>
 
-#define LORASTORE_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+// The BF16 conversion instruction is in the attribute too, so that one copy of the code can use it; it
+// runs only behind `plan->native_bf16`, which the caller sets from `lorastore_avx512_bf16_available()`.
+#define LORASTORE_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,f16c")))
 #define LORASTORE_INLINE static inline __attribute__((always_inline)) LORASTORE_AVX512
+
+/// `vfpclassps` categories: F32 subnormals, and NaN or infinity.
+#define FP_CLASS_SUBNORMAL 0x20
+#define FP_CLASS_NAN_OR_INFINITY (0x01 | 0x08 | 0x10 | 0x80)
 
 /// Lanes of one ZMM register of F32, and the columns of one packed panel.
 #define LANES 16
@@ -41,6 +47,13 @@ int lorastore_avx512_available(void) {
     return (ebx & needed) == needed;
 }
 
+int lorastore_avx512_bf16_available(void) {
+    unsigned eax, ebx, ecx, edx;
+    if (!lorastore_avx512_available() || !__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) return 0;
+    const unsigned avx512bf16 = 1u << 5;
+    return (eax & avx512bf16) != 0;
+}
+
 /// Loads sixteen elements (the lanes in `mask`, zero elsewhere) widened to F32.
 LORASTORE_INLINE __m512 load_lanes(const void *base, size_t index, int type, __mmask16 mask) {
     switch (type) {
@@ -55,29 +68,48 @@ LORASTORE_INLINE __m512 load_lanes(const void *base, size_t index, int type, __m
     }
 }
 
-/// Rounds sixteen F32 values once into `type`, stores the lanes in `mask`, and returns the stored values
-/// widened back to F32 (so overflow when narrowing shows up as infinity in the finiteness check).
-LORASTORE_INLINE __m512 store_lanes(void *output, size_t index, __m512 value, int type, __mmask16 mask) {
+/// Sixteen F32 values rounded to BF16 (nearest even; NaN stays NaN, quietened) with integer arithmetic:
+/// add 0x7FFF plus the kept low bit, keep the high half.
+LORASTORE_INLINE __m256i bfloat16_rounded(__m512 value) {
+    __m512i bits = _mm512_castps_si512(value);
+    __m512i high = _mm512_srli_epi32(bits, 16);
+    __m512i carry = _mm512_and_si512(high, _mm512_set1_epi32(1));
+    __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7FFF)), carry), 16);
+    __m512i magnitude = _mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFFFF));
+    __mmask16 nan = _mm512_cmpgt_epi32_mask(magnitude, _mm512_set1_epi32(0x7F800000));
+    return _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, rounded, _mm512_or_si512(high, _mm512_set1_epi32(0x40))));
+}
+
+/// The same rounding with `vcvtneps2bf16`, which is one instruction but treats F32 subnormal inputs as
+/// zero; the rare vector holding one takes the integer path, so the bytes never differ.
+LORASTORE_INLINE __m256i bfloat16_rounded_native(__m512 value) {
+    if (_mm512_fpclass_ps_mask(value, FP_CLASS_SUBNORMAL) != 0) return bfloat16_rounded(value);
+    return (__m256i)_mm512_cvtneps_pbh(value);
+}
+
+/// Rounds sixteen F32 values once into `type`, stores the lanes in `mask`, and adds to `nonfinite` the
+/// lanes whose stored value is NaN or infinite (overflow when narrowing included).
+LORASTORE_INLINE void store_lanes(
+    void *output, size_t index, __m512 value, int type, int native_bf16, __mmask16 mask, __mmask16 *nonfinite
+) {
     switch (type) {
     case LORASTORE_ELEMENT_F32:
         _mm512_mask_storeu_ps((float *)output + index, mask, value);
-        return value;
+        *nonfinite |= _mm512_fpclass_ps_mask(value, FP_CLASS_NAN_OR_INFINITY);
+        return;
     case LORASTORE_ELEMENT_F16: {
         __m256i narrowed = _mm512_cvtps_ph(value, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         _mm256_mask_storeu_epi16((uint16_t *)output + index, mask, narrowed);
-        return _mm512_cvtph_ps(narrowed);
+        __m256i exponent = _mm256_and_si256(narrowed, _mm256_set1_epi16(0x7C00));
+        *nonfinite |= _mm256_cmpeq_epi16_mask(exponent, _mm256_set1_epi16(0x7C00));
+        return;
     }
     default: {
-        // Nearest even: add 0x7FFF plus the kept low bit, keep the high half. NaN stays NaN (quietened).
-        __m512i bits = _mm512_castps_si512(value);
-        __m512i high = _mm512_srli_epi32(bits, 16);
-        __m512i carry = _mm512_and_si512(high, _mm512_set1_epi32(1));
-        __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7FFF)), carry), 16);
-        __m512i magnitude = _mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFFFF));
-        __mmask16 nan = _mm512_cmpgt_epi32_mask(magnitude, _mm512_set1_epi32(0x7F800000));
-        __m512i result = _mm512_mask_blend_epi32(nan, rounded, _mm512_or_si512(high, _mm512_set1_epi32(0x40)));
-        _mm256_mask_storeu_epi16((uint16_t *)output + index, mask, _mm512_cvtepi32_epi16(result));
-        return _mm512_castsi512_ps(_mm512_slli_epi32(result, 16));
+        __m256i narrowed = native_bf16 ? bfloat16_rounded_native(value) : bfloat16_rounded(value);
+        _mm256_mask_storeu_epi16((uint16_t *)output + index, mask, narrowed);
+        __m256i exponent = _mm256_and_si256(narrowed, _mm256_set1_epi16(0x7F80));
+        *nonfinite |= _mm256_cmpeq_epi16_mask(exponent, _mm256_set1_epi16(0x7F80));
+        return;
     }
     }
 }
@@ -89,11 +121,10 @@ LORASTORE_INLINE __mmask16 column_mask(const lorastore_merge_rows *plan, size_t 
 }
 
 /// Merges a tile of `rows` rows × `chunks` panels (both compile-time constants after inlining, so the
-/// accumulators live in registers), folding `stored - stored` (zero when finite, NaN otherwise) into
-/// `check`.
+/// accumulators live in registers), adding the lanes of non-finite stored values to `nonfinite`.
 LORASTORE_INLINE void merge_tile(
     const lorastore_merge_rows *plan, size_t row, size_t chunk, const int rows, const int chunks,
-    const int base_type, const int output_type, __m512 *check
+    const int base_type, const int output_type, __mmask16 *nonfinite
 ) {
     const size_t rank = plan->rank;
     const float *left = plan->left + row * rank;
@@ -115,8 +146,7 @@ LORASTORE_INLINE void merge_tile(
         for (int i = 0; i < rows; i++) {
             size_t index = (row + i) * plan->cols + (chunk + j) * LANES;
             __m512 sum = _mm512_add_ps(load_lanes(plan->base, index, base_type, mask), delta[i][j]);
-            __m512 stored = store_lanes(plan->output, index, sum, output_type, mask);
-            *check = _mm512_add_ps(*check, _mm512_sub_ps(stored, stored));
+            store_lanes(plan->output, index, sum, output_type, plan->native_bf16, mask, nonfinite);
         }
     }
 }
@@ -128,26 +158,26 @@ LORASTORE_INLINE int merge_rows(
 ) {
     const size_t chunk_count = (plan->cols + LANES - 1) / LANES;
     const size_t per_block = plan->chunks_per_block > 0 ? plan->chunks_per_block : 1;
-    __m512 check = _mm512_setzero_ps();
+    __mmask16 nonfinite = 0;
     for (size_t block = 0; block < chunk_count; block += per_block) {
         const size_t block_end = block + per_block < chunk_count ? block + per_block : chunk_count;
         size_t row = row_start;
         for (; row + TILE_ROWS <= row_end; row += TILE_ROWS) {
             size_t chunk = block;
             for (; chunk + 2 <= block_end; chunk += 2) {
-                merge_tile(plan, row, chunk, TILE_ROWS, 2, base_type, output_type, &check);
+                merge_tile(plan, row, chunk, TILE_ROWS, 2, base_type, output_type, &nonfinite);
             }
-            if (chunk < block_end) merge_tile(plan, row, chunk, TILE_ROWS, 1, base_type, output_type, &check);
+            if (chunk < block_end) merge_tile(plan, row, chunk, TILE_ROWS, 1, base_type, output_type, &nonfinite);
         }
         for (; row < row_end; row++) {
             size_t chunk = block;
             for (; chunk + 2 <= block_end; chunk += 2) {
-                merge_tile(plan, row, chunk, 1, 2, base_type, output_type, &check);
+                merge_tile(plan, row, chunk, 1, 2, base_type, output_type, &nonfinite);
             }
-            if (chunk < block_end) merge_tile(plan, row, chunk, 1, 1, base_type, output_type, &check);
+            if (chunk < block_end) merge_tile(plan, row, chunk, 1, 1, base_type, output_type, &nonfinite);
         }
     }
-    return _mm512_cmp_ps_mask(check, check, _CMP_UNORD_Q) != 0;
+    return nonfinite != 0;
 }
 
 /// One specialised loop per output type, for a given base type.
@@ -172,6 +202,8 @@ LORASTORE_AVX512 int lorastore_merge_rows_avx512(const lorastore_merge_rows *pla
 #else
 
 int lorastore_avx512_available(void) { return 0; }
+
+int lorastore_avx512_bf16_available(void) { return 0; }
 
 int lorastore_merge_rows_avx512(const lorastore_merge_rows *plan, size_t row_start, size_t row_end) {
     (void)plan;

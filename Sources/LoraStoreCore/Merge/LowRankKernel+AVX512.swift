@@ -44,13 +44,19 @@ extension LowRankKernel {
             let rowsPlan = lorastore_merge_rows(
                 base: plan.base, output: plan.output, left: plan.left, packed: plan.packed,
                 cols: plan.cols, rank: plan.rank, chunks_per_block: plan.chunksPerBlock,
-                base_type: elementCode(baseType), output_type: elementCode(outputType))
+                base_type: elementCode(baseType), output_type: elementCode(outputType),
+                native_bf16: nativeBFloat16 ? 1 : 0)
             let shared = AVX512Rows(plan: rowsPlan)
             return parallelRows(plan, threads: threads) { rowStart, rowEnd in
                 withUnsafePointer(to: shared.plan) { lorastore_merge_rows_avx512($0, rowStart, rowEnd) != 0 }
             }
         }
     }
+
+    /// Whether the CPU has AVX-512 BF16, whose `vcvtneps2bf16` rounds sixteen values in one instruction
+    /// (the kernel keeps the integer rounding for the rare vector holding an F32 subnormal, which that
+    /// instruction flushes to zero).
+    private static let nativeBFloat16 = lorastore_avx512_bf16_available() != 0
 
     /// The C plan, shared read-only by the workers (it carries the same raw pointers as ``MergePlan``).
     private struct AVX512Rows: @unchecked Sendable {

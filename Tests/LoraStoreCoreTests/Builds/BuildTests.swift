@@ -15,6 +15,7 @@ struct BuildTests {
         return test
     }
 
+    @discardableResult
     private func create(_ test: TestStore, _ name: String, _ adapters: [(String, Double)]) throws -> Digest {
         try test.store.createBuild(
             base: try Reference(parsing: "micro/base:fp32"),

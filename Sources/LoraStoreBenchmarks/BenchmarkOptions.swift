@@ -27,6 +27,8 @@ struct BenchmarkOptions {
     var zipNNResults: URL?
     /// Also merge F32 bases (BF16 always).
     var mergeDTypes: [String] = ["BF16", "F32"]
+    /// Also time PEFT's `merge_and_unload` on the merge cases.
+    var peft: PeftMerge.Mode = .off
 
     /// Repetitions of a timed case; the best is kept.
     var repetitions: Int { quick ? 1 : 3 }
@@ -40,6 +42,7 @@ struct BenchmarkOptions {
     static let usage = """
         usage: lorastore-bench [--size SIZE] [--codec-size SIZE] [--groups merge,codec,push,pull,index,savings,quantization] [--quick]
                                [--output PATH] [--work-dir PATH] [--zipnn PATH] [--merge-dtypes BF16,F32]
+                               [--peft-python PATH | --peft-skipped REASON]
                lorastore-bench --dump-samples DIR [--codec-size SIZE]
           --size          tensor bytes of each generated base and of the reference buffers (default 1GiB)
           --codec-size    bytes of each tensor the codecs compress (default 64MiB)
@@ -48,6 +51,11 @@ struct BenchmarkOptions {
           --output        write the Markdown results section here
           --work-dir      where generated models and stores go (default: a temporary folder, removed)
           --zipnn         JSON written by scripts/zipnn_bench.py, shown beside the codec results
+          --merge-dtypes  types of the merged bases (default BF16,F32)
+          --peft-python   also time PEFT's merge_and_unload on the merge cases with this Python (torch,
+                          transformers and peft installed), running scripts/peft_merge_bench.py from the
+                          current directory (the repository root)
+          --peft-skipped  PEFT was requested but could not be set up: show this reason in the merge results
           --dump-samples  write the codec sample tensors (raw little-endian bytes) and exit
         SIZE is a number with an optional unit: B, KB, MB, GB (powers of 1000), KiB, MiB, GiB (of 1024).
         """
@@ -87,6 +95,14 @@ struct BenchmarkOptions {
             case "--work-dir": options.workDirectory = URL(fileURLWithPath: try value(flag))
             case "--zipnn": options.zipNNResults = URL(fileURLWithPath: try value(flag))
             case "--dump-samples": options.dumpSamples = URL(fileURLWithPath: try value(flag))
+            case "--peft-python":
+                options.peft = .run(python: URL(fileURLWithPath: try value(flag)))
+                guard FileManager.default.fileExists(atPath: PeftMerge.script.path) else {
+                    throw UsageError(
+                        description: "--peft-python runs \(PeftMerge.script.relativePath), which is not in the current "
+                            + "directory; run from the repository root")
+                }
+            case "--peft-skipped": options.peft = .skipped(reason: try value(flag))
             case "--help", "-h": throw UsageError(description: "help")
             default: throw UsageError(description: "unknown argument \(flag)")
             }

@@ -13,33 +13,22 @@ enum MergeBenchmarks {
         options: BenchmarkOptions, references: ReferenceBandwidths, workspace: Workspace, report: inout BenchmarkReport
     ) throws {
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        report.begin(
-            "Merge",
-            method: [
-                "A generated Llama-shaped base (TinyLlama's shape, layers scaled to the size) and generated PEFT adapters on "
-                    + "q, k, v, o, gate, up and down of every layer (B non-zero, alpha = 2r, adapter factors F32, pushed "
-                    + "with the default policy, so compressed) are pushed into a store, untimed. Then:",
-                "- *compute*: `MergePlan` + `MergeEngine.run` (\(cores) threads) with a sink that discards the bytes: the "
-                    + "store's read path, the adapters' decoding and the fused kernel, no output file. Best of \(options.repetitions).",
-                "- *to folder*: `Store.merge` writing the model folder (safetensors with SHA-256, fsync), then deleted. One run.",
-                "*base rate* = all base tensor bytes / time, as a fraction of the in-place read-and-rewrite bandwidth "
-                    + "(\(Format.rate(references.readRewrite)), \(cores) threads). Untouched tensors (embeddings, head, norms) "
-                    + "cost the compute case nothing, so *changed rate* also gives the bytes of the tensors the adapters change "
-                    + "per second of the whole run. For *to folder*, the last column is the fraction of the reference file "
-                    + "copy with fsync (\(Format.rate(references.fileCopySynced))).",
-            ],
-            columns: ["base", "rank × adapters", "adapter bytes", "compute: base rate (× read-rewrite)",
-                      "compute: changed rate (×)", "to folder: base rate (× read-rewrite)", "to folder (× synced copy)"])
+        let (method, columns) = header(options: options, references: references, cores: cores)
+        report.begin("Merge", method: method, columns: columns)
         let cases = options.ranks.map { Case(rank: $0, count: 1) }
             + options.adapterCounts.filter { $0 > 1 }.map { Case(rank: 16, count: $0) }
         var rank16: [String: Double] = [:]
+        var peftResults = PeftResults()
         for dtype in options.mergeDTypes.compactMap(DType.init(rawValue:)) {
             let (model, folder) = try workspace.base(dtype)
             let store = try Store(root: workspace.fresh("merge-store-\(dtype.rawValue.lowercased())"))
             defer { try? FileManager.default.removeItem(at: store.root) }
             let base = try Reference(parsing: "synthetic/base")
             try store.push(folder, to: base)
-            var adapters: [Int: [Reference]] = [:]
+            var adapters: [Int: [(reference: Reference, folder: URL)]] = [:]
+            defer {
+                for adapter in adapters.values.joined() { try? FileManager.default.removeItem(at: adapter.folder) }
+            }
             for rank in Set(cases.map(\.rank)).sorted() {
                 let count = cases.filter { $0.rank == rank }.map(\.count).max() ?? 1
                 for index in 0..<count {
@@ -47,8 +36,8 @@ enum MergeBenchmarks {
                     try SyntheticAdapter(base: model, rank: rank, seed: UInt64(1000 + 10 * rank + index)).write(to: adapterFolder)
                     let reference = try Reference(parsing: "synthetic/adapter-r\(rank)-\(index)")
                     try store.push(adapterFolder, to: reference, options: PushOptions(base: base))
-                    try? FileManager.default.removeItem(at: adapterFolder)
-                    adapters[rank, default: []].append(reference)
+                    if options.peft.python == nil { try? FileManager.default.removeItem(at: adapterFolder) }
+                    adapters[rank, default: []].append((reference, adapterFolder))
                 }
             }
             Workspace.flush()
@@ -56,8 +45,9 @@ enum MergeBenchmarks {
             let baseBytes = baseManifest.manifest.tensors.reduce(0) { $0 + $1.size }
             for mergeCase in cases {
                 let chosen = Array((adapters[mergeCase.rank] ?? []).prefix(mergeCase.count))
-                let selections = try chosen.map { WeightedAdapter(digest: try store.resolve($0).digest, weight: 1) }
-                let adapterBytes = try chosen.reduce(0) { $0 + (try store.resolve($1).manifest.logicalSize) }
+                let chosenReferences = chosen.map(\.reference)
+                let selections = try chosenReferences.map { WeightedAdapter(digest: try store.resolve($0).digest, weight: 1) }
+                let adapterBytes = try chosenReferences.reduce(0) { $0 + (try store.resolve($1).manifest.logicalSize) }
                 var changedBytes = 0
                 let compute = try Timing.best(options.repetitions) {
                     let plan = try MergePlan(base: baseManifest, adapters: selections, options: MergeOptions(), store: store)
@@ -67,24 +57,46 @@ enum MergeBenchmarks {
                     guard seen == plan.outputBytes else { throw IncompleteMerge(expected: plan.outputBytes, seen: seen) }
                 }
                 let destination = workspace.fresh("merged")
+                defer { try? FileManager.default.removeItem(at: destination) }
                 let full = try Timing.seconds {
-                    try store.merge(base: base, adapters: chosen.map { ($0, 1.0) }, to: destination)
+                    try store.merge(base: base, adapters: chosenReferences.map { ($0, 1.0) }, to: destination)
                 }
-                try? FileManager.default.removeItem(at: destination)
                 Workspace.flush()
                 let computeRate = Double(baseBytes) / compute
                 let fullRate = Double(baseBytes) / full
                 if mergeCase.rank == 16, mergeCase.count == 1 {
                     rank16[dtype.rawValue] = computeRate / references.readRewrite
                 }
-                report.row([
+                var cells = [
                     "\(dtype.rawValue) \(Format.bytes(baseBytes))", "\(mergeCase.rank) × \(mergeCase.count)",
                     Format.bytes(adapterBytes),
                     Format.rate(computeRate, of: references.readRewrite),
                     Format.rate(Double(changedBytes) / compute, of: references.readRewrite),
                     Format.rate(fullRate, of: references.readRewrite),
                     Format.ratio(fullRate / references.fileCopySynced) + "×",
-                ])
+                ]
+                switch options.peft {
+                case .off:
+                    break
+                case .skipped:
+                    cells += ["skipped", "–", "–"]
+                case .run(let python):
+                    let label = "\(mergeCase.rank) × \(mergeCase.count)"
+                    do {
+                        let peft = try PeftMerge.measure(
+                            python: python, base: folder, adapters: chosen.map(\.folder), compare: destination,
+                            baseBytes: baseBytes, repetitions: options.repetitions, threads: cores, scratch: workspace.root)
+                        peftResults.add(peft, label: label, dtype: dtype.rawValue, speedup: peft.seconds / compute)
+                        cells += [
+                            "\(Format.seconds(peft.seconds)) (\(Format.rate(Double(baseBytes) / peft.seconds)))",
+                            Format.ratio(peft.seconds / compute) + "×", Format.ratio(peft.seconds / full) + "×",
+                        ]
+                    } catch {
+                        peftResults.failures.append("\(dtype.rawValue) \(label): \(error)")
+                        cells += ["failed", "–", "–"]
+                    }
+                }
+                report.row(cells)
             }
         }
         for (dtype, fraction) in rank16.sorted(by: { $0.key < $1.key }) {
@@ -92,6 +104,51 @@ enum MergeBenchmarks {
                 "Target: merge at rank 16 ≥ 0.5 of the read-and-rewrite bandwidth. \(dtype), compute: "
                     + "\(Format.ratio(fraction)) — \(fraction >= 0.5 ? "met" : "not met").")
         }
+        switch options.peft {
+        case .off: break
+        case .skipped(let reason): report.note("PEFT skipped: \(reason)")
+        case .run: peftResults.addNotes(to: &report)
+        }
+    }
+
+    /// The section's method text and columns; PEFT's only when requested.
+    static func header(
+        options: BenchmarkOptions, references: ReferenceBandwidths, cores: Int
+    ) -> (method: [String], columns: [String]) {
+        var method = [
+            "A generated Llama-shaped base (TinyLlama's shape, layers scaled to the size) and generated PEFT adapters on "
+                + "q, k, v, o, gate, up and down of every layer (B non-zero, alpha = 2r, adapter factors F32, pushed "
+                + "with the default policy, so compressed) are pushed into a store, untimed. Then:",
+            "- *compute*: `MergePlan` + `MergeEngine.run` (\(cores) threads) with a sink that discards the bytes: the "
+                + "store's read path, the adapters' decoding and the fused kernel, no output file. Best of \(options.repetitions).",
+            "- *to folder*: `Store.merge` writing the model folder (safetensors with SHA-256, fsync), then deleted. One run.",
+        ]
+        var columns = ["base", "rank × adapters", "adapter bytes", "compute: base rate (× read-rewrite)",
+                       "compute: changed rate (×)", "to folder: base rate (× read-rewrite)", "to folder (× synced copy)"]
+        if options.peft.isRequested {
+            method.append(
+                "- *PEFT*: `scripts/peft_merge_bench.py`, a subprocess on the same base folder and adapter folders "
+                    + "(kept until then): each repetition loads the base with transformers "
+                    + "(`LlamaForCausalLM.from_pretrained`, the base's type, CPU) and the adapters with PEFT "
+                    + "(`PeftModel.from_pretrained`, then `load_adapter`) and clones every parameter out of "
+                    + "transformers' copy-on-write mapping of the file (so the merge pays no page copies), untimed, and times "
+                    + "`merge_and_unload(adapter_names=<all>)`, which adds each adapter's scaling · B·A to the weights in "
+                    + "turn: lorastore's exact sum with weight 1 each. torch on \(cores) threads, best of "
+                    + "\(options.repetitions), a fresh load before each. *× PEFT* = PEFT's time / lorastore's time, so "
+                    + "above 1 means lorastore is faster. The fair pair is *compute* against `merge_and_unload`: both "
+                    + "exclude writing a file, and *compute* still includes reading the base from the store and "
+                    + "decoding the adapters, which PEFT's figure leaves out with the load. The script also checks two "
+                    + "merged tensors (layer 0's q_proj, the last layer's down_proj) of PEFT's model against the *to "
+                    + "folder* output.")
+            columns += ["PEFT merge_and_unload", "compute × PEFT", "to folder × PEFT"]
+        }
+        method.append(
+            "*base rate* = all base tensor bytes / time, as a fraction of the in-place read-and-rewrite bandwidth "
+                + "(\(Format.rate(references.readRewrite)), \(cores) threads). Untouched tensors (embeddings, head, norms) "
+                + "cost the compute case nothing, so *changed rate* also gives the bytes of the tensors the adapters change "
+                + "per second of the whole run. *to folder (× synced copy)* is the fraction of the reference file copy "
+                + "with fsync (\(Format.rate(references.fileCopySynced))).")
+        return (method, columns)
     }
 
     /// The sink saw fewer or more bytes than the plan's output.
@@ -100,5 +157,57 @@ enum MergeBenchmarks {
         let seen: Int
 
         var description: String { "the merge produced \(seen) bytes, expected \(expected)" }
+    }
+
+    /// The PEFT measurements of a run, summarised in the notes.
+    struct PeftResults {
+        /// `merge_and_unload` time / lorastore's compute time, per merged type, with the case.
+        var speedups: [String: [(label: String, ratio: Double)]] = [:]
+        var measurements: [PeftMerge.Measurement] = []
+        /// Cases whose merged tensors differ from lorastore's beyond the tolerance.
+        var mismatches: [String] = []
+        /// Cases PEFT could not be measured on, with the reason.
+        var failures: [String] = []
+
+        mutating func add(_ measurement: PeftMerge.Measurement, label: String, dtype: String, speedup: Double) {
+            measurements.append(measurement)
+            speedups[dtype, default: []].append((label, speedup))
+            if let comparison = measurement.comparison, !comparison.matches {
+                let outside = comparison.tensors.filter { !$0.withinTolerance }
+                    .map { "\($0.tensor) up to \(String(format: "%.3g", $0.maxAbsDifference))" }
+                mismatches.append("\(dtype) \(label): \(outside.joined(separator: ", "))")
+            }
+        }
+
+        func addNotes(to report: inout BenchmarkReport) {
+            for (dtype, cases) in speedups.sorted(by: { $0.key < $1.key }) {
+                guard let slowest = cases.min(by: { $0.ratio < $1.ratio }),
+                      let fastest = cases.max(by: { $0.ratio < $1.ratio })
+                else { continue }
+                report.note(
+                    "Target: merge ≥ 10× faster than PEFT's merge_and_unload on CPU (compute against merge_and_unload, "
+                        + "both without load). \(dtype): \(Format.ratio(slowest.ratio))× (\(slowest.label)) to "
+                        + "\(Format.ratio(fastest.ratio))× (\(fastest.label)) over \(cases.count) cases — "
+                        + "\(slowest.ratio >= 10 ? "met" : "not met").")
+            }
+            if let first = measurements.first {
+                let versions = ["torch", "transformers", "peft"].map { "\($0) \(first.versions[$0] ?? "?")" }
+                let load = measurements.map(\.loadSeconds)
+                report.note(
+                    "PEFT: \(versions.joined(separator: ", ")), \(first.threads) torch threads; loading base and "
+                        + "adapters and cloning the parameters (untimed) took \(Format.seconds(load.min() ?? 0)) to \(Format.seconds(load.max() ?? 0)).")
+            }
+            let compared = measurements.compactMap(\.comparison)
+            if !compared.isEmpty {
+                report.note(
+                    "Merged weights: PEFT's equal lorastore's within tolerance in \(compared.count - mismatches.count) "
+                        + "of \(compared.count) cases (two tensors each; per element, difference ≤ n · eps · "
+                        + "(|lorastore's value| + the tensor's RMS), n the adapters, eps 2^-7 for BF16, 2^-10 for F16, "
+                        + "2^-23 for F32: about one rounding per adapter, as PEFT rounds after each adapter and lorastore "
+                        + "once).")
+            }
+            for mismatch in mismatches { report.note("Merged weights differ beyond the tolerance: \(mismatch).") }
+            for failure in failures { report.note("PEFT failed on \(failure)") }
+        }
     }
 }

@@ -2,16 +2,18 @@
 # Runs lorastore's benchmark suite and rewrites BENCHMARKS.md with this run's figures (never edit them
 # by hand). Every speed is a ratio against reference bandwidths measured in the same run.
 #
-#   scripts/benchmarks.sh [--quick] [--size SIZE] [--output FILE]
+#   scripts/benchmarks.sh [--quick] [--peft] [--size SIZE] [--output FILE]
 #
 #   --size    tensor bytes of the generated bases (default 1GiB; the merge figures need at least that)
 #   --quick   smoke run (128MiB bases, 8MiB codec tensors, one repetition); writes
 #             .build-bench/BENCHMARKS-quick.md unless --output is given
+#   --peft    also time PEFT's merge_and_unload on CPU on the merge cases (scripts/peft_merge_bench.py);
+#             installs torch (CPU build), transformers and peft into .venv-bench
 #   --output  where to write (default BENCHMARKS.md)
 #
-# Builds with its own scratch path (.build-bench) so it never disturbs a development build. ZipNN is
-# measured from a virtualenv at .venv-bench (`pip install zipnn`); if that fails the reason goes into
-# the report and the ZipNN rows are marked skipped.
+# Builds with its own scratch path (.build-bench) so it never disturbs a development build. ZipNN (and
+# PEFT with --peft) is measured from a virtualenv at .venv-bench; if an install fails the reason goes
+# into the report and those rows are marked skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,13 +21,15 @@ size=1GiB
 codec_size=64MiB
 output=BENCHMARKS.md
 quick=()
+peft=no
 output_given=no
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=(--quick); size=128MiB; codec_size=8MiB ;;
+        --peft) peft=yes ;;
         --size) size="$2"; shift ;;
         --output) output="$2"; output_given=yes; shift ;;
-        *) echo "usage: $0 [--quick] [--size SIZE] [--output FILE]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--quick] [--peft] [--size SIZE] [--output FILE]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -46,9 +50,14 @@ skip_zipnn() {
     echo "ZipNN skipped: $1" >&2
 }
 
-echo "== ZipNN (virtualenv .venv-bench)"
+venv_error=
 if [ ! -x .venv-bench/bin/python ] && ! python3 -m venv .venv-bench > "$work/venv.log" 2>&1; then
-    skip_zipnn "python3 -m venv failed: $(tail -n 1 "$work/venv.log")"
+    venv_error="python3 -m venv failed: $(tail -n 1 "$work/venv.log")"
+fi
+
+echo "== ZipNN (virtualenv .venv-bench)"
+if [ -n "$venv_error" ]; then
+    skip_zipnn "$venv_error"
 elif ! .venv-bench/bin/pip install --quiet --disable-pip-version-check zipnn > "$work/pip.log" 2>&1; then
     skip_zipnn "pip install zipnn failed: $(grep -m 1 -i error "$work/pip.log" || tail -n 1 "$work/pip.log")"
 else
@@ -63,16 +72,34 @@ else
     rm -rf "$work/samples"
 fi
 
+# PEFT's merge_and_unload is timed by lorastore-bench itself, which runs scripts/peft_merge_bench.py on
+# the folders it merged; here only the packages are installed (torch's CPU build: the comparison is on CPU).
+peft_arguments=()
+if [ "$peft" = yes ]; then
+    echo "== PEFT (virtualenv .venv-bench)"
+    pip_quiet=(.venv-bench/bin/pip install --quiet --disable-pip-version-check)
+    if [ -n "$venv_error" ]; then
+        peft_arguments=(--peft-skipped "$venv_error")
+    elif ! "${pip_quiet[@]}" --index-url https://download.pytorch.org/whl/cpu torch > "$work/pip-peft.log" 2>&1 \
+        || ! "${pip_quiet[@]}" transformers peft >> "$work/pip-peft.log" 2>&1; then
+        peft_arguments=(--peft-skipped "pip install torch transformers peft failed: $(grep -m 1 -i error "$work/pip-peft.log" || tail -n 1 "$work/pip-peft.log")")
+    else
+        peft_arguments=(--peft-python .venv-bench/bin/python)
+    fi
+    [ "${peft_arguments[0]}" = --peft-skipped ] && echo "PEFT skipped: ${peft_arguments[1]}" >&2
+fi
+
 echo "== lorastore-bench"
 "$bench" --size "$size" --codec-size "$codec_size" --zipnn "$zipnn_json" --work-dir "$work" \
-    --output "$work/results.md" "${quick[@]}"
+    --output "$work/results.md" "${quick[@]}" "${peft_arguments[@]}"
 
 {
     cat <<'HEADER'
 # Benchmarks
 
-Written by `scripts/benchmarks.sh` from one run of `lorastore-bench` (Sources/LoraStoreBenchmarks) and
-`scripts/zipnn_bench.py`; do not edit the figures by hand, run the script again.
+Written by `scripts/benchmarks.sh` from one run of `lorastore-bench` (Sources/LoraStoreBenchmarks),
+`scripts/zipnn_bench.py` and, with `--peft`, `scripts/peft_merge_bench.py`; do not edit the figures by
+hand, run the script again.
 
 ## Method
 
@@ -91,6 +118,8 @@ Written by `scripts/benchmarks.sh` from one run of `lorastore-bench` (Sources/Lo
   a folder run once.
 - Codec speeds count logical (uncompressed) bytes. ZipNN comes from PyPI (`pip install zipnn` into
   `.venv-bench`) and runs on the same sample bytes on one thread.
+- With `--peft`, PEFT's `merge_and_unload` runs on CPU on the same base and adapter folders lorastore
+  merged (torch's CPU build, transformers and peft from `pip` into `.venv-bench`); see Merge.
 
 HEADER
     cat "$work/results.md"

@@ -2,7 +2,7 @@
 """PEFT's merge_and_unload on CPU, on the base model and adapters lorastore-bench merged.
 
 Usage: peft_merge_bench.py --base DIR --adapter DIR [--adapter DIR ...] --output JSON
-                           [--repetitions N] [--threads N] [--compare DIR]
+                           [--repetitions N] [--budget SECONDS] [--threads N] [--compare DIR]
 
 --base is a Hugging Face Llama folder (config.json + safetensors, BF16, F16 or F32, as written by
 lorastore's SyntheticModel) and each --adapter a PEFT LoRA folder (adapter_config.json +
@@ -16,7 +16,8 @@ its first writes would make. On the clock: `merge_and_unload(adapter_names=<all 
 adds each adapter's scaling * B @ A to the base weight in turn, i.e. lorastore's exact sum with weight 1
 for every adapter (PEFT rounds to the base type after each adapter, lorastore once). torch runs on
 --threads threads (default: the CPUs this process may use); the best of --repetitions (default 3)
-wall-clock times is kept.
+wall-clock times is kept, stopping early once the repetitions (loads included) have taken --budget
+seconds (default 60; at least one runs), as lorastore-bench's own repetitions do.
 
 With --compare DIR (lorastore's merged folder of the same base and adapters), the first layer's q_proj
 and the last layer's down_proj of PEFT's merged model are compared with DIR's: they match when every
@@ -43,6 +44,7 @@ def parse_arguments():
     parser.add_argument("--adapter", required=True, action="append", help="PEFT LoRA folder (repeat for several)")
     parser.add_argument("--output", required=True, help="where to write the JSON results")
     parser.add_argument("--repetitions", type=int, default=3, help="timed merges; the best is kept (default 3)")
+    parser.add_argument("--budget", type=float, default=60, help="stop repeating after this many seconds (default 60)")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="torch threads")
     parser.add_argument("--compare", help="lorastore's merged folder to compare two merged tensors with")
     arguments = parser.parse_args()
@@ -129,7 +131,10 @@ def run(arguments):
     torch.set_num_threads(arguments.threads)
     dtype_name, layers = config_dtype(arguments.base)
     times, load_times, comparison, base_bytes = [], [], None, 0
+    spent = 0.0
     for repetition in range(arguments.repetitions):
+        if spent >= arguments.budget:
+            break
         model, names, load_seconds = load(torch, arguments.base, arguments.adapter)
         load_times.append(load_seconds)
         gc.collect()
@@ -137,6 +142,7 @@ def run(arguments):
             start = time.perf_counter()
             merged = model.merge_and_unload(adapter_names=names)
             times.append(time.perf_counter() - start)
+        spent += load_seconds + times[-1]
         if repetition == 0:
             base_bytes = sum(tensor.numel() * tensor.element_size() for tensor in merged.state_dict().values())
             if arguments.compare:
@@ -155,7 +161,7 @@ def run(arguments):
         "versions": {name: version(name) for name in ("torch", "transformers", "peft")},
         "method": "LlamaForCausalLM.from_pretrained + PeftModel.from_pretrained/load_adapter + clone of every "
                   "parameter (untimed), then "
-                  f"merge_and_unload(adapter_names=<{len(arguments.adapter)} adapters>); best of {arguments.repetitions}",
+                  f"merge_and_unload(adapter_names=<{len(arguments.adapter)} adapters>); best of {len(times)}",
         "comparison": comparison,
     }
 
@@ -169,7 +175,7 @@ def main():
     with open(arguments.output, "w") as file:
         json.dump(report, file, indent=2)
     print(f"PEFT merge_and_unload, {report['adapters']} adapter(s), {report['dtype']}: best {report['seconds']:.3f} s "
-          f"of {arguments.repetitions} ({report['threads']} threads; load {report['load_seconds']:.1f} s)",
+          f"of {len(report['all_seconds'])} ({report['threads']} threads; load {report['load_seconds']:.1f} s)",
           file=sys.stderr)
 
 

@@ -80,6 +80,8 @@ enum MergeBenchmarks {
                     break
                 case .skipped:
                     cells += ["skipped", "–", "–"]
+                case .run where !PeftMerge.measures(mergeCase, adapterCounts: options.adapterCounts):
+                    cells += ["not run", "–", "–"]
                 case .run(let python):
                     let label = "\(mergeCase.rank) × \(mergeCase.count)"
                     do {
@@ -133,8 +135,10 @@ enum MergeBenchmarks {
                     + "(`PeftModel.from_pretrained`, then `load_adapter`) and clones every parameter out of "
                     + "transformers' copy-on-write mapping of the file (so the merge pays no page copies), untimed, and times "
                     + "`merge_and_unload(adapter_names=<all>)`, which adds each adapter's scaling · B·A to the weights in "
-                    + "turn: lorastore's exact sum with weight 1 each. torch on \(cores) threads, best of "
-                    + "\(options.repetitions), a fresh load before each. *× PEFT* = PEFT's time / lorastore's time, so "
+                    + "turn: lorastore's exact sum with weight 1 each. torch on \(cores) threads, best of up to "
+                    + "\(options.repetitions) with a fresh load before each (none starts once \(PeftMerge.budget) s, loads "
+                    + "included, have passed). Timed on the single-adapter cases and the one with the most adapters only, "
+                    + "to bound the run's time. *× PEFT* = PEFT's time / lorastore's time, so "
                     + "above 1 means lorastore is faster. The fair pair is *compute* against `merge_and_unload`: both "
                     + "exclude writing a file, and *compute* still includes reading the base from the store and "
                     + "decoding the adapters, which PEFT's figure leaves out with the load. The script also checks two "

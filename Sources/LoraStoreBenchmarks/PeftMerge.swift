@@ -24,6 +24,16 @@ enum PeftMerge {
     /// The script, relative to the repository root (the working directory of scripts/benchmarks.sh).
     static let script = URL(fileURLWithPath: "scripts/peft_merge_bench.py")
 
+    /// Seconds of PEFT repetitions (loads included) after which no new one starts: PEFT takes tens of
+    /// seconds per merge of a 1 GiB base, far more than its spread between runs needs.
+    static let budget = 30
+
+    /// Whether PEFT is timed on `mergeCase`: every single-adapter case and the most adapters, which bounds
+    /// the time the comparison adds (each PEFT case loads the model afresh per repetition).
+    static func measures(_ mergeCase: MergeBenchmarks.Case, adapterCounts: [Int]) -> Bool {
+        mergeCase.count == 1 || mergeCase.count == adapterCounts.max()
+    }
+
     /// What the script measured on one case (its JSON, snake_case keys).
     struct Measurement: Decodable {
         /// Best wall-clock time of `merge_and_unload`, load excluded.
@@ -79,7 +89,7 @@ enum PeftMerge {
         process.executableURL = python
         var arguments = [script.path, "--base", base.path, "--output", output.path]
         for adapter in adapters { arguments += ["--adapter", adapter.path] }
-        arguments += ["--repetitions", String(repetitions), "--threads", String(threads)]
+        arguments += ["--repetitions", String(repetitions), "--budget", String(budget), "--threads", String(threads)]
         if let compare { arguments += ["--compare", compare.path] }
         process.arguments = arguments
         process.standardOutput = logHandle
@@ -90,7 +100,10 @@ enum PeftMerge {
             throw Failure(description: "cannot run \(python.path): \(error.localizedDescription)")
         }
         process.waitUntilExit()
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
+        guard process.terminationReason == .exit else {
+            throw Failure(description: "the script was killed by signal \(process.terminationStatus)")
+        }
+        guard process.terminationStatus == 0 else {
             let lines = (try? String(contentsOf: log, encoding: .utf8))?.split(whereSeparator: \.isNewline) ?? []
             throw Failure(description: lines.last.map(String.init) ?? "the script exited with \(process.terminationStatus)")
         }

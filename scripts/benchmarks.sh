@@ -8,7 +8,7 @@
 #   --quick   smoke run (128MiB bases, 8MiB codec tensors, one repetition); writes
 #             .build-bench/BENCHMARKS-quick.md unless --output is given
 #   --peft    also time PEFT's merge_and_unload on CPU on the merge cases (scripts/peft_merge_bench.py);
-#             installs torch (CPU build), transformers and peft into .venv-bench
+#             installs torch, transformers and peft from PyPI into .venv-bench
 #   --output  where to write (default BENCHMARKS.md)
 #
 # Builds with its own scratch path (.build-bench) so it never disturbs a development build. ZipNN (and
@@ -73,15 +73,15 @@ else
 fi
 
 # PEFT's merge_and_unload is timed by lorastore-bench itself, which runs scripts/peft_merge_bench.py on
-# the folders it merged; here only the packages are installed (torch's CPU build: the comparison is on CPU).
+# the folders it merged; here only the packages are installed, from PyPI (the machines we run on reach no
+# other index; PyPI's torch wheel runs on CPU when no GPU is present, which is what the comparison uses).
 peft_arguments=()
 if [ "$peft" = yes ]; then
     echo "== PEFT (virtualenv .venv-bench)"
     pip_quiet=(.venv-bench/bin/pip install --quiet --disable-pip-version-check)
     if [ -n "$venv_error" ]; then
         peft_arguments=(--peft-skipped "$venv_error")
-    elif ! "${pip_quiet[@]}" --index-url https://download.pytorch.org/whl/cpu torch > "$work/pip-peft.log" 2>&1 \
-        || ! "${pip_quiet[@]}" transformers peft >> "$work/pip-peft.log" 2>&1; then
+    elif ! "${pip_quiet[@]}" torch transformers peft > "$work/pip-peft.log" 2>&1; then
         peft_arguments=(--peft-skipped "pip install torch transformers peft failed: $(grep -m 1 -i error "$work/pip-peft.log" || tail -n 1 "$work/pip-peft.log")")
     else
         peft_arguments=(--peft-python .venv-bench/bin/python)
@@ -119,7 +119,7 @@ hand, run the script again.
 - Codec speeds count logical (uncompressed) bytes. ZipNN comes from PyPI (`pip install zipnn` into
   `.venv-bench`) and runs on the same sample bytes on one thread.
 - With `--peft`, PEFT's `merge_and_unload` runs on CPU on the same base and adapter folders lorastore
-  merged (torch's CPU build, transformers and peft from `pip` into `.venv-bench`); see Merge.
+  merged (torch, transformers and peft from PyPI into `.venv-bench`, run on CPU); see Merge.
 
 HEADER
     cat "$work/results.md"

@@ -96,7 +96,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "LoraStoreBenchmarks",
-            dependencies: ["LoraStoreCore", "CZlib"],
+            dependencies: ["LoraStoreCore", "CZlib", "CLowRankKernel"],
             swiftSettings: optimizationSettings
         ),
         .testTarget(

@@ -199,9 +199,27 @@ LORASTORE_AVX512 int lorastore_merge_rows_avx512(const lorastore_merge_rows *pla
     }
 }
 
+LORASTORE_AVX512 float lorastore_fma_chains_avx512(size_t iterations) {
+    enum { CHAINS = 12 };
+    __m512 chains[CHAINS];
+    for (int i = 0; i < CHAINS; i++) chains[i] = _mm512_set1_ps((float)i);
+    const __m512 factor = _mm512_set1_ps(0.999f), addend = _mm512_set1_ps(0.001f);
+    for (size_t round = 0; round < iterations; round++) {
+        for (int i = 0; i < CHAINS; i++) chains[i] = _mm512_fmadd_ps(chains[i], factor, addend);
+    }
+    __m512 sum = chains[0];
+    for (int i = 1; i < CHAINS; i++) sum = _mm512_add_ps(sum, chains[i]);
+    return _mm512_reduce_add_ps(sum);
+}
+
 #else
 
 int lorastore_avx512_available(void) { return 0; }
+
+float lorastore_fma_chains_avx512(size_t iterations) {
+    (void)iterations;
+    return 0;
+}
 
 int lorastore_avx512_bf16_available(void) { return 0; }
 

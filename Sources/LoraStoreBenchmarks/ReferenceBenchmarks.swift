@@ -1,3 +1,4 @@
+import CLowRankKernel
 import Dispatch
 import Foundation
 import LoraStoreCore
@@ -15,6 +16,9 @@ struct ReferenceBandwidths {
     var fileCopyCached: Double
     /// The same, then fsync.
     var fileCopySynced: Double
+    /// F32 fused multiply-adds per second on every core, with the vectors of the merge kernel's implementation
+    /// and no memory traffic: the ceiling of a merge whose rank makes it compute-bound.
+    var multiplyAdds: Double
 }
 
 /// The reference bandwidths.
@@ -31,13 +35,18 @@ enum ReferenceBenchmarks {
                 "- *memcpy*: each thread copies its share between two \(Format.bytes(size)) buffers.",
                 "- *file copy*: `read`/`write` of a \(Format.bytes(size)) file (in the page cache) into a new file with an 8 MiB buffer, "
                     + "one thread like `cp`; *synced* adds `fsync` before the clock stops.",
+                "- *fused multiply-add*: each thread runs twelve independent chains of F32 fused multiply-adds in registers, "
+                    + "\(LowRankKernel.Implementation.preferred == .avx512 ? "16 lanes (AVX-512" : "8 lanes (SIMD8")"
+                    + ", the merge kernel's \(LowRankKernel.Implementation.preferred) implementation); counted in lanes. "
+                    + "A rank-r merge needs r of them per weight element, so this bounds it when r is large.",
             ],
             columns: ["reference", "threads", "bandwidth"])
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
         defer { buffer.deallocate() }
         buffer.initializeMemory(as: UInt8.self, repeating: 1)
         var references = ReferenceBandwidths(
-            readRewrite: 0, readRewriteSingle: 0, memcpy: 0, memcpySingle: 0, fileCopyCached: 0, fileCopySynced: 0)
+            readRewrite: 0, readRewriteSingle: 0, memcpy: 0, memcpySingle: 0, fileCopyCached: 0, fileCopySynced: 0,
+            multiplyAdds: 0)
         var pass: UInt32 = 0
         for threads in [cores, 1] {
             let seconds = Timing.best(options.repetitions) {
@@ -77,7 +86,51 @@ enum ReferenceBenchmarks {
             report.row([synced ? "file copy, fsync" : "file copy, page cache", "1", Format.rate(rate)])
         }
         try? FileManager.default.removeItem(at: source)
+
+        for threads in [cores, 1] {
+            let rounds = options.quick ? 2_000_000 : 20_000_000
+            let seconds = Timing.best(options.repetitions) { multiplyAddChains(rounds: rounds, threads: threads) }
+            let rate = Double(rounds * multiplyAddsPerRound * threads) / seconds
+            if threads == cores { references.multiplyAdds = rate }
+            report.row(["fused multiply-add", "\(threads)", String(format: "%.1f G multiply-adds/s", rate / 1e9)])
+        }
         return references
+    }
+
+    /// Lanes of fused multiply-add in one round of ``multiplyAddChains(rounds:threads:)``: twelve chains.
+    static var multiplyAddsPerRound: Int {
+        12 * (LowRankKernel.Implementation.preferred == .avx512 ? 16 : 8)
+    }
+
+    /// Twelve chains of SIMD8 fused multiply-adds, each in its own variable so that all stay in registers.
+    static func portableChains(rounds: Int) -> Float {
+        let a = SIMD8<Float>(repeating: 0.999), b = SIMD8<Float>(repeating: 0.001)
+        var c0 = SIMD8<Float>(repeating: 0), c1 = SIMD8<Float>(repeating: 1), c2 = SIMD8<Float>(repeating: 2)
+        var c3 = SIMD8<Float>(repeating: 3), c4 = SIMD8<Float>(repeating: 4), c5 = SIMD8<Float>(repeating: 5)
+        var c6 = SIMD8<Float>(repeating: 6), c7 = SIMD8<Float>(repeating: 7), c8 = SIMD8<Float>(repeating: 8)
+        var c9 = SIMD8<Float>(repeating: 9), c10 = SIMD8<Float>(repeating: 10), c11 = SIMD8<Float>(repeating: 11)
+        for _ in 0..<rounds {
+            c0 = c0.addingProduct(a, b); c1 = c1.addingProduct(a, b); c2 = c2.addingProduct(a, b)
+            c3 = c3.addingProduct(a, b); c4 = c4.addingProduct(a, b); c5 = c5.addingProduct(a, b)
+            c6 = c6.addingProduct(a, b); c7 = c7.addingProduct(a, b); c8 = c8.addingProduct(a, b)
+            c9 = c9.addingProduct(a, b); c10 = c10.addingProduct(a, b); c11 = c11.addingProduct(a, b)
+        }
+        return (c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11).sum()
+    }
+
+    /// `rounds` rounds of twelve independent fused multiply-add chains on each of `threads` threads, with the
+    /// vectors the merge kernel uses on this CPU.
+    static func multiplyAddChains(rounds: Int, threads: Int) {
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            let result: Float
+            if LowRankKernel.Implementation.preferred == .avx512 {
+                result = lorastore_fma_chains_avx512(rounds)
+            } else {
+                result = portableChains(rounds: rounds)
+            }
+            // Keeps the chains from being optimised away.
+            if result.isNaN { print("fused multiply-add chains produced NaN") }
+        }
     }
 
     /// XORs every 32-byte lane of `buffer` with `mask`, `threads` contiguous shares in parallel.

@@ -43,4 +43,9 @@ int lorastore_avx512_bf16_available(void);
 /// Call only when `lorastore_avx512_available()` returned 1.
 int lorastore_merge_rows_avx512(const lorastore_merge_rows *plan, size_t row_start, size_t row_end);
 
+/// Runs `iterations` rounds of twelve independent 16-lane F32 fused multiply-adds (the kernel's instruction,
+/// without its memory traffic) and returns a value that depends on all of them: benchmarks time it to know
+/// the multiply-add throughput a merge is bound by. Call only when `lorastore_avx512_available()` is 1.
+float lorastore_fma_chains_avx512(size_t iterations);
+
 #endif

@@ -10,6 +10,18 @@ public struct PlannedTensor: Sendable {
     /// For a weight of a quantized base: how it is stored, to read it as F32.
     var quantized: QuantizedSource? = nil
 
+    /// The F32 fused multiply-adds the merge kernel spends on this tensor: rows × columns × the summed rank
+    /// of its low-rank terms (zero when no low-rank update touches it). A cost estimate for progress and
+    /// benchmarks, since a rank-r merge is bound by r multiply-adds per weight element. (PEFT's `linear`
+    /// combination merges one update of the common rank, so there it overstates the cost.)
+    public var multiplyAdds: Int {
+        switch action {
+        case .lowRank(let terms, _), .requantize(let terms), .dequantize(let terms):
+            terms.reduce(0) { $0 + $1.module.rows * $1.module.columns * $1.module.rank }
+        default: 0
+        }
+    }
+
     /// Whether the adapters change this tensor (false: the base's bytes, possibly converted to `dtype`).
     public var isChanged: Bool {
         switch action {

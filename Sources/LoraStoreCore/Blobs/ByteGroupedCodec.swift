@@ -293,7 +293,7 @@ extension ByteGroupedCodec {
         func compressChunks() -> [Int]? {
             let chunkCount = geometry.chunkCount
             let workerCount = min(max(configuration.maximumConcurrency, 1), chunkCount)
-            let perWorker = ByteGroupedCodec.run(workerCount: workerCount) { worker in
+            let perWorker = ChunkWorkers.run(workerCount: workerCount) { worker in
                 compressChunks(worker: worker, workerCount: workerCount)
             }
             var lengths = [Int](repeating: 0, count: geometry.width * chunkCount)
@@ -413,7 +413,7 @@ extension ByteGroupedCodec {
         let workerCount = min(max(maximumConcurrency, 1), layout.geometry.chunkCount)
         guard workerCount > 0 else { return }
         let plan = DecodePlan(input: encoded, output: output, layout: layout)
-        let failures = run(workerCount: workerCount) { worker in
+        let failures = ChunkWorkers.run(workerCount: workerCount) { worker in
             plan.decodeChunks(worker: worker, workerCount: workerCount)
         }
         if let failure = failures.compactMap({ $0 }).min(by: { $0.chunk < $1.chunk }) {
@@ -601,47 +601,6 @@ extension ByteGroupedCodec {
             let value = T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
             offset += size
             return value
-        }
-    }
-}
-
-// MARK: - Threads
-
-extension ByteGroupedCodec {
-    /// Runs `body` once per worker, concurrently when there is more than one, and returns the results in worker
-    /// order.
-    private static func run<Result: Sendable>(
-        workerCount: Int,
-        _ body: @Sendable (Int) -> Result
-    ) -> [Result] {
-        guard workerCount > 1 else { return (0..<workerCount).map(body) }
-        let results = ResultSlots<Result>(count: workerCount)
-        DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
-            results.store(body(worker), at: worker)
-        }
-        return results.collect()
-    }
-
-    /// One result slot per worker; each worker writes only its own slot, and `collect` runs after all of them.
-    private final class ResultSlots<Result: Sendable>: @unchecked Sendable {
-        private let slots: UnsafeMutableBufferPointer<Result?>
-
-        init(count: Int) {
-            slots = .allocate(capacity: count)
-            slots.initialize(repeating: nil)
-        }
-
-        deinit {
-            slots.deinitialize()
-            slots.deallocate()
-        }
-
-        func store(_ result: Result, at index: Int) {
-            slots[index] = result
-        }
-
-        func collect() -> [Result] {
-            slots.map { $0.unsafelyUnwrapped }
         }
     }
 }

@@ -1,0 +1,206 @@
+/// Encodes and decodes runs of symbols as one tANS bit stream carrying four interleaved states.
+///
+/// Symbol `i` of a run is coded with state `i % 4`, so the decoder keeps four independent table lookups in flight
+/// instead of one, and all four share one bit reader.
+///
+/// The encoder walks the run backwards from state index 0 in all four states, writing bits LSB-first, then
+/// writes the four final state indices (``ANSCode/tableLog`` bits each, state 3 first) and a closing `1` bit.
+/// The decoder reads the stream backwards from that marker and must end with all four states back at index 0
+/// and every bit consumed, which catches most damage that the table structure alone would not.
+enum ANSStreams {
+    static let stateCount = 4
+
+    /// The most bytes a run of `count` symbols can take: at most 16 bits per symbol, plus the final states, the
+    /// marker and a flush.
+    static func bound(_ count: Int) -> Int {
+        2 * count + 16
+    }
+
+    /// Encodes `values[0..<count]` into `output`, which holds at least ``bound(_:)`` bytes; returns the length.
+    static func encode(
+        _ values: UnsafePointer<UInt16>, count: Int, tables: borrowing ANSEncodingTables,
+        into output: UnsafeMutableRawPointer
+    ) -> Int {
+        tables.symbolOfValue.withUnsafeBufferPointer { symbolOfValue in
+            tables.symbols.withUnsafeBufferPointer { symbols in
+                tables.nextState.withUnsafeBufferPointer { nextState in
+                    var writer = BitWriter(base: output)
+                    var states = (UInt32(0), UInt32(0), UInt32(0), UInt32(0))
+                    withUnsafeMutableBytes(of: &states) { raw in
+                        let states = raw.assumingMemoryBound(to: UInt32.self)
+                        for index in 0..<stateCount { states[index] = UInt32(ANSCode.tableSize) }
+                        var index = count
+                        while index > 0 {
+                            index &-= 1
+                            let value = UInt32(values[index])
+                            let symbol = symbols[Int(symbolOfValue[Int(value)])]
+                            let state = states[index & (stateCount - 1)]
+                            let stateBits = symbol.maximumStateBits &- (state < symbol.threshold ? 1 : 0)
+                            let escapeMask = (UInt32(1) &<< symbol.escapeBits) &- 1
+                            let field = (state & ((1 &<< stateBits) &- 1)) &<< symbol.escapeBits | (value & escapeMask)
+                            writer.write(UInt64(field), bits: Int(stateBits &+ symbol.escapeBits))
+                            let slot = symbol.start &+ (state &>> stateBits) &- symbol.count
+                            states[index & (stateCount - 1)] = UInt32(ANSCode.tableSize) | UInt32(nextState[Int(slot)])
+                        }
+                        for index in (0..<stateCount).reversed() {
+                            writer.write(UInt64(states[index]) & UInt64(ANSCode.tableSize - 1), bits: ANSCode.tableLog)
+                        }
+                    }
+                    writer.write(1, bits: 1)
+                    return writer.finish()
+                }
+            }
+        }
+    }
+
+    /// Appends bits LSB-first.
+    private struct BitWriter {
+        let base: UnsafeMutableRawPointer
+        var offset = 0
+        var accumulator: UInt64 = 0
+        var pending = 0
+
+        @inline(__always)
+        mutating func write(_ value: UInt64, bits: Int) {
+            accumulator |= value &<< UInt64(pending)
+            pending &+= bits
+            if pending >= 32 {
+                base.storeBytes(
+                    of: UInt32(truncatingIfNeeded: accumulator).littleEndian, toByteOffset: offset, as: UInt32.self)
+                offset &+= 4
+                accumulator &>>= 32
+                pending &-= 32
+            }
+        }
+
+        mutating func finish() -> Int {
+            while pending > 0 {
+                base.storeBytes(of: UInt8(truncatingIfNeeded: accumulator), toByteOffset: offset, as: UInt8.self)
+                offset += 1
+                accumulator >>= 8
+                pending -= 8
+            }
+            return offset
+        }
+    }
+}
+
+// MARK: - Decoding
+
+extension ANSStreams {
+    /// Why a stream did not decode.
+    enum Failure: Error, Sendable {
+        /// The stream has no bytes, or its last byte is zero where the end marker should be.
+        case missingMarker
+        /// The symbols did not use exactly the stream's bits: positive when bits are left over, negative when
+        /// the symbols needed more than the stream holds.
+        case bitsLeftOver(Int)
+        /// A state did not return to where the encoder started.
+        case wrongFinalState
+    }
+
+    /// Decodes `count` symbols from `stream` into `output`.
+    ///
+    /// Never reads outside the stream: every state is a valid table index by construction, and the bit reader
+    /// clamps its loads to the stream. Damage shows as a stream that is not consumed exactly or that ends on
+    /// other states; damage that survives both decodes to wrong values, which the blob digest then catches.
+    static func decode(
+        _ stream: UnsafeRawBufferPointer, count: Int, table: UnsafePointer<ANSDecodingEntry>,
+        into output: UnsafeMutablePointer<UInt16>
+    ) throws(Failure) {
+        var padding: UInt64 = 0
+        try withUnsafeMutablePointer(to: &padding) { (padding) throws(Failure) in
+            var reader = try BitReader(stream, padding: padding)
+            reader.refill()
+            var s0 = Int(reader.read(ANSCode.tableLog)), s1 = Int(reader.read(ANSCode.tableLog))
+            var s2 = Int(reader.read(ANSCode.tableLog)), s3 = Int(reader.read(ANSCode.tableLog))
+            // A refill leaves at least 57 bits unless the stream is ending; three symbols take at most 48.
+            let lockstep = count - count % 12
+            var index = 0
+            while index < lockstep {
+                let out = output + index
+                reader.refill()
+                step(&s0, &reader, table, out)
+                step(&s1, &reader, table, out + 1)
+                step(&s2, &reader, table, out + 2)
+                reader.refill()
+                step(&s3, &reader, table, out + 3)
+                step(&s0, &reader, table, out + 4)
+                step(&s1, &reader, table, out + 5)
+                reader.refill()
+                step(&s2, &reader, table, out + 6)
+                step(&s3, &reader, table, out + 7)
+                step(&s0, &reader, table, out + 8)
+                reader.refill()
+                step(&s1, &reader, table, out + 9)
+                step(&s2, &reader, table, out + 10)
+                step(&s3, &reader, table, out + 11)
+                index &+= 12
+            }
+            var states = [s0, s1, s2, s3]
+            while index < count {
+                reader.refill()
+                step(&states[index & 3], &reader, table, output + index)
+                index += 1
+            }
+            guard reader.position == 0 else { throw .bitsLeftOver(reader.position) }
+            guard states == [0, 0, 0, 0] else { throw .wrongFinalState }
+        }
+    }
+
+    @inline(__always)
+    private static func step(
+        _ state: inout Int, _ reader: inout BitReader, _ table: UnsafePointer<ANSDecodingEntry>,
+        _ output: UnsafeMutablePointer<UInt16>
+    ) {
+        let entry = table + state
+        let bits = reader.read(Int(entry.pointee.bits))
+        output.pointee = entry.pointee.value | (UInt16(truncatingIfNeeded: bits) & entry.pointee.escapeMask)
+        state = Int(entry.pointee.base) &+ Int(truncatingIfNeeded: bits &>> UInt64(entry.pointee.escapeBits))
+    }
+
+    /// Reads a stream backwards from its end marker.
+    private struct BitReader {
+        let start: UnsafeRawPointer
+        /// The stream bit at which `container` starts.
+        var containerStart = 0
+        /// Unread bits in `container`: the unread bits of the stream are `0..<containerStart + available`.
+        var available: Int
+        var container: UInt64 = 0
+
+        /// Streams shorter than 8 bytes are copied to `padding` so that loads stay in bounds.
+        init(_ stream: UnsafeRawBufferPointer, padding: UnsafeMutablePointer<UInt64>) throws(Failure) {
+            guard let base = stream.baseAddress, stream.count > 0, stream[stream.count - 1] != 0 else {
+                throw .missingMarker
+            }
+            available = (stream.count - 1) * 8 + (7 - stream[stream.count - 1].leadingZeroBitCount)
+            if stream.count >= 8 {
+                start = base
+            } else {
+                UnsafeMutableRawPointer(padding).copyMemory(from: base, byteCount: stream.count)
+                start = UnsafeRawPointer(padding)
+            }
+        }
+
+        /// The number of unread bits in the stream; negative after reading past its start.
+        var position: Int { containerStart &+ available }
+
+        /// Loads the 8 bytes ending at the byte that holds the next unread bit (or the stream's first 8).
+        @inline(__always)
+        mutating func refill() {
+            let position = containerStart &+ available
+            let byte = max(0, ((position &+ 7) &>> 3) &- 8)
+            container = UInt64(littleEndian: start.loadUnaligned(fromByteOffset: byte, as: UInt64.self))
+            containerStart = byte &<< 3
+            available = position &- containerStart
+        }
+
+        /// The `count` bits below the read position. Past the start of the stream it returns garbage without
+        /// reading out of bounds, and ``position`` goes negative.
+        @inline(__always)
+        mutating func read(_ count: Int) -> UInt64 {
+            available &-= count
+            return (container &>> UInt64(truncatingIfNeeded: available)) & ((1 &<< UInt64(count)) &- 1)
+        }
+    }
+}

@@ -6,6 +6,9 @@
 public enum BlobCodec: String, Sendable, Hashable, Codable, CaseIterable {
     /// The logical bytes, stored as they are.
     case raw
-    /// Byte planes compressed with deflate; see ``ByteGroupedCodec`` for the format.
+    /// Byte planes compressed with deflate; see ``ByteGroupedCodec`` for the format. Still read; new F32, F16 and
+    /// BF16 tensors use ``exponentANS``.
     case byteGroupedZlib = "bgzip"
+    /// Exponents and top mantissa bits tANS-coded, sign and low mantissa bits stored; see ``ExponentCodec``.
+    case exponentANS = "xans"
 }

@@ -19,9 +19,9 @@ public enum BlobCodecError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .notAnEncoding:
-            "The blob is not a byte-grouped encoding (magic number missing)."
+            "The blob is not in the encoding its codec names (magic number missing)."
         case .unsupportedVersion(let version):
-            "The blob uses byte-grouped format version \(version), which this version of lorastore cannot read."
+            "The blob uses format version \(version) of its codec, which this version of lorastore cannot read."
         case .truncated(let message):
             "The encoded blob is truncated: \(message)."
         case .corrupt(let message):

@@ -56,12 +56,20 @@ public struct BlobStore: Sendable {
         }
         var codec = BlobCodec.raw
         var encoded: [UInt8]?
-        if case .compressed(let elementWidth) = encoding,
-            let compressed = ByteGroupedCodec.encode(bytes, elementWidth: elementWidth),
-            compressed.count < bytes.count
-        {
-            codec = .byteGroupedZlib
-            encoded = compressed
+        switch encoding {
+        case .raw:
+            break
+        case .compressed(let elementWidth):
+            if let compressed = ByteGroupedCodec.encode(bytes, elementWidth: elementWidth) {
+                (codec, encoded) = (.byteGroupedZlib, compressed)
+            }
+        case .floatingPoint(let layout):
+            if let compressed = ExponentCodec.encode(bytes, layout: layout) {
+                (codec, encoded) = (.exponentANS, compressed)
+            }
+        }
+        if let compressed = encoded, compressed.count >= bytes.count {
+            (codec, encoded) = (.raw, nil)
         }
         let created: Bool
         if let encoded {
@@ -80,11 +88,15 @@ public struct BlobStore: Sendable {
             codec: codec, created: true)
     }
 
-    /// Describes a blob already on disk. The codec follows from the sizes: a compressed encoding is only
-    /// ever kept when it is smaller than the logical bytes.
+    /// Describes a blob already on disk. A compressed encoding is only ever kept when it is smaller than the
+    /// logical bytes, so a file of the logical size is raw; otherwise its magic number names the codec.
     public func existingBlob(_ digest: Digest, logicalSize: Int) throws -> StoredBlob? {
         guard let storedSize = storedSize(of: digest) else { return nil }
-        let codec: BlobCodec = storedSize == logicalSize ? .raw : .byteGroupedZlib
+        var codec = BlobCodec.raw
+        if storedSize != logicalSize {
+            let mapping = try MappedFile(url: URL(fileURLWithPath: path(of: digest)))
+            codec = ExponentCodec.isEncoding(mapping.bytes) ? .exponentANS : .byteGroupedZlib
+        }
         return StoredBlob(
             digest: digest, logicalSize: logicalSize, storedSize: storedSize, codec: codec, created: false)
     }
@@ -105,6 +117,15 @@ public struct BlobStore: Sendable {
                 let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
                 contents = BlobContents(decoded: buffer)
                 try ByteGroupedCodec.decode(mapping.bytes, into: buffer)
+            } catch {
+                throw BlobStoreError.damaged(digest, reason: "\(error)")
+            }
+        case .exponentANS:
+            do {
+                let size = try ExponentCodec.decodedSize(mapping.bytes)
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+                contents = BlobContents(decoded: buffer)
+                try ExponentCodec.decode(mapping.bytes, into: buffer)
             } catch {
                 throw BlobStoreError.damaged(digest, reason: "\(error)")
             }

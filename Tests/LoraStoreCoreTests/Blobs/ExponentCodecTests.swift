@@ -1,0 +1,301 @@
+import Foundation
+import Testing
+@testable import LoraStoreCore
+
+@Suite("ExponentCodec")
+struct ExponentCodecTests {
+    /// Small chunks so that tests cross many chunk boundaries, on more threads than chunks divide evenly.
+    static let smallChunks = ExponentCodec.Configuration(chunkLength: 1000, maximumConcurrency: 3)
+
+    @Test("weights round-trip and shrink", arguments: FloatLayout.allCases)
+    func roundTrip(layout: FloatLayout) throws {
+        let data = Self.weights(layout, count: 20_000)
+        for configuration in [ExponentCodec.Configuration.default, Self.smallChunks] {
+            let encoded = try #require(data.withUnsafeBytes {
+                ExponentCodec.encode($0, layout: layout, configuration: configuration)
+            })
+            #expect(encoded.count < data.count)
+            #expect(try Self.decode(encoded) == data)
+        }
+    }
+
+    @Test("special values, odd lengths, empty input and sizes around chunk boundaries", arguments: FloatLayout.allCases)
+    func edgeCases(layout: FloatLayout) throws {
+        let specials = Self.specialValues(layout)
+        let weights = Self.weights(layout, count: 4_500)
+        for count in [0, 1, 2, 3, 7, 999, 1000, 1001, 1999, 2000, 2001, 4097] {
+            // Weights with every special value spliced in, so rare exponents meet common ones.
+            var data = Array(weights[..<(count * layout.width)])
+            for (index, element) in specials.enumerated() where (index + 1) * layout.width <= data.count {
+                let position = (index * 37 % max(count, 1)) * layout.width
+                data.replaceSubrange(position..<position + layout.width, with: element)
+            }
+            let encoded = try #require(data.withUnsafeBytes {
+                ExponentCodec.encode($0, layout: layout, configuration: Self.smallChunks)
+            })
+            #expect(try Self.decode(encoded) == data, "\(count) elements")
+        }
+        let onlySpecials = specials.flatMap { $0 }
+        let encoded = try #require(onlySpecials.withUnsafeBytes {
+            ExponentCodec.encode($0, layout: layout, configuration: Self.smallChunks)
+        })
+        #expect(try Self.decode(encoded) == onlySpecials)
+    }
+
+    @Test("arbitrary bit patterns and constant tensors round-trip", arguments: FloatLayout.allCases)
+    func arbitraryBits(layout: FloatLayout) throws {
+        let random = Samples.randomBytes(count: layout.width * 5_001)
+        let zeros = [UInt8](repeating: 0, count: layout.width * 6_000)
+        for data in [random, zeros] {
+            let encoded = try #require(data.withUnsafeBytes {
+                ExponentCodec.encode($0, layout: layout, configuration: Self.smallChunks)
+            })
+            #expect(try Self.decode(encoded) == data)
+        }
+        #expect(random.withUnsafeBytes { ExponentCodec.encode($0, layout: layout) } == nil, "random bits do not shrink")
+        let encodedZeros = try #require(zeros.withUnsafeBytes { ExponentCodec.encode($0, layout: layout) })
+        #expect(encodedZeros.count < zeros.count)
+    }
+
+    @Test("ragged lengths and bad chunk lengths are refused")
+    func refusesBadShapes() {
+        let data = Self.weights(.f32, count: 100)
+        #expect(data.dropLast().withUnsafeBytes { ExponentCodec.encode($0, layout: .f32) } == nil)
+        #expect(data.dropLast().withUnsafeBytes { ExponentCodec.encode($0, layout: .bf16) } == nil)
+        for chunkLength in [0, 1, 999, -2] {
+            let configuration = ExponentCodec.Configuration(chunkLength: chunkLength, maximumConcurrency: 1)
+            #expect(data.withUnsafeBytes { ExponentCodec.encode($0, layout: .f32, configuration: configuration) } == nil)
+        }
+    }
+
+    @Test("ratio within 1 % of the elements' order-0 entropy", arguments: FloatLayout.allCases)
+    func ratioNearEntropy(layout: FloatLayout) throws {
+        let count = 200_000
+        let data = Self.weights(layout, count: count)
+        let encoded = try #require(data.withUnsafeBytes { ExponentCodec.encode($0, layout: layout) })
+        // Sign and low mantissa bits are uniform in these weights, so the entropy of the symbol plus the residue
+        // bits bounds what any order-0 coder can do.
+        var counts: [Int: Int] = [:]
+        for index in 0..<count {
+            var element = 0
+            for byte in 0..<layout.width { element |= Int(data[index * layout.width + byte]) << (8 * byte) }
+            counts[(element >> layout.lowBits) & ((1 << layout.symbolBits) - 1), default: 0] += 1
+        }
+        let entropy = counts.values.reduce(0.0) { bits, occurrences in
+            let frequency = Double(occurrences) / Double(count)
+            return bits - frequency * log2(frequency)
+        }
+        let ideal = (entropy + Double(layout.lowBits + 1)) * Double(count) / 8
+        #expect(Double(encoded.count) >= ideal * 0.999)
+        #expect(Double(encoded.count) <= ideal * 1.01)
+    }
+
+    @Test("output is deterministic and independent of the thread count")
+    func deterministic() throws {
+        for layout in FloatLayout.allCases {
+            let data = Self.weights(layout, count: 30_000)
+            var encodings: Set<[UInt8]> = []
+            for threads in [1, 2, 5] {
+                let configuration = ExponentCodec.Configuration(chunkLength: 1000, maximumConcurrency: threads)
+                for _ in 0..<2 {
+                    encodings.insert(try #require(data.withUnsafeBytes {
+                        ExponentCodec.encode($0, layout: layout, configuration: configuration)
+                    }))
+                }
+            }
+            #expect(encodings.count == 1, "\(layout)")
+            let encoded = try #require(encodings.first)
+            for threads in [1, 2, 5] {
+                #expect(try Self.decode(encoded, threads: threads) == data)
+            }
+        }
+    }
+
+    @Test("every truncation throws", arguments: FloatLayout.allCases)
+    func truncated(layout: FloatLayout) throws {
+        let encoded = try Self.sampleEncoding(layout)
+        for cut in 0..<encoded.count {
+            #expect(throws: BlobCodecError.self, "cut at \(cut)") { try Self.decode(Array(encoded[..<cut])) }
+        }
+    }
+
+    @Test("random damage throws or decodes to other bytes, in bounds", arguments: FloatLayout.allCases)
+    func fuzz(layout: FloatLayout) throws {
+        let data = Self.weights(layout, count: 3_001)
+        let encoded = try Self.sampleEncoding(layout)
+        var generator = SplitMix64(state: UInt64(layout.rawValue) * 1_000_003)
+        var detected = 0
+        let trials = 3_000
+        for trial in 0..<trials {
+            var damaged = encoded
+            let flips = 1 + Int(generator.next() % 3)
+            for _ in 0..<flips {
+                let position = Int(generator.next() % UInt64(damaged.count))
+                damaged[position] ^= UInt8(truncatingIfNeeded: generator.next() | 1)
+            }
+            if trial % 4 == 0 { damaged.removeLast(1 + Int(generator.next() % 16)) }
+            do {
+                let decoded = try Self.decode(damaged)
+                // Damaged residue bits decode to other elements, which the blob digest catches.
+                #expect(decoded.count == data.count)
+            } catch {
+                detected += 1
+            }
+        }
+        // Residue bytes carry no redundancy; damage anywhere else is nearly always detected by the decoder.
+        #expect(detected > trials / 10)
+    }
+
+    @Test("damaged headers and code tables throw", arguments: FloatLayout.allCases)
+    func corruptHeader(layout: FloatLayout) throws {
+        let encoded = try Self.sampleEncoding(layout)
+        let entryCount = Int(encoded[18]) | Int(encoded[19]) << 8
+        let original = Self.weights(layout, count: 3_001)
+        for offset in 0..<(20 + 4 * entryCount) {
+            for change: UInt8 in [0xFF, 0x01, 0x80] {
+                var damaged = encoded
+                damaged[offset] ^= change
+                if offset < 20 {
+                    #expect(throws: BlobCodecError.self, "byte \(offset) ^ \(change)") { try Self.decode(damaged) }
+                } else if let decoded = try? Self.decode(damaged) {
+                    // A changed code entry that still validates must also leave every stream ending exactly.
+                    #expect(decoded != original, "byte \(offset) ^ \(change)")
+                }
+            }
+        }
+    }
+
+    @Test("specific errors: foreign data, unknown version, wrong output size, impossible sizes")
+    func specificErrors() throws {
+        let encoded = try Self.sampleEncoding(.bf16)
+        #expect(throws: BlobCodecError.notAnEncoding) { try Self.decode(Array("LSBG\u{1}not ours".utf8)) }
+        var future = encoded
+        future[4] = 2
+        #expect(throws: BlobCodecError.unsupportedVersion(2)) { try Self.decode(future) }
+        #expect(throws: BlobCodecError.outputSizeMismatch(expected: 6_002, actual: 6_000)) {
+            var output = [UInt8](repeating: 0, count: 6_000)
+            try encoded.withUnsafeBytes { input in
+                try output.withUnsafeMutableBytes { try ExponentCodec.decode(input, into: $0) }
+            }
+        }
+        // A tiny encoding that claims a huge size is rejected before anyone allocates the output.
+        var huge = encoded
+        huge.replaceSubrange(6..<14, with: withUnsafeBytes(of: UInt64(1 << 40).littleEndian, Array.init))
+        #expect(throws: BlobCodecError.self) { try huge.withUnsafeBytes { try ExponentCodec.decodedSize($0) } }
+        #expect(throws: BlobCodecError.self) { try Self.decode(encoded + [0]) }
+        #expect(ExponentCodec.isEncoding(encoded.withUnsafeBytes { $0 }))
+    }
+
+    // MARK: - Store integration
+
+    @Test("the store writes F32, F16 and BF16 with the exponent codec and still reads bgzip blobs")
+    func storeCodecs() throws {
+        try TemporaryDirectory.with { directory in
+            let blobs = BlobStore(root: directory)
+            try blobs.createDirectories()
+            for layout in FloatLayout.allCases {
+                let data = Self.weights(layout, count: 8_192)
+                try data.withUnsafeBytes { bytes in
+                    let digest = Digest(of: bytes)
+                    let written = try blobs.write(bytes, digest: digest, encoding: .floatingPoint(layout))
+                    #expect(written.codec == .exponentANS && written.storedSize < bytes.count)
+                    let again = try blobs.write(bytes, digest: digest, encoding: .compressed(elementWidth: layout.width))
+                    #expect(!again.created && again.codec == .exponentANS, "an existing blob keeps its codec")
+                    let contents = try blobs.read(digest, codec: .exponentANS, verify: true)
+                    withExtendedLifetime(contents) { #expect(Array(contents.bytes) == data) }
+                }
+                // A bgzip blob, as older stores hold them.
+                var shifted = data
+                shifted[0] ^= 1
+                try shifted.withUnsafeBytes { bytes in
+                    let digest = Digest(of: bytes)
+                    let legacy = try blobs.write(bytes, digest: digest, encoding: .compressed(elementWidth: layout.width))
+                    #expect(legacy.codec == .byteGroupedZlib)
+                    #expect(try blobs.existingBlob(digest, logicalSize: bytes.count)?.codec == .byteGroupedZlib)
+                    let contents = try blobs.read(digest, codec: .byteGroupedZlib, verify: true)
+                    withExtendedLifetime(contents) { #expect(Array(contents.bytes) == shifted) }
+                }
+            }
+        }
+    }
+
+    @Test("the codec policy picks the exponent codec for floating-point adapter tensors only")
+    func policy() {
+        let policy = CodecPolicy()
+        #expect(policy.encoding(for: .adapter, dtype: .bf16) == .floatingPoint(.bf16))
+        #expect(policy.encoding(for: .adapter, dtype: .f16) == .floatingPoint(.f16))
+        #expect(policy.encoding(for: .adapter, dtype: .f32) == .floatingPoint(.f32))
+        #expect(policy.encoding(for: .adapter, dtype: .i32) == .compressed(elementWidth: 4))
+        #expect(policy.encoding(for: .adapter, dtype: .f64) == .compressed(elementWidth: 8))
+        #expect(policy.encoding(for: .base, dtype: .bf16) == .raw)
+        #expect(CodecPolicy(compressBase: true).encoding(for: .base, dtype: .f32) == .floatingPoint(.f32))
+    }
+
+    @Test("pushing an adapter stores its weights with the exponent codec and reads them back")
+    func pushUsesTheCodec() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory)
+            try test.push("base_fp32", as: "micro/base:fp32")
+            try test.push("base_bf16", as: "micro/base:bf16")
+            for (fixture, base) in [("e_r8_qv_bf16", "bf16"), ("a_r8_qv", "fp32")] {
+                let reference = "acme/\(fixture.replacingOccurrences(of: "_", with: "-"))"
+                try test.push("adapters/\(fixture)", as: reference, base: "micro/base:\(base)")
+                let shown = try test.store.describe(try Reference(parsing: reference))
+                let compressed = shown.tensors.filter { $0.storedSize < $0.size }
+                #expect(!compressed.isEmpty && compressed.allSatisfy { $0.codec == .exponentANS }, "\(fixture)")
+            }
+            #expect(try test.store.verify(deep: true).faults.isEmpty)
+        }
+    }
+
+    // MARK: - Samples
+
+    /// `count` N(0, 0.02) weights of `layout`, generated in F32 and rounded to nearest even.
+    static func weights(_ layout: FloatLayout, count: Int) -> [UInt8] {
+        let f32 = Samples.weights(elementWidth: 4, count: count)
+        switch layout {
+        case .f32:
+            return f32
+        case .bf16:
+            return Samples.weights(elementWidth: 2, count: count)
+        case .f16:
+            var bytes: [UInt8] = []
+            for index in 0..<count {
+                let bits = UInt32(f32[4 * index]) | UInt32(f32[4 * index + 1]) << 8 | UInt32(f32[4 * index + 2]) << 16
+                    | UInt32(f32[4 * index + 3]) << 24
+                withUnsafeBytes(of: Float16(Float(bitPattern: bits)).bitPattern.littleEndian) { bytes += $0 }
+            }
+            return bytes
+        }
+    }
+
+    /// NaNs, infinities, zeros of both signs, subnormals, extremes and one, as little-endian elements.
+    static func specialValues(_ layout: FloatLayout) -> [[UInt8]] {
+        let f32: [UInt32] = [
+            0x7FC0_0000, 0xFFC0_0001, 0x7F80_0001, 0x7F80_0000, 0xFF80_0000, 0, 0x8000_0000, 1, 0x8000_0001,
+            0x007F_FFFF, 0x7F7F_FFFF, 0xFF7F_FFFF, 0x3F80_0000, 0x0080_0000,
+        ]
+        let f16: [UInt16] = [0x7E00, 0xFE01, 0x7C01, 0x7C00, 0xFC00, 0, 0x8000, 1, 0x8001, 0x03FF, 0x7BFF, 0xFBFF, 0x3C00]
+        switch layout {
+        case .f32: return f32.map { withUnsafeBytes(of: $0.littleEndian, Array.init) }
+        case .bf16: return f32.map { withUnsafeBytes(of: UInt16(truncatingIfNeeded: $0 >> 16).littleEndian, Array.init) }
+        case .f16: return f16.map { withUnsafeBytes(of: $0.littleEndian, Array.init) }
+        }
+    }
+
+    /// 3,001 weights in chunks of 1000 elements: four chunks, the last one odd.
+    static func sampleEncoding(_ layout: FloatLayout) throws -> [UInt8] {
+        let data = weights(layout, count: 3_001)
+        return try #require(data.withUnsafeBytes {
+            ExponentCodec.encode($0, layout: layout, configuration: smallChunks)
+        })
+    }
+
+    static func decode(_ encoded: [UInt8], threads: Int = 3) throws -> [UInt8] {
+        try encoded.withUnsafeBytes { input in
+            var output = [UInt8](repeating: 0, count: try ExponentCodec.decodedSize(input))
+            try output.withUnsafeMutableBytes { try ExponentCodec.decode(input, into: $0, maximumConcurrency: threads) }
+            return output
+        }
+    }
+}

@@ -29,12 +29,12 @@ import Foundation
 /// |      4 |     1 | format version, `1`                                                             |
 /// |      5 |     1 | layout: 1 BF16, 2 F16, 3 F32 (``FloatLayout``)                                  |
 /// |      6 |     8 | logical byte count `N` (u64), a multiple of `W`                                 |
-/// |     14 |     4 | chunk length `C` in elements (u32, even, > 0)                                   |
+/// |     14 |     4 | chunk length `C` in elements (u32, a positive multiple of 32)                   |
 /// |     18 |     2 | code entry count `E` (u16): 0 when `n` is 0, else 1 to 4096                     |
 /// |     20 |  4·E  | per entry, by increasing value: value (u16, bit 15 set when escaped), states (u16) |
 ///
 /// Then come the residue planes of all `n` elements (``FloatLayout/residueSize(_:)`` bytes: the u8 or u16
-/// plane, then the nibble plane, low nibble first), a chunk table of `⌈n / C⌉` u32 stream lengths, and the
+/// plane, then the nibble plane in blocks of 32 elements), a chunk table of `⌈n / C⌉` u32 stream lengths, and the
 /// chunk streams (``ANSStreams``) in chunk order, which end the encoding. The entries' state counts add up to
 /// 4096; an escaped entry's low ``FloatLayout/mantissaBits`` bits are zero and stand for all values below the
 /// next multiple of `2^mantissaBits`.
@@ -76,7 +76,8 @@ public enum ExponentCodec {
 extension ExponentCodec {
     /// Encoder settings; the public API uses ``default``. Tests and measurements vary them.
     package struct Configuration: Sendable {
-        /// Elements per independently decodable chunk: even, 2 to `UInt32.max`.
+        /// Elements per independently decodable chunk: a multiple of 32 (the residue's block length) that fits
+        /// in 32 bits.
         package var chunkLength: Int
         /// The largest number of threads used; it never changes the encoding.
         package var maximumConcurrency: Int
@@ -110,7 +111,7 @@ extension ExponentCodec {
         _ bytes: UnsafeRawBufferPointer, layout: FloatLayout, configuration: Configuration
     ) -> [UInt8]? {
         let chunkLength = configuration.chunkLength
-        guard bytes.count % layout.width == 0, chunkLength > 1, chunkLength % 2 == 0,
+        guard bytes.count % layout.width == 0, chunkLength > 0, chunkLength % FloatLayout.blockLength == 0,
               UInt32(exactly: chunkLength) != nil
         else { return nil }
         let count = bytes.count / layout.width
@@ -169,7 +170,7 @@ extension ExponentCodec {
             input: bytes, symbols: symbols, residue: residue, layout: layout, count: count, chunkLength: chunkLength)
         let histograms = ChunkWorkers.run(workerCount: workerCount) { worker in
             var histogram = [Int](repeating: 0, count: histogramSize)
-            histogram.withUnsafeMutableBufferPointer { plan.split(worker: worker, workerCount: workerCount, into: $0) }
+            histogram.withUnsafeMutableBufferPointer { plan.split(worker: worker, workerCount: workerCount, counting: $0) }
             return histogram
         }
         var total = [Int](repeating: 0, count: histogramSize)
@@ -218,15 +219,18 @@ extension ExponentCodec {
         let count: Int
         let chunkLength: Int
 
-        func split(worker: Int, workerCount: Int, into histogram: UnsafeMutableBufferPointer<Int>) {
+        /// Splits this worker's chunks and adds their symbols to `histogram`.
+        func split(worker: Int, workerCount: Int, counting histogram: UnsafeMutableBufferPointer<Int>) {
             let planes = FloatLayout.Residue(
                 layout: layout, base: residue.baseAddress.unsafelyUnwrapped, count: count)
             for first in stride(from: worker * chunkLength, to: count, by: workerCount * chunkLength) {
+                let length = min(chunkLength, count - first)
+                let chunkSymbols = symbols.baseAddress.unsafelyUnwrapped + first
                 layout.split(
-                    input.baseAddress.unsafelyUnwrapped, first: first, count: min(chunkLength, count - first),
-                    symbols: symbols.baseAddress.unsafelyUnwrapped + first, residue: planes,
-                    histogram: histogram.baseAddress.unsafelyUnwrapped
+                    input.baseAddress.unsafelyUnwrapped, first: first, count: length, symbols: chunkSymbols,
+                    residue: planes
                 )
+                for index in 0..<length { histogram[Int(chunkSymbols[index])] &+= 1 }
             }
         }
     }
@@ -341,8 +345,8 @@ extension ExponentCodec {
                 throw .truncated("\(elementCount) elements need more residue than the \(encoded.count) bytes hold")
             }
             let chunkLength = Int(try reader.read(UInt32.self, "chunk length"))
-            guard chunkLength > 1, chunkLength % 2 == 0 else {
-                throw .corrupt("chunk length \(chunkLength) is not a positive even number")
+            guard chunkLength > 0, chunkLength % FloatLayout.blockLength == 0 else {
+                throw .corrupt("chunk length \(chunkLength) is not a positive multiple of \(FloatLayout.blockLength)")
             }
             let entryCount = Int(try reader.read(UInt16.self, "code entry count"))
             guard (elementCount == 0) == (entryCount == 0), entryCount <= 1 << format.symbolBits else {

@@ -4,8 +4,9 @@ import Testing
 
 @Suite("ExponentCodec")
 struct ExponentCodecTests {
-    /// Small chunks so that tests cross many chunk boundaries, on more threads than chunks divide evenly.
-    static let smallChunks = ExponentCodec.Configuration(chunkLength: 1000, maximumConcurrency: 3)
+    /// Small chunks (31 residue blocks) so that tests cross many chunk boundaries, on more threads than chunks
+    /// divide evenly.
+    static let smallChunks = ExponentCodec.Configuration(chunkLength: 992, maximumConcurrency: 3)
 
     @Test("weights round-trip and shrink", arguments: FloatLayout.allCases)
     func roundTrip(layout: FloatLayout) throws {
@@ -23,7 +24,7 @@ struct ExponentCodecTests {
     func edgeCases(layout: FloatLayout) throws {
         let specials = Self.specialValues(layout)
         let weights = Self.weights(layout, count: 4_500)
-        for count in [0, 1, 2, 3, 7, 999, 1000, 1001, 1999, 2000, 2001, 4097] {
+        for count in [0, 1, 2, 3, 7, 15, 16, 17, 31, 32, 33, 991, 992, 993, 1983, 1984, 1985, 4097] {
             // Weights with every special value spliced in, so rare exponents meet common ones.
             var data = Array(weights[..<(count * layout.width)])
             for (index, element) in specials.enumerated() where (index + 1) * layout.width <= data.count {
@@ -62,7 +63,7 @@ struct ExponentCodecTests {
         let data = Self.weights(.f32, count: 100)
         #expect(data.dropLast().withUnsafeBytes { ExponentCodec.encode($0, layout: .f32) } == nil)
         #expect(data.dropLast().withUnsafeBytes { ExponentCodec.encode($0, layout: .bf16) } == nil)
-        for chunkLength in [0, 1, 999, -2] {
+        for chunkLength in [0, 1, 2, 1000, -32] {
             let configuration = ExponentCodec.Configuration(chunkLength: chunkLength, maximumConcurrency: 1)
             #expect(data.withUnsafeBytes { ExponentCodec.encode($0, layout: .f32, configuration: configuration) } == nil)
         }
@@ -96,7 +97,7 @@ struct ExponentCodecTests {
             let data = Self.weights(layout, count: 30_000)
             var encodings: Set<[UInt8]> = []
             for threads in [1, 2, 5] {
-                let configuration = ExponentCodec.Configuration(chunkLength: 1000, maximumConcurrency: threads)
+                let configuration = ExponentCodec.Configuration(chunkLength: 992, maximumConcurrency: threads)
                 for _ in 0..<2 {
                     encodings.insert(try #require(data.withUnsafeBytes {
                         ExponentCodec.encode($0, layout: layout, configuration: configuration)
@@ -283,7 +284,7 @@ struct ExponentCodecTests {
         }
     }
 
-    /// 3,001 weights in chunks of 1000 elements: four chunks, the last one odd.
+    /// 3,001 weights in chunks of 992 elements: four chunks, the last one of 25 elements.
     static func sampleEncoding(_ layout: FloatLayout) throws -> [UInt8] {
         let data = weights(layout, count: 3_001)
         return try #require(data.withUnsafeBytes {

@@ -2,7 +2,8 @@ import CZlib
 import Foundation
 import LoraStoreCore
 
-/// `ByteGroupedCodec` against plain zlib and ZipNN on generated weights.
+/// `ExponentCodec` (the store's codec for F32, F16 and BF16) and the older `ByteGroupedCodec` against plain zlib
+/// and ZipNN on generated weights.
 enum CodecBenchmarks {
     static let dtypes: [DType] = [.bf16, .f16, .f32]
     /// `ByteGroupedCodec.encode`'s default minimum gain per plane, as the store uses it.
@@ -39,14 +40,16 @@ enum CodecBenchmarks {
         let zipNN = try options.zipNNResults.map(ZipNNResults.load)
         let cores = ProcessInfo.processInfo.activeProcessorCount
         report.begin(
-            "Codec: byte-grouped zlib vs plain zlib and ZipNN",
+            "Codec: exponent tANS and byte-grouped zlib vs plain zlib and ZipNN",
             method: [
                 "Each tensor is \(Format.bytes(options.codecSize)) of N(0, 0.02) weights generated in F32 and rounded to the "
                     + "type (the same bytes are dumped for the ZipNN script). *ratio* = compressed / raw (smaller is better). "
                     + "Speeds are logical (uncompressed) bytes per second of wall-clock time, best of \(options.repetitions); "
                     + "in brackets, the fraction of the read-and-rewrite bandwidth on the same number of threads.",
-                "- *lorastore*: `ByteGroupedCodec` with its default settings (byte planes, raw deflate, Huffman only, "
-                    + "level 1, 1 MiB chunks), on 1 thread and on \(cores).",
+                "- *lorastore xans*: `ExponentCodec`, the store's codec for these types (exponent and top mantissa bits "
+                    + "tANS-coded, sign and low mantissa bits stored, 64 Ki-element chunks), on 1 thread and on \(cores).",
+                "- *lorastore bgzip*: `ByteGroupedCodec`, the previous codec, still read (byte planes, raw deflate, "
+                    + "Huffman only, level 1, 1 MiB chunks), on 1 thread and on \(cores).",
                 "- *zlib -6*, *zlib -1*: `compress2`/`uncompress` of the raw bytes (zlib format), 1 thread.",
                 "- *ZipNN*: `zipnn` from PyPI via scripts/zipnn_bench.py on the same bytes, `threads=1` "
                     + "(\(zipNN?.settings ?? "not run")).",
@@ -60,34 +63,30 @@ enum CodecBenchmarks {
             defer { buffer.deallocate() }
             let input = UnsafeRawBufferPointer(buffer)
             let width = dtype.byteWidth ?? 1
+            guard let layout = FloatLayout(dtype) else { continue }
             var ours: (ratio: Double, decompress: Double)?
+            for threads in [1, cores] {
+                let result = try measure(input, repetitions: options.repetitions, dtype: dtype, codec: "xans") {
+                    ExponentCodec.encode(
+                        input, layout: layout,
+                        configuration: ExponentCodec.Configuration(
+                            chunkLength: ExponentCodec.Configuration.default.chunkLength, maximumConcurrency: threads))
+                } decode: { encoded, output in
+                    try ExponentCodec.decode(encoded, into: output, maximumConcurrency: threads)
+                }
+                if threads == 1 { ours = (result.ratio, Double(buffer.count) / result.decompress) }
+                report.row(row(dtype, "lorastore xans", threads, result, size: buffer.count, references: references))
+            }
             for threads in [1, cores] {
                 var configuration = ByteGroupedCodec.Configuration.default
                 configuration.maximumConcurrency = threads
-                var encoded: [UInt8]?
-                let compress = Timing.best(options.repetitions) {
-                    encoded = ByteGroupedCodec.encode(
+                let result = try measure(input, repetitions: options.repetitions, dtype: dtype, codec: "bgzip") {
+                    ByteGroupedCodec.encode(
                         input, elementWidth: width, minimumGain: defaultMinimumGain, configuration: configuration)
+                } decode: { encoded, output in
+                    try ByteGroupedCodec.decode(encoded, into: output, maximumConcurrency: threads)
                 }
-                guard let encoded else { throw RoundTripFailure(codec: "lorastore (nothing gained)", dtype: dtype) }
-                let output = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count, alignment: 64)
-                defer { output.deallocate() }
-                let decompress = try encoded.withUnsafeBytes { encodedBytes in
-                    try Timing.best(options.repetitions) {
-                        try ByteGroupedCodec.decode(encodedBytes, into: output, maximumConcurrency: threads)
-                    }
-                }
-                guard equal(UnsafeRawBufferPointer(output), input) else {
-                    throw RoundTripFailure(codec: "lorastore", dtype: dtype)
-                }
-                let reference = threads == 1 ? references.readRewriteSingle : references.readRewrite
-                let ratio = Double(encoded.count) / Double(buffer.count)
-                if threads == 1 { ours = (ratio, Double(buffer.count) / decompress) }
-                report.row([
-                    dtype.rawValue, "lorastore", "\(threads)", Format.ratio(ratio),
-                    Format.rate(Double(buffer.count) / compress, of: reference),
-                    Format.rate(Double(buffer.count) / decompress, of: reference),
-                ])
+                report.row(row(dtype, "lorastore bgzip", threads, result, size: buffer.count, references: references))
             }
             for level: Int32 in [6, 1] {
                 let (ratio, compress, decompress) = try zlib(input, level: level, repetitions: options.repetitions, dtype: dtype)
@@ -107,7 +106,7 @@ enum CodecBenchmarks {
                     let ratioMet = ours.ratio <= entry.ratio
                     let speedMet = ours.decompress >= entry.decompressBytesPerSecond
                     report.note(
-                        "\(dtype.rawValue), 1 thread: lorastore ratio \(Format.ratio(ours.ratio)) vs ZipNN \(Format.ratio(entry.ratio)) "
+                        "\(dtype.rawValue), 1 thread: lorastore xans ratio \(Format.ratio(ours.ratio)) vs ZipNN \(Format.ratio(entry.ratio)) "
                             + "(target ≤ ZipNN: \(ratioMet ? "met" : "not met")); decompression "
                             + "\(Format.rate(ours.decompress)) vs \(Format.rate(entry.decompressBytesPerSecond)) = "
                             + "\(Format.ratio(ours.decompress / entry.decompressBytesPerSecond))× "
@@ -115,6 +114,39 @@ enum CodecBenchmarks {
                 }
             }
         }
+    }
+
+    /// Ratio and best compress and decompress times of one of lorastore's codecs, after checking the round trip.
+    private static func measure(
+        _ input: UnsafeRawBufferPointer, repetitions: Int, dtype: DType, codec: String,
+        encode: () -> [UInt8]?,
+        decode: (UnsafeRawBufferPointer, UnsafeMutableRawBufferPointer) throws -> Void
+    ) throws -> (ratio: Double, compress: Double, decompress: Double) {
+        var encoded: [UInt8]?
+        let compress = Timing.best(repetitions) { encoded = encode() }
+        guard let encoded else { throw RoundTripFailure(codec: "lorastore \(codec) (nothing gained)", dtype: dtype) }
+        let output = UnsafeMutableRawBufferPointer.allocate(byteCount: input.count, alignment: 64)
+        defer { output.deallocate() }
+        let decompress = try encoded.withUnsafeBytes { encodedBytes in
+            try Timing.best(repetitions) { try decode(encodedBytes, output) }
+        }
+        guard equal(UnsafeRawBufferPointer(output), input) else {
+            throw RoundTripFailure(codec: "lorastore \(codec)", dtype: dtype)
+        }
+        return (Double(encoded.count) / Double(input.count), compress, decompress)
+    }
+
+    /// A report row for one of lorastore's codecs.
+    private static func row(
+        _ dtype: DType, _ codec: String, _ threads: Int, _ result: (ratio: Double, compress: Double, decompress: Double),
+        size: Int, references: ReferenceBandwidths
+    ) -> [String] {
+        let reference = threads == 1 ? references.readRewriteSingle : references.readRewrite
+        return [
+            dtype.rawValue, codec, "\(threads)", Format.ratio(result.ratio),
+            Format.rate(Double(size) / result.compress, of: reference),
+            Format.rate(Double(size) / result.decompress, of: reference),
+        ]
     }
 
     /// Ratio and best compress and decompress times of one-shot zlib at `level`.

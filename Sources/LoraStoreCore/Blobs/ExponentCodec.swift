@@ -11,7 +11,7 @@ import Foundation
 /// the order-0 entropy of the whole elements.
 ///
 /// ``ByteGroupedCodec`` (`bgzip`) keeps every byte plane and inflates with zlib; this codec decodes several
-/// times faster (one table lookup per element, four states in flight) and compresses better, so it is the
+/// times faster (one table lookup per element, eight states in flight) and compresses better, so it is the
 /// store's codec for floating-point tensors.
 ///
 /// The elements are cut into chunks of `C` elements (65 536 by default) that are coded with one shared table

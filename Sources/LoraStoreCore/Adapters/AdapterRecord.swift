@@ -100,13 +100,14 @@ public struct AdapterRecord: Sendable, Hashable, Codable {
         case .pattern(let pattern): targets = try json(pattern)
         case .unspecified: targets = "null"
         }
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO adapter (manifest_digest, base_digest, peft_type, rank, alpha, use_rslora, use_dora,
                     fan_in_fan_out, dtype, bias, task_type, target_modules, layers, modules_to_save, rank_pattern,
                     alpha_pattern)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+                """
+        ).execute(
             arguments: [
                 manifest, baseDigest, peftType, rank, alpha, useRSLoRA, useDoRA, fanInFanOut, dtype.rawValue, bias,
                 taskType, targets, try json(layers), try json(modulesToSave), try json(rankPattern),

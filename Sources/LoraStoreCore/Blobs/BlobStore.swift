@@ -54,23 +54,7 @@ public struct BlobStore: Sendable {
         if let existing = try existingBlob(digest, logicalSize: bytes.count) {
             return existing
         }
-        var codec = BlobCodec.raw
-        var encoded: [UInt8]?
-        switch encoding {
-        case .raw:
-            break
-        case .compressed(let elementWidth):
-            if let compressed = ByteGroupedCodec.encode(bytes, elementWidth: elementWidth) {
-                (codec, encoded) = (.byteGroupedZlib, compressed)
-            }
-        case .floatingPoint(let layout):
-            if let compressed = ExponentCodec.encode(bytes, layout: layout) {
-                (codec, encoded) = (.exponentANS, compressed)
-            }
-        }
-        if let compressed = encoded, compressed.count >= bytes.count {
-            (codec, encoded) = (.raw, nil)
-        }
+        let (codec, encoded) = Self.encode(bytes, as: encoding)
         let created: Bool
         if let encoded {
             created = try encoded.withUnsafeBytes { try place($0, digest: digest) }
@@ -86,6 +70,27 @@ public struct BlobStore: Sendable {
         return StoredBlob(
             digest: digest, logicalSize: bytes.count, storedSize: encoded?.count ?? bytes.count,
             codec: codec, created: true)
+    }
+
+    /// The codec a new blob of `bytes` is stored with, and its encoded bytes when that is not raw: a
+    /// compressed encoding is kept only when it is smaller than the logical bytes.
+    static func encode(_ bytes: UnsafeRawBufferPointer, as encoding: BlobEncoding) -> (codec: BlobCodec, encoded: [UInt8]?) {
+        var codec = BlobCodec.raw
+        var encoded: [UInt8]?
+        switch encoding {
+        case .raw:
+            break
+        case .compressed(let elementWidth):
+            if let compressed = ByteGroupedCodec.encode(bytes, elementWidth: elementWidth) {
+                (codec, encoded) = (.byteGroupedZlib, compressed)
+            }
+        case .floatingPoint(let layout):
+            if let compressed = ExponentCodec.encode(bytes, layout: layout) {
+                (codec, encoded) = (.exponentANS, compressed)
+            }
+        }
+        guard let compressed = encoded, compressed.count < bytes.count else { return (.raw, nil) }
+        return (codec, compressed)
     }
 
     /// Describes a blob already on disk. A compressed encoding is only ever kept when it is smaller than the

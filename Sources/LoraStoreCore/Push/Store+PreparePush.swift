@@ -9,6 +9,9 @@ extension Store {
         return try Self.prepare(source, base: base, policy: try codecPolicy(), progress: options.progress)
     }
 
+    /// Tensor bytes from which a push hashes its tensors on several threads.
+    static let parallelHashingThreshold = 1 << 20
+
     /// Reads and validates a push against `base` (required for an adapter), without a store: the same checks
     /// and hashing whether the push goes into a local store or to a registry server.
     static func prepare(
@@ -81,7 +84,7 @@ extension Store {
 
         let totalBytes = located.reduce(0) { $0 + $1.info.byteCount }
         let hashed = ProgressCounter(phase: "hashing", total: totalBytes, handler: progress)
-        let digests = try located.parallelMap { file, info in
+        let hash = { (file: SafetensorsFile, info: TensorInfo) throws -> Digest in
             let bytes = file.bytes(of: info)
             guard FiniteCheck.allFinite(bytes, dtype: info.dtype) else {
                 throw StoreError.nonFinite(file: file.url.path, tensor: info.name)
@@ -90,6 +93,10 @@ extension Store {
             hashed.add(info.byteCount)
             return digest
         }
+        // Threads pay off for megabytes, not for the few kilobytes of a small adapter (whose batch pushes
+        // already validate items in parallel).
+        let digests = totalBytes >= Self.parallelHashingThreshold
+            ? try located.parallelMap(hash) : try located.map(hash)
 
         var blobs: [Digest: PendingBlob] = [:]
         var tensors: [TensorEntry] = []
@@ -125,16 +132,22 @@ extension Store {
             if let explicit {
                 return try resolve(explicit, as: .base, in: db)
             }
-            guard let recorded = try Digest.fetchOne(
-                db,
+            guard let base = try recordedBase(ofRepository: repository, in: db) else {
+                throw StoreError.baseRequired(adapter: adapter)
+            }
+            return base
+        }
+    }
+
+    /// The base the repository's latest adapter push was checked against, if any.
+    func recordedBase(ofRepository repository: String, in db: Database) throws -> StoredManifest? {
+        let recorded = try Digest.fetchOne(
+            db.cachedStatement(
                 sql: """
                     SELECT adapter.base_digest FROM tag JOIN adapter ON adapter.manifest_digest = tag.manifest_digest
                     WHERE tag.repository = ? ORDER BY tag.updated_at DESC LIMIT 1
-                    """,
-                arguments: [repository]),
-                let base = try manifest(recorded, in: db)
-            else { throw StoreError.baseRequired(adapter: adapter) }
-            return base
-        }
+                    """),
+            arguments: [repository])
+        return try recorded.flatMap { try manifest($0, in: db) }
     }
 }

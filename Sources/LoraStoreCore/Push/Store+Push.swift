@@ -44,37 +44,77 @@ extension Store {
 
     /// Writes the blobs of `prepared` the store lacks (reusing existing ones) and records blobs, manifest and
     /// tag in one transaction; on failure removes the blob files it created. The caller holds the
-    /// maintenance lock shared, which keeps garbage collection from sweeping between the check for existing
-    /// blobs, the writes, and the commit.
+    /// maintenance lock shared.
     func store(
         _ prepared: PreparedPush, repository: String, tag: String, skipped: [String],
         quantization: QuantizationSummary? = nil, progress: ProgressHandler?
     ) throws -> PushResult {
-        let json = try prepared.manifest.canonicalJSON()
-        let digest = Digest(of: json)
-        var created: [StoredBlob] = []
+        let push = try ValidatedPush(
+            prepared, repository: repository, tag: tag, skipped: skipped, quantization: quantization)
+        return try store([push], progress: progress)[0]
+    }
+
+    /// Writes the blobs the store lacks for all of `pushes` (each once, reusing existing ones), makes them
+    /// durable together (see ``BlobBatch``), then records every blob, manifest and tag in one transaction, in
+    /// the order given. On failure it removes the blob files it created, so the store is as it was.
+    ///
+    /// The caller holds the maintenance lock shared, which keeps garbage collection from sweeping between
+    /// the check for existing blobs, the writes, and the commit.
+    func store(_ pushes: [ValidatedPush], progress: ProgressHandler?) throws -> [PushResult] {
+        var pending: [Digest: PendingBlob] = [:]
+        for push in pushes {
+            pending.merge(push.prepared.blobs) { first, _ in first }
+        }
+        var linked: [StoredBlob] = []
         do {
-            let known = try index.database.read { db in try indexedBlobs(among: prepared.blobs.keys, in: db) }
-            let missing = prepared.blobs.filter { !known.contains($0.key) }.sorted { $0.key < $1.key }
+            let known = try index.database.read { db in try indexedBlobs(among: pending.keys, in: db) }
+            let missing = pending.filter { digest, blob in
+                !known.contains(digest) && blobs.storedSize(of: digest) == nil
+            }.sorted { $0.key < $1.key }
             let counter = ProgressCounter(
                 phase: "writing", total: missing.reduce(0) { $0 + $1.value.size }, handler: progress)
-            for (blobDigest, blob) in missing {
-                let result = try blob.withBytes { try blobs.write($0, digest: blobDigest, encoding: blob.encoding) }
-                if result.created { created.append(result) }
-                counter.add(blob.size)
+            let attempts = try missing.parallelMap { digest, blob in
+                Result {
+                    defer { counter.add(blob.size) }
+                    return try blob.withBytes { try BlobBatch.stage($0, digest: digest, encoding: blob.encoding, in: blobs) }
+                }
             }
-            let previous = try commit(prepared, digest: digest, json: json, repository: repository, tag: tag)
-            let newLogical = created.reduce(0) { $0 + $1.logicalSize }
-            return PushResult(
-                reference: "\(repository):\(tag)", digest: digest, kind: prepared.manifest.kind,
-                previousDigest: previous.tagged, tensorCount: prepared.manifest.tensors.count,
-                fileCount: prepared.manifest.files.count, logicalBytes: prepared.manifest.logicalSize,
-                newBlobs: created.count, newLogicalBytes: newLogical,
-                newStoredBytes: created.reduce(0) { $0 + $1.storedSize },
-                reusedBytes: prepared.manifest.logicalSize - newLogical, manifestExisted: previous.manifestExisted,
-                skippedFiles: skipped, quantization: quantization)
+            var staged: [BlobBatch.Staged] = []
+            var failure: (any Error)?
+            for attempt in attempts {
+                switch attempt {
+                case .success(let blob): staged.append(blob)
+                case .failure(let error): failure = failure ?? error
+                }
+            }
+            if let failure {
+                BlobBatch.discard(staged)
+                throw failure
+            }
+            let created = try BlobBatch.publish(staged, in: blobs, linked: &linked)
+            let recorded = try index.database.write { db in
+                let now = Date().timeIntervalSince1970
+                return try pushes.map { push in
+                    try record(
+                        push.prepared, digest: push.digest, json: push.json, repository: push.repository,
+                        tag: push.tag, in: db, now: now)
+                }
+            }
+            var unclaimed = Dictionary(uniqueKeysWithValues: created.map { ($0.digest, $0) })
+            return zip(pushes, recorded).map { push, recorded in
+                let mine = push.prepared.blobs.keys.compactMap { unclaimed.removeValue(forKey: $0) }
+                let newLogical = mine.reduce(0) { $0 + $1.logicalSize }
+                let manifest = push.prepared.manifest
+                return PushResult(
+                    reference: "\(push.repository):\(push.tag)", digest: push.digest, kind: manifest.kind,
+                    previousDigest: recorded.tagged, tensorCount: manifest.tensors.count,
+                    fileCount: manifest.files.count, logicalBytes: manifest.logicalSize, newBlobs: mine.count,
+                    newLogicalBytes: newLogical, newStoredBytes: mine.reduce(0) { $0 + $1.storedSize },
+                    reusedBytes: manifest.logicalSize - newLogical, manifestExisted: recorded.manifestExisted,
+                    skippedFiles: push.skipped, quantization: push.quantization)
+            }
         } catch {
-            removeUnindexed(created.map(\.digest))
+            removeUnindexed(linked.map(\.digest))
             throw error
         }
     }
@@ -106,31 +146,45 @@ extension Store {
         _ prepared: PreparedPush, digest: Digest, json: Data, repository: String, tag: String
     ) throws -> (tagged: Digest?, manifestExisted: Bool) {
         try index.database.write { db in
-            let now = Date().timeIntervalSince1970
-            for (blobDigest, blob) in prepared.blobs {
-                if try isIndexed(blobDigest, in: db) { continue }
-                guard let onDisk = try blobs.existingBlob(blobDigest, logicalSize: blob.size) else {
-                    throw BlobStoreError.missing(blobDigest)
-                }
-                try db.execute(
-                    sql: "INSERT INTO blob (digest, logical_size, stored_size, codec, created_at) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [blobDigest, blob.size, onDisk.storedSize, onDisk.codec, now])
-            }
-            let existed = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM manifest WHERE digest = ?)", arguments: [digest]) ?? false
-            if !existed {
-                try db.execute(
-                    sql: "INSERT INTO manifest (digest, kind, content, logical_size, base_digest, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [digest, prepared.manifest.kind, json, prepared.manifest.logicalSize, prepared.manifest.base, now])
-                for blobDigest in prepared.manifest.blobDigests {
-                    try db.execute(sql: "INSERT INTO manifest_blob (manifest_digest, blob_digest) VALUES (?, ?)", arguments: [digest, blobDigest])
-                }
-                if let adapter = prepared.adapter {
-                    try adapter.insert(db, manifest: digest)
-                }
-            }
-            let previous = try tagManifest(
-                digest, kind: prepared.manifest.kind, repository: repository, tag: tag, in: db, now: now)
-            return (previous, existed)
+            try record(prepared, digest: digest, json: json, repository: repository, tag: tag, in: db)
         }
+    }
+
+    /// Records the blobs (those not indexed yet), the manifest (unless it exists) and the tag of one push
+    /// inside the caller's transaction. Returns the digest the tag pointed at before and whether the manifest
+    /// already existed.
+    func record(
+        _ prepared: PreparedPush, digest: Digest, json: Data, repository: String, tag: String, in db: Database,
+        now: TimeInterval = Date().timeIntervalSince1970
+    ) throws -> (tagged: Digest?, manifestExisted: Bool) {
+        for (blobDigest, blob) in prepared.blobs {
+            if try isIndexed(blobDigest, in: db) { continue }
+            guard let onDisk = try blobs.existingBlob(blobDigest, logicalSize: blob.size) else {
+                throw BlobStoreError.missing(blobDigest)
+            }
+            try db.cachedStatement(
+                sql: "INSERT INTO blob (digest, logical_size, stored_size, codec, created_at) VALUES (?, ?, ?, ?, ?)"
+            ).execute(arguments: [blobDigest, blob.size, onDisk.storedSize, onDisk.codec, now])
+        }
+        let existed = try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM manifest WHERE digest = ?)"), arguments: [digest]
+        ) ?? false
+        if !existed {
+            try db.cachedStatement(
+                sql: "INSERT INTO manifest (digest, kind, content, logical_size, base_digest, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+            ).execute(
+                arguments: [digest, prepared.manifest.kind, json, prepared.manifest.logicalSize, prepared.manifest.base, now])
+            let manifestBlob = try db.cachedStatement(
+                sql: "INSERT INTO manifest_blob (manifest_digest, blob_digest) VALUES (?, ?)")
+            for blobDigest in prepared.manifest.blobDigests {
+                try manifestBlob.execute(arguments: [digest, blobDigest])
+            }
+            if let adapter = prepared.adapter {
+                try adapter.insert(db, manifest: digest)
+            }
+        }
+        let previous = try tagManifest(
+            digest, kind: prepared.manifest.kind, repository: repository, tag: tag, in: db, now: now)
+        return (previous, existed)
     }
 }

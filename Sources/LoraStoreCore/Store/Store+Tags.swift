@@ -9,20 +9,24 @@ extension Store {
         _ digest: Digest, kind: ManifestKind, repository: String, tag: String, in db: Database,
         now: TimeInterval = Date().timeIntervalSince1970
     ) throws -> Digest? {
-        if let holds = try ManifestKind.fetchOne(db, sql: "SELECT kind FROM repository WHERE name = ?", arguments: [repository]) {
+        // Cached statements: a batch push tags thousands of manifests in one transaction.
+        if let holds = try ManifestKind.fetchOne(
+            db.cachedStatement(sql: "SELECT kind FROM repository WHERE name = ?"), arguments: [repository])
+        {
             guard holds == kind else { throw StoreError.repositoryKind(repository: repository, holds: holds, pushed: kind) }
         } else {
-            try db.execute(
-                sql: "INSERT INTO repository (name, kind, created_at) VALUES (?, ?, ?)", arguments: [repository, kind, now])
+            try db.cachedStatement(sql: "INSERT INTO repository (name, kind, created_at) VALUES (?, ?, ?)")
+                .execute(arguments: [repository, kind, now])
         }
         let previous = try Digest.fetchOne(
-            db, sql: "SELECT manifest_digest FROM tag WHERE repository = ? AND name = ?", arguments: [repository, tag])
-        try db.execute(
+            db.cachedStatement(sql: "SELECT manifest_digest FROM tag WHERE repository = ? AND name = ?"),
+            arguments: [repository, tag])
+        try db.cachedStatement(
             sql: """
                 INSERT INTO tag (repository, name, manifest_digest, updated_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT (repository, name) DO UPDATE SET manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at
-                """,
-            arguments: [repository, tag, digest, now])
+                """
+        ).execute(arguments: [repository, tag, digest, now])
         return previous
     }
 
@@ -80,7 +84,8 @@ extension Store {
 
     /// Whether the index has a row for the blob.
     func isIndexed(_ digest: Digest, in db: Database) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM blob WHERE digest = ?)", arguments: [digest]) ?? false
+        try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM blob WHERE digest = ?)"), arguments: [digest]) ?? false
     }
 
     /// The digests among `digests` that the index has.

@@ -23,12 +23,15 @@ public final class Store: Sendable {
 
     /// The store's codec policy (persisted in the index).
     public func codecPolicy() throws -> CodecPolicy {
-        try index.database.read { db in
-            guard let json = try String.fetchOne(
-                db, sql: "SELECT value FROM setting WHERE key = ?", arguments: [CodecPolicy.settingKey])
-            else { return CodecPolicy() }
-            return try JSONDecoder().decode(CodecPolicy.self, from: Data(json.utf8))
-        }
+        try index.database.read { db in try codecPolicy(in: db) }
+    }
+
+    /// The store's codec policy, read inside a database access.
+    func codecPolicy(in db: Database) throws -> CodecPolicy {
+        guard let json = try String.fetchOne(
+            db, sql: "SELECT value FROM setting WHERE key = ?", arguments: [CodecPolicy.settingKey])
+        else { return CodecPolicy() }
+        return try JSONDecoder().decode(CodecPolicy.self, from: Data(json.utf8))
     }
 
     /// Changes which tensors new pushes compress. Existing blobs keep their encoding.

@@ -1,0 +1,97 @@
+import Foundation
+import Glibc
+
+/// New blob files written together and made durable together: the group commit behind every push.
+///
+/// Writing a blob alone costs a flush of its file and one of its folder. A batch instead writes every new
+/// blob to its own temporary file under `tmp/` with no flush (see ``stage(_:digest:encoding:in:)``), then
+/// ``publish(_:in:linked:)`` flushes all the files, links each into place (a link never replaces an existing
+/// file, so two writers of one blob cannot swap codecs under the index), and flushes each blob folder it
+/// linked into once. When it returns, every blob is whole and durable under its final name, so index rows
+/// may point at them: the same guarantee as ``BlobStore/write(_:digest:encoding:)``, for many blobs at the
+/// price of one round of flushes.
+///
+/// The caller holds the store's maintenance lock shared from staging to its commit, so garbage collection
+/// sweeps neither the temporary files nor the linked blobs before the index knows them.
+enum BlobBatch {
+    /// A blob written to a temporary file, not yet flushed nor in place.
+    struct Staged: Sendable {
+        let digest: Digest
+        let temporaryPath: String
+        let logicalSize: Int
+        let storedSize: Int
+        let codec: BlobCodec
+    }
+
+    /// Encodes `bytes` as `encoding` asks (when that saves space) and writes them to a new temporary file,
+    /// without flushing it.
+    static func stage(
+        _ bytes: UnsafeRawBufferPointer, digest: Digest, encoding: BlobEncoding, in blobs: BlobStore
+    ) throws -> Staged {
+        let (codec, encoded) = BlobStore.encode(bytes, as: encoding)
+        let path = blobs.temporaryDirectory.path + "/\(digest.hex).\(getpid()).\(UInt32.random(in: .min ... .max))"
+        do {
+            let file = try WritableFile(creating: path, exclusive: true)
+            if let encoded { try file.write(encoded) } else { try file.write(bytes) }
+            try file.close()
+        } catch {
+            unlink(path)
+            throw error
+        }
+        return Staged(
+            digest: digest, temporaryPath: path, logicalSize: bytes.count, storedSize: encoded?.count ?? bytes.count,
+            codec: codec)
+    }
+
+    /// Flushes every staged file, links each into place and flushes the blob folders, then removes the
+    /// temporary names. Returns the blobs this call created; a blob another writer placed meanwhile is left
+    /// to that writer's file (equally valid) and not returned.
+    ///
+    /// `linked` receives each blob as soon as its link exists, so that a caller whose publish or commit
+    /// fails knows which files to take back. The temporary files are removed whether this succeeds or not.
+    static func publish(_ staged: [Staged], in blobs: BlobStore, linked: inout [StoredBlob]) throws -> [StoredBlob] {
+        defer {
+            for blob in staged { unlink(blob.temporaryPath) }
+        }
+        for blob in staged {
+            try syncFile(blob.temporaryPath)
+        }
+        var created: [StoredBlob] = []
+        var folders: Set<String> = []
+        for blob in staged {
+            let folder = blobs.blobsDirectory.path + "/" + blob.digest.hex.prefix(2)
+            if mkdir(folder, 0o755) != 0 && errno != EEXIST { throw FileAccessError(.createDirectory, path: folder) }
+            // The folder is flushed even when another writer linked the blob first: its own flush may not
+            // have happened yet, and the index is about to point at the file.
+            folders.insert(folder)
+            let finalPath = folder + "/" + blob.digest.hex
+            guard link(blob.temporaryPath, finalPath) == 0 else {
+                if errno == EEXIST { continue }
+                throw FileAccessError(.link, path: finalPath)
+            }
+            let stored = StoredBlob(
+                digest: blob.digest, logicalSize: blob.logicalSize, storedSize: blob.storedSize, codec: blob.codec,
+                created: true)
+            linked.append(stored)
+            created.append(stored)
+        }
+        for folder in folders.sorted() {
+            try WritableFile.syncDirectory(folder)
+        }
+        return created
+    }
+
+    /// Removes staged files that will not be published (after a failure while staging others).
+    static func discard(_ staged: [Staged]) {
+        for blob in staged { unlink(blob.temporaryPath) }
+    }
+
+    /// Flushes a file written and closed earlier (the flush covers every write to the file, whichever
+    /// descriptor made it).
+    private static func syncFile(_ path: String) throws(FileAccessError) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw FileAccessError(.open, path: path) }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw FileAccessError(.sync, path: path) }
+    }
+}

@@ -33,7 +33,7 @@ extension Store {
             var storage: [Digest: (size: Int, codec: BlobCodec)] = [:]
             for digest in stored.manifest.blobDigests {
                 if let row = try Row.fetchOne(
-                    db, sql: "SELECT stored_size, codec FROM blob WHERE digest = ?", arguments: [digest])
+                    db.cachedStatement(sql: "SELECT stored_size, codec FROM blob WHERE digest = ?"), arguments: [digest])
                 {
                     storage[digest] = (row["stored_size"], row["codec"])
                 }
@@ -56,6 +56,7 @@ extension Store {
     /// The tags pointing at a manifest, as `NAME:TAG`.
     func tags(of digest: Digest, in db: Database) throws -> [String] {
         try String.fetchAll(
-            db, sql: "SELECT repository || ':' || name FROM tag WHERE manifest_digest = ? ORDER BY 1", arguments: [digest])
+            db.cachedStatement(sql: "SELECT repository || ':' || name FROM tag WHERE manifest_digest = ? ORDER BY 1"),
+            arguments: [digest])
     }
 }

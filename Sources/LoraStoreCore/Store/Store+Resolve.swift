@@ -14,7 +14,7 @@ extension Store {
         case .tag(let tag):
             guard let repository = reference.repository,
                 let found = try Digest.fetchOne(
-                    db, sql: "SELECT manifest_digest FROM tag WHERE repository = ? AND name = ?",
+                    db.cachedStatement(sql: "SELECT manifest_digest FROM tag WHERE repository = ? AND name = ?"),
                     arguments: [repository, tag])
             else { throw StoreError.notFound(reference.description) }
             digest = found
@@ -49,7 +49,7 @@ extension Store {
     /// The manifest with `digest`, or nil.
     func manifest(_ digest: Digest, in db: Database) throws -> StoredManifest? {
         guard let row = try Row.fetchOne(
-            db, sql: "SELECT kind, content, created_at FROM manifest WHERE digest = ?", arguments: [digest])
+            db.cachedStatement(sql: "SELECT kind, content, created_at FROM manifest WHERE digest = ?"), arguments: [digest])
         else { return nil }
         let content: Data = row["content"]
         return StoredManifest(
@@ -62,7 +62,7 @@ extension Store {
         var codecs: [Digest: BlobCodec] = [:]
         for digest in digests {
             if let codec = try BlobCodec.fetchOne(
-                db, sql: "SELECT codec FROM blob WHERE digest = ?", arguments: [digest])
+                db.cachedStatement(sql: "SELECT codec FROM blob WHERE digest = ?"), arguments: [digest])
             {
                 codecs[digest] = codec
             }

@@ -5,15 +5,23 @@ import Glibc
 ///
 /// Writing a blob alone costs a flush of its file and one of its folder. A batch instead writes every new
 /// blob to its own temporary file under `tmp/` with no flush (see ``stage(_:digest:encoding:in:)``), then
-/// ``publish(_:in:linked:)`` flushes all the files, links each into place (a link never replaces an existing
-/// file, so two writers of one blob cannot swap codecs under the index), and flushes each blob folder it
-/// linked into once. When it returns, every blob is whole and durable under its final name, so index rows
-/// may point at them: the same guarantee as ``BlobStore/write(_:digest:encoding:)``, for many blobs at the
-/// price of one round of flushes.
+/// ``publish(_:in:linked:)`` makes all the files durable, links each into place (a link never replaces an
+/// existing file, so two writers of one blob cannot swap codecs under the index), and makes the links
+/// durable. When it returns, every blob is whole and durable under its final name, so index rows may point
+/// at them: the same guarantee as ``BlobStore/write(_:digest:encoding:)``.
+///
+/// A few blobs are flushed one by one, each file and then each folder linked into. From
+/// ``filesystemSyncThreshold`` blobs on, a flush per file costs a journal commit and a disk cache flush
+/// each (milliseconds), so the batch instead flushes the store's filesystem once before linking and once
+/// after (`syncfs`): two flushes whatever the number of blobs, at the price of also writing back whatever
+/// else is waiting on that filesystem.
 ///
 /// The caller holds the store's maintenance lock shared from staging to its commit, so garbage collection
 /// sweeps neither the temporary files nor the linked blobs before the index knows them.
 enum BlobBatch {
+    /// The number of blobs from which a publish flushes the whole filesystem instead of each file.
+    static let filesystemSyncThreshold = 16
+
     /// A blob written to a temporary file, not yet flushed nor in place.
     struct Staged: Sendable {
         let digest: Digest
@@ -53,8 +61,13 @@ enum BlobBatch {
         defer {
             for blob in staged { unlink(blob.temporaryPath) }
         }
-        for blob in staged {
-            try syncFile(blob.temporaryPath)
+        let syncsFilesystem = staged.count >= filesystemSyncThreshold
+        if syncsFilesystem {
+            try syncFilesystem(containing: blobs.temporaryDirectory.path)
+        } else {
+            for blob in staged {
+                try syncFile(blob.temporaryPath)
+            }
         }
         var created: [StoredBlob] = []
         var folders: Set<String> = []
@@ -75,8 +88,12 @@ enum BlobBatch {
             linked.append(stored)
             created.append(stored)
         }
-        for folder in folders.sorted() {
-            try WritableFile.syncDirectory(folder)
+        if syncsFilesystem {
+            try syncFilesystem(containing: blobs.blobsDirectory.path)
+        } else {
+            for folder in folders.sorted() {
+                try WritableFile.syncDirectory(folder)
+            }
         }
         return created
     }
@@ -84,6 +101,24 @@ enum BlobBatch {
     /// Removes staged files that will not be published (after a failure while staging others).
     static func discard(_ staged: [Staged]) {
         for blob in staged { unlink(blob.temporaryPath) }
+    }
+
+    /// Flushes everything written to the filesystem holding `path` (data, inodes and folders), and waits.
+    ///
+    /// `syncfs` is a Linux call that the Glibc module does not import (it sits behind `_GNU_SOURCE`), so it
+    /// is looked up in the C library; without it, `sync` flushes every filesystem.
+    private static func syncFilesystem(containing path: String) throws(FileAccessError) {
+        let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw FileAccessError(.open, path: path) }
+        defer { close(descriptor) }
+        typealias SyncFilesystem = @convention(c) (Int32) -> Int32
+        guard let symbol = dlsym(nil, "syncfs") else {
+            sync()
+            return
+        }
+        guard unsafeBitCast(symbol, to: SyncFilesystem.self)(descriptor) == 0 else {
+            throw FileAccessError(.sync, path: path)
+        }
     }
 
     /// Flushes a file written and closed earlier (the flush covers every write to the file, whichever

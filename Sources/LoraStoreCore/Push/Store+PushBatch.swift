@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import GRDB
 
 extension Store {
@@ -55,7 +56,10 @@ extension Store {
         }
         // Progress counts the bytes of each item's tensor files as the item is validated.
         let sizes = sources.map { source in
-            source.tensorFiles.reduce(0) { $0 + ((try? $1.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0) }
+            source.tensorFiles.reduce(0) { total, file in
+                var info = stat()
+                return total + (stat(file.path, &info) == 0 ? Int(info.st_size) : 0)
+            }
         }
         let hashed = ProgressCounter(phase: "hashing", total: sizes.reduce(0, +), handler: options.progress)
         let pushes = try Array(zip(sources, zip(destinations, sizes))).parallelMap { source, destinationAndSize in

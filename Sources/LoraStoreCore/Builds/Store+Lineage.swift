@@ -42,7 +42,7 @@ extension Store {
                     WITH node(position, digest, weight) AS (\(sql))
                     SELECT node.position, node.digest, node.weight, manifest.kind, tag.repository || ':' || tag.name
                     FROM node
-                    LEFT JOIN manifest ON manifest.digest = node.digest
+                    LEFT JOIN manifest INDEXED BY manifest_summary ON manifest.digest = node.digest
                     LEFT JOIN tag ON tag.manifest_digest = node.digest
                     ORDER BY 1, 5
                     """),

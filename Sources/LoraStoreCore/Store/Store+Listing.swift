@@ -3,26 +3,31 @@ import GRDB
 
 extension Store {
     /// Every tag, optionally of one kind, sorted by repository and tag.
+    ///
+    /// One pass over the tags, joined through the narrow `manifest_summary` and `adapter_rank` indexes (named
+    /// because SQLite would otherwise look each manifest up in its wide table), decoded row by row.
     public func list(kind: ManifestKind? = nil) throws -> [ListEntry] {
         try index.database.read { db in
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT tag.repository, tag.name, tag.manifest_digest, tag.updated_at, manifest.kind,
-                           manifest.logical_size, adapter.rank, manifest.base_digest
-                    FROM tag
-                    JOIN manifest ON manifest.digest = tag.manifest_digest
-                    LEFT JOIN adapter ON adapter.manifest_digest = tag.manifest_digest
-                    WHERE ?1 IS NULL OR manifest.kind = ?1
-                    ORDER BY tag.repository, tag.name
-                    """,
+            let rows = try Row.fetchCursor(
+                db.cachedStatement(
+                    sql: """
+                        SELECT tag.repository, tag.name, tag.manifest_digest, tag.updated_at, manifest.kind,
+                               manifest.logical_size, adapter.rank, manifest.base_digest
+                        FROM tag
+                        JOIN manifest INDEXED BY manifest_summary ON manifest.digest = tag.manifest_digest
+                        LEFT JOIN adapter INDEXED BY adapter_rank ON adapter.manifest_digest = tag.manifest_digest
+                        WHERE ?1 IS NULL OR manifest.kind = ?1
+                        ORDER BY tag.repository, tag.name
+                        """),
                 arguments: [kind])
-            return rows.map { row in
-                ListEntry(
-                    repository: row["repository"], tag: row["name"], kind: row["kind"], digest: row["manifest_digest"],
-                    logicalSize: row["logical_size"], updatedAt: Date(timeIntervalSince1970: row["updated_at"]),
-                    rank: row["rank"], base: row["base_digest"])
+            var entries: [ListEntry] = []
+            while let row = try rows.next() {
+                entries.append(
+                    ListEntry(
+                        repository: row[0], tag: row[1], kind: row[4], digest: row[2], logicalSize: row[5],
+                        updatedAt: Date(timeIntervalSince1970: row[3]), rank: row[6], base: row[7]))
             }
+            return entries
         }
     }
 

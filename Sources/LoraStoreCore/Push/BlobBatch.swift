@@ -55,13 +55,18 @@ enum BlobBatch {
     /// temporary names. Returns the blobs this call created; a blob another writer placed meanwhile is left
     /// to that writer's file (equally valid) and not returned.
     ///
+    /// `adopted` are blobs already in place that another writer linked but may not have flushed the folder
+    /// of yet; their folders are flushed too, since the caller's index rows will point at them.
+    ///
     /// `linked` receives each blob as soon as its link exists, so that a caller whose publish or commit
     /// fails knows which files to take back. The temporary files are removed whether this succeeds or not.
-    static func publish(_ staged: [Staged], in blobs: BlobStore, linked: inout [StoredBlob]) throws -> [StoredBlob] {
+    static func publish(
+        _ staged: [Staged], adopting adopted: [Digest] = [], in blobs: BlobStore, linked: inout [StoredBlob]
+    ) throws -> [StoredBlob] {
         defer {
             for blob in staged { unlink(blob.temporaryPath) }
         }
-        let syncsFilesystem = staged.count >= filesystemSyncThreshold
+        let syncsFilesystem = staged.count + adopted.count >= filesystemSyncThreshold
         if syncsFilesystem {
             try syncFilesystem(containing: blobs.temporaryDirectory.path)
         } else {
@@ -69,10 +74,11 @@ enum BlobBatch {
                 try syncFile(blob.temporaryPath)
             }
         }
+        func folder(of digest: Digest) -> String { blobs.blobsDirectory.path + "/" + digest.hex.prefix(2) }
         var created: [StoredBlob] = []
-        var folders: Set<String> = []
+        var folders = Set(adopted.map(folder(of:)))
         for blob in staged {
-            let folder = blobs.blobsDirectory.path + "/" + blob.digest.hex.prefix(2)
+            let folder = folder(of: blob.digest)
             if mkdir(folder, 0o755) != 0 && errno != EEXIST { throw FileAccessError(.createDirectory, path: folder) }
             // The folder is flushed even when another writer linked the blob first: its own flush may not
             // have happened yet, and the index is about to point at the file.

@@ -68,9 +68,11 @@ extension Store {
         var linked: [StoredBlob] = []
         do {
             let known = try index.database.read { db in try indexedBlobs(among: pending.keys, in: db) }
-            let missing = pending.filter { digest, blob in
-                !known.contains(digest) && blobs.storedSize(of: digest) == nil
-            }.sorted { $0.key < $1.key }
+            let unindexed = pending.filter { !known.contains($0.key) }
+            // A file already in place without a row was linked by another writer that has not committed: it
+            // is whole, and its folder is flushed with ours before the index points at it.
+            let adopted = unindexed.keys.filter { blobs.storedSize(of: $0) != nil }
+            let missing = unindexed.filter { !adopted.contains($0.key) }.sorted { $0.key < $1.key }
             let counter = ProgressCounter(
                 phase: "writing", total: missing.reduce(0) { $0 + $1.value.size }, handler: progress)
             let attempts = try missing.parallelMap { digest, blob in
@@ -91,7 +93,7 @@ extension Store {
                 BlobBatch.discard(staged)
                 throw failure
             }
-            let created = try BlobBatch.publish(staged, in: blobs, linked: &linked)
+            let created = try BlobBatch.publish(staged, adopting: adopted, in: blobs, linked: &linked)
             let recorded = try index.database.write { db in
                 let now = Date().timeIntervalSince1970
                 return try pushes.map { push in

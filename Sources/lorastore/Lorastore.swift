@@ -8,8 +8,8 @@ struct Lorastore: AsyncParsableCommand {
         commandName: "lorastore",
         abstract: "A LoRA adapter store: push base models and adapters, pull merged builds, see what it saves.",
         discussion: """
-            The store lives in --store PATH, else $LORASTORE_HOME, else ./store (the repository's store/ folder
-            when run from its root). References are NAME[:TAG] (tag defaults to latest), NAME@sha256:<hex> or
+            The store lives in --store PATH, else $LORASTORE_HOME, else ./store (the repository's store/ folder \
+            when run from its root). References are NAME[:TAG] (tag defaults to latest), NAME@sha256:<hex> or \
             sha256:<hex>.
             """,
         version: LoraStoreVersion.current,

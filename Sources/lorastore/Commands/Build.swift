@@ -52,9 +52,9 @@ struct Build: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show how faithfully a materialized build carries its adapters.",
             discussion: """
-                Per touched tensor and in total, against the exact F32 result: the share of the adapters that
-                survived (1 = all), the relative error ‖W_out − W_exact‖ / ‖Δ‖, the error on fixed random inputs
-                (output probe) and, for quantized outputs, the share of codes that moved; merged and applied on
+                Per touched tensor and in total, against the exact F32 result: the share of the adapters that \
+                survived (1 = all), the relative error ‖W_out − W_exact‖ / ‖Δ‖, the error on fixed random inputs \
+                (output probe) and, for quantized outputs, the share of codes that moved; merged and applied on \
                 the fly side by side. Measured when the build is first pulled.
                 """)
 

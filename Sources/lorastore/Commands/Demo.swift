@@ -6,9 +6,9 @@ struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the whole story on generated data: push a base and adapters, build, pull merged, show savings.",
         discussion: """
-            Generates a Llama-shaped base (BF16, about --size bytes) and four PEFT adapters of different ranks and
-            targets, written exactly as transformers and PEFT write them; pushes them into the store; records four
-            builds, one a weighted mix of two adapters; pulls that one as a merged model folder; and prints the
+            Generates a Llama-shaped base (BF16, about --size bytes) and four PEFT adapters of different ranks and \
+            targets, written exactly as transformers and PEFT write them; pushes them into the store; records four \
+            builds, one a weighted mix of two adapters; pulls that one as a merged model folder; and prints the \
             storage savings. Running it again reuses what is stored.
             """)
 

@@ -6,7 +6,7 @@ struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Merge adapters into a base now and write a model folder (no build is recorded).",
         discussion: """
-            Each --adapter is REF[@WEIGHT]; the merged weight is W + Σ weight·scale·B·A, computed in F32 and
+            Each --adapter is REF[@WEIGHT]; the merged weight is W + Σ weight·scale·B·A, computed in F32 and \
             rounded once to the output dtype. Tensors no adapter touches are copied bit-identical.
             """)
 

@@ -7,8 +7,8 @@ struct Pull: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a base, adapter or merged build into a folder.",
         discussion: """
-            REF names a build, base or adapter, or is an ad-hoc recipe BASE+ADAPTER[@WEIGHT]+... such as
-            micro/base:fp32+acme/support@0.7+acme/legal@0.3 (recorded untagged, so pulling it again reuses
+            REF names a build, base or adapter, or is an ad-hoc recipe BASE+ADAPTER[@WEIGHT]+... such as \
+            micro/base:fp32+acme/support@0.7+acme/legal@0.3 (recorded untagged, so pulling it again reuses \
             the cache). A build's first pull merges; later pulls copy stored tensors.
             """)
 

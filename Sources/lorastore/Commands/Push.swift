@@ -7,12 +7,12 @@ struct Push: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Push a base model or PEFT adapter into the store.",
         discussion: """
-            PATH is a Hugging Face model folder (config.json with model.safetensors, or shards and
-            model.safetensors.index.json), a single .safetensors file, or a PEFT adapter folder
+            PATH is a Hugging Face model folder (config.json with model.safetensors, or shards and \
+            model.safetensors.index.json), a single .safetensors file, or a PEFT adapter folder \
             (adapter_config.json and adapter_model.safetensors). Tensors already in the store are not stored again.
 
-            Several PATH REFERENCE pairs push in one batch, all or nothing: every folder is checked before anything
-            is written, the new tensors are flushed to disk together and one transaction records them all. This is
+            Several PATH REFERENCE pairs push in one batch, all or nothing: every folder is checked before anything \
+            is written, the new tensors are flushed to disk together and one transaction records them all. This is \
             much faster than one push per folder for many small adapters (local stores only).
             """)
 

@@ -7,8 +7,8 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a registry server over the store (HTTP API, remote push and pull, Hugging Face downloads).",
         discussion: """
-            Pushes always need a push token for the repository's namespace (`lorastore token create`); reads are
-            open unless --require-read-token. The API is documented in API.md. Hugging Face tools download from
+            Pushes always need a push token for the repository's namespace (`lorastore token create`); reads are \
+            open unless --require-read-token. The API is documented in API.md. Hugging Face tools download from \
             the server with HF_ENDPOINT=http://HOST:PORT.
             """)
 

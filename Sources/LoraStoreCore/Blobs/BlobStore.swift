@@ -117,29 +117,32 @@ public struct BlobStore: Sendable {
         case .raw:
             contents = BlobContents(mapping: mapping)
         case .byteGroupedZlib:
-            do {
-                let size = try ByteGroupedCodec.decodedSize(mapping.bytes)
-                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
-                contents = BlobContents(decoded: buffer)
-                try ByteGroupedCodec.decode(mapping.bytes, into: buffer)
-            } catch {
-                throw BlobStoreError.damaged(digest, reason: "\(error)")
-            }
+            contents = try decoded(digest, mapping, size: ByteGroupedCodec.decodedSize, decode: ByteGroupedCodec.decode)
         case .exponentANS:
-            do {
-                let size = try ExponentCodec.decodedSize(mapping.bytes)
-                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
-                contents = BlobContents(decoded: buffer)
-                try ExponentCodec.decode(mapping.bytes, into: buffer)
-            } catch {
-                throw BlobStoreError.damaged(digest, reason: "\(error)")
-            }
+            contents = try decoded(digest, mapping, size: ExponentCodec.decodedSize, decode: ExponentCodec.decode)
         }
         if verify {
             let actual = Digest(of: contents.bytes)
             guard actual == digest else { throw BlobStoreError.digestMismatch(expected: digest, actual: actual) }
         }
         return contents
+    }
+
+    /// Decodes a compressed blob into a new buffer of the size its header gives; any codec error becomes
+    /// ``BlobStoreError/damaged(_:reason:)`` naming the blob.
+    private func decoded(
+        _ digest: Digest, _ mapping: MappedFile,
+        size: (UnsafeRawBufferPointer) throws(BlobCodecError) -> Int,
+        decode: (UnsafeRawBufferPointer, UnsafeMutableRawBufferPointer) throws(BlobCodecError) -> Void
+    ) throws -> BlobContents {
+        do {
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: try size(mapping.bytes), alignment: 64)
+            let contents = BlobContents(decoded: buffer)
+            try decode(mapping.bytes, buffer)
+            return contents
+        } catch {
+            throw BlobStoreError.damaged(digest, reason: "\(error)")
+        }
     }
 
     /// Deletes a blob file. The caller holds the index's write lock and has checked no row references it.

@@ -507,7 +507,7 @@ extension ByteGroupedCodec {
         let planes: [Plane]
 
         init(parsing encoded: UnsafeRawBufferPointer) throws(BlobCodecError) {
-            var reader = Reader(bytes: encoded)
+            var reader = LittleEndianReader(bytes: encoded)
             let magicBytes = try (0..<4).map { (_) throws(BlobCodecError) in try reader.read(UInt8.self, "magic number") }
             guard magicBytes == ByteGroupedCodec.magic else { throw .notAnEncoding }
             let version = try reader.read(UInt8.self, "format version")
@@ -585,22 +585,6 @@ extension ByteGroupedCodec {
             self.logicalCount = logicalCount
             self.geometry = geometry
             self.planes = planes
-        }
-    }
-
-    /// Reads little-endian integers, failing on truncation.
-    private struct Reader {
-        let bytes: UnsafeRawBufferPointer
-        var offset = 0
-
-        mutating func read<T: FixedWidthInteger>(_ type: T.Type, _ field: String) throws(BlobCodecError) -> T {
-            let size = MemoryLayout<T>.size
-            guard bytes.count - offset >= size else {
-                throw .truncated("the \(field) at offset \(offset) is missing")
-            }
-            let value = T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
-            offset += size
-            return value
         }
     }
 }

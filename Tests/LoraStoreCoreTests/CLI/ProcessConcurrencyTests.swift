@@ -18,10 +18,9 @@ struct ProcessConcurrencyTests {
                         "--base", "micro/base:fp32", "--store", store,
                     ])
                 }
-                for (process, pipe) in processes {
-                    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                    process.waitUntilExit()
-                    #expect(process.terminationStatus == 0, "\(output)")
+                for started in processes {
+                    let result = CommandLineTool.finish(started)
+                    #expect(result.status == 0, "\(result.output)")
                 }
             }
             let opened = try Store(root: URL(fileURLWithPath: store))

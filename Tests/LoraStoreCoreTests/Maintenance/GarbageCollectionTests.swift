@@ -81,20 +81,14 @@ struct GarbageCollectionTests {
                     processes.append(try lorastore(["rm", "acme/b-r16-all-rslora:r\(round - 1)"]))
                 }
                 let collectors = try (0..<3).map { _ in try lorastore(["gc", "--grace", "0s"]) }
-                for (process, pipe) in processes + collectors {
-                    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                    process.waitUntilExit()
-                    #expect(process.terminationStatus == 0, "\(output)")
+                for started in processes + collectors {
+                    let result = CommandLineTool.finish(started)
+                    #expect(result.status == 0, "\(result.output)")
                 }
             }
             let opened = try Store(root: URL(fileURLWithPath: store))
             #expect(try opened.verify(deep: true).faults.isEmpty)
-            for entry in try opened.list() {
-                let stored = try opened.resolve(try Reference(parsing: "\(entry.repository):\(entry.tag)"))
-                for digest in stored.manifest.blobDigests {
-                    #expect(opened.blobs.storedSize(of: digest) != nil, "\(entry.repository):\(entry.tag) lost \(digest)")
-                }
-            }
+            #expect(try opened.blobsMissingFromTaggedManifests() == [])
             #expect(try opened.list(kind: .adapter).count == 1 + 3 * adapters.count - 2)
         }
     }

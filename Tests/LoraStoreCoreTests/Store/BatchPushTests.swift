@@ -175,20 +175,14 @@ struct BatchPushTests {
                 }
                 let removal = round > 0 ? [try CommandLineTool.start(["rm", "p0/a-r8-qv:r\(round - 1)", "--store", store])] : []
                 let collectors = try (0..<2).map { _ in try CommandLineTool.start(["gc", "--grace", "0s", "--store", store]) }
-                for (process, pipe) in pushers + removal + collectors {
-                    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                    process.waitUntilExit()
-                    #expect(process.terminationStatus == 0, "\(output)")
+                for started in pushers + removal + collectors {
+                    let result = CommandLineTool.finish(started)
+                    #expect(result.status == 0, "\(result.output)")
                 }
             }
             let opened = try Store(root: URL(fileURLWithPath: store))
             #expect(try opened.verify(deep: true).faults.isEmpty)
-            for entry in try opened.list() {
-                let stored = try opened.resolve(try Reference(parsing: "\(entry.repository):\(entry.tag)"))
-                for digest in stored.manifest.blobDigests {
-                    #expect(opened.blobs.storedSize(of: digest) != nil, "\(entry.repository):\(entry.tag) lost \(digest)")
-                }
-            }
+            #expect(try opened.blobsMissingFromTaggedManifests() == [])
             #expect(try opened.list(kind: .adapter).count == 3 * 2 * fixtures.count - 2)
         }
     }

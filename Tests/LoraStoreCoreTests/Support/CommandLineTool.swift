@@ -29,7 +29,12 @@ enum CommandLineTool {
     /// Runs `lorastore arguments...` to completion; returns its exit status and combined output.
     @discardableResult
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let (process, pipe) = try start(arguments, environment: environment)
+        finish(try start(arguments, environment: environment))
+    }
+
+    /// Waits for a process from ``start(_:environment:)``; returns its exit status and combined output.
+    static func finish(_ started: (Process, Pipe)) -> (status: Int32, output: String) {
+        let (process, pipe) = started
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))

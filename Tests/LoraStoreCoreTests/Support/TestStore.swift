@@ -104,3 +104,16 @@ struct LoadedTensor: Equatable {
 func maxDifference(_ a: LoadedTensor, _ b: LoadedTensor) -> Float {
     zip(a.floats, b.floats).reduce(0) { max($0, abs($1.0 - $1.1)) }
 }
+
+extension Store {
+    /// `NAME:TAG lost DIGEST` for every blob a tagged manifest references that has no file: what concurrent
+    /// pushes, removals and garbage collections must never leave behind.
+    func blobsMissingFromTaggedManifests() throws -> [String] {
+        try list().flatMap { entry in
+            let stored = try resolve(try Reference(parsing: "\(entry.repository):\(entry.tag)"))
+            return stored.manifest.blobDigests
+                .filter { blobs.storedSize(of: $0) == nil }
+                .map { "\(entry.repository):\(entry.tag) lost \($0)" }
+        }
+    }
+}

@@ -54,18 +54,16 @@ int lorastore_avx512_bf16_available(void) {
     return (eax & avx512bf16) != 0;
 }
 
+/// Sixteen 16-bit elements widened to F32.
+LORASTORE_INLINE __m512 widen_halves(__m256i halves, int type) {
+    if (type == LORASTORE_ELEMENT_F16) return _mm512_cvtph_ps(halves);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
+}
+
 /// Loads sixteen elements (the lanes in `mask`, zero elsewhere) widened to F32.
 LORASTORE_INLINE __m512 load_lanes(const void *base, size_t index, int type, __mmask16 mask) {
-    switch (type) {
-    case LORASTORE_ELEMENT_F32:
-        return _mm512_maskz_loadu_ps(mask, (const float *)base + index);
-    case LORASTORE_ELEMENT_F16:
-        return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, (const uint16_t *)base + index));
-    default: {
-        __m512i wide = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, (const uint16_t *)base + index));
-        return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
-    }
-    }
+    if (type == LORASTORE_ELEMENT_F32) return _mm512_maskz_loadu_ps(mask, (const float *)base + index);
+    return widen_halves(_mm256_maskz_loadu_epi16(mask, (const uint16_t *)base + index), type);
 }
 
 /// Sixteen F32 values rounded to BF16 (nearest even; NaN stays NaN, quietened) with integer arithmetic:
@@ -87,48 +85,58 @@ LORASTORE_INLINE __m256i bfloat16_rounded_native(__m512 value) {
     return (__m256i)_mm512_cvtneps_pbh(value);
 }
 
-/// Rounds sixteen F32 values once into `type`, stores the lanes in `mask`, and adds to `nonfinite` the
-/// lanes whose stored value is NaN or infinite (overflow when narrowing included).
-LORASTORE_INLINE void store_lanes(
-    void *output, size_t index, __m512 value, int type, int native_bf16, __mmask16 mask, __mmask16 *nonfinite
+/// Rounds sixteen F32 values once into `type`, stores the lanes in `mask`, and returns the lanes whose
+/// stored value is NaN or infinite (overflow when narrowing included).
+LORASTORE_INLINE __mmask16 store_lanes(
+    void *output, size_t index, __m512 value, int type, int native_bf16, __mmask16 mask
 ) {
-    switch (type) {
-    case LORASTORE_ELEMENT_F32:
+    if (type == LORASTORE_ELEMENT_F32) {
         _mm512_mask_storeu_ps((float *)output + index, mask, value);
-        *nonfinite |= _mm512_fpclass_ps_mask(value, FP_CLASS_NAN_OR_INFINITY);
-        return;
-    case LORASTORE_ELEMENT_F16: {
-        __m256i narrowed = _mm512_cvtps_ph(value, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        _mm256_mask_storeu_epi16((uint16_t *)output + index, mask, narrowed);
-        __m256i exponent = _mm256_and_si256(narrowed, _mm256_set1_epi16(0x7C00));
-        *nonfinite |= _mm256_cmpeq_epi16_mask(exponent, _mm256_set1_epi16(0x7C00));
-        return;
+        return _mm512_fpclass_ps_mask(value, FP_CLASS_NAN_OR_INFINITY);
     }
-    default: {
-        __m256i narrowed = native_bf16 ? bfloat16_rounded_native(value) : bfloat16_rounded(value);
-        _mm256_mask_storeu_epi16((uint16_t *)output + index, mask, narrowed);
-        __m256i exponent = _mm256_and_si256(narrowed, _mm256_set1_epi16(0x7F80));
-        *nonfinite |= _mm256_cmpeq_epi16_mask(exponent, _mm256_set1_epi16(0x7F80));
-        return;
+    __m256i narrowed;
+    __m256i exponent_bits;
+    if (type == LORASTORE_ELEMENT_F16) {
+        narrowed = _mm512_cvtps_ph(value, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        exponent_bits = _mm256_set1_epi16(0x7C00);
+    } else {
+        narrowed = native_bf16 ? bfloat16_rounded_native(value) : bfloat16_rounded(value);
+        exponent_bits = _mm256_set1_epi16(0x7F80);
     }
-    }
+    _mm256_mask_storeu_epi16((uint16_t *)output + index, mask, narrowed);
+    return _mm256_mask_cmpeq_epi16_mask(mask, _mm256_and_si256(narrowed, exponent_bits), exponent_bits);
 }
 
-/// The lanes of panel `chunk` that hold real columns.
-LORASTORE_INLINE __mmask16 column_mask(const lorastore_merge_rows *plan, size_t chunk) {
-    size_t width = plan->cols - chunk * LANES;
-    return width >= LANES ? (__mmask16)0xFFFF : (__mmask16)((1u << width) - 1);
-}
+/// The fields of a plan a tile reads, as values: the kernel's stores go through 16-bit pointers, which
+/// may alias anything reached through a pointer, so reading the plan through one would reload every field
+/// after every store.
+typedef struct {
+    const void *base;
+    void *output;
+    const float *left;
+    const float *packed;
+    size_t cols;
+    size_t rank;
+} tile_source;
 
-/// Merges a tile of `rows` rows × `chunks` panels (both compile-time constants after inlining, so the
-/// accumulators live in registers), adding the lanes of non-finite stored values to `nonfinite`.
-LORASTORE_INLINE void merge_tile(
-    const lorastore_merge_rows *plan, size_t row, size_t chunk, const int rows, const int chunks,
-    const int base_type, const int output_type, __mmask16 *nonfinite
+/// Merges a tile of `rows` rows × `chunks` panels starting at `row`, `chunk` (`rows`, `chunks` and the
+/// types are compile-time constants after inlining, so the accumulators live in registers) and returns the
+/// lanes of non-finite stored values. `masks` are the panels' real columns; `full` says both are complete,
+/// which lets 16-bit bases be loaded before the multiply-adds so their memory latency hides behind them.
+LORASTORE_INLINE uint32_t merge_tile(
+    const tile_source source, size_t row, size_t chunk, const int rows, const int chunks, const int base_type,
+    const int output_type, const int native_bf16, const int full, const __mmask16 masks[2]
 ) {
-    const size_t rank = plan->rank;
-    const float *left = plan->left + row * rank;
-    const float *panel = plan->packed + chunk * rank * LANES;
+    const size_t rank = source.rank;
+    const float *left = source.left + row * rank;
+    const float *panel = source.packed + chunk * rank * LANES;
+    const int early = full && chunks == 2 && base_type != LORASTORE_ELEMENT_F32;
+    __m512i halves[TILE_ROWS];
+    if (early) {
+        for (int i = 0; i < rows; i++) {
+            halves[i] = _mm512_loadu_si512((const uint16_t *)source.base + (row + i) * source.cols + chunk * LANES);
+        }
+    }
     __m512 delta[TILE_ROWS][2];
     for (int i = 0; i < rows; i++) {
         for (int j = 0; j < chunks; j++) delta[i][j] = _mm512_setzero_ps();
@@ -141,53 +149,93 @@ LORASTORE_INLINE void merge_tile(
             for (int j = 0; j < chunks; j++) delta[i][j] = _mm512_fmadd_ps(factor, right[j], delta[i][j]);
         }
     }
-    for (int j = 0; j < chunks; j++) {
-        __mmask16 mask = column_mask(plan, chunk + j);
+    uint32_t nonfinite = 0;
+    if (early && output_type == LORASTORE_ELEMENT_BF16 && native_bf16) {
+        // Both panels of a row round in one instruction, after one check for F32 subnormals (which it
+        // flushes): the rare pair holding one takes the integer rounding.
         for (int i = 0; i < rows; i++) {
-            size_t index = (row + i) * plan->cols + (chunk + j) * LANES;
-            __m512 sum = _mm512_add_ps(load_lanes(plan->base, index, base_type, mask), delta[i][j]);
-            store_lanes(plan->output, index, sum, output_type, plan->native_bf16, mask, nonfinite);
+            __m512 low = _mm512_add_ps(widen_halves(_mm512_castsi512_si256(halves[i]), base_type), delta[i][0]);
+            __m512 high = _mm512_add_ps(widen_halves(_mm512_extracti64x4_epi64(halves[i], 1), base_type), delta[i][1]);
+            __mmask16 subnormal =
+                _mm512_fpclass_ps_mask(low, FP_CLASS_SUBNORMAL) | _mm512_fpclass_ps_mask(high, FP_CLASS_SUBNORMAL);
+            __m512i narrowed = subnormal == 0
+                ? (__m512i)_mm512_cvtne2ps_pbh(high, low)
+                : _mm512_inserti64x4(_mm512_castsi256_si512(bfloat16_rounded(low)), bfloat16_rounded(high), 1);
+            _mm512_storeu_si512((uint16_t *)source.output + (row + i) * source.cols + chunk * LANES, narrowed);
+            const __m512i exponent_bits = _mm512_set1_epi16(0x7F80);
+            nonfinite |= _mm512_cmpeq_epi16_mask(_mm512_and_si512(narrowed, exponent_bits), exponent_bits);
+        }
+        return nonfinite;
+    }
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < chunks; j++) {
+            size_t index = (row + i) * source.cols + (chunk + j) * LANES;
+            __m512 widened;
+            if (early) {
+                widened = widen_halves(
+                    j == 0 ? _mm512_castsi512_si256(halves[i]) : _mm512_extracti64x4_epi64(halves[i], 1), base_type);
+            } else {
+                widened = load_lanes(source.base, index, base_type, masks[j]);
+            }
+            __m512 sum = _mm512_add_ps(widened, delta[i][j]);
+            nonfinite |= store_lanes(source.output, index, sum, output_type, native_bf16, masks[j]);
         }
     }
+    return nonfinite;
 }
 
 /// Rows `row_start ..< row_end`, one block of `chunks_per_block` panels at a time (the block stays in
 /// L1/L2 while the rows stream past), in tiles of eight rows × two panels.
 LORASTORE_INLINE int merge_rows(
-    const lorastore_merge_rows *plan, size_t row_start, size_t row_end, const int base_type, const int output_type
+    const lorastore_merge_rows *plan, size_t row_start, size_t row_end, const int base_type, const int output_type,
+    const int native_bf16
 ) {
-    const size_t chunk_count = (plan->cols + LANES - 1) / LANES;
+    const tile_source source = {plan->base, plan->output, plan->left, plan->packed, plan->cols, plan->rank};
+    const size_t chunk_count = (source.cols + LANES - 1) / LANES;
+    const size_t full_chunks = source.cols / LANES;
+    const __mmask16 all[2] = {0xFFFF, 0xFFFF};
+    const int tile = TILE_ROWS;
+    const __mmask16 ragged[2] = {(__mmask16)((1u << (source.cols % LANES)) - 1), 0};
     const size_t per_block = plan->chunks_per_block > 0 ? plan->chunks_per_block : 1;
-    __mmask16 nonfinite = 0;
+    uint32_t nonfinite = 0;
     for (size_t block = 0; block < chunk_count; block += per_block) {
         const size_t block_end = block + per_block < chunk_count ? block + per_block : chunk_count;
+        const size_t block_full = block_end < full_chunks ? block_end : full_chunks;
         size_t row = row_start;
         for (; row + TILE_ROWS <= row_end; row += TILE_ROWS) {
             size_t chunk = block;
-            for (; chunk + 2 <= block_end; chunk += 2) {
-                merge_tile(plan, row, chunk, TILE_ROWS, 2, base_type, output_type, &nonfinite);
+            for (; chunk + 2 <= block_full; chunk += 2) {
+                nonfinite |= merge_tile(source, row, chunk, tile, 2, base_type, output_type, native_bf16, 1, all);
             }
-            if (chunk < block_end) merge_tile(plan, row, chunk, TILE_ROWS, 1, base_type, output_type, &nonfinite);
+            for (; chunk < block_end; chunk++) {
+                const __mmask16 *masks = chunk < full_chunks ? all : ragged;
+                nonfinite |= merge_tile(source, row, chunk, tile, 1, base_type, output_type, native_bf16, 0, masks);
+            }
         }
         for (; row < row_end; row++) {
             size_t chunk = block;
-            for (; chunk + 2 <= block_end; chunk += 2) {
-                merge_tile(plan, row, chunk, 1, 2, base_type, output_type, &nonfinite);
+            for (; chunk + 2 <= block_full; chunk += 2) {
+                nonfinite |= merge_tile(source, row, chunk, 1, 2, base_type, output_type, native_bf16, 1, all);
             }
-            if (chunk < block_end) merge_tile(plan, row, chunk, 1, 1, base_type, output_type, &nonfinite);
+            for (; chunk < block_end; chunk++) {
+                const __mmask16 *masks = chunk < full_chunks ? all : ragged;
+                nonfinite |= merge_tile(source, row, chunk, 1, 1, base_type, output_type, native_bf16, 0, masks);
+            }
         }
     }
     return nonfinite != 0;
 }
 
-/// One specialised loop per output type, for a given base type.
+/// One specialised loop per output type (and BF16 rounding), for a given base type.
 LORASTORE_INLINE int merge_rows_to(
     const lorastore_merge_rows *plan, size_t row_start, size_t row_end, const int base_type
 ) {
     switch (plan->output_type) {
-    case LORASTORE_ELEMENT_F32: return merge_rows(plan, row_start, row_end, base_type, LORASTORE_ELEMENT_F32);
-    case LORASTORE_ELEMENT_F16: return merge_rows(plan, row_start, row_end, base_type, LORASTORE_ELEMENT_F16);
-    default: return merge_rows(plan, row_start, row_end, base_type, LORASTORE_ELEMENT_BF16);
+    case LORASTORE_ELEMENT_F32: return merge_rows(plan, row_start, row_end, base_type, LORASTORE_ELEMENT_F32, 0);
+    case LORASTORE_ELEMENT_F16: return merge_rows(plan, row_start, row_end, base_type, LORASTORE_ELEMENT_F16, 0);
+    default:
+        if (plan->native_bf16) return merge_rows(plan, row_start, row_end, base_type, LORASTORE_ELEMENT_BF16, 1);
+        return merge_rows(plan, row_start, row_end, base_type, LORASTORE_ELEMENT_BF16, 0);
     }
 }
 

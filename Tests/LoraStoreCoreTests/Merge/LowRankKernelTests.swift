@@ -207,6 +207,29 @@ private let shapes: [(rows: Int, cols: Int, rank: Int)] = [
         }
     }
 
+    /// 16-bit bases rounded to BF16 take a path that rounds two full panels at once after one subnormal
+    /// check: a subnormal sum (which the BF16 instruction would flush) and a finite F32 sum that rounds to
+    /// infinity, in the body of full 32-column pairs, still give the reference bytes and flag.
+    @Test(arguments: [DType.f16, .bf16], [false, true])
+    func pairedRoundingKeepsSubnormalsAndFlagsRoundingOverflow(baseType: DType, overflows: Bool) throws {
+        let (rows, cols) = (9, 64)
+        var right = values(cols, seed: 5, magnitude: 0.01)
+        right[3] = 1e-39
+        right[37] = -0x1p-133
+        if overflows { right[40] = 3.3995e38 }  // finite in F32, past the largest BF16 value's rounding bound
+        let update = try LowRankUpdate(
+            rows: rows, cols: cols, rank: 1, left: [Float](repeating: 1, count: rows), right: right)
+        let baseBytes = encode([Float](repeating: 0, count: rows * cols), as: baseType)
+        let expected = reference(base: decode(baseBytes, as: baseType), update: update, outputType: .bf16)
+        for implementation in implementations {
+            let result = try merge(baseBytes, baseType, update, .bf16, threads: 1, implementation: implementation)
+            #expect(result.bytes == expected, "\(implementation)")
+            #expect(result.outcome.hasNonFiniteOutput == overflows, "\(implementation)")
+        }
+        let subnormal = decode(expected, as: .bf16)[3]
+        #expect(subnormal != 0 && abs(subnormal) < Float.leastNormalMagnitude)
+    }
+
     @Test func detectsNaNInTheVectorBody() throws {
         var base = [Float](repeating: 1, count: 12 * 32)
         base[7 * 32 + 5] = .nan

@@ -4,7 +4,8 @@ import Foundation
 /// ``LowRankKernel`` (the base read once, the result written once, F32 accumulation, one rounding).
 ///
 /// Memory stays near one output tensor plus the adapters' factors: the output buffer is allocated once, for
-/// the largest tensor, and reused; base tensors are memory-mapped.
+/// the largest tensor, and reused; base tensors are memory-mapped; factors are decoded on all cores a
+/// ``FactorBatch`` (at most 64 MiB of F32, or one tensor's) ahead of the kernel.
 public struct MergeEngine: Sendable {
     public let plan: MergePlan
     let store: Store
@@ -39,7 +40,11 @@ public struct MergeEngine: Sendable {
         defer { output.deallocate() }
         var measured: [BuildReport.Tensor] = []
         var pendingScales: [String: [UInt8]] = [:]
-        for tensor in plan.tensors {
+        var factors = try FactorBatch(plan: plan, from: 0, measuring: measuring, store: store)
+        for (index, tensor) in plan.tensors.enumerated() {
+            if !factors.range.contains(index) {
+                factors = try FactorBatch(plan: plan, from: index, measuring: measuring, store: store)
+            }
             let base = try read(tensor.base, codecs: codecs)
             defer { withExtendedLifetime(base) {} }
             let result = UnsafeMutableRawBufferPointer(rebasing: output[0..<tensor.byteCount])
@@ -50,11 +55,11 @@ public struct MergeEngine: Sendable {
             case .passThrough:
                 try convert(base.bytes, from: tensor.base.dtype, into: result, as: tensor.dtype)
             case .lowRank(let terms, let dora):
-                try mergeLowRank(tensor, base: base.bytes, terms: terms, dora: dora, into: result)
+                try mergeLowRank(tensor, base: base.bytes, terms: terms, dora: dora, factors: factors, into: result)
                 if measuring, dora == nil {
                     let values = try FloatConversion.floats(base.bytes, dtype: tensor.base.dtype)
                     let written = try FloatConversion.floats(UnsafeRawBufferPointer(result), dtype: tensor.dtype)
-                    measured.append(try measure(tensor, terms: terms, base: values, output: written))
+                    measured.append(try measure(tensor, terms: terms, factors: factors, base: values, output: written))
                 }
             case .replace(let adapter, let key, let weight):
                 try replace(tensor, base: base.bytes, adapter: adapter, key: key, weight: weight, into: result)
@@ -68,7 +73,7 @@ public struct MergeEngine: Sendable {
                 try write(values, tensor: tensor, into: result)
             case .requantize(let terms):
                 let quantized = try quantizedBase(tensor, data: base.bytes, codecs: codecs)
-                let delta = try self.delta(terms, rows: quantized.rows, columns: quantized.columns)
+                let delta = try self.delta(terms, factors: factors, rows: quantized.rows, columns: quantized.columns)
                 let merged: QuantizedTensor
                 do {
                     merged = try delta.withUnsafeBufferPointer { try Quantizer.requantize(quantized, adding: $0) }
@@ -96,7 +101,7 @@ public struct MergeEngine: Sendable {
                     try write(values, tensor: tensor, into: result)
                     break
                 }
-                let update = try lowRankUpdate(terms, rows: quantized.rows, columns: quantized.columns)
+                let update = try lowRankUpdate(terms, factors: factors, rows: quantized.rows, columns: quantized.columns)
                 let outcome = try values.withUnsafeBytes { source in
                     guard let baseAddress = source.baseAddress, let resultAddress = result.baseAddress else {
                         return LowRankKernel.Outcome(hasNonFiniteOutput: false)
@@ -108,7 +113,7 @@ public struct MergeEngine: Sendable {
                 if outcome.hasNonFiniteOutput { throw StoreError.nonFiniteResult(tensor: tensor.name) }
                 if measuring {
                     let written = try FloatConversion.floats(UnsafeRawBufferPointer(result), dtype: tensor.dtype)
-                    measured.append(try measure(tensor, terms: terms, base: values, output: written))
+                    measured.append(try measure(tensor, terms: terms, factors: factors, base: values, output: written))
                 }
             case .separate(let terms):
                 try body(tensor, base.bytes)
@@ -116,7 +121,7 @@ public struct MergeEngine: Sendable {
                     let values = tensor.quantized == nil
                         ? try FloatConversion.floats(base.bytes, dtype: tensor.base.dtype)
                         : Quantizer.dequantize(try quantizedBase(tensor, data: base.bytes, codecs: codecs))
-                    measured.append(try measure(tensor, terms: terms, base: values, output: values))
+                    measured.append(try measure(tensor, terms: terms, factors: factors, base: values, output: values))
                 }
                 continue
             }
@@ -157,8 +162,10 @@ public struct MergeEngine: Sendable {
 
     /// The terms' delta `Σ coefficient·B·A` in F32, row-major `rows × columns`: the kernel run on a zero
     /// base, so it is exactly the delta a merge adds before its one rounding.
-    private func delta(_ terms: [PlannedTensor.Term], rows: Int, columns: Int) throws -> [Float] {
-        let update = try lowRankUpdate(terms, rows: rows, columns: columns)
+    private func delta(
+        _ terms: [PlannedTensor.Term], factors: FactorBatch, rows: Int, columns: Int
+    ) throws -> [Float] {
+        let update = try lowRankUpdate(terms, factors: factors, rows: rows, columns: columns)
         var values = [Float](repeating: 0, count: rows * columns)
         try values.withUnsafeMutableBytes { buffer in
             guard let address = buffer.baseAddress else { return }
@@ -171,12 +178,12 @@ public struct MergeEngine: Sendable {
 
     /// Measures one touched tensor from its base and output values, computing the terms' delta.
     private func measure(
-        _ tensor: PlannedTensor, terms: [PlannedTensor.Term], base: [Float], output: [Float]
+        _ tensor: PlannedTensor, terms: [PlannedTensor.Term], factors: FactorBatch, base: [Float], output: [Float]
     ) throws -> BuildReport.Tensor {
         guard let first = terms.first else {
             throw StoreError.mergeRefused("\(tensor.name) has no adapter terms to measure")
         }
-        let delta = try self.delta(terms, rows: first.module.rows, columns: first.module.columns)
+        let delta = try self.delta(terms, factors: factors, rows: first.module.rows, columns: first.module.columns)
         return try measure(tensor, delta: delta, rows: first.module.rows, base: base, output: output, codes: nil)
     }
 
@@ -202,14 +209,14 @@ public struct MergeEngine: Sendable {
 
     private func mergeLowRank(
         _ tensor: PlannedTensor, base: UnsafeRawBufferPointer, terms: [PlannedTensor.Term], dora: PlannedTensor.DoRA?,
-        into result: UnsafeMutableRawBufferPointer
+        factors: FactorBatch, into result: UnsafeMutableRawBufferPointer
     ) throws {
         guard let first = terms.first, let baseAddress = base.baseAddress, let resultAddress = result.baseAddress else {
             return
         }
         let rows = first.module.rows
         let columns = first.module.columns
-        let update = try lowRankUpdate(terms, rows: rows, columns: columns)
+        let update = try lowRankUpdate(terms, factors: factors, rows: rows, columns: columns)
         guard let dora else {
             let outcome = try LowRankKernel.merge(
                 base: baseAddress, baseType: tensor.base.dtype, rows: rows, cols: columns, update: update,
@@ -241,12 +248,13 @@ public struct MergeEngine: Sendable {
     }
 
     /// The terms as one update `L·R` in the base tensor's layout (rows × columns).
-    private func lowRankUpdate(_ terms: [PlannedTensor.Term], rows: Int, columns: Int) throws -> LowRankUpdate {
+    private func lowRankUpdate(
+        _ terms: [PlannedTensor.Term], factors: FactorBatch, rows: Int, columns: Int
+    ) throws -> LowRankUpdate {
         var parts: [(scale: Float, left: [Float], right: [Float], rank: Int)] = []
         for term in terms {
-            let adapter = plan.adapters[term.adapter]
-            let a = try adapter.floats(term.module.keyA, store: store)
-            let b = try adapter.floats(term.module.keyB, store: store)
+            let a = try factors.floats(adapter: term.adapter, name: term.module.keyA, plan: plan, store: store)
+            let b = try factors.floats(adapter: term.adapter, name: term.module.keyB, plan: plan, store: store)
             let rank = term.module.rank
             if term.module.transposed {
                 // Δᵀ = (B·A)ᵀ = Aᵀ·Bᵀ, with A [r, rows] and B [columns, r].

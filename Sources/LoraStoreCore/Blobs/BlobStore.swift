@@ -74,6 +74,11 @@ public struct BlobStore: Sendable {
 
     /// The codec a new blob of `bytes` is stored with, and its encoded bytes when that is not raw: a
     /// compressed encoding is kept only when it is smaller than the logical bytes.
+    ///
+    /// Floating-point tensors take ``ExponentCodec``, except near-constant ones: it stores every element's sign
+    /// and low mantissa bits as they are (a quarter of a BF16 tensor), which zlib takes to almost nothing when
+    /// they repeat, as in an untrained LoRA B (all zeros). When its coded part spends less than one bit per
+    /// element, ``ByteGroupedCodec`` is tried as well and the smaller encoding kept.
     static func encode(_ bytes: UnsafeRawBufferPointer, as encoding: BlobEncoding) -> (codec: BlobCodec, encoded: [UInt8]?) {
         var codec = BlobCodec.raw
         var encoded: [UInt8]?
@@ -85,8 +90,14 @@ public struct BlobStore: Sendable {
                 (codec, encoded) = (.byteGroupedZlib, compressed)
             }
         case .floatingPoint(let layout):
+            let count = bytes.count / layout.width
             if let compressed = ExponentCodec.encode(bytes, layout: layout) {
                 (codec, encoded) = (.exponentANS, compressed)
+            }
+            let codedBytes = (encoded?.count ?? bytes.count) - layout.residueSize(count)
+            if codedBytes < count / 8, let grouped = ByteGroupedCodec.encode(bytes, elementWidth: layout.width),
+               grouped.count < encoded?.count ?? bytes.count {
+                (codec, encoded) = (.byteGroupedZlib, grouped)
             }
         }
         guard let compressed = encoded, compressed.count < bytes.count else { return (.raw, nil) }

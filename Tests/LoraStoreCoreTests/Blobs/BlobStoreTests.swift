@@ -28,6 +28,28 @@ struct BlobStoreTests {
         }
     }
 
+    /// An untrained LoRA B is all zeros: the exponent codec would keep its sign and low mantissa bits (a quarter
+    /// of BF16's bytes), so such near-constant tensors fall back to zlib, while weights keep the exponent codec.
+    @Test(arguments: [FloatLayout.bf16, .f16, .f32])
+    func nearConstantTensorsTakeTheSmallerEncoding(layout: FloatLayout) throws {
+        let width = layout == .f32 ? 4 : 2
+        let zeros = [UInt8](repeating: 0, count: 64 * 1024 * width)
+        let constant = zeros.withUnsafeBytes { BlobStore.encode($0, as: .floatingPoint(layout)) }
+        #expect(constant.codec == .byteGroupedZlib)
+        #expect((constant.encoded?.count ?? zeros.count) < zeros.count / 100)
+
+        var generator = SystemRandomNumberGenerator()
+        let values = (0..<(64 * 1024)).map { _ in Float.random(in: -0.05...0.05, using: &generator) }
+        let weights: [UInt8] = values.withUnsafeBytes { raw in
+            switch layout {
+            case .f32: return Array(raw)
+            case .f16: return values.flatMap { withUnsafeBytes(of: Float16($0).bitPattern.littleEndian, Array.init) }
+            case .bf16: return values.flatMap { withUnsafeBytes(of: UInt16($0.bitPattern >> 16).littleEndian, Array.init) }
+            }
+        }
+        #expect(weights.withUnsafeBytes { BlobStore.encode($0, as: .floatingPoint(layout)) }.codec == .exponentANS)
+    }
+
     @Test func reportsAFullDiskNamingTheFile() throws {
         let file = try WritableFile(creating: "/dev/full")
         let error = #expect(throws: FileAccessError.self) { try file.write([UInt8](repeating: 0, count: 1 << 16)) }

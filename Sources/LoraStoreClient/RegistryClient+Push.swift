@@ -47,7 +47,11 @@ extension RegistryClient {
     ) async throws {
         let size = package.size(of: digest)
         var query = ["repository": repository]
-        if case .compressed(let width) = package.encoding(of: digest) { query["compress"] = String(width) }
+        switch package.encoding(of: digest) {
+        case .raw: break
+        case .compressed(let width): query["compress"] = String(width)
+        case .floatingPoint(let layout): query["float"] = layout.dtype.rawValue
+        }
         _ = try await send(
             path: "blobs/\(digest.hex)", query: query, method: .PUT,
             body: .stream(BlobChunks(package: package, digest: digest, counter: counter), length: .known(Int64(size))))

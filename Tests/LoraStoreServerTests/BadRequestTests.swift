@@ -63,6 +63,13 @@ import Testing
             try await client.execute(uri: "/api/v1/blobs/\(digest.hex)?repository=acme/x", method: .put, body: ByteBuffer(bytes: bytes)) { response in
                 #expect(response.status == .unauthorized)
             }
+            try await client.execute(
+                uri: "/api/v1/blobs/\(digest.hex)?repository=acme/x&float=I8", method: .put, headers: auth,
+                body: ByteBuffer(bytes: bytes)
+            ) { response in
+                #expect(response.status == .badRequest)
+                #expect(String(buffer: response.body).contains("float=I8"))
+            }
             #expect(try store.missingBlobs(among: [digest, wrong, Digest(of: large)]).count == 3)
             #expect(try Self.leftovers(store) == before)
             try await client.execute(

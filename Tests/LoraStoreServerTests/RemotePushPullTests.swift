@@ -26,6 +26,13 @@ import Testing
             try await client.pull("acme/a", to: adapterRemote)
             try local.pull("acme/a", to: adapterLocal)
             #expect(try folderContents(adapterRemote) == folderContents(adapterLocal))
+            // Uploads are stored with the codecs a local push picks (the exponent codec for F32 adapter tensors).
+            for name in ["acme/a", "acme/b", "micro/base:fp32"] {
+                let reference = try Reference(parsing: name)
+                let served = try registry.store.describe(reference).tensors.map { [$0.codec.rawValue, "\($0.storedSize)"] }
+                #expect(served == (try local.describe(reference).tensors.map { [$0.codec.rawValue, "\($0.storedSize)"] }))
+            }
+            #expect(try registry.store.describe(try Reference(parsing: "acme/a")).tensors.contains { $0.codec == .exponentANS })
             #expect(try registry.store.verify(deep: true).faults.isEmpty)
         }
     }

@@ -27,6 +27,15 @@ public enum FloatLayout: UInt8, Sendable, Hashable, CaseIterable {
         }
     }
 
+    /// The tensor type the layout encodes.
+    public var dtype: DType {
+        switch self {
+        case .bf16: .bf16
+        case .f16: .f16
+        case .f32: .f32
+        }
+    }
+
     /// Bytes per element.
     var width: Int { self == .f32 ? 4 : 2 }
 

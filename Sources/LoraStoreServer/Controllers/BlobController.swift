@@ -30,8 +30,7 @@ struct BlobController {
         try Reference.validate(name: repository, in: repository)
         try registry.authorizer.require(.push, on: repository, context: context)
         let digest = try Self.digest(in: context)
-        let width = request.uri.queryParameters.get("compress", as: Int.self) ?? 0
-        let encoding: BlobEncoding = (1...8).contains(width) ? .compressed(elementWidth: width) : .raw
+        let encoding = try Self.encoding(of: request)
         let expectedSize = request.headers[.contentLength].flatMap { Int($0) }
         let store = registry.store
         let upload = try BlobUpload(
@@ -61,6 +60,20 @@ struct BlobController {
         }
         let file = ServedFile(name: digest.hex, size: info.logicalSize, digest: digest, source: .blob(digest))
         return try registry.files.response(for: file, digest: digest, request: request)
+    }
+
+    /// How an upload asks its blob to be stored: `float=BF16|F16|F32` for the exponent codec, `compress=W` for
+    /// byte-grouped zlib over elements of W bytes (1–8), else raw; compressed only where that saves space.
+    private static func encoding(of request: Request) throws -> BlobEncoding {
+        let parameters = request.uri.queryParameters
+        if let name = parameters.get("float") {
+            guard let layout = DType(rawValue: name).flatMap(FloatLayout.init) else {
+                throw RegistryError.badRequest("float=\(name): choose BF16, F16 or F32")
+            }
+            return .floatingPoint(layout)
+        }
+        let width = parameters.get("compress", as: Int.self) ?? 0
+        return (1...8).contains(width) ? .compressed(elementWidth: width) : .raw
     }
 
     private static func digest(in context: RegistryRequestContext) throws -> Digest {

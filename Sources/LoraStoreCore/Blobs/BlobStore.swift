@@ -48,8 +48,12 @@ public struct BlobStore: Sendable {
 
     /// Stores `bytes` under `digest` (which the caller computed from exactly these bytes) unless the blob
     /// exists, encoding new blobs as `encoding` asks when that saves space.
+    ///
+    /// `spooledFile` names a closed file under ``temporaryDirectory`` that holds exactly `bytes` (an upload's
+    /// spool file): a blob stored raw is that file, flushed and linked into place, rather than a second copy
+    /// of the bytes. The file keeps its own name; the caller removes it.
     public func write(
-        _ bytes: UnsafeRawBufferPointer, digest: Digest, encoding: BlobEncoding
+        _ bytes: UnsafeRawBufferPointer, digest: Digest, encoding: BlobEncoding, spooledFile: String? = nil
     ) throws -> StoredBlob {
         if let existing = try existingBlob(digest, logicalSize: bytes.count) {
             return existing
@@ -58,6 +62,9 @@ public struct BlobStore: Sendable {
         let created: Bool
         if let encoded {
             created = try encoded.withUnsafeBytes { try place($0, digest: digest) }
+        } else if let spooledFile {
+            try WritableFile.sync(spooledFile)
+            created = try link(spooledFile, digest: digest)
         } else {
             created = try place(bytes, digest: digest)
         }
@@ -184,26 +191,25 @@ public struct BlobStore: Sendable {
     /// Writes `bytes` to a temporary file and links it into place. Returns false when the blob appeared
     /// meanwhile (another writer won; its file is equally valid).
     private func place(_ bytes: UnsafeRawBufferPointer, digest: Digest) throws -> Bool {
+        let temporary = temporaryDirectory.path + "/\(digest.hex).\(getpid()).\(UInt32.random(in: .min ... .max))"
+        defer { unlink(temporary) }
+        let file = try WritableFile(creating: temporary, exclusive: true)
+        try file.write(bytes)
+        try file.sync()
+        try file.close()
+        return try link(temporary, digest: digest)
+    }
+
+    /// Gives a flushed file holding the blob the blob's name; false when the blob already exists.
+    private func link(_ file: String, digest: Digest) throws -> Bool {
         let folder = blobsDirectory.path + "/" + digest.hex.prefix(2)
         if mkdir(folder, 0o755) != 0 && errno != EEXIST { throw FileAccessError(.createDirectory, path: folder) }
-        let temporary = temporaryDirectory.path + "/\(digest.hex).\(getpid()).\(UInt32.random(in: .min ... .max))"
-        do {
-            let file = try WritableFile(creating: temporary, exclusive: true)
-            try file.write(bytes)
-            try file.sync()
-            try file.close()
-            let finalPath = folder + "/" + digest.hex
-            if link(temporary, finalPath) != 0 {
-                guard errno == EEXIST else { throw FileAccessError(.link, path: finalPath) }
-                unlink(temporary)
-                return false
-            }
-            unlink(temporary)
-            try WritableFile.syncDirectory(folder)
-            return true
-        } catch {
-            unlink(temporary)
-            throw error
+        let finalPath = folder + "/" + digest.hex
+        guard Glibc.link(file, finalPath) == 0 else {
+            guard errno == EEXIST else { throw FileAccessError(.link, path: finalPath) }
+            return false
         }
+        try WritableFile.syncDirectory(folder)
+        return true
     }
 }

@@ -68,6 +68,14 @@ public final class WritableFile {
         guard Glibc.close(descriptor) == 0 else { throw FileAccessError(.close, path: path) }
     }
 
+    /// Flushes a closed file's contents to stable storage.
+    public static func sync(_ path: String) throws(FileAccessError) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw FileAccessError(.open, path: path) }
+        defer { Glibc.close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw FileAccessError(.sync, path: path) }
+    }
+
     /// Flushes a directory's entries (a rename or link inside it) to stable storage.
     public static func syncDirectory(_ path: String) throws(FileAccessError) {
         let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

@@ -68,7 +68,7 @@ public final class BlobUpload: @unchecked Sendable {
         try file.close()
         self.file = nil
         let mapping = try MappedFile(url: URL(fileURLWithPath: spoolPath))
-        return try store.storeReceivedBlob(mapping.bytes, digest: digest, encoding: encoding)
+        return try store.storeReceivedBlob(mapping.bytes, digest: digest, encoding: encoding, spooledFile: spoolPath)
     }
 
     /// Abandons the upload, removing its spool file.

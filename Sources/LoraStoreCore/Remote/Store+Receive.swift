@@ -19,9 +19,11 @@ extension Store {
 
     /// Stores and indexes bytes already checked to hash to `digest`, referenced by nothing yet (the blob
     /// counts as unreferenced until a manifest names it; garbage collection spares it for its grace period).
-    func storeReceivedBlob(_ bytes: UnsafeRawBufferPointer, digest: Digest, encoding: BlobEncoding) throws -> StoredBlob {
+    func storeReceivedBlob(
+        _ bytes: UnsafeRawBufferPointer, digest: Digest, encoding: BlobEncoding, spooledFile: String
+    ) throws -> StoredBlob {
         try withMaintenanceLock(.shared) {
-            let stored = try blobs.write(bytes, digest: digest, encoding: encoding)
+            let stored = try blobs.write(bytes, digest: digest, encoding: encoding, spooledFile: spooledFile)
             do {
                 try index.database.write { db in
                     try db.execute(

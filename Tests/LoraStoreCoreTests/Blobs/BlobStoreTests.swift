@@ -50,6 +50,32 @@ struct BlobStoreTests {
         #expect(weights.withUnsafeBytes { BlobStore.encode($0, as: .floatingPoint(layout)) }.codec == .exponentANS)
     }
 
+    /// An upload's spool file becomes the blob when it is stored raw (one write of the bytes, not two);
+    /// a compressed blob is a new file, and the spool file is left to the caller either way.
+    @Test func rawSpooledBlobsAreLinkedNotCopied() throws {
+        try TemporaryDirectory.with { directory in
+            let blobs = BlobStore(root: directory)
+            try blobs.createDirectories()
+            for (index, encoding) in [BlobEncoding.raw, .compressed(elementWidth: 1)].enumerated() {
+                let bytes = [UInt8](repeating: UInt8(index), count: 10_000)
+                let spool = blobs.temporaryDirectory.path + "/spool-\(index)"
+                let file = try WritableFile(creating: spool, exclusive: true)
+                try file.write(bytes)
+                try file.close()
+                let digest = Digest(of: bytes)
+                let stored = try bytes.withUnsafeBytes {
+                    try blobs.write($0, digest: digest, encoding: encoding, spooledFile: spool)
+                }
+                var blobInfo = stat(), spoolInfo = stat()
+                #expect(stat(blobs.path(of: digest), &blobInfo) == 0 && stat(spool, &spoolInfo) == 0)
+                #expect((blobInfo.st_ino == spoolInfo.st_ino) == (encoding == .raw), "\(encoding)")
+                #expect(stored.codec == (encoding == .raw ? .raw : .byteGroupedZlib))
+                let contents = try blobs.read(digest, codec: stored.codec, verify: true)
+                withExtendedLifetime(contents) { #expect(Array(contents.bytes) == bytes) }
+            }
+        }
+    }
+
     @Test func reportsAFullDiskNamingTheFile() throws {
         let file = try WritableFile(creating: "/dev/full")
         let error = #expect(throws: FileAccessError.self) { try file.write([UInt8](repeating: 0, count: 1 << 16)) }

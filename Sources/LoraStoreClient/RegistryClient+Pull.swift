@@ -21,18 +21,17 @@ extension RegistryClient {
             }
         }
         let list = try await files(of: text)
-        for file in list.files where !ReceiveError.isSafeFileName(file.name) {
+        for file in list.files where !ReceiveError.isSafeRelativePath(file.name) {
             throw RegistryClientError.invalidResponse("the server listed an unsafe file name \"\(file.name)\"")
         }
         let staging = destination.deletingLastPathComponent().appending(path: ".\(destination.lastPathComponent).pulling")
         try manager.createDirectory(at: staging, withIntermediateDirectories: true)
-        let listed = Set(list.files.map(\.name))
-        for stale in try manager.contentsOfDirectory(atPath: staging.path) where !listed.contains(stale) {
-            try manager.removeItem(at: staging.appending(path: stale))
-        }
+        try Self.removeUnlisted(in: staging, keeping: list.files.map(\.name))
         let counter = TransferCounter(phase: "downloading", total: list.files.reduce(0) { $0 + $1.size }, handler: progress)
         for file in list.files {
-            try await download(file, of: list.pinned, to: staging.appending(path: file.name), counter: counter)
+            let url = staging.appending(path: file.name)
+            try manager.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try await download(file, of: list.pinned, to: url, counter: counter)
         }
         if manager.fileExists(atPath: destination.path) { try manager.removeItem(at: destination) }
         try manager.moveItem(at: staging, to: destination)
@@ -40,6 +39,24 @@ extension RegistryClient {
             downloaded: list.digest, kind: list.kind, destination: destination.path,
             files: Dictionary(list.files.map { ($0.name, $0.digest) }, uniquingKeysWith: { first, _ in first }),
             bytes: list.files.reduce(0) { $0 + $1.size })
+    }
+
+    /// Removes what an earlier, interrupted pull left in `staging` that the listing no longer names (files
+    /// and folders at any depth), so the finished folder holds exactly the listed files.
+    private static func removeUnlisted(in staging: URL, keeping names: [String]) throws {
+        let manager = FileManager.default
+        var kept = Set(names)
+        for name in names {
+            var folder = name
+            while let slash = folder.lastIndex(of: "/") {
+                folder = String(folder[..<slash])
+                kept.insert(folder)
+            }
+        }
+        let present = (manager.enumerator(atPath: staging.path)?.allObjects as? [String]) ?? []
+        for path in present where !kept.contains(path) && manager.fileExists(atPath: staging.appending(path: path).path) {
+            try manager.removeItem(at: staging.appending(path: path))
+        }
     }
 
     /// Downloads one file, continuing a partial one, and checks its digest. A partial file whose bytes turn

@@ -37,6 +37,28 @@ import Testing
         }
     }
 
+    /// A `separate` build on a quantized base pulls over HTTP as locally: the base as stored, and each
+    /// adapter untouched in its folder under adapters/ (files in folders, downloaded and checked like the rest).
+    @Test func separateBuildPulledRemotelyHasItsAdapterFolders() async throws {
+        try await TestRegistry.with { registry in
+            let client = registry.client()
+            try await TestRegistry.seed(client)
+            let quantized = try Reference(parsing: "micro/base:i8")
+            try registry.store.quantize(try Reference(parsing: "micro/base:fp32"), scheme: .int8Row, to: quantized)
+            try registry.store.createBuild(
+                base: quantized, adapters: [(try Reference(parsing: "acme/a"), 1), (try Reference(parsing: "acme/b"), 1)],
+                options: MergeOptions(quantizedBase: .separate), tag: try Reference(parsing: "acme/separate:v1"))
+            let remote = registry.directory.appending(path: "separate-remote")
+            let result = try await client.pull("acme/separate:v1", to: remote)
+            let local = registry.directory.appending(path: "separate-local")
+            try registry.store.pull("acme/separate:v1", to: local)
+            let remoteFiles = try treeContents(remote)
+            #expect(remoteFiles == (try treeContents(local)))
+            #expect(remoteFiles.keys.filter { $0.hasPrefix("adapters/") }.count == 4, "config and weights of each adapter")
+            #expect(result.files.keys.contains { $0.hasPrefix("adapters/1-") && $0.hasSuffix("/adapter_model.safetensors") })
+        }
+    }
+
     @Test func secondPushOfTheSameBaseSendsNoTensorBytes() async throws {
         try await TestRegistry.with { registry in
             let client = registry.client()

@@ -96,12 +96,22 @@ extension Store {
     /// order); nothing for other builds.
     func writeSeparateAdapters(of recipe: BuildRecipe, into destination: URL) throws {
         guard recipe.options.quantizedBase == .separate else { return }
-        let folder = destination.appending(path: "adapters")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: destination.appending(path: Self.separateAdaptersFolder), withIntermediateDirectories: true)
         for (position, adapter) in recipe.adapters.enumerated() {
             let stored = try index.database.read { db in try existingManifest(adapter.digest, in: db) }
-            _ = try pullStored(stored, to: folder.appending(path: "\(position + 1)-\(adapter.digest.short)"), progress: nil)
+            let folder = destination.appending(path: Self.separateAdapterFolder(position: position, digest: adapter.digest))
+            _ = try pullStored(stored, to: folder, progress: nil)
         }
+    }
+
+    /// The folder of a `separate` build that holds its adapters.
+    static let separateAdaptersFolder = "adapters"
+
+    /// Where a `separate` build's adapter at `position` (from 0, in recipe order) goes inside the build's
+    /// folder: `adapters/<position + 1>-<digest prefix>`.
+    static func separateAdapterFolder(position: Int, digest: Digest) -> String {
+        "\(separateAdaptersFolder)/\(position + 1)-\(digest.short)"
     }
 
     /// The fidelity report of a materialized build (see ``BuildReport``); nil when it was never

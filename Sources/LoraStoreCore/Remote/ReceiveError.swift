@@ -37,4 +37,11 @@ public enum ReceiveError: Error, Sendable, Equatable, CustomStringConvertible {
         guard let first = bytes.first, bytes.count <= 255, first != UInt8(ascii: ".") else { return false }
         return !bytes.contains { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "\\") || $0 == 0 }
     }
+
+    /// Whether `path` names a file inside a model folder without leaving it: one to three `/`-separated
+    /// components, each a safe file name (a separate build's adapters sit in `adapters/<folder>/`).
+    public static func isSafeRelativePath(_ path: some StringProtocol) -> Bool {
+        let components = path.split(separator: "/", omittingEmptySubsequences: false)
+        return (1...3).contains(components.count) && components.allSatisfy { isSafeFileName($0) }
+    }
 }

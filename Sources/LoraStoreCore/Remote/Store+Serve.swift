@@ -40,6 +40,17 @@ extension Store {
             let bytes = shardIndex.encoded()
             files.append(ServedFile(name: ShardIndex.fileName, size: bytes.count, digest: Digest(of: bytes), source: .bytes(bytes)))
         }
+        if recipe.options.quantizedBase == .separate {
+            // The adapters, as a local pull writes them: each in its own folder under adapters/.
+            for (position, adapter) in recipe.adapters.enumerated() {
+                let stored = try index.database.read { db in try existingManifest(adapter.digest, in: db) }
+                let folder = Self.separateAdapterFolder(position: position, digest: adapter.digest)
+                for var file in try servedModel(stored)?.files ?? [] {
+                    file.name = folder + "/" + file.name
+                    files.append(file)
+                }
+            }
+        }
         return ServedModel(digest: stored.digest, kind: .build, files: files)
     }
 

@@ -9,7 +9,7 @@ struct BuildController {
     func addRoutes(to group: RouterGroup<RegistryRequestContext>) {
         group.post("builds", use: create)
         group.get("files/**", use: files)
-        group.get("file/:name", use: file)
+        group.get("file/**", use: file)
     }
 
     /// `POST builds`: records a recipe and tags it; nothing is merged.
@@ -53,15 +53,16 @@ struct BuildController {
         return try registry.json(RegistryAPI.FileList(digest: stored.digest, kind: stored.kind, pinned: pinned, files: files))
     }
 
-    /// `GET file/NAME?ref=REF`: one file of what REF names, with `ETag`, `Content-Length` and `Range`.
+    /// `GET file/NAME?ref=REF`: one file of what REF names, with `ETag`, `Content-Length` and `Range`. NAME
+    /// may have folders (a `separate` build's adapters are under `adapters/`).
     @Sendable func file(_ request: Request, context: RegistryRequestContext) async throws -> Response {
-        let name = try context.parameters.require("name")
+        let name = context.parameters.getCatchAll().joined(separator: "/")
         guard let text = request.uri.queryParameters.get("ref") else {
             throw RegistryError.badRequest("name what the file belongs to: ?ref=NAME@sha256:...")
         }
         let reference = try Reference(parsing: text)
         try registry.authorizer.require(.read, on: reference.repository, context: context)
-        guard ReceiveError.isSafeFileName(name) else { throw RegistryError.notFound("no file \(name) in \(reference)") }
+        guard ReceiveError.isSafeRelativePath(name) else { throw RegistryError.notFound("no file \(name) in \(reference)") }
         let stored = try await registry.blocking { try $0.resolve(reference) }
         let model = try await registry.models.model(stored)
         guard let file = model.file(named: name), let digest = file.digest else {

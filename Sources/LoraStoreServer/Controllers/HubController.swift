@@ -19,7 +19,7 @@ struct HubController {
             router.get("\(prefix)/tree/:revision/**", use: tree)
         }
         for prefix in [":first", ":first/:second"] {
-            router.get("\(prefix)/resolve/:revision/:file", use: resolve)
+            router.get("\(prefix)/resolve/:revision/**", use: resolve)
         }
     }
 
@@ -48,7 +48,8 @@ struct HubController {
     }
 
     /// `GET /api/models/{repo}/tree/{rev}`: every file with its size, and for tensor files the LFS entry
-    /// (SHA-256 and size) the Hub gives large files. One page: the folder is flat.
+    /// (SHA-256 and size) the Hub gives large files, in one page; files in folders (a `separate` build's
+    /// adapters) are listed with their paths, under `tree/{rev}/{folder}` too.
     @Sendable func tree(_ request: Request, context: RegistryRequestContext) async throws -> Response {
         let (_, stored) = try await resolveRevision(context)
         let path = context.parameters.getCatchAll().joined(separator: "/")
@@ -65,7 +66,8 @@ struct HubController {
             var path: String
             var lfs: LFS?
         }
-        let entries = model.files.filter { path.isEmpty || $0.name == path }.compactMap { file in
+        let listed = model.files.filter { path.isEmpty || $0.name == path || $0.name.hasPrefix(path + "/") }
+        let entries = listed.compactMap { file in
             file.digest.map { digest in
                 Entry(
                     oid: String(digest.hex.prefix(40)), size: file.size, path: file.name,
@@ -79,12 +81,12 @@ struct HubController {
     /// `Content-Length`, `Range`, and for tensor files `X-Linked-Etag` and `X-Linked-Size`.
     @Sendable func resolve(_ request: Request, context: RegistryRequestContext) async throws -> Response {
         let (repository, stored) = try await resolveRevision(context)
-        let name = try context.parameters.require("file")
+        let name = context.parameters.getCatchAll().joined(separator: "/")
         let commit = Self.commit(stored.digest)
         var headers: HTTPFields = [:]
         headers[.xRepoCommit] = commit
         let model = try await registry.models.model(stored)
-        guard ReceiveError.isSafeFileName(name), let file = model.file(named: name), let digest = file.digest else {
+        guard ReceiveError.isSafeRelativePath(name), let file = model.file(named: name), let digest = file.digest else {
             var error = RegistryError.notFound("\(repository)@\(commit) has no file \(name)", hubCode: "EntryNotFound")
             error.extraHeaders = headers
             throw error

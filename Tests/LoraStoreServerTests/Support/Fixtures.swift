@@ -36,6 +36,19 @@ enum TemporaryDirectory {
 }
 
 /// Every file of a folder, by name, without hidden ones (such as huggingface_hub's `.cache`).
+/// Every file under `folder` at any depth, by path relative to it (hidden entries skipped).
+func treeContents(_ folder: URL) throws -> [String: Data] {
+    var files: [String: Data] = [:]
+    let paths = (FileManager.default.enumerator(atPath: folder.path)?.allObjects as? [String]) ?? []
+    for path in paths where !path.split(separator: "/").contains(where: { $0.hasPrefix(".") }) {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder.appending(path: path).path, isDirectory: &isFolder), !isFolder.boolValue {
+            files[path] = try Data(contentsOf: folder.appending(path: path))
+        }
+    }
+    return files
+}
+
 func folderContents(_ folder: URL) throws -> [String: Data] {
     var files: [String: Data] = [:]
     for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where !name.hasPrefix(".") {

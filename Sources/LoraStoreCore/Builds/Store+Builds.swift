@@ -5,16 +5,20 @@ extension Store {
     /// Records a build recipe and, when `tag` is given, tags it. Nothing is merged: the recipe is checked
     /// (base and adapters exist, every adapter fits the base) and stored, in milliseconds. The same recipe
     /// twice is the same build.
+    ///
+    /// With a `visibility` short of ``RepositoryVisibility/all``, the base and adapters must be ones the
+    /// reader may see (``resolve(_:visibleTo:)``): a build is a way to read its inputs.
     @discardableResult
     public func createBuild(
         base: Reference, adapters: [(reference: Reference, weight: Double)], options: MergeOptions = MergeOptions(),
-        tag: Reference? = nil
+        tag: Reference? = nil, visibleTo visibility: RepositoryVisibility = .all
     ) throws -> Digest {
         let recipe = try index.database.read { db in
             BuildRecipe(
-                base: try resolve(base, as: .base, in: db).digest,
+                base: try resolve(base, as: .base, visibleTo: visibility, in: db).digest,
                 adapters: try adapters.map {
-                    WeightedAdapter(digest: try resolve($0.reference, as: .adapter, in: db).digest, weight: $0.weight)
+                    WeightedAdapter(
+                        digest: try resolve($0.reference, as: .adapter, visibleTo: visibility, in: db).digest, weight: $0.weight)
                 },
                 options: options)
         }
@@ -58,12 +62,16 @@ extension Store {
 
     /// Resolves what `text` names as a build: a reference to a build, or an ad-hoc recipe
     /// `BASE+ADAPTER[@WEIGHT]+...` (recorded untagged, so later pulls of the same recipe reuse its cache).
-    public func resolveBuild(_ text: String, options: MergeOptions = MergeOptions()) throws -> Digest {
+    /// With a `visibility` short of ``RepositoryVisibility/all``, the build, or the recipe's base and
+    /// adapters, must be ones the reader may see.
+    public func resolveBuild(
+        _ text: String, options: MergeOptions = MergeOptions(), visibleTo visibility: RepositoryVisibility = .all
+    ) throws -> Digest {
         guard let recipe = try AdHocRecipe(parsing: text) else {
             return try index.database.read { db in
-                try resolve(try Reference(parsing: text), as: .build, in: db).digest
+                try resolve(try Reference(parsing: text), as: .build, visibleTo: visibility, in: db).digest
             }
         }
-        return try createBuild(base: recipe.base, adapters: recipe.adapters, options: options)
+        return try createBuild(base: recipe.base, adapters: recipe.adapters, options: options, visibleTo: visibility)
     }
 }

@@ -9,6 +9,10 @@
 /// - ``buildSavedBytes``: each build's full merged size minus what its materialized tensors cost on disk.
 ///
 /// `logicalBytes − dedupSavedBytes − compressionSavedBytes − buildSavedBytes == storedBytes`.
+///
+/// For a reader limited to some repositories (``RepositoryVisibility``) the figures are those of the
+/// manifests it may see, and the equation holds for them; ``unreferencedBytes`` and ``indexBytes``, which
+/// belong to no repository, are 0.
 public struct StorageStats: Sendable, Hashable, Codable {
     public var logicalBytes: Int
     public var storedBytes: Int

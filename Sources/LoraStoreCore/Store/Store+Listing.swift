@@ -2,11 +2,12 @@ import Foundation
 import GRDB
 
 extension Store {
-    /// Every tag, optionally of one kind, sorted by repository and tag.
+    /// Every tag, optionally of one kind, sorted by repository and tag; with a `visibility` short of
+    /// ``RepositoryVisibility/all``, only the tags of the repositories it allows.
     ///
     /// One pass over the tags, joined through the narrow `manifest_summary` and `adapter_rank` indexes (named
     /// because SQLite would otherwise look each manifest up in its wide table), decoded row by row.
-    public func list(kind: ManifestKind? = nil) throws -> [ListEntry] {
+    public func list(kind: ManifestKind? = nil, visibleTo visibility: RepositoryVisibility = .all) throws -> [ListEntry] {
         try index.database.read { db in
             let rows = try Row.fetchCursor(
                 db.cachedStatement(
@@ -22,9 +23,11 @@ extension Store {
                 arguments: [kind])
             var entries: [ListEntry] = []
             while let row = try rows.next() {
+                let repository: String = row[0]
+                guard visibility.allows(repository) else { continue }
                 entries.append(
                     ListEntry(
-                        repository: row[0], tag: row[1], kind: row[4], digest: row[2], logicalSize: row[5],
+                        repository: repository, tag: row[1], kind: row[4], digest: row[2], logicalSize: row[5],
                         updatedAt: Date(timeIntervalSince1970: row[3]), rank: row[6], base: row[7]))
             }
             return entries
@@ -32,9 +35,13 @@ extension Store {
     }
 
     /// Describes the manifest `reference` points at: tensors with their storage, files, tags and metadata.
-    public func describe(_ reference: Reference) throws -> ManifestDescription {
+    ///
+    /// With a `visibility` short of ``RepositoryVisibility/all``, the reference must be one the reader may see
+    /// (``resolve(_:visibleTo:)``) and only the tags of repositories it may see are listed, its own and its
+    /// base's.
+    public func describe(_ reference: Reference, visibleTo visibility: RepositoryVisibility = .all) throws -> ManifestDescription {
         try index.database.read { db in
-            let stored = try resolve(reference, in: db)
+            let stored = try resolve(reference, visibleTo: visibility, in: db)
             var storage: [Digest: (size: Int, codec: BlobCodec)] = [:]
             for digest in stored.manifest.blobDigests {
                 if let row = try Row.fetchOne(
@@ -50,18 +57,20 @@ extension Store {
                     file: entry.file)
             }
             return ManifestDescription(
-                digest: stored.digest, kind: stored.kind, tags: try tags(of: stored.digest, in: db),
+                digest: stored.digest, kind: stored.kind, tags: try tags(of: stored.digest, visibleTo: visibility, in: db),
                 createdAt: stored.createdAt, tensors: tensors, files: stored.manifest.files,
                 logicalSize: stored.manifest.logicalSize, storedSize: storage.values.reduce(0) { $0 + $1.size },
                 adapter: try AdapterRecord.fetch(db, manifest: stored.digest),
-                baseTags: try stored.manifest.base.map { try tags(of: $0, in: db) } ?? [])
+                baseTags: try stored.manifest.base.map { try tags(of: $0, visibleTo: visibility, in: db) } ?? [])
         }
     }
 
-    /// The tags pointing at a manifest, as `NAME:TAG`.
-    func tags(of digest: Digest, in db: Database) throws -> [String] {
-        try String.fetchAll(
-            db.cachedStatement(sql: "SELECT repository || ':' || name FROM tag WHERE manifest_digest = ? ORDER BY 1"),
-            arguments: [digest])
+    /// The tags pointing at a manifest, as `NAME:TAG`, of the repositories `visibility` allows.
+    func tags(of digest: Digest, visibleTo visibility: RepositoryVisibility = .all, in db: Database) throws -> [String] {
+        try Row.fetchAll(
+            db.cachedStatement(
+                sql: "SELECT repository, repository || ':' || name FROM tag WHERE manifest_digest = ? ORDER BY 2"),
+            arguments: [digest]
+        ).compactMap { row in visibility.allows(row[0]) ? row[1] : nil }
     }
 }

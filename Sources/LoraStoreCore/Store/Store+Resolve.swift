@@ -31,9 +31,11 @@ extension Store {
         return stored
     }
 
-    /// The manifest a reference points at, which must be of `kind`.
-    func resolve(_ reference: Reference, as kind: ManifestKind, in db: Database) throws -> StoredManifest {
-        let stored = try resolve(reference, in: db)
+    /// The manifest a reference points at, which must be of `kind` (and visible, see ``resolve(_:visibleTo:)``).
+    func resolve(
+        _ reference: Reference, as kind: ManifestKind, visibleTo visibility: RepositoryVisibility = .all, in db: Database
+    ) throws -> StoredManifest {
+        let stored = try resolve(reference, visibleTo: visibility, in: db)
         guard stored.kind == kind else {
             throw StoreError.wrongKind(reference: reference.description, expected: kind, found: stored.kind)
         }

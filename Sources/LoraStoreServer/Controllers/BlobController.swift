@@ -51,11 +51,13 @@ struct BlobController {
             status: stored.created ? .created : .ok)
     }
 
-    /// `GET {digest}`: the blob's logical bytes, with `Range`.
+    /// `GET {digest}`: the blob's logical bytes, with `Range`. A caller limited to some repositories gets only
+    /// blobs their manifests reference; any other answers 404, as a missing blob does, so that digests of
+    /// other namespaces cannot be probed.
     @Sendable func download(_ request: Request, context: RegistryRequestContext) async throws -> Response {
-        try registry.authorizer.require(.read, on: nil, context: context)
+        let visibility = try registry.authorizer.readableRepositories(context: context)
         let digest = try Self.digest(in: context)
-        guard let info = try await registry.blocking({ try $0.blobInfo(digest) }) else {
+        guard let info = try await registry.blocking({ try $0.blobInfo(digest, visibleTo: visibility) }) else {
             throw RegistryError.notFound("blob \(digest) is not in the store")
         }
         let file = ServedFile(name: digest.hex, size: info.logicalSize, digest: digest, source: .blob(digest))

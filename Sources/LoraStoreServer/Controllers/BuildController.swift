@@ -12,7 +12,8 @@ struct BuildController {
         group.get("file/**", use: file)
     }
 
-    /// `POST builds`: records a recipe and tags it; nothing is merged.
+    /// `POST builds`: records a recipe and tags it; nothing is merged. The caller must be able to read the
+    /// base and adapters: pulling the build reads them.
     @Sendable func create(_ request: Request, context: RegistryRequestContext) async throws -> Response {
         let body = try await registry.decode(RegistryAPI.BuildRequest.self, from: request)
         let tag = try Reference(parsing: body.tag)
@@ -22,28 +23,32 @@ struct BuildController {
         for (reference, weight) in adapters where !weight.isFinite {
             throw RegistryError.badRequest("the weight of \(reference) must be a finite number")
         }
+        let visibility = try registry.authorizer.requireRead([base] + adapters.map(\.reference), context: context)
         let digest = try await registry.blocking {
-            try $0.createBuild(base: base, adapters: adapters, options: body.options, tag: tag)
+            try $0.createBuild(base: base, adapters: adapters, options: body.options, tag: tag, visibleTo: visibility)
         }
         return try registry.json(RegistryAPI.BuildResponse(reference: tag.description, digest: digest), status: .created)
     }
 
     /// `GET files/REF`: the files of what REF names, each with size and SHA-256. REF may be an ad-hoc recipe
-    /// `BASE+ADAPTER[@WEIGHT]+...`, which records a build and so needs a push token.
+    /// `BASE+ADAPTER[@WEIGHT]+...`, which records a build and so needs a push token, and read on its base
+    /// and adapters.
     @Sendable func files(_ request: Request, context: RegistryRequestContext) async throws -> Response {
         let text = context.parameters.getCatchAll().joined(separator: "/")
         let stored: StoredManifest
         let pinned: String
-        if try AdHocRecipe(parsing: text) != nil {
+        if let recipe = try AdHocRecipe(parsing: text) {
             try registry.authorizer.require(.push, on: nil, context: context)
+            let visibility = try registry.authorizer.requireRead(
+                [recipe.base] + recipe.adapters.map(\.reference), context: context)
             stored = try await registry.blocking { store in
-                try store.resolve(Reference(digest: try store.resolveBuild(text)))
+                try store.resolve(Reference(digest: try store.resolveBuild(text, visibleTo: visibility)))
             }
             pinned = stored.digest.description
         } else {
             let reference = try Reference(parsing: text)
-            try registry.authorizer.require(.read, on: reference.repository, context: context)
-            stored = try await registry.blocking { try $0.resolve(reference) }
+            let visibility = try registry.authorizer.requireRead(reference, context: context)
+            stored = try await registry.blocking { try $0.resolve(reference, visibleTo: visibility) }
             pinned = reference.repository.map { "\($0)@\(stored.digest)" } ?? stored.digest.description
         }
         let model = try await registry.models.model(stored)
@@ -61,9 +66,9 @@ struct BuildController {
             throw RegistryError.badRequest("name what the file belongs to: ?ref=NAME@sha256:...")
         }
         let reference = try Reference(parsing: text)
-        try registry.authorizer.require(.read, on: reference.repository, context: context)
+        let visibility = try registry.authorizer.requireRead(reference, context: context)
         guard ReceiveError.isSafeRelativePath(name) else { throw RegistryError.notFound("no file \(name) in \(reference)") }
-        let stored = try await registry.blocking { try $0.resolve(reference) }
+        let stored = try await registry.blocking { try $0.resolve(reference, visibleTo: visibility) }
         let model = try await registry.models.model(stored)
         guard let file = model.file(named: name), let digest = file.digest else {
             throw RegistryError.notFound("no file \(name) in \(reference)")

@@ -25,8 +25,8 @@ struct ManifestController {
     /// `GET manifests/REF`: the manifest's canonical JSON; its digest in `Lorastore-Digest` and `ETag`.
     @Sendable func read(_ request: Request, context: RegistryRequestContext) async throws -> Response {
         let reference = try Registry.reference(in: context)
-        try registry.authorizer.require(.read, on: reference.repository, context: context)
-        let stored = try await registry.blocking { try $0.resolve(reference) }
+        let visibility = try registry.authorizer.requireRead(reference, context: context)
+        let stored = try await registry.blocking { try $0.resolve(reference, visibleTo: visibility) }
         let json = try stored.manifest.canonicalJSON()
         let headers: HTTPFields = [
             .contentType: "application/json", .eTag: "\"\(stored.digest.hex)\"", .lorastoreDigest: stored.digest.description,

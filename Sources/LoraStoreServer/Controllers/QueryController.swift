@@ -13,9 +13,9 @@ struct QueryController {
         group.get("stats/**", use: stats)
     }
 
-    /// `GET list[?kind=base|adapter|build]`.
+    /// `GET list[?kind=base|adapter|build]`: the tags of the repositories the caller may read.
     @Sendable func list(_ request: Request, context: RegistryRequestContext) async throws -> Response {
-        try registry.authorizer.require(.read, on: nil, context: context)
+        let visibility = try registry.authorizer.readableRepositories(context: context)
         let kindText = request.uri.queryParameters.get("kind")
         let kind = try kindText.map { text in
             guard let kind = ManifestKind(rawValue: text) else {
@@ -23,28 +23,30 @@ struct QueryController {
             }
             return kind
         }
-        return try registry.json(try await registry.blocking { try $0.list(kind: kind) })
+        return try registry.json(try await registry.blocking { try $0.list(kind: kind, visibleTo: visibility) })
     }
 
-    /// `GET show/REF`.
+    /// `GET show/REF`, with the tags of the repositories the caller may read.
     @Sendable func show(_ request: Request, context: RegistryRequestContext) async throws -> Response {
         let reference = try Registry.reference(in: context)
-        try registry.authorizer.require(.read, on: reference.repository, context: context)
-        return try registry.json(try await registry.blocking { try $0.describe(reference) })
+        let visibility = try registry.authorizer.requireRead(reference, context: context)
+        return try registry.json(try await registry.blocking { try $0.describe(reference, visibleTo: visibility) })
     }
 
-    /// `GET lineage/REF`.
+    /// `GET lineage/REF`: what the caller may read of it.
     @Sendable func lineage(_ request: Request, context: RegistryRequestContext) async throws -> Response {
         let reference = try Registry.reference(in: context)
-        try registry.authorizer.require(.read, on: reference.repository, context: context)
-        return try registry.json(try await registry.blocking { try $0.lineage(reference) })
+        let visibility = try registry.authorizer.requireRead(reference, context: context)
+        return try registry.json(try await registry.blocking { try $0.lineage(reference, visibleTo: visibility) })
     }
 
-    /// `GET stats` or `GET stats/REF`.
+    /// `GET stats` or `GET stats/REF`: the figures of the repositories the caller may read (the whole store's
+    /// for a caller that may read every one).
     @Sendable func stats(_ request: Request, context: RegistryRequestContext) async throws -> Response {
         let text = context.parameters.getCatchAll().joined(separator: "/")
         let reference = try text.isEmpty ? nil : Reference(parsing: text)
-        try registry.authorizer.require(.read, on: reference?.repository, context: context)
-        return try registry.json(try await registry.blocking { try $0.stats(for: reference) })
+        let visibility = try reference.map { try registry.authorizer.requireRead($0, context: context) }
+            ?? registry.authorizer.readableRepositories(context: context)
+        return try registry.json(try await registry.blocking { try $0.stats(for: reference, visibleTo: visibility) })
     }
 }

@@ -99,7 +99,8 @@ private let shapes: [(rows: Int, cols: Int, rank: Int)] = [
     func implementationsAgreeOnSpecialValues(baseType: DType, outputType: DType) throws {
         let specials: [Float] = [
             .nan, -.nan, .infinity, -.infinity, 0, -0, .leastNonzeroMagnitude, -.leastNormalMagnitude,
-            .greatestFiniteMagnitude, 65504, 65520, 1 + 0x1p-8, 1 + 0x1p-11, 3e38, -3e38, 1e-40,
+            .greatestFiniteMagnitude, 65504, 65520, 1 + 0x1p-8, 1 + 0x1p-11, 3e38, -3e38,
+            .leastNormalMagnitude * 0x1.1p-10,
         ]
         let (rows, cols, rank) = (19, 45, 3)
         var base = values(rows * cols, seed: 77, magnitude: 4)

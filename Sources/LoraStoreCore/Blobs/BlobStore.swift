@@ -200,7 +200,7 @@ public struct BlobStore: Sendable {
         return try link(temporary, digest: digest)
     }
 
-    /// Gives a flushed file holding the blob the blob's name; false when the blob already exists.
+    /// Links a flushed file holding the blob's bytes to the blob's path; false when the blob already exists.
     private func link(_ file: String, digest: Digest) throws -> Bool {
         let folder = blobsDirectory.path + "/" + digest.hex.prefix(2)
         if mkdir(folder, 0o755) != 0 && errno != EEXIST { throw FileAccessError(.createDirectory, path: folder) }

@@ -243,6 +243,50 @@ import Testing
         }
     }
 
+    /// A team-a pusher that knows team-b's digests cannot name team-b's blobs in a manifest (they count as
+    /// missing), until it uploads their bytes for its repository; the blobs are still stored once.
+    @Test func manifestsNameOnlyBlobsThePusherReadsOrUploaded() async throws {
+        try await withRegistry { client, seeded in
+            let stolen = try seeded.store.resolve(try Reference(parsing: "team-b/b:v1"))
+            let json = try stolen.manifest.canonicalJSON()
+            let auth: HTTPFields = [.authorization: "Bearer \(seeded.teamAPusher)", .contentType: "application/json"]
+            let push = { () async throws -> (HTTPResponse.Status, Data) in
+                try await client.execute(
+                    uri: RegistryAPI.prefix + "/manifests/team-a/copy:v1", method: .put, headers: auth,
+                    body: ByteBuffer(bytes: json)
+                ) { response in (response.status, Data(buffer: response.body)) }
+            }
+            let (status, body) = try await push()
+            #expect(status == .badRequest)
+            #expect(try Self.error(in: body).code == "MISSING_BLOBS")
+
+            let onlyB = Set(seeded.teamBOnlyBlobs).intersection(stolen.manifest.blobDigests)
+            let request = RegistryAPI.MissingBlobsRequest(repository: "team-a/copy", digests: Array(stolen.manifest.blobDigests))
+            let missing = try await client.execute(
+                uri: RegistryAPI.prefix + "/blobs/missing", method: .post, headers: auth,
+                body: ByteBuffer(data: try RegistryAPI.encoder().encode(request))
+            ) { response in try RegistryAPI.decoder().decode(RegistryAPI.MissingBlobsResponse.self, from: Data(buffer: response.body)) }
+            let teamA = RepositoryVisibility(namespace: "team-a/*")
+            #expect(!onlyB.isEmpty && onlyB.isSubset(of: missing.missing))
+            #expect(try missing.missing.allSatisfy { try seeded.store.blobInfo($0, visibleTo: teamA) == nil }, "only what team-a cannot read")
+
+            let blobCount = try seeded.store.blobs.allFiles().count
+            for digest in missing.missing {
+                let info = try #require(try seeded.store.blobInfo(digest))
+                let bytes = try seeded.store.blobs.read(digest, codec: info.codec)
+                let data = withExtendedLifetime(bytes) { Data(bytes.bytes) }
+                try await client.execute(
+                    uri: RegistryAPI.prefix + "/blobs/\(digest.hex)?repository=team-a/copy", method: .put, headers: auth,
+                    body: ByteBuffer(data: data)
+                ) { response in #expect(response.status == .ok, "the blob exists: only linked to team-a/copy") }
+            }
+            #expect(try seeded.store.blobs.allFiles().count == blobCount)
+            let (again, answer) = try await push()
+            #expect(again == .ok, "the manifest existed, now tagged: \(String(decoding: answer, as: UTF8.self))")
+            #expect(try seeded.store.resolve(try Reference(parsing: "team-a/copy:v1")).digest == stolen.digest)
+        }
+    }
+
     @Test func openReadsAreUnchanged() async throws {
         try await withRegistry(requireTokenForReads: false) { client, seeded in
             for token in [nil, seeded.teamA] {

@@ -88,7 +88,8 @@ import Testing
             let sent = Array(missing.prefix(missing.count / 2))
             for digest in sent {
                 let upload = try BlobUpload(
-                    into: registry.store, digest: digest, expectedSize: package.size(of: digest), limit: 1 << 30)
+                    into: registry.store, digest: digest, repository: "acme/d", expectedSize: package.size(of: digest),
+                    limit: 1 << 30)
                 try package.withBytes(of: digest) { try upload.append($0) }
                 _ = try upload.finish()
             }

@@ -19,15 +19,17 @@ public final class BlobUpload: @unchecked Sendable {
     public let limit: Int
     private let store: Store
     private let encoding: BlobEncoding
+    private let repository: String
     private let spoolPath: String
     private var file: WritableFile?
     private var hasher = SHA256()
     /// Bytes received so far.
     public private(set) var received = 0
 
-    /// Starts receiving `digest`, to be stored as `encoding` asks.
+    /// Starts receiving `digest` for a push to `repository`, to be stored as `encoding` asks.
     public init(
-        into store: Store, digest: Digest, expectedSize: Int?, limit: Int, encoding: BlobEncoding = .raw
+        into store: Store, digest: Digest, repository: String, expectedSize: Int?, limit: Int,
+        encoding: BlobEncoding = .raw
     ) throws {
         if let expectedSize, expectedSize > limit { throw ReceiveError.tooLarge(digest: digest, limit: limit) }
         self.store = store
@@ -35,6 +37,7 @@ public final class BlobUpload: @unchecked Sendable {
         self.expectedSize = expectedSize
         self.limit = min(limit, expectedSize ?? limit)
         self.encoding = encoding
+        self.repository = repository
         spoolPath = store.blobs.temporaryDirectory.path + "/upload-\(digest.hex).\(getpid()).\(UInt64.random(in: .min ... .max))"
         file = try WritableFile(creating: spoolPath, exclusive: true)
     }
@@ -68,7 +71,8 @@ public final class BlobUpload: @unchecked Sendable {
         try file.close()
         self.file = nil
         let mapping = try MappedFile(url: URL(fileURLWithPath: spoolPath))
-        return try store.storeReceivedBlob(mapping.bytes, digest: digest, encoding: encoding, spooledFile: spoolPath)
+        return try store.storeReceivedBlob(
+            mapping.bytes, digest: digest, encoding: encoding, spooledFile: spoolPath, repository: repository)
     }
 
     /// Abandons the upload, removing its spool file.

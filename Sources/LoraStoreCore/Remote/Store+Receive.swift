@@ -3,10 +3,32 @@ import GRDB
 
 extension Store {
     /// The digests among `digests` that the store has no indexed blob for (what a client must upload).
-    public func missingBlobs(among digests: [Digest]) throws -> [Digest] {
+    ///
+    /// For a pusher limited to some repositories (`visibility` short of ``RepositoryVisibility/all``), a blob
+    /// counts as there only when the pusher may read it or it was uploaded for `repository`: otherwise the
+    /// client must send its bytes, which proves holding them (the blob is not stored twice).
+    public func missingBlobs(
+        among digests: [Digest], for repository: String? = nil, visibleTo visibility: RepositoryVisibility = .all
+    ) throws -> [Digest] {
         try index.database.read { db in
-            try digests.filter { try !isIndexed($0, in: db) }
+            try digests.filter { digest in
+                guard try isIndexed(digest, in: db) else { return true }
+                return try !isAvailable(digest, to: repository, visibleTo: visibility, in: db)
+            }
         }
+    }
+
+    /// Whether a pusher to `repository` who reads what `visibility` allows may name the indexed blob
+    /// `digest` in a manifest: it reads a manifest holding it, or it was uploaded for `repository`.
+    private func isAvailable(
+        _ digest: Digest, to repository: String?, visibleTo visibility: RepositoryVisibility, in db: Database
+    ) throws -> Bool {
+        guard !visibility.isAll else { return true }
+        if try isVisible(blob: digest, to: visibility, in: db) { return true }
+        guard let repository else { return false }
+        return try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT 1 FROM repository_upload WHERE repository = ? AND blob_digest = ?"),
+            arguments: [repository, digest]) ?? false
     }
 
     /// The logical size and codec of an indexed blob, or nil.
@@ -19,8 +41,10 @@ extension Store {
 
     /// Stores and indexes bytes already checked to hash to `digest`, referenced by nothing yet (the blob
     /// counts as unreferenced until a manifest names it; garbage collection spares it for its grace period).
+    /// The upload is recorded for `repository`, which lets a pusher limited to some repositories name the
+    /// blob there (see ``missingBlobs(among:for:visibleTo:)``).
     func storeReceivedBlob(
-        _ bytes: UnsafeRawBufferPointer, digest: Digest, encoding: BlobEncoding, spooledFile: String
+        _ bytes: UnsafeRawBufferPointer, digest: Digest, encoding: BlobEncoding, spooledFile: String, repository: String
     ) throws -> StoredBlob {
         try withMaintenanceLock(.shared) {
             let stored = try blobs.write(bytes, digest: digest, encoding: encoding, spooledFile: spooledFile)
@@ -29,6 +53,9 @@ extension Store {
                     try db.execute(
                         sql: "INSERT OR IGNORE INTO blob (digest, logical_size, stored_size, codec, created_at) VALUES (?, ?, ?, ?, ?)",
                         arguments: [digest, stored.logicalSize, stored.storedSize, stored.codec, Date().timeIntervalSince1970])
+                    try db.execute(
+                        sql: "INSERT OR IGNORE INTO repository_upload (repository, blob_digest) VALUES (?, ?)",
+                        arguments: [repository, digest])
                 }
             } catch {
                 if stored.created { removeUnindexed([digest]) }
@@ -59,8 +86,13 @@ extension Store {
     /// folder, tensor sizes against dtype and shape, that every referenced blob is indexed with the size the
     /// manifest says, and for an adapter its base and every key and shape against that base. Either
     /// everything is recorded in one transaction or nothing is.
+    ///
+    /// A pusher limited to some repositories (`visibility` short of ``RepositoryVisibility/all``) may name
+    /// only blobs it can read or uploaded for the repository; others count as missing.
     @discardableResult
-    public func receiveManifest(_ json: Data, tag reference: Reference) throws -> PushResult {
+    public func receiveManifest(
+        _ json: Data, tag reference: Reference, visibleTo visibility: RepositoryVisibility = .all
+    ) throws -> PushResult {
         guard let repository = reference.repository, let tag = reference.tag else {
             throw StoreError.invalidInput(path: reference.description, reason: "push to a tag (NAME[:TAG]), not a digest")
         }
@@ -100,6 +132,7 @@ extension Store {
             let missing = try index.database.read { db in
                 try sizes.filter { digest, size in
                     try Int.fetchOne(db, sql: "SELECT logical_size FROM blob WHERE digest = ?", arguments: [digest]) != size
+                        || !isAvailable(digest, to: repository, visibleTo: visibility, in: db)
                 }.map(\.0)
             }
             guard missing.isEmpty else { throw ReceiveError.missingBlobs(Set(missing).sorted()) }

@@ -17,7 +17,10 @@ struct BlobController {
         let body = try await registry.decode(RegistryAPI.MissingBlobsRequest.self, from: request)
         try Reference.validate(name: body.repository, in: body.repository)
         try registry.authorizer.require(.push, on: body.repository, context: context)
-        let missing = try await registry.blocking { try $0.missingBlobs(among: body.digests) }
+        let visibility = try registry.authorizer.readableRepositories(context: context)
+        let missing = try await registry.blocking {
+            try $0.missingBlobs(among: body.digests, for: body.repository, visibleTo: visibility)
+        }
         return try registry.json(RegistryAPI.MissingBlobsResponse(missing: missing))
     }
 
@@ -34,8 +37,8 @@ struct BlobController {
         let expectedSize = request.headers[.contentLength].flatMap { Int($0) }
         let store = registry.store
         let upload = try BlobUpload(
-            into: store, digest: digest, expectedSize: expectedSize, limit: registry.configuration.maxBlobSize,
-            encoding: encoding)
+            into: store, digest: digest, repository: repository, expectedSize: expectedSize,
+            limit: registry.configuration.maxBlobSize, encoding: encoding)
         do {
             for try await buffer in request.body {
                 try buffer.withUnsafeReadableBytes { try upload.append($0) }

@@ -16,9 +16,10 @@ struct ManifestController {
     @Sendable func push(_ request: Request, context: RegistryRequestContext) async throws -> Response {
         let reference = try Registry.reference(in: context)
         try registry.authorizer.require(.push, on: reference.repository, context: context)
+        let visibility = try registry.authorizer.readableRepositories(context: context)
         var request = request
         let body = Data(buffer: try await request.collectBody(upTo: registry.configuration.maxRequestSize))
-        let result = try await registry.blocking { try $0.receiveManifest(body, tag: reference) }
+        let result = try await registry.blocking { try $0.receiveManifest(body, tag: reference, visibleTo: visibility) }
         return try registry.json(result, status: result.manifestExisted ? .ok : .created)
     }
 

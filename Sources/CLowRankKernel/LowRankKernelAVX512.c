@@ -107,24 +107,12 @@ LORASTORE_INLINE __mmask16 store_lanes(
     return _mm256_mask_cmpeq_epi16_mask(mask, _mm256_and_si256(narrowed, exponent_bits), exponent_bits);
 }
 
-/// The fields of a plan a tile reads, as values: the kernel's stores go through 16-bit pointers, which
-/// may alias anything reached through a pointer, so reading the plan through one would reload every field
-/// after every store.
-typedef struct {
-    const void *base;
-    void *output;
-    const float *left;
-    const float *packed;
-    size_t cols;
-    size_t rank;
-} tile_source;
-
 /// Merges a tile of `rows` rows × `chunks` panels starting at `row`, `chunk` (`rows`, `chunks` and the
 /// types are compile-time constants after inlining, so the accumulators live in registers) and returns the
 /// lanes of non-finite stored values. `masks` are the panels' real columns; `full` says both are complete,
 /// which lets 16-bit bases be loaded before the multiply-adds so their memory latency hides behind them.
 LORASTORE_INLINE uint32_t merge_tile(
-    const tile_source source, size_t row, size_t chunk, const int rows, const int chunks, const int base_type,
+    const lorastore_merge_rows source, size_t row, size_t chunk, const int rows, const int chunks, const int base_type,
     const int output_type, const int native_bf16, const int full, const __mmask16 masks[2]
 ) {
     const size_t rank = source.rank;
@@ -190,13 +178,15 @@ LORASTORE_INLINE int merge_rows(
     const lorastore_merge_rows *plan, size_t row_start, size_t row_end, const int base_type, const int output_type,
     const int native_bf16
 ) {
-    const tile_source source = {plan->base, plan->output, plan->left, plan->packed, plan->cols, plan->rank};
+    // The tiles read a copy of the plan, held in registers: their 16-bit stores may alias anything reached
+    // through a pointer, so reading the plan through one would reload every field after every store.
+    const lorastore_merge_rows source = *plan;
     const size_t chunk_count = (source.cols + LANES - 1) / LANES;
     const size_t full_chunks = source.cols / LANES;
     const __mmask16 all[2] = {0xFFFF, 0xFFFF};
     const int tile = TILE_ROWS;
     const __mmask16 ragged[2] = {(__mmask16)((1u << (source.cols % LANES)) - 1), 0};
-    const size_t per_block = plan->chunks_per_block > 0 ? plan->chunks_per_block : 1;
+    const size_t per_block = source.chunks_per_block > 0 ? source.chunks_per_block : 1;
     uint32_t nonfinite = 0;
     for (size_t block = 0; block < chunk_count; block += per_block) {
         const size_t block_end = block + per_block < chunk_count ? block + per_block : chunk_count;

@@ -52,8 +52,8 @@ import Testing
             let result = try await client.pull("acme/separate:v1", to: remote)
             let local = registry.directory.appending(path: "separate-local")
             try registry.store.pull("acme/separate:v1", to: local)
-            let remoteFiles = try treeContents(remote)
-            #expect(remoteFiles == (try treeContents(local)))
+            let remoteFiles = try folderContents(remote)
+            #expect(remoteFiles == (try folderContents(local)))
             #expect(remoteFiles.keys.filter { $0.hasPrefix("adapters/") }.count == 4, "config and weights of each adapter")
             #expect(result.files.keys.contains { $0.hasPrefix("adapters/1-") && $0.hasSuffix("/adapter_model.safetensors") })
         }

@@ -35,9 +35,9 @@ enum TemporaryDirectory {
     }
 }
 
-/// Every file of a folder, by name, without hidden ones (such as huggingface_hub's `.cache`).
-/// Every file under `folder` at any depth, by path relative to it (hidden entries skipped).
-func treeContents(_ folder: URL) throws -> [String: Data] {
+/// Every file under `folder` at any depth, by path relative to it, without hidden ones (such as
+/// huggingface_hub's `.cache`).
+func folderContents(_ folder: URL) throws -> [String: Data] {
     var files: [String: Data] = [:]
     let paths = (FileManager.default.enumerator(atPath: folder.path)?.allObjects as? [String]) ?? []
     for path in paths where !path.split(separator: "/").contains(where: { $0.hasPrefix(".") }) {
@@ -49,10 +49,3 @@ func treeContents(_ folder: URL) throws -> [String: Data] {
     return files
 }
 
-func folderContents(_ folder: URL) throws -> [String: Data] {
-    var files: [String: Data] = [:]
-    for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where !name.hasPrefix(".") {
-        files[name] = try Data(contentsOf: folder.appending(path: name))
-    }
-    return files
-}

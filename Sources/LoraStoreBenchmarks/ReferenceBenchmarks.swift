@@ -1,4 +1,4 @@
-import CLowRankKernel
+import CSIMDKernels
 import Dispatch
 import Foundation
 import LoraStoreCore

@@ -143,19 +143,36 @@ extension ANSCode {
         return table
     }
 
-    /// The decoding table: per state, the symbol and how to reach the next state.
-    func decodingTable() -> [ANSDecodingEntry] {
+    /// Per state, in table order: the state's entry, the state bits to read and the base they are added to.
+    private func transitions() -> [(entry: Entry, stateBits: Int, base: Int)] {
         var next = entries.map(\.count)
         return spread().map { symbol in
-            let entry = entries[symbol]
             let successor = next[symbol]
             next[symbol] += 1
             let stateBits = Self.tableLog - (Int.bitWidth - 1 - successor.leadingZeroBitCount)
-            return ANSDecodingEntry(
+            return (entries[symbol], stateBits, (successor << stateBits) - Self.tableSize)
+        }
+    }
+
+    /// The decoding table of format version 1 (``ANSStreams``): per state, the symbol and how to reach the next
+    /// state.
+    func decodingTable() -> [ANSDecodingEntry] {
+        transitions().map { entry, stateBits, base in
+            ANSDecodingEntry(
                 bits: UInt8(stateBits + entry.escapeBits), escapeBits: UInt8(entry.escapeBits),
-                value: UInt16(entry.value), escapeMask: UInt16((1 << entry.escapeBits) - 1),
-                base: UInt16((successor << stateBits) - Self.tableSize)
+                value: UInt16(entry.value), escapeMask: UInt16((1 << entry.escapeBits) - 1), base: UInt16(base)
             )
+        }
+    }
+
+    /// The decoding table of ``ANSLanes``, one 32-bit word per state: the base of the next state in bits 0–11,
+    /// the bits to read (state and escaped bits) in bits 12–16, the escaped bits in 17–19 and the symbol's
+    /// value in 20–31. The next state stays below ``tableSize`` whatever bits are read, which the vector
+    /// decoder relies on to index the table unchecked.
+    func laneDecodingTable() -> [UInt32] {
+        transitions().map { entry, stateBits, base in
+            UInt32(base) | UInt32(stateBits + entry.escapeBits) << 12 | UInt32(entry.escapeBits) << 17
+                | UInt32(entry.value) << 20
         }
     }
 

@@ -1,10 +1,12 @@
-/// Encodes and decodes runs of symbols as one tANS bit stream carrying eight interleaved states.
+/// Decodes runs of symbols from one tANS bit stream carrying eight interleaved states: the chunk streams of
+/// ``ExponentCodec`` format version 1, which stores hold from before version 2 (``ANSLanes``). Nothing
+/// writes this format any more.
 ///
 /// Symbol `i` of a run is coded with state `i % 8`, so the decoder keeps eight independent table lookups in
 /// flight instead of one, and all share one bit reader. One state's step is a chain of about a dozen cycles
 /// (table load, bit extraction, add); measured on 32 Mi BF16 symbols, eight states decode about 20 % faster
 /// than four (about 580 against 480 million symbols per second per core), and a C version of the same loop was
-/// no faster than this Swift one.
+/// no faster than this Swift one. The shared bit reader is what ``ANSLanes`` removes.
 ///
 /// The encoder walks the run backwards from state index 0 in all eight states, writing bits LSB-first, then
 /// writes the final state indices (``ANSCode/tableLog`` bits each, state 7 first) and a closing `1` bit. The
@@ -12,80 +14,6 @@
 /// bit consumed, which catches most damage that the table structure alone would not.
 enum ANSStreams {
     static let stateCount = 8
-
-    /// The most bytes a run of `count` symbols can take: at most 16 bits per symbol, plus the final states, the
-    /// marker and a flush.
-    static func bound(_ count: Int) -> Int {
-        2 * count + stateCount * ANSCode.tableLog / 8 + 8
-    }
-
-    /// Encodes `values[0..<count]` into `output`, which holds at least ``bound(_:)`` bytes; returns the length.
-    static func encode(
-        _ values: UnsafePointer<UInt16>, count: Int, tables: borrowing ANSEncodingTables,
-        into output: UnsafeMutableRawPointer
-    ) -> Int {
-        tables.symbolOfValue.withUnsafeBufferPointer { symbolOfValue in
-            tables.symbols.withUnsafeBufferPointer { symbols in
-                tables.nextState.withUnsafeBufferPointer { nextState in
-                    var writer = BitWriter(base: output)
-                    var states = (UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0))
-                    withUnsafeMutableBytes(of: &states) { raw in
-                        let states = raw.assumingMemoryBound(to: UInt32.self)
-                        for index in 0..<stateCount { states[index] = UInt32(ANSCode.tableSize) }
-                        var index = count
-                        while index > 0 {
-                            index &-= 1
-                            let value = UInt32(values[index])
-                            let symbol = symbols[Int(symbolOfValue[Int(value)])]
-                            let state = states[index & (stateCount - 1)]
-                            let stateBits = symbol.maximumStateBits &- (state < symbol.threshold ? 1 : 0)
-                            let escapeMask = (UInt32(1) &<< symbol.escapeBits) &- 1
-                            let field = (state & ((1 &<< stateBits) &- 1)) &<< symbol.escapeBits | (value & escapeMask)
-                            writer.write(UInt64(field), bits: Int(stateBits &+ symbol.escapeBits))
-                            let slot = symbol.start &+ (state &>> stateBits) &- symbol.count
-                            states[index & (stateCount - 1)] = UInt32(ANSCode.tableSize) | UInt32(nextState[Int(slot)])
-                        }
-                        for index in (0..<stateCount).reversed() {
-                            writer.write(UInt64(states[index]) & UInt64(ANSCode.tableSize - 1), bits: ANSCode.tableLog)
-                        }
-                    }
-                    writer.write(1, bits: 1)
-                    return writer.finish()
-                }
-            }
-        }
-    }
-
-    /// Appends bits LSB-first.
-    private struct BitWriter {
-        let base: UnsafeMutableRawPointer
-        var offset = 0
-        var accumulator: UInt64 = 0
-        var pending = 0
-
-        @inline(__always)
-        mutating func write(_ value: UInt64, bits: Int) {
-            accumulator |= value &<< UInt64(pending)
-            pending &+= bits
-            if pending >= 32 {
-                base.storeBytes(
-                    of: UInt32(truncatingIfNeeded: accumulator).littleEndian, toByteOffset: offset, as: UInt32.self)
-                offset &+= 4
-                accumulator &>>= 32
-                pending &-= 32
-            }
-        }
-
-        mutating func finish() -> Int {
-            while pending > 0 {
-                base.storeBytes(of: UInt8(truncatingIfNeeded: accumulator), toByteOffset: offset, as: UInt8.self)
-                offset += 1
-                accumulator >>= 8
-                pending -= 8
-            }
-            return offset
-        }
-    }
 }
 
 // MARK: - Decoding

@@ -10,23 +10,23 @@ import Foundation
 /// those bits are partly predictable from the exponent. On N(0, 0.02) weights the encoding is within 0.2 % of
 /// the order-0 entropy of the whole elements.
 ///
-/// ``ByteGroupedCodec`` (`bgzip`) keeps every byte plane and inflates with zlib; this codec decodes several
-/// times faster (one table lookup per element, eight states in flight) and compresses better, so it is the
-/// store's codec for floating-point tensors.
+/// ``ByteGroupedCodec`` (`bgzip`) keeps every byte plane and inflates with zlib; this codec compresses better
+/// and decodes about ten times faster (one table lookup per element, 64 independent tANS lanes, sixteen at a
+/// time with AVX-512), so it is the store's codec for floating-point tensors.
 ///
-/// The elements are cut into chunks of `C` elements (65 536 by default) that are coded with one shared table
+/// The elements are cut into chunks of `C` elements (131 072 by default) that are coded with one shared table
 /// and decoded independently, concurrently when more than one core is available; the encoding is byte-identical
 /// whatever the number of threads. Every length and bound is validated before use, each chunk's stream must be
 /// consumed exactly and end in the encoder's initial states, and the store verifies the digest of what it decodes.
 ///
-/// ## Format, version 1
+/// ## Format, version 2
 ///
 /// All integers are little-endian; `W` is the element width of the layout and `n = N / W`.
 ///
 /// | offset | size  | field                                                                           |
 /// |-------:|------:|---------------------------------------------------------------------------------|
 /// |      0 |     4 | magic `"LSXA"`                                                                  |
-/// |      4 |     1 | format version, `1`                                                             |
+/// |      4 |     1 | format version, `2` (or `1`, which this build still reads)                      |
 /// |      5 |     1 | layout: 1 BF16, 2 F16, 3 F32 (``FloatLayout``)                                  |
 /// |      6 |     8 | logical byte count `N` (u64), a multiple of `W`                                 |
 /// |     14 |     4 | chunk length `C` in elements (u32, a positive multiple of 32)                   |
@@ -35,9 +35,12 @@ import Foundation
 ///
 /// Then come the residue planes of all `n` elements (``FloatLayout/residueSize(_:)`` bytes: the u8 or u16
 /// plane, then the nibble plane in blocks of 32 elements), a chunk table of `⌈n / C⌉` u32 stream lengths, and the
-/// chunk streams (``ANSStreams``) in chunk order, which end the encoding. The entries' state counts add up to
+/// chunk streams (``ANSLanes``) in chunk order, which end the encoding. The entries' state counts add up to
 /// 4096; an escaped entry's low ``FloatLayout/mantissaBits`` bits are zero and stand for all values below the
 /// next multiple of `2^mantissaBits`.
+///
+/// Version 1 differs only in its chunk streams: one bit stream of eight interleaved states per chunk
+/// (``ANSStreams``), which decodes at about a fifth of the speed.
 public enum ExponentCodec {
     /// Encodes `bytes`, little-endian elements of `layout`, or returns `nil` when that does not save space (the
     /// caller then stores the bytes raw) or `bytes.count` is not a multiple of the element width.
@@ -87,10 +90,11 @@ extension ExponentCodec {
             self.maximumConcurrency = maximumConcurrency
         }
 
-        /// 64 Ki elements: a chunk's symbols and output stay in L2 between the two decoding passes, and the
-        /// chunk table costs 4 bytes per 64 Ki elements.
+        /// 128 Ki elements: a chunk's symbols and output (0.5 to 0.75 MiB) stay in L2 between the two
+        /// decoding passes, and a chunk's fixed cost (its lanes' initial states and the rest of their last
+        /// words, about 160 bytes) stays near 0.1 % of an F16 tensor's encoding.
         package static let `default` = Configuration(
-            chunkLength: 1 << 16,
+            chunkLength: 1 << 17,
             maximumConcurrency: ProcessInfo.processInfo.activeProcessorCount
         )
     }
@@ -100,7 +104,8 @@ extension ExponentCodec {
 
 extension ExponentCodec {
     private static let magic: [UInt8] = Array("LSXA".utf8)
-    private static let formatVersion: UInt8 = 1
+    /// The version this build writes; it reads versions 1 and 2.
+    private static let formatVersion: UInt8 = 2
     private static let fixedHeaderSize = 20
     private static let entrySize = 4
     private static let chunkEntrySize = 4
@@ -188,17 +193,18 @@ extension ExponentCodec {
         let source = SymbolSource(symbols: UnsafeBufferPointer(symbols))
         let chunkCount = (count + chunkLength - 1) / chunkLength
         let perWorker = ChunkWorkers.run(workerCount: workerCount) { worker in
-            let scratch = UnsafeMutableRawBufferPointer.allocate(
-                byteCount: ANSStreams.bound(chunkLength), alignment: 64)
+            let output = UnsafeMutableRawBufferPointer.allocate(byteCount: ANSLanes.bound(chunkLength), alignment: 64)
+            defer { output.deallocate() }
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: ANSLanes.scratchSize(chunkLength), alignment: 64)
             defer { scratch.deallocate() }
             var streams: [[UInt8]] = []
             for chunk in stride(from: worker, to: chunkCount, by: workerCount) {
                 let first = chunk * chunkLength
-                let length = ANSStreams.encode(
+                let length = ANSLanes.encode(
                     source.symbols.baseAddress.unsafelyUnwrapped + first, count: min(chunkLength, count - first),
-                    tables: tables, into: scratch.baseAddress.unsafelyUnwrapped
+                    tables: tables, scratch: scratch, into: output.baseAddress.unsafelyUnwrapped
                 )
-                streams.append(Array(UnsafeRawBufferPointer(rebasing: scratch[..<length])))
+                streams.append(Array(UnsafeRawBufferPointer(rebasing: output[..<length])))
             }
             return streams
         }
@@ -239,28 +245,47 @@ extension ExponentCodec {
 // MARK: - Decoding
 
 extension ExponentCodec {
-    /// ``decode(_:into:)`` with an explicit thread limit.
+    /// Whether this CPU runs the AVX-512 lane decoder; elsewhere the portable one decodes the same format.
+    package static var vectorDecoderAvailable: Bool { ANSLanes.vectorDecoderAvailable }
+
+    /// ``decode(_:into:)`` with an explicit thread limit; `vectorized: false` keeps to the portable decoder
+    /// (tests and benchmarks compare the two).
     package static func decode(
         _ encoded: UnsafeRawBufferPointer,
         into output: UnsafeMutableRawBufferPointer,
-        maximumConcurrency: Int
+        maximumConcurrency: Int,
+        vectorized: Bool = ANSLanes.vectorDecoderAvailable
     ) throws(BlobCodecError) {
         let layout = try Layout(parsing: encoded)
         guard output.count == layout.logicalCount else {
             throw .outputSizeMismatch(expected: layout.logicalCount, actual: output.count)
         }
-        let chunkCount = layout.streamOffsets.count - 1
+        let chunkCount = layout.chunks.count
         let workerCount = min(max(maximumConcurrency, 1), chunkCount)
         guard workerCount > 0 else { return }
-        let table = layout.code.decodingTable()
-        let failures = table.withUnsafeBufferPointer { table in
-            let plan = DecodePlan(input: encoded, output: output, layout: layout, table: table)
-            return ChunkWorkers.run(workerCount: workerCount) { worker in
-                plan.decodeChunks(worker: worker, workerCount: workerCount)
+        let tables = DecodingTables(code: layout.code, version: layout.version)
+        let failures = tables.streams.withUnsafeBufferPointer { streamTable in
+            tables.lanes.withUnsafeBufferPointer { laneTable in
+                let plan = DecodePlan(
+                    input: encoded, output: output, layout: layout, streamTable: streamTable, laneTable: laneTable,
+                    vectorized: vectorized)
+                return ChunkWorkers.run(workerCount: workerCount) { worker in
+                    plan.decodeChunks(worker: worker, workerCount: workerCount)
+                }
             }
         }
         if let failure = failures.compactMap({ $0 }).min(by: { $0.chunk < $1.chunk }) {
             throw failure.error
+        }
+    }
+
+    /// The decoding table of the encoding's version (the other one stays empty).
+    private struct DecodingTables {
+        var streams: [ANSDecodingEntry] = []
+        var lanes: [UInt32] = []
+
+        init(code: ANSCode, version: UInt8) {
+            if version == 1 { streams = code.decodingTable() } else { lanes = code.laneDecodingTable() }
         }
     }
 
@@ -269,7 +294,9 @@ extension ExponentCodec {
         let input: UnsafeRawBufferPointer
         let output: UnsafeMutableRawBufferPointer
         let layout: Layout
-        let table: UnsafeBufferPointer<ANSDecodingEntry>
+        let streamTable: UnsafeBufferPointer<ANSDecodingEntry>
+        let laneTable: UnsafeBufferPointer<UInt32>
+        let vectorized: Bool
 
         /// Decodes this worker's chunks; returns the first failure, if any.
         func decodeChunks(worker: Int, workerCount: Int) -> (chunk: Int, error: BlobCodecError)? {
@@ -282,22 +309,39 @@ extension ExponentCodec {
                     + layout.residueOffset,
                 count: layout.elementCount
             )
-            let offsets = layout.streamOffsets
-            for chunk in stride(from: worker, to: offsets.count - 1, by: workerCount) {
+            for chunk in stride(from: worker, to: layout.chunks.count, by: workerCount) {
                 let first = chunk * chunkLength
                 let count = min(chunkLength, layout.elementCount - first)
-                do throws(ANSStreams.Failure) {
-                    try ANSStreams.decode(
-                        UnsafeRawBufferPointer(rebasing: input[offsets[chunk]..<offsets[chunk + 1]]), count: count,
-                        table: table.baseAddress.unsafelyUnwrapped, into: symbols
-                    )
-                } catch {
-                    return (chunk, .corrupt("chunk \(chunk): \(Self.describe(error))"))
+                let stream = UnsafeRawBufferPointer(rebasing: input[layout.chunks[chunk]])
+                if let problem = decodeSymbols(stream, count: count, into: symbols) {
+                    return (chunk, .corrupt("chunk \(chunk): \(problem)"))
                 }
                 format.merge(
                     symbols: symbols, residue: residue, first: first, count: count,
                     into: output.baseAddress.unsafelyUnwrapped + first * format.width
                 )
+            }
+            return nil
+        }
+
+        /// Decodes one chunk's symbols; returns what is wrong with the chunk, if anything.
+        private func decodeSymbols(
+            _ stream: UnsafeRawBufferPointer, count: Int, into symbols: UnsafeMutablePointer<UInt16>
+        ) -> String? {
+            if layout.version == 1 {
+                do throws(ANSStreams.Failure) {
+                    try ANSStreams.decode(stream, count: count, table: streamTable.baseAddress.unsafelyUnwrapped, into: symbols)
+                } catch {
+                    return Self.describe(error)
+                }
+                return nil
+            }
+            do throws(ANSLanes.Failure) {
+                try ANSLanes.decode(
+                    stream, count: count, table: laneTable.baseAddress.unsafelyUnwrapped, into: symbols,
+                    vectorized: vectorized)
+            } catch {
+                return Self.describe(error)
             }
             return nil
         }
@@ -314,25 +358,41 @@ extension ExponentCodec {
                 "the stream does not end in the encoder's initial states"
             }
         }
+
+        private static func describe(_ failure: ANSLanes.Failure) -> String {
+            switch failure {
+            case .oddLength:
+                "the lane stream is not a whole number of 16-bit words"
+            case .wordsLeftOver(let words) where words > 0:
+                "\(words) words of the lane stream are left over after the last symbol"
+            case .wordsLeftOver(let words):
+                "the lane stream ends \(-words) words before the last symbol"
+            case .nonZeroPadding:
+                "a lane ends with set bits it never reads"
+            case .wrongFinalState:
+                "the lanes do not end in the encoder's initial states"
+            }
+        }
     }
 
     /// A validated header, code and chunk table.
     private struct Layout: Sendable {
+        let version: UInt8
         let format: FloatLayout
         let logicalCount: Int
         let elementCount: Int
         let chunkLength: Int
         let code: ANSCode
         let residueOffset: Int
-        /// The `chunkCount + 1` boundaries of the chunk streams in the encoding.
-        let streamOffsets: [Int]
+        /// Where each chunk's stream lies in the encoding.
+        let chunks: [Range<Int>]
 
         init(parsing encoded: UnsafeRawBufferPointer) throws(BlobCodecError) {
             var reader = LittleEndianReader(bytes: encoded)
             let magicBytes = try (0..<4).map { (_) throws(BlobCodecError) in try reader.read(UInt8.self, "magic number") }
             guard magicBytes == ExponentCodec.magic else { throw .notAnEncoding }
             let version = try reader.read(UInt8.self, "format version")
-            guard version == ExponentCodec.formatVersion else { throw .unsupportedVersion(version) }
+            guard version == 1 || version == ExponentCodec.formatVersion else { throw .unsupportedVersion(version) }
             let rawLayout = try reader.read(UInt8.self, "layout")
             guard let format = FloatLayout(rawValue: rawLayout) else { throw .corrupt("unknown layout \(rawLayout)") }
             let declaredCount = try reader.read(UInt64.self, "logical byte count")
@@ -385,25 +445,28 @@ extension ExponentCodec {
             guard chunkCount <= (encoded.count - reader.offset) / ExponentCodec.chunkEntrySize else {
                 throw .truncated("the table of \(chunkCount) chunks is cut short")
             }
-            var offsets = [reader.offset + chunkCount * ExponentCodec.chunkEntrySize]
-            offsets.reserveCapacity(chunkCount + 1)
+            var start = reader.offset + chunkCount * ExponentCodec.chunkEntrySize
+            var chunks: [Range<Int>] = []
+            chunks.reserveCapacity(chunkCount)
             for chunk in 0..<chunkCount {
                 let length = Int(try reader.read(UInt32.self, "stream length of chunk \(chunk)"))
-                guard length <= encoded.count - offsets[chunk] else {
+                guard length <= encoded.count - start else {
                     throw .truncated("chunk \(chunk)'s stream of \(length) bytes runs past the end")
                 }
-                offsets.append(offsets[chunk] + length)
+                chunks.append(start..<start + length)
+                start += length
             }
-            guard offsets.last == encoded.count else {
-                throw .corrupt("\(encoded.count - (offsets.last ?? 0)) bytes follow the last chunk's stream")
+            guard start == encoded.count else {
+                throw .corrupt("\(encoded.count - start) bytes follow the last chunk's stream")
             }
+            self.version = version
             self.format = format
             self.logicalCount = logicalCount
             self.elementCount = elementCount
             self.chunkLength = chunkLength
             self.code = ANSCode(entries: entries, symbolBits: format.symbolBits)
             self.residueOffset = residueOffset
-            self.streamOffsets = offsets
+            self.chunks = chunks
         }
     }
 }

@@ -1,4 +1,4 @@
-import CLowRankKernel
+import CSIMDKernels
 
 extension LowRankKernel {
     /// The code that runs a merge pass. Both give byte-identical results: the same F32 fused multiply-adds

@@ -171,8 +171,8 @@ struct ExponentCodecTests {
         let encoded = try Self.sampleEncoding(.bf16)
         #expect(throws: BlobCodecError.notAnEncoding) { try Self.decode(Array("LSBG\u{1}not ours".utf8)) }
         var future = encoded
-        future[4] = 2
-        #expect(throws: BlobCodecError.unsupportedVersion(2)) { try Self.decode(future) }
+        future[4] = 3
+        #expect(throws: BlobCodecError.unsupportedVersion(3)) { try Self.decode(future) }
         #expect(throws: BlobCodecError.outputSizeMismatch(expected: 6_002, actual: 6_000)) {
             var output = [UInt8](repeating: 0, count: 6_000)
             try encoded.withUnsafeBytes { input in
@@ -185,6 +185,49 @@ struct ExponentCodecTests {
         #expect(throws: BlobCodecError.self) { try huge.withUnsafeBytes { try ExponentCodec.decodedSize($0) } }
         #expect(throws: BlobCodecError.self) { try Self.decode(encoded + [0]) }
         #expect(ExponentCodec.isEncoding(encoded.withUnsafeBytes { $0 }))
+    }
+
+    @Test("blobs written in format version 1 still decode, and their damage is still caught", arguments: FloatLayout.allCases)
+    func readsVersion1(layout: FloatLayout) throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appending(path: "ExponentCodecV1")
+        let name = layout.dtype.rawValue.lowercased()
+        let encoded = try [UInt8](Data(contentsOf: folder.appending(path: "\(name).xans")))
+        let original = try [UInt8](Data(contentsOf: folder.appending(path: "\(name).bin")))
+        #expect(encoded[4] == 1, "the fixture is a version 1 encoding")
+        #expect(try Self.decode(encoded) == original)
+        for cut in stride(from: 0, to: encoded.count, by: 97) {
+            #expect(throws: BlobCodecError.self, "cut at \(cut)") { try Self.decode(Array(encoded[..<cut])) }
+        }
+        var damaged = encoded
+        damaged[damaged.count - 1] ^= 0x10
+        #expect((try? Self.decode(damaged)) != original)
+    }
+
+    @Test(
+        "the AVX-512 and portable decoders give the same bytes and the same errors",
+        .enabled(if: ANSLanes.vectorDecoderAvailable, "this CPU has no AVX-512 VBMI2, so only the portable decoder runs"),
+        arguments: FloatLayout.allCases)
+    func vectorDecoderMatchesPortable(layout: FloatLayout) throws {
+        var data = Self.weights(layout, count: 20_000)
+        for (index, element) in Self.specialValues(layout).enumerated() {
+            let position = index * 1_423 * layout.width
+            data.replaceSubrange(position..<position + layout.width, with: element)
+        }
+        let encoded = try #require(data.withUnsafeBytes {
+            ExponentCodec.encode($0, layout: layout, configuration: Self.smallChunks)
+        })
+        #expect(try Self.decode(encoded, vectorized: true) == data)
+        #expect(try Self.decode(encoded, vectorized: false) == data)
+        var generator = SplitMix64(state: UInt64(layout.rawValue) * 7_919)
+        for _ in 0..<300 {
+            var damaged = encoded
+            let position = Int(generator.next() % UInt64(damaged.count))
+            damaged[position] ^= UInt8(truncatingIfNeeded: generator.next() | 1)
+            #expect(
+                Outcome { try Self.decode(damaged, vectorized: true) }
+                    == Outcome { try Self.decode(damaged, vectorized: false) },
+                "byte \(position)")
+        }
     }
 
     // MARK: - Store integration
@@ -251,6 +294,16 @@ struct ExponentCodecTests {
 
     // MARK: - Samples
 
+    /// What a decoding gave: the bytes, or the error.
+    enum Outcome: Equatable {
+        case decoded([UInt8])
+        case failed(String)
+
+        init(_ decode: () throws -> [UInt8]) {
+            do { self = .decoded(try decode()) } catch { self = .failed("\(error)") }
+        }
+    }
+
     /// `count` N(0, 0.02) weights of `layout`, generated in F32 and rounded to nearest even.
     static func weights(_ layout: FloatLayout, count: Int) -> [UInt8] {
         let f32 = Samples.weights(elementWidth: 4, count: count)
@@ -292,10 +345,14 @@ struct ExponentCodecTests {
         })
     }
 
-    static func decode(_ encoded: [UInt8], threads: Int = 3) throws -> [UInt8] {
+    static func decode(
+        _ encoded: [UInt8], threads: Int = 3, vectorized: Bool = ANSLanes.vectorDecoderAvailable
+    ) throws -> [UInt8] {
         try encoded.withUnsafeBytes { input in
             var output = [UInt8](repeating: 0, count: try ExponentCodec.decodedSize(input))
-            try output.withUnsafeMutableBytes { try ExponentCodec.decode(input, into: $0, maximumConcurrency: threads) }
+            try output.withUnsafeMutableBytes {
+                try ExponentCodec.decode(input, into: $0, maximumConcurrency: threads, vectorized: vectorized)
+            }
             return output
         }
     }

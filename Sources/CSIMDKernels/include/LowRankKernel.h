@@ -1,5 +1,5 @@
-#ifndef C_LOW_RANK_KERNEL_H
-#define C_LOW_RANK_KERNEL_H
+#ifndef LORASTORE_LOW_RANK_KERNEL_H
+#define LORASTORE_LOW_RANK_KERNEL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -29,13 +29,6 @@ typedef struct {
     /// Round to BF16 with `vcvtneps2bf16` (set only where `lorastore_avx512_bf16_available()` is 1).
     int native_bf16;
 } lorastore_merge_rows;
-
-/// Whether this CPU and operating system run the AVX-512 kernel (AVX-512 F, BW, VL and DQ, with the
-/// ZMM state enabled by the OS).
-int lorastore_avx512_available(void);
-
-/// Whether the CPU also has AVX-512 BF16, whose conversion instruction makes BF16 output cheaper.
-int lorastore_avx512_bf16_available(void);
 
 /// Merges rows `row_start ..< row_end` with AVX-512, element by element exactly as the portable Swift
 /// kernel does (F32 fused multiply-adds from zero in increasing `k`, one addition of the widened base,

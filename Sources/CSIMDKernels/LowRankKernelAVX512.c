@@ -6,11 +6,10 @@
 // F32 fused multiply-adds in increasing k, one F32 addition of the widened base, one rounding to nearest
 // even into the output type. The outputs of the two kernels are therefore byte-identical.
 
-#include "CLowRankKernel.h"
+#include "LowRankKernel.h"
 
 #if defined(__x86_64__)
 
-#include <cpuid.h>
 #include <immintrin.h>
 
 // The BF16 conversion instruction is in the attribute too, so that one copy of the code can use it; it
@@ -26,33 +25,6 @@
 #define LANES 16
 /// Rows of a register tile; with two panels that is sixteen accumulators.
 #define TILE_ROWS 8
-
-static uint64_t extended_control_register(void) {
-    uint32_t low, high;
-    __asm__ volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
-    return ((uint64_t)high << 32) | low;
-}
-
-int lorastore_avx512_available(void) {
-    unsigned eax, ebx, ecx, edx;
-    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
-    const unsigned osxsave = 1u << 27, fma = 1u << 12, f16c = 1u << 29;
-    if ((ecx & osxsave) == 0 || (ecx & fma) == 0 || (ecx & f16c) == 0) return 0;
-    // XMM, YMM, the opmask registers and both halves of the ZMM state must be enabled by the OS.
-    const uint64_t zmmState = 0xE6;
-    if ((extended_control_register() & zmmState) != zmmState) return 0;
-    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
-    const unsigned avx512f = 1u << 16, avx512dq = 1u << 17, avx512bw = 1u << 30, avx512vl = 1u << 31;
-    const unsigned needed = avx512f | avx512dq | avx512bw | avx512vl;
-    return (ebx & needed) == needed;
-}
-
-int lorastore_avx512_bf16_available(void) {
-    unsigned eax, ebx, ecx, edx;
-    if (!lorastore_avx512_available() || !__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) return 0;
-    const unsigned avx512bf16 = 1u << 5;
-    return (eax & avx512bf16) != 0;
-}
 
 /// Sixteen 16-bit elements widened to F32.
 LORASTORE_INLINE __m512 widen_halves(__m256i halves, int type) {
@@ -252,14 +224,10 @@ LORASTORE_AVX512 float lorastore_fma_chains_avx512(size_t iterations) {
 
 #else
 
-int lorastore_avx512_available(void) { return 0; }
-
 float lorastore_fma_chains_avx512(size_t iterations) {
     (void)iterations;
     return 0;
 }
-
-int lorastore_avx512_bf16_available(void) { return 0; }
 
 int lorastore_merge_rows_avx512(const lorastore_merge_rows *plan, size_t row_start, size_t row_end) {
     (void)plan;

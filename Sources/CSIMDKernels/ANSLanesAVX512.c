@@ -1,11 +1,11 @@
 // The AVX-512 decoder of `ANSLanes`, chosen at run time when the CPU has AVX-512 VBMI2.
 //
 // The 64 lanes sit in four registers of sixteen. Per register and step: every lane gathers its table entry,
-// lanes whose container holds fewer bits than the entry reads take the next words of the stream in lane order
-// (one expanding load), and every lane reads the entry's bit count from the top of its unread bits, emits the entry's value with the escaped low bits
-// of the field, and moves to the entry's base plus the rest of the field. The four registers' chains are
-// independent, so the gathers of one overlap the arithmetic of the others. It computes exactly what the
-// portable Swift decoder does, lane by lane.
+// lanes whose container holds fewer bits than the entry reads take the next words of the stream in lane
+// order (one expanding load), and every lane reads the entry's bit count from the top of its unread bits,
+// emits the entry's value with the escaped low bits of the field, and moves to the entry's base plus the
+// rest of the field. The four registers' chains are independent, so the gathers of one overlap the
+// arithmetic of the others. It computes exactly what the portable Swift decoder does, lane by lane.
 
 #include "ANSLanes.h"
 

@@ -14,6 +14,19 @@ static uint64_t extended_control_register(void) {
     return ((uint64_t)high << 32) | low;
 }
 
+int lorastore_avx2_available(void) {
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    const unsigned osxsave = 1u << 27;
+    if ((ecx & osxsave) == 0) return 0;
+    // XMM and YMM state enabled by the OS.
+    const uint64_t ymmState = 0x6;
+    if ((extended_control_register() & ymmState) != ymmState) return 0;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
+    const unsigned avx2 = 1u << 5;
+    return (ebx & avx2) != 0;
+}
+
 int lorastore_avx512_available(void) {
     unsigned eax, ebx, ecx, edx;
     if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
@@ -43,6 +56,8 @@ int lorastore_avx512_vbmi2_available(void) {
 }
 
 #else
+
+int lorastore_avx2_available(void) { return 0; }
 
 int lorastore_avx512_available(void) { return 0; }
 

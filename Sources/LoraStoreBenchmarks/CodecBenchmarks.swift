@@ -48,9 +48,9 @@ enum CodecBenchmarks {
                     + "in brackets, the fraction of the read-and-rewrite bandwidth on the same number of threads.",
                 "- *lorastore xans*: `ExponentCodec`, the store's codec for these types (exponent and top mantissa bits "
                     + "tANS-coded in 64 lanes, sign and low mantissa bits stored, 128 Ki-element chunks), on 1 thread and on "
-                    + "\(cores), decoded with AVX-512 where the CPU has VBMI2 (this one "
-                    + (ExponentCodec.vectorDecoderAvailable ? "does" : "does not") + "). *portable decoder*: the same "
-                    + "encoding through the decoder every other CPU runs.",
+                    + "\(cores), decoded with this CPU's fastest lane decoder (`\(LaneDecoder.preferred)`); the rows "
+                    + "*xans, avx2 / portable decoder* decode the same encoding with the decoders other CPUs run "
+                    + "(AVX2 on x86_64 without AVX-512 VBMI2, portable Swift elsewhere).",
                 "- *lorastore bgzip*: `ByteGroupedCodec`, the previous codec, still read (byte planes, raw deflate, "
                     + "Huffman only, level 1, 1 MiB chunks), on 1 thread and on \(cores).",
                 "- *zlib -6*, *zlib -1*: `compress2`/`uncompress` of the raw bytes (zlib format), 1 thread.",
@@ -80,17 +80,17 @@ enum CodecBenchmarks {
                 if threads == 1 { ours = (result.ratio, Double(buffer.count) / result.decompress) }
                 report.row(row(dtype, "lorastore xans", threads, result, size: buffer.count, references: references))
             }
-            if ExponentCodec.vectorDecoderAvailable {
-                let portable = try measure(input, repetitions: options.repetitions, dtype: dtype, codec: "xans") {
+            for decoder in LaneDecoder.allCases where decoder != .preferred && decoder.isAvailable {
+                let other = try measure(input, repetitions: options.repetitions, dtype: dtype, codec: "xans") {
                     ExponentCodec.encode(
                         input, layout: layout,
                         configuration: ExponentCodec.Configuration(
                             chunkLength: ExponentCodec.Configuration.default.chunkLength, maximumConcurrency: 1))
                 } decode: { encoded, output in
-                    try ExponentCodec.decode(encoded, into: output, maximumConcurrency: 1, vectorized: false)
+                    try ExponentCodec.decode(encoded, into: output, maximumConcurrency: 1, decoder: decoder)
                 }
                 report.row(
-                    row(dtype, "lorastore xans, portable decoder", 1, portable, size: buffer.count, references: references))
+                    row(dtype, "lorastore xans, \(decoder) decoder", 1, other, size: buffer.count, references: references))
             }
             for threads in [1, cores] {
                 var configuration = ByteGroupedCodec.Configuration.default

@@ -20,4 +20,10 @@ size_t lorastore_ans_lanes_decode_avx512(
     uint32_t *state, uint32_t *container, uint32_t *filled, const uint16_t *words, size_t word_count,
     size_t *word_index, const uint32_t *table, uint16_t *symbols, size_t steps);
 
+/// `lorastore_ans_lanes_decode_avx512` with AVX2, for CPUs without AVX-512 VBMI2: the same steps, arguments
+/// and results. Call only when `lorastore_avx2_available()` returned 1.
+size_t lorastore_ans_lanes_decode_avx2(
+    uint32_t *state, uint32_t *container, uint32_t *filled, const uint16_t *words, size_t word_count,
+    size_t *word_index, const uint32_t *table, uint16_t *symbols, size_t steps);
+
 #endif

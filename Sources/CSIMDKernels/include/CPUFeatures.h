@@ -1,6 +1,9 @@
 #ifndef LORASTORE_CPU_FEATURES_H
 #define LORASTORE_CPU_FEATURES_H
 
+/// Whether this CPU and operating system run AVX2 (with the YMM state enabled by the OS). Always 0 off x86_64.
+int lorastore_avx2_available(void);
+
 /// Whether this CPU and operating system run the AVX-512 kernels (AVX-512 F, BW, VL and DQ, with the
 /// ZMM state enabled by the OS). Always 0 off x86_64.
 int lorastore_avx512_available(void);

@@ -7,7 +7,8 @@ import CSIMDKernels
 /// symbol's bit count and the loop ran at about 580 million symbols per second per core. Here no lane waits
 /// for another: sixteen lanes fill one AVX-512 register, and the vector decoder gathers their table entries,
 /// takes new words for the lanes short of bits in one expanding load and reads sixteen bit fields with two
-/// shifts. The lanes' only shared state is the word position, one population count per register.
+/// shifts. The lanes' only shared state is the word position, one population count per register. See
+/// ``LaneDecoder`` for the decoders.
 ///
 /// ## Stream
 ///
@@ -32,9 +33,6 @@ enum ANSLanes {
     static let laneCount = 64
     /// Bits per word of the stream, and the most bits one symbol reads.
     static let wordBits = 16
-
-    /// Whether this CPU runs the AVX-512 decoder, which decodes exactly what the portable one does.
-    static let vectorDecoderAvailable = lorastore_avx512_vbmi2_available() != 0
 
     /// The bytes ``encode(_:count:tables:scratch:into:)`` may write for a run of `count` symbols: at most 16
     /// bits per symbol (state and escaped bits), ``ANSCode/tableLog`` per initial state, per lane the rest of
@@ -183,11 +181,11 @@ extension ANSLanes {
     ///
     /// `table` is ``ANSCode/laneDecodingTable()``. Never reads outside the stream; damage shows as a stream not
     /// consumed exactly or ending in other states, and damage that survives both decodes to wrong values, which
-    /// the blob digest then catches. `vectorized` chooses the AVX-512 decoder for whole steps (tests compare
-    /// the two) and is ignored where ``vectorDecoderAvailable`` is `false`.
+    /// the blob digest then catches. `decoder` decodes the whole steps (the portable decoder finishes each
+    /// run); one this CPU does not run falls back to the portable decoder.
     static func decode(
         _ stream: UnsafeRawBufferPointer, count: Int, table: UnsafePointer<UInt32>,
-        into output: UnsafeMutablePointer<UInt16>, vectorized: Bool = vectorDecoderAvailable
+        into output: UnsafeMutablePointer<UInt16>, decoder: LaneDecoder = .preferred
     ) throws(Failure) {
         guard stream.count % 2 == 0 else { throw .oddLength }
         // Every lane takes a word before reading its initial state.
@@ -205,11 +203,12 @@ extension ANSLanes {
                 lanes.state[lane] = lanes.container[lane] &>> lanes.filled[lane] & UInt32(ANSCode.tableSize - 1)
             }
             var first = 0
-            if vectorized && vectorDecoderAvailable {
+            if decoder != .portable && decoder.isAvailable {
                 var taken = next
-                first = laneCount &* lorastore_ans_lanes_decode_avx512(
+                let steps = (decoder == .avx512 ? lorastore_ans_lanes_decode_avx512 : lorastore_ans_lanes_decode_avx2)(
                     lanes.state, lanes.container, lanes.filled, words.assumingMemoryBound(to: UInt16.self),
                     wordCount, &taken, table, output, count / laneCount)
+                first = laneCount &* steps
                 next = taken
             }
             // A step takes at most one word per lane: while that many remain, no word needs a bounds check.

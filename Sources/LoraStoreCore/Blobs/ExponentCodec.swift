@@ -12,7 +12,8 @@ import Foundation
 ///
 /// ``ByteGroupedCodec`` (`bgzip`) keeps every byte plane and inflates with zlib; this codec compresses better
 /// and decodes about ten times faster (one table lookup per element, 64 independent tANS lanes, sixteen at a
-/// time with AVX-512), so it is the store's codec for floating-point tensors.
+/// time with AVX-512, eight with AVX2; see ``LaneDecoder``), so it is the store's codec for floating-point
+/// tensors.
 ///
 /// The elements are cut into chunks of `C` elements (131 072 by default) that are coded with one shared table
 /// and decoded independently, concurrently when more than one core is available; the encoding is byte-identical
@@ -245,16 +246,12 @@ extension ExponentCodec {
 // MARK: - Decoding
 
 extension ExponentCodec {
-    /// Whether this CPU runs the AVX-512 lane decoder; elsewhere the portable one decodes the same format.
-    package static var vectorDecoderAvailable: Bool { ANSLanes.vectorDecoderAvailable }
-
-    /// ``decode(_:into:)`` with an explicit thread limit; `vectorized: false` keeps to the portable decoder
-    /// (tests and benchmarks compare the two).
+    /// ``decode(_:into:)`` with an explicit thread limit and lane decoder (tests and benchmarks compare them).
     package static func decode(
         _ encoded: UnsafeRawBufferPointer,
         into output: UnsafeMutableRawBufferPointer,
         maximumConcurrency: Int,
-        vectorized: Bool = ANSLanes.vectorDecoderAvailable
+        decoder: LaneDecoder = .preferred
     ) throws(BlobCodecError) {
         let layout = try Layout(parsing: encoded)
         guard output.count == layout.logicalCount else {
@@ -268,7 +265,7 @@ extension ExponentCodec {
             tables.lanes.withUnsafeBufferPointer { laneTable in
                 let plan = DecodePlan(
                     input: encoded, output: output, layout: layout, streamTable: streamTable, laneTable: laneTable,
-                    vectorized: vectorized)
+                    decoder: decoder)
                 return ChunkWorkers.run(workerCount: workerCount) { worker in
                     plan.decodeChunks(worker: worker, workerCount: workerCount)
                 }
@@ -296,7 +293,7 @@ extension ExponentCodec {
         let layout: Layout
         let streamTable: UnsafeBufferPointer<ANSDecodingEntry>
         let laneTable: UnsafeBufferPointer<UInt32>
-        let vectorized: Bool
+        let decoder: LaneDecoder
 
         /// Decodes this worker's chunks; returns the first failure, if any.
         func decodeChunks(worker: Int, workerCount: Int) -> (chunk: Int, error: BlobCodecError)? {
@@ -339,7 +336,7 @@ extension ExponentCodec {
             do throws(ANSLanes.Failure) {
                 try ANSLanes.decode(
                     stream, count: count, table: laneTable.baseAddress.unsafelyUnwrapped, into: symbols,
-                    vectorized: vectorized)
+                    decoder: decoder)
             } catch {
                 return Self.describe(error)
             }

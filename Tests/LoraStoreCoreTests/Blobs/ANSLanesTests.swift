@@ -3,6 +3,9 @@ import Testing
 
 @Suite("ANSLanes")
 struct ANSLanesTests {
+    /// The lane decoders this CPU runs.
+    static let decoders = LaneDecoder.allCases.filter(\.isAvailable)
+
     /// 12-bit values whose high 8 bits fall off geometrically and whose low 4 bits take 4 of their 16 values,
     /// so that the code keeps the frequent groups exact and escapes the low bits of the rare ones; the code is
     /// fitted to 20,001 such values, of which the run is the first `count`.
@@ -34,7 +37,7 @@ struct ANSLanesTests {
     }
 
     static func decode(
-        _ stream: [UInt8], count: Int, code: ANSCode, vectorized: Bool
+        _ stream: [UInt8], count: Int, code: ANSCode, decoder: LaneDecoder
     ) -> Result<[UInt16], ANSLanes.Failure> {
         let table = code.laneDecodingTable()
         var output = [UInt16](repeating: 0, count: count)
@@ -44,7 +47,7 @@ struct ANSLanesTests {
                     do throws(ANSLanes.Failure) {
                         try ANSLanes.decode(
                             stream, count: count, table: table.baseAddress!,
-                            into: output.baseAddress ?? UnsafeMutablePointer(bitPattern: 2)!, vectorized: vectorized)
+                            into: output.baseAddress ?? UnsafeMutablePointer(bitPattern: 2)!, decoder: decoder)
                         return nil
                     } catch {
                         return error
@@ -56,15 +59,15 @@ struct ANSLanesTests {
         return .success(output)
     }
 
-    @Test("runs of every length round-trip through both decoders, escaped bits included",
+    @Test("runs of every length round-trip through every decoder, escaped bits included",
           arguments: [0, 1, 2, 63, 64, 65, 127, 128, 129, 1_000, 4_096, 20_001])
     func roundTrip(count: Int) {
         let (values, code) = Self.sample(count: count)
         #expect(code.entries.contains { $0.escapeBits > 0 } && code.entries.contains { $0.escapeBits == 0 })
         let stream = Self.encode(values, code: code)
         #expect(stream.count <= ANSLanes.bound(count))
-        for vectorized in [false, true] {
-            #expect(Self.decode(stream, count: count, code: code, vectorized: vectorized) == .success(values))
+        for decoder in Self.decoders {
+            #expect(Self.decode(stream, count: count, code: code, decoder: decoder) == .success(values), "\(decoder)")
         }
     }
 
@@ -73,9 +76,9 @@ struct ANSLanesTests {
         let count = 5_000
         let (values, code) = Self.sample(count: count)
         let stream = Self.encode(values, code: code)
-        for vectorized in [false, true] {
+        for decoder in Self.decoders {
             func failure(_ stream: [UInt8], count: Int = count) -> ANSLanes.Failure? {
-                guard case .failure(let failure) = Self.decode(stream, count: count, code: code, vectorized: vectorized)
+                guard case .failure(let failure) = Self.decode(stream, count: count, code: code, decoder: decoder)
                 else { return nil }
                 return failure
             }
@@ -88,7 +91,7 @@ struct ANSLanesTests {
         }
     }
 
-    @Test("damage is detected far more often than not, and both decoders agree on it")
+    @Test("damage is detected far more often than not, and every decoder agrees on it")
     func damage() {
         let count = 3_000
         let (values, code) = Self.sample(count: count, seed: 9)
@@ -98,9 +101,10 @@ struct ANSLanesTests {
         for _ in 0..<500 {
             var damaged = stream
             damaged[Int(generator.next() % UInt64(damaged.count))] ^= UInt8(truncatingIfNeeded: generator.next() | 1)
-            let portable = Self.decode(damaged, count: count, code: code, vectorized: false)
-            let vector = Self.decode(damaged, count: count, code: code, vectorized: true)
-            #expect(portable == vector)
+            let portable = Self.decode(damaged, count: count, code: code, decoder: .portable)
+            for decoder in Self.decoders {
+                #expect(Self.decode(damaged, count: count, code: code, decoder: decoder) == portable, "\(decoder)")
+            }
             if case .failure = portable { detected += 1 }
         }
         // A flipped bit desynchronises its lane, which then rarely ends in state 0 on exactly its own words.

@@ -204,10 +204,9 @@ struct ExponentCodecTests {
     }
 
     @Test(
-        "the AVX-512 and portable decoders give the same bytes and the same errors",
-        .enabled(if: ANSLanes.vectorDecoderAvailable, "this CPU has no AVX-512 VBMI2, so only the portable decoder runs"),
-        arguments: FloatLayout.allCases)
-    func vectorDecoderMatchesPortable(layout: FloatLayout) throws {
+        "every lane decoder this CPU runs gives the portable decoder's bytes and errors",
+        arguments: FloatLayout.allCases, LaneDecoder.allCases.filter { $0 != .portable && $0.isAvailable })
+    func laneDecodersMatchPortable(layout: FloatLayout, decoder: LaneDecoder) throws {
         var data = Self.weights(layout, count: 20_000)
         for (index, element) in Self.specialValues(layout).enumerated() {
             let position = index * 1_423 * layout.width
@@ -216,16 +215,16 @@ struct ExponentCodecTests {
         let encoded = try #require(data.withUnsafeBytes {
             ExponentCodec.encode($0, layout: layout, configuration: Self.smallChunks)
         })
-        #expect(try Self.decode(encoded, vectorized: true) == data)
-        #expect(try Self.decode(encoded, vectorized: false) == data)
+        #expect(try Self.decode(encoded, decoder: decoder) == data)
+        #expect(try Self.decode(encoded, decoder: .portable) == data)
         var generator = SplitMix64(state: UInt64(layout.rawValue) * 7_919)
         for _ in 0..<300 {
             var damaged = encoded
             let position = Int(generator.next() % UInt64(damaged.count))
             damaged[position] ^= UInt8(truncatingIfNeeded: generator.next() | 1)
             #expect(
-                Outcome { try Self.decode(damaged, vectorized: true) }
-                    == Outcome { try Self.decode(damaged, vectorized: false) },
+                Outcome { try Self.decode(damaged, decoder: decoder) }
+                    == Outcome { try Self.decode(damaged, decoder: .portable) },
                 "byte \(position)")
         }
     }
@@ -346,12 +345,12 @@ struct ExponentCodecTests {
     }
 
     static func decode(
-        _ encoded: [UInt8], threads: Int = 3, vectorized: Bool = ANSLanes.vectorDecoderAvailable
+        _ encoded: [UInt8], threads: Int = 3, decoder: LaneDecoder = .preferred
     ) throws -> [UInt8] {
         try encoded.withUnsafeBytes { input in
             var output = [UInt8](repeating: 0, count: try ExponentCodec.decodedSize(input))
             try output.withUnsafeMutableBytes {
-                try ExponentCodec.decode(input, into: $0, maximumConcurrency: threads, vectorized: vectorized)
+                try ExponentCodec.decode(input, into: $0, maximumConcurrency: threads, decoder: decoder)
             }
             return output
         }

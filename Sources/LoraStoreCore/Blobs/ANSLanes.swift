@@ -165,7 +165,7 @@ extension ANSLanes {
 
 extension ANSLanes {
     /// Why a lane stream or escape plane did not decode.
-    enum Failure: Error, Sendable, Equatable {
+    enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
         /// The lane stream is not a whole number of words.
         case oddLength
         /// The lanes did not take exactly the stream's words: positive when words are left over, negative when
@@ -175,6 +175,21 @@ extension ANSLanes {
         case nonZeroPadding
         /// A lane did not return to where the encoder started.
         case wrongFinalState
+
+        var description: String {
+            switch self {
+            case .oddLength:
+                "the lane stream is not a whole number of 16-bit words"
+            case .wordsLeftOver(let words) where words > 0:
+                "\(words) words of the lane stream are left over after the last symbol"
+            case .wordsLeftOver(let words):
+                "the lane stream ends \(-words) words before the last symbol"
+            case .nonZeroPadding:
+                "a lane ends with set bits it never reads"
+            case .wrongFinalState:
+                "the lanes do not end in the encoder's initial states"
+            }
+        }
     }
 
     /// Decodes `count` symbols from the lane stream `stream` into `output`.

@@ -20,7 +20,7 @@ enum ANSStreams {
 
 extension ANSStreams {
     /// Why a stream did not decode.
-    enum Failure: Error, Sendable {
+    enum Failure: Error, Sendable, CustomStringConvertible {
         /// The stream has no bytes, or its last byte is zero where the end marker should be.
         case missingMarker
         /// The symbols did not use exactly the stream's bits: positive when bits are left over, negative when
@@ -28,6 +28,19 @@ extension ANSStreams {
         case bitsLeftOver(Int)
         /// A state did not return to where the encoder started.
         case wrongFinalState
+
+        var description: String {
+            switch self {
+            case .missingMarker:
+                "the stream lacks its end marker"
+            case .bitsLeftOver(let bits) where bits > 0:
+                "\(bits) bits of the stream are left over after its last symbol"
+            case .bitsLeftOver(let bits):
+                "the stream ends \(-bits) bits before its last symbol"
+            case .wrongFinalState:
+                "the stream does not end in the encoder's initial states"
+            }
+        }
     }
 
     /// Decodes `count` symbols from `stream` into `output`.

@@ -329,7 +329,7 @@ extension ExponentCodec {
                 do throws(ANSStreams.Failure) {
                     try ANSStreams.decode(stream, count: count, table: streamTable.baseAddress.unsafelyUnwrapped, into: symbols)
                 } catch {
-                    return Self.describe(error)
+                    return error.description
                 }
                 return nil
             }
@@ -338,37 +338,9 @@ extension ExponentCodec {
                     stream, count: count, table: laneTable.baseAddress.unsafelyUnwrapped, into: symbols,
                     decoder: decoder)
             } catch {
-                return Self.describe(error)
+                return error.description
             }
             return nil
-        }
-
-        private static func describe(_ failure: ANSStreams.Failure) -> String {
-            switch failure {
-            case .missingMarker:
-                "the stream lacks its end marker"
-            case .bitsLeftOver(let bits) where bits > 0:
-                "\(bits) bits of the stream are left over after its last symbol"
-            case .bitsLeftOver(let bits):
-                "the stream ends \(-bits) bits before its last symbol"
-            case .wrongFinalState:
-                "the stream does not end in the encoder's initial states"
-            }
-        }
-
-        private static func describe(_ failure: ANSLanes.Failure) -> String {
-            switch failure {
-            case .oddLength:
-                "the lane stream is not a whole number of 16-bit words"
-            case .wordsLeftOver(let words) where words > 0:
-                "\(words) words of the lane stream are left over after the last symbol"
-            case .wordsLeftOver(let words):
-                "the lane stream ends \(-words) words before the last symbol"
-            case .nonZeroPadding:
-                "a lane ends with set bits it never reads"
-            case .wrongFinalState:
-                "the lanes do not end in the encoder's initial states"
-            }
         }
     }
 

@@ -275,15 +275,39 @@ import Testing
                 let info = try #require(try seeded.store.blobInfo(digest))
                 let bytes = try seeded.store.blobs.read(digest, codec: info.codec)
                 let data = withExtendedLifetime(bytes) { Data(bytes.bytes) }
-                try await client.execute(
+                let answer = try await client.execute(
                     uri: RegistryAPI.prefix + "/blobs/\(digest.hex)?repository=team-a/copy", method: .put, headers: auth,
                     body: ByteBuffer(data: data)
-                ) { response in #expect(response.status == .ok, "the blob exists: only linked to team-a/copy") }
+                ) { response in
+                    (response.status, try RegistryAPI.decoder().decode(RegistryAPI.BlobResponse.self, from: Data(buffer: response.body)))
+                }
+                #expect(answer.0 == .created && answer.1.created, "answered as new: team-a must not learn team-b holds it")
             }
-            #expect(try seeded.store.blobs.allFiles().count == blobCount)
+            #expect(try seeded.store.blobs.allFiles().count == blobCount, "the bytes were kept once")
             let (again, answer) = try await push()
             #expect(again == .ok, "the manifest existed, now tagged: \(String(decoding: answer, as: UTF8.self))")
             #expect(try seeded.store.resolve(try Reference(parsing: "team-a/copy:v1")).digest == stolen.digest)
+        }
+    }
+
+    @Test func anAdapterForABaseThePusherCannotReadIsRefusedAsForNoBase() async throws {
+        try await withRegistry { client, seeded in
+            let hidden = try Reference(parsing: "team-b/other:v1")
+            try seeded.store.push(Fixtures.url("base_bf16"), to: hidden)
+            var manifest = try seeded.store.resolve(try Reference(parsing: "team-a/a:v1")).manifest
+            let auth: HTTPFields = [.authorization: "Bearer \(seeded.teamAPusher)", .contentType: "application/json"]
+            func push(base: Digest) async throws -> (HTTPResponse.Status, String) {
+                manifest.base = base
+                let json = try manifest.canonicalJSON()
+                return try await client.execute(
+                    uri: RegistryAPI.prefix + "/manifests/team-a/copy:v1", method: .put, headers: auth,
+                    body: ByteBuffer(bytes: json)
+                ) { response in (response.status, try Self.error(in: Data(buffer: response.body)).code) }
+            }
+            let hiddenBase = try await push(base: try seeded.store.resolve(hidden).digest)
+            let noBase = try await push(base: Digest(of: Data("no such base".utf8)))
+            #expect(hiddenBase == noBase && noBase == (.notFound, "NOT_FOUND"))
+            #expect(throws: StoreError.self) { try seeded.store.resolve(try Reference(parsing: "team-a/copy:v1")) }
         }
     }
 

@@ -126,7 +126,7 @@ extension Store {
             throw ReceiveError.invalidManifest("a base names no base")
         }
         let digest = Digest(of: json)
-        let adapter = try manifest.kind == .adapter ? receivedAdapterRecord(manifest) : nil
+        let adapter = try manifest.kind == .adapter ? receivedAdapterRecord(manifest, visibleTo: visibility) : nil
         return try withMaintenanceLock(.shared) {
             let sizes = manifest.tensors.map { ($0.digest, $0.size) } + manifest.files.map { ($0.digest, $0.size) }
             let missing = try index.database.read { db in
@@ -147,11 +147,14 @@ extension Store {
         }
     }
 
-    /// Checks a received adapter manifest against its base, as a local push does, and describes it.
-    private func receivedAdapterRecord(_ manifest: Manifest) throws -> AdapterRecord {
+    /// Checks a received adapter manifest against its base, as a local push does, and describes it. A base the
+    /// pusher cannot read is not found, exactly as a base the store lacks, so that pushes cannot probe other
+    /// namespaces.
+    private func receivedAdapterRecord(_ manifest: Manifest, visibleTo visibility: RepositoryVisibility) throws -> AdapterRecord {
         guard let baseDigest = manifest.base else { throw ReceiveError.invalidManifest("an adapter names its base") }
         let base = try index.database.read { db in
-            guard let base = try self.manifest(baseDigest, in: db) else { throw StoreError.notFound(baseDigest.description) }
+            guard let base = try self.manifest(baseDigest, in: db), try isVisible(manifest: baseDigest, to: visibility, in: db)
+            else { throw StoreError.notFound(baseDigest.description) }
             return base
         }
         guard base.kind == .base else {

@@ -25,7 +25,9 @@ struct BlobController {
     }
 
     /// `PUT {digest}?repository=NAME`: the body is the blob's bytes; stored only when complete and hashing to
-    /// the digest. The token must allow pushing to NAME.
+    /// the digest. The token must allow pushing to NAME. A blob the pusher could not name before (see
+    /// `missing`) is answered as created even where the store already held its bytes, which it keeps once:
+    /// the answer must not tell a namespace-limited pusher what other namespaces store.
     @Sendable func upload(_ request: Request, context: RegistryRequestContext) async throws -> Response {
         guard let repository = request.uri.queryParameters.get("repository") else {
             throw RegistryError.badRequest("name the repository the blob is pushed for: ?repository=NAME")
@@ -33,6 +35,10 @@ struct BlobController {
         try Reference.validate(name: repository, in: repository)
         try registry.authorizer.require(.push, on: repository, context: context)
         let digest = try Self.digest(in: context)
+        let visibility = try registry.authorizer.readableRepositories(context: context)
+        let wasMissing = try await registry.blocking {
+            try !$0.missingBlobs(among: [digest], for: repository, visibleTo: visibility).isEmpty
+        }
         let encoding = try Self.encoding(of: request)
         let expectedSize = request.headers[.contentLength].flatMap { Int($0) }
         let store = registry.store
@@ -49,9 +55,10 @@ struct BlobController {
         }
         let stored = try await registry.workers.run { try upload.finish() }
         registry.metrics.countUpload(stored.created ? stored.logicalSize : 0)
+        let created = stored.created || wasMissing
         return try registry.json(
-            RegistryAPI.BlobResponse(digest: digest, size: stored.logicalSize, created: stored.created),
-            status: stored.created ? .created : .ok)
+            RegistryAPI.BlobResponse(digest: digest, size: stored.logicalSize, created: created),
+            status: created ? .created : .ok)
     }
 
     /// `GET {digest}`: the blob's logical bytes, with `Range`. A caller limited to some repositories gets only

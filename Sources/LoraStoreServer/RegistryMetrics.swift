@@ -12,15 +12,20 @@ public struct RegistryMetrics: Sendable {
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        uploadedBytes = registry.makeCounter(name: "lorastore_blob_upload_bytes_total", help: "Blob bytes received and stored.")
-        downloadedBytes = registry.makeCounter(name: "lorastore_download_bytes_total", help: "File and blob bytes sent.")
-        materializations = registry.makeCounter(name: "lorastore_materializations_total", help: "Builds merged to answer a pull.")
+        uploadedBytes = registry.makeCounter(descriptor: Self.total("blob_upload_bytes", "Blob bytes received and stored."))
+        downloadedBytes = registry.makeCounter(descriptor: Self.total("download_bytes", "File and blob bytes sent."))
+        materializations = registry.makeCounter(descriptor: Self.total("materializations", "Builds merged to answer a pull."))
+    }
+
+    /// The counter `lorastore_NAME_total`.
+    private static func total(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "lorastore", metricName: name, unitName: "total", helpText: help)
     }
 
     func countRequest(method: HTTPRequest.Method, status: HTTPResponse.Status) {
         registry.makeCounter(
-            name: "lorastore_http_requests_total", labels: [("method", method.rawValue), ("status", "\(status.code / 100)xx")],
-            help: "HTTP requests answered, by method and status class."
+            descriptor: Self.total("http_requests", "HTTP requests answered, by method and status class."),
+            labels: [("method", method.rawValue), ("status", "\(status.code / 100)xx")]
         ).increment()
     }
 

@@ -164,7 +164,7 @@ extension ANSLanes {
 // MARK: - Decoding
 
 extension ANSLanes {
-    /// Why a lane stream or escape plane did not decode.
+    /// Why a lane stream did not decode.
     enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
         /// The lane stream is not a whole number of words.
         case oddLength

@@ -11,9 +11,9 @@ import Foundation
 /// the order-0 entropy of the whole elements.
 ///
 /// ``ByteGroupedCodec`` (`bgzip`) keeps every byte plane and inflates with zlib; this codec compresses better
-/// and decodes about ten times faster (one table lookup per element, 64 independent tANS lanes, sixteen at a
-/// time with AVX-512, eight with AVX2; see ``LaneDecoder``), so it is the store's codec for floating-point
-/// tensors.
+/// and decodes several times faster (one table lookup per element, 64 independent tANS lanes, sixteen at a
+/// time with AVX-512, eight with AVX2; see ``LaneDecoder`` and BENCHMARKS.md), so it is the store's codec for
+/// floating-point tensors.
 ///
 /// The elements are cut into chunks of `C` elements (131 072 by default) that are coded with one shared table
 /// and decoded independently, concurrently when more than one core is available; the encoding is byte-identical
@@ -41,7 +41,8 @@ import Foundation
 /// next multiple of `2^mantissaBits`.
 ///
 /// Version 1 differs only in its chunk streams: one bit stream of eight interleaved states per chunk
-/// (``ANSStreams``), which decodes at about a fifth of the speed.
+/// (``ANSStreams``), whose shared bit reader made it decode at less than half the speed of version 2 with
+/// AVX2 or AVX-512.
 public enum ExponentCodec {
     /// Encodes `bytes`, little-endian elements of `layout`, or returns `nil` when that does not save space (the
     /// caller then stores the bytes raw) or `bytes.count` is not a multiple of the element width.

@@ -300,7 +300,8 @@ extension ExponentCodec {
         func decodeChunks(worker: Int, workerCount: Int) -> (chunk: Int, error: BlobCodecError)? {
             let format = layout.format
             let chunkLength = layout.chunkLength
-            let symbols = UnsafeMutablePointer<UInt16>.allocate(capacity: chunkLength)
+            // A chunk holds at most the tensor's elements, whatever chunk length a damaged header claims.
+            let symbols = UnsafeMutablePointer<UInt16>.allocate(capacity: min(chunkLength, layout.elementCount))
             defer { symbols.deallocate() }
             let residue = FloatLayout.Residue(
                 layout: format, base: UnsafeMutableRawPointer(mutating: input.baseAddress.unsafelyUnwrapped)

@@ -219,6 +219,7 @@ extension ANSLanes {
             }
             var first = 0
             if decoder != .portable && decoder.isAvailable {
+                // A copy for C, so that `next` itself is never address-taken and stays in a register below.
                 var taken = next
                 let steps = (decoder == .avx512 ? lorastore_ans_lanes_decode_avx512 : lorastore_ans_lanes_decode_avx2)(
                     lanes.state, lanes.container, lanes.filled, words.assumingMemoryBound(to: UInt16.self),

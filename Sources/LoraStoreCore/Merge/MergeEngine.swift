@@ -3,8 +3,9 @@ import Foundation
 /// Runs a ``MergePlan``: streams the output tensors in base order, computing each changed one with the fused
 /// ``LowRankKernel`` (the base read once, the result written once, F32 accumulation, one rounding).
 ///
-/// Memory stays near one output tensor plus the adapters' factors: the output buffer is allocated once, for
-/// the largest tensor, and reused; base tensors are memory-mapped; factors are decoded on all cores a
+/// Memory stays near one output tensor plus the adapters' factors: the output buffer (``ScratchBuffer``) is
+/// sized for the largest tensor (only the pages written are ever backed by memory), reused for every tensor
+/// and kept for the process's next merge; base tensors are memory-mapped; factors are decoded on all cores a
 /// ``FactorBatch`` (at most 64 MiB of F32, or one tensor's) ahead of the kernel.
 public struct MergeEngine: Sendable {
     public let plan: MergePlan
@@ -36,8 +37,9 @@ public struct MergeEngine: Sendable {
             try store.codecs(of: plan.base.manifest.tensors.map(\.digest), in: db)
         }
         let capacity = plan.tensors.map(\.byteCount).max() ?? 0
-        let output = UnsafeMutableRawBufferPointer.allocate(byteCount: max(capacity, 1), alignment: 64)
-        defer { output.deallocate() }
+        let scratch = ScratchBuffer.Pool.shared.take(atLeast: capacity)
+        defer { ScratchBuffer.Pool.shared.recycle(scratch) }
+        let output = scratch.bytes
         var measured: [BuildReport.Tensor] = []
         var pendingScales: [String: [UInt8]] = [:]
         var factors = try FactorBatch(plan: plan, from: 0, measuring: measuring, store: store)

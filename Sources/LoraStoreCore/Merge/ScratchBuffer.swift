@@ -1,0 +1,73 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// The merge engine's output buffer: tens to hundreds of megabytes, written tensor after tensor.
+///
+/// Fresh memory costs a page fault and a zeroed page on its first touch, and a merge touches the whole
+/// buffer once per run. On Linux the buffer is its own anonymous mapping advised for transparent huge pages
+/// (`MADV_HUGEPAGE`), so a 44 MiB tensor takes 22 faults of 2 MiB instead of 11 264 of 4 KiB, and the
+/// kernel's stores need fewer TLB entries. One idle buffer is kept for the process's next merge
+/// (``Pool/shared``), so builds materialized one after another, as a server or the demo does, touch fresh
+/// memory once. Measured on a 1.14 GiB F32 base with a rank-8 adapter (2 cores, merges one after another in
+/// one process, best of 8): 58–61 ms per merge with a new `malloc` buffer each, 51 ms with huge pages, 44 ms
+/// with huge pages and the kept buffer.
+final class ScratchBuffer: @unchecked Sendable {
+    // @unchecked: one merge uses a buffer at a time; the idle slot hands it over under a lock.
+
+    /// The writable bytes, 64-byte aligned (page-aligned when mapped).
+    let bytes: UnsafeMutableRawBufferPointer
+    private let isMapped: Bool
+
+    /// Hands out buffers and keeps one idle buffer for the next merge.
+    final class Pool: Sendable {
+        /// The pool the merge engine uses: one per process.
+        static let shared = Pool()
+
+        private let idle = Mutex<ScratchBuffer?>(nil)
+
+        /// A buffer of at least `byteCount` bytes: the idle one when it is large enough, else a new one.
+        func take(atLeast byteCount: Int) -> ScratchBuffer {
+            let reused = idle.withLock { slot -> ScratchBuffer? in
+                guard let buffer = slot, buffer.bytes.count >= byteCount else { return nil }
+                slot = nil
+                return buffer
+            }
+            return reused ?? ScratchBuffer(byteCount: byteCount)
+        }
+
+        /// Keeps `buffer` for the next merge, unless a larger one is already kept.
+        func recycle(_ buffer: ScratchBuffer) {
+            idle.withLock { slot in
+                if (slot?.bytes.count ?? 0) < buffer.bytes.count { slot = buffer }
+            }
+        }
+    }
+
+    private init(byteCount: Int) {
+        let count = max(byteCount, 1)
+        #if os(Linux)
+        let address = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        if let address, address != UnsafeMutableRawPointer(bitPattern: -1) {
+            // Advice only: without transparent huge pages the mapping works with 4 KiB pages.
+            _ = madvise(address, count, MADV_HUGEPAGE)
+            bytes = UnsafeMutableRawBufferPointer(start: address, count: count)
+            isMapped = true
+            return
+        }
+        #endif
+        bytes = .allocate(byteCount: count, alignment: 64)
+        isMapped = false
+    }
+
+    deinit {
+        if isMapped {
+            munmap(bytes.baseAddress, bytes.count)
+        } else {
+            bytes.deallocate()
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import Testing
+
+@testable import LoraStoreCore
+
+@Suite struct ScratchBufferTests {
+    @Test func keptBufferServesTheNextMergeThatFitsInIt() {
+        let pool = ScratchBuffer.Pool()
+        let first = pool.take(atLeast: 3 << 20)
+        #expect(first.bytes.count >= 3 << 20)
+        first.bytes.storeBytes(of: 0xA5, toByteOffset: first.bytes.count - 1, as: UInt8.self)
+        pool.recycle(first)
+        let second = pool.take(atLeast: 1 << 20)
+        #expect(second === first)
+        // Taken: the pool holds nothing until it is recycled again.
+        let third = pool.take(atLeast: 1 << 20)
+        #expect(third !== first)
+    }
+
+    @Test func tooSmallBufferIsNotReusedAndTheLargerOneIsKept() {
+        let pool = ScratchBuffer.Pool()
+        let small = pool.take(atLeast: 1 << 20)
+        pool.recycle(small)
+        let large = pool.take(atLeast: 5 << 20)
+        #expect(large !== small)
+        #expect(large.bytes.count >= 5 << 20)
+        pool.recycle(large)
+        pool.recycle(small)
+        #expect(pool.take(atLeast: 4 << 20) === large)
+    }
+
+    @Test func buffersAreAlignedForVectorStores() {
+        let buffer = ScratchBuffer.Pool().take(atLeast: 100)
+        #expect(Int(bitPattern: buffer.bytes.baseAddress) % 64 == 0)
+        buffer.bytes.initializeMemory(as: UInt8.self, repeating: 7)
+        #expect(buffer.bytes.allSatisfy { $0 == 7 })
+    }
+}

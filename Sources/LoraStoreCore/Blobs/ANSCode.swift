@@ -169,10 +169,19 @@ extension ANSCode {
     /// the bits to read (state and escaped bits) in bits 12–16, the escaped bits in 17–19 and the symbol's
     /// value in 20–31. The next state stays below ``tableSize`` whatever bits are read, which the vector
     /// decoder relies on to index the table unchecked.
+    ///
+    /// Built straight from ``spread()``, without ``transitions()``'s array of tuples: a merge decodes a few
+    /// hundred small factor blobs, and building their tables through it cost as much as decoding them.
     func laneDecodingTable() -> [UInt32] {
-        transitions().map { entry, stateBits, base in
-            UInt32(base) | UInt32(stateBits + entry.escapeBits) << 12 | UInt32(entry.escapeBits) << 17
-                | UInt32(entry.value) << 20
+        var next = entries.map(\.count)
+        return spread().map { symbol in
+            let entry = entries[symbol]
+            let successor = next[symbol]
+            next[symbol] = successor + 1
+            let stateBits = Self.tableLog - (Int.bitWidth - 1 - successor.leadingZeroBitCount)
+            let base = (successor << stateBits) - Self.tableSize
+            return UInt32(truncatingIfNeeded: base) | UInt32(truncatingIfNeeded: stateBits + entry.escapeBits) << 12
+                | UInt32(truncatingIfNeeded: entry.escapeBits) << 17 | UInt32(truncatingIfNeeded: entry.value) << 20
         }
     }
 

@@ -81,18 +81,27 @@ public struct LowRankUpdate: Sendable, Equatable {
         let (leftTotal, overflow) = rows.multipliedReportingOverflow(by: totalRank)
         guard !overflow else { throw ShapeError.invalidDimensions(rows: rows, cols: cols, rank: totalRank) }
 
+        if parts.count == 1, let part = parts.first {
+            // One adapter: its right factor is used as it is, without a copy.
+            return try LowRankUpdate(
+                rows: rows, cols: cols, rank: part.rank, left: part.left.map { part.scale * $0 }, right: part.right)
+        }
         var left = [Float](repeating: 0, count: leftTotal)
         var right: [Float] = []
         right.reserveCapacity(totalRank * cols)
         var offset = 0
-        for part in parts {
-            for row in 0..<rows {
-                for k in 0..<part.rank {
-                    left[row * totalRank + offset + k] = part.scale * part.left[row * part.rank + k]
+        left.withUnsafeMutableBufferPointer { left in
+            for part in parts {
+                part.left.withUnsafeBufferPointer { source in
+                    for row in 0..<rows {
+                        for k in 0..<part.rank {
+                            left[row * totalRank + offset + k] = part.scale * source[row * part.rank + k]
+                        }
+                    }
                 }
+                right.append(contentsOf: part.right)
+                offset += part.rank
             }
-            right.append(contentsOf: part.right)
-            offset += part.rank
         }
         return try LowRankUpdate(rows: rows, cols: cols, rank: totalRank, left: left, right: right)
     }

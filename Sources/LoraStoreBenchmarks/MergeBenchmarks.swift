@@ -69,6 +69,9 @@ enum MergeBenchmarks {
                 // The time the multiply-adds alone take at the measured peak: no merge can be faster.
                 let ceilingSeconds = Double(multiplyAdds) / references.multiplyAdds
                 let ceilingRate = Double(baseBytes) / ceilingSeconds
+                // No merge on this machine can be faster than this: the changed tensors read and written once at the
+                // read-and-rewrite bandwidth, or the multiply-adds at their peak, whichever takes longer.
+                let floorSeconds = max(Double(changedBytes) / references.readRewrite, ceilingSeconds)
                 if mergeCase.rank == 16, mergeCase.count == 1 {
                     rank16[dtype.rawValue] = (computeRate / references.readRewrite, ceilingRate / references.readRewrite)
                 }
@@ -86,23 +89,26 @@ enum MergeBenchmarks {
                 case .off:
                     break
                 case .skipped:
-                    cells += ["skipped", "–", "–"]
+                    cells += ["skipped", "–", "–", "–"]
                 case .run where !PeftMerge.measures(mergeCase, adapterCounts: options.adapterCounts):
-                    cells += ["not run", "–", "–"]
+                    cells += ["not run", "–", "–", "–"]
                 case .run(let python):
                     let label = "\(mergeCase.rank) × \(mergeCase.count)"
                     do {
                         let peft = try PeftMerge.measure(
                             python: python, base: folder, adapters: chosen.map(\.folder), compare: destination,
                             baseBytes: baseBytes, repetitions: options.repetitions, threads: cores, scratch: workspace.root)
-                        peftResults.add(peft, label: label, dtype: dtype.rawValue, speedup: peft.seconds / compute)
+                        peftResults.add(
+                            peft, label: label, dtype: dtype.rawValue, speedup: peft.seconds / compute,
+                            bound: peft.seconds / floorSeconds)
                         cells += [
                             "\(Format.seconds(peft.seconds)) (\(Format.rate(Double(baseBytes) / peft.seconds)))",
                             Format.ratio(peft.seconds / compute) + "×", Format.ratio(peft.seconds / full) + "×",
+                            Format.ratio(peft.seconds / floorSeconds) + "×",
                         ]
                     } catch {
                         peftResults.failures.append("\(dtype.rawValue) \(label): \(error)")
-                        cells += ["failed", "–", "–"]
+                        cells += ["failed", "–", "–", "–"]
                     }
                 }
                 report.row(cells)
@@ -152,8 +158,11 @@ enum MergeBenchmarks {
                     + "exclude writing a file, and *compute* still includes reading the base from the store and "
                     + "decoding the adapters, which PEFT's figure leaves out with the load. The script also checks two "
                     + "merged tensors (layer 0's q_proj, the last layer's down_proj) of PEFT's model against the *to "
-                    + "folder* output.")
-            columns += ["PEFT merge_and_unload", "compute × PEFT", "to folder × PEFT"]
+                    + "folder* output. *floor × PEFT* = PEFT's time / the least time any merge could take on this "
+                    + "machine: the changed tensors read and written once at the read-and-rewrite bandwidth, or their "
+                    + "multiply-adds at the measured peak, whichever is longer. Where it is below 10, a 10× speed-up "
+                    + "over PEFT is out of reach here.")
+            columns += ["PEFT merge_and_unload", "compute × PEFT", "to folder × PEFT", "floor × PEFT"]
         }
         method.append(
             "*base rate* = all base tensor bytes / time, as a fraction of the in-place read-and-rewrite bandwidth "
@@ -178,17 +187,20 @@ enum MergeBenchmarks {
 
     /// The PEFT measurements of a run, summarised in the notes.
     struct PeftResults {
-        /// `merge_and_unload` time / lorastore's compute time, per merged type, with the case.
-        var speedups: [String: [(label: String, ratio: Double)]] = [:]
+        /// `merge_and_unload` time / lorastore's compute time, per merged type, with the case and the most any
+        /// merge could reach (PEFT's time / the machine's floor).
+        var speedups: [String: [(label: String, ratio: Double, bound: Double)]] = [:]
         var measurements: [PeftMerge.Measurement] = []
         /// Cases whose merged tensors differ from lorastore's beyond the tolerance.
         var mismatches: [String] = []
         /// Cases PEFT could not be measured on, with the reason.
         var failures: [String] = []
 
-        mutating func add(_ measurement: PeftMerge.Measurement, label: String, dtype: String, speedup: Double) {
+        mutating func add(
+            _ measurement: PeftMerge.Measurement, label: String, dtype: String, speedup: Double, bound: Double
+        ) {
             measurements.append(measurement)
-            speedups[dtype, default: []].append((label, speedup))
+            speedups[dtype, default: []].append((label, speedup, bound))
             if let comparison = measurement.comparison, !comparison.matches {
                 let outside = comparison.tensors.filter { !$0.withinTolerance }
                     .map { "\($0.tensor) up to \(String(format: "%.3g", $0.maxAbsDifference))" }
@@ -206,6 +218,14 @@ enum MergeBenchmarks {
                         + "both without load). \(dtype): \(Format.ratio(slowest.ratio))× (\(slowest.label)) to "
                         + "\(Format.ratio(fastest.ratio))× (\(fastest.label)) over \(cases.count) cases — "
                         + "\(slowest.ratio >= 10 ? "met" : "not met").")
+                let outOfReach = cases.filter { $0.bound < 10 }
+                    .map { "\($0.label): at most \(Format.ratio($0.bound))×" }
+                if !outOfReach.isEmpty {
+                    report.note(
+                        "\(dtype): 10× is out of reach on this machine in \(outOfReach.count) of \(cases.count) cases, "
+                            + "since even a merge at the floor (memory traffic at the read-and-rewrite bandwidth, "
+                            + "multiply-adds at peak) would be slower: \(outOfReach.joined(separator: "; ")).")
+                }
             }
             if let first = measurements.first {
                 let versions = ["torch", "transformers", "peft"].map { "\($0) \(first.versions[$0] ?? "?")" }

@@ -157,6 +157,18 @@ extension FloatLayout {
         }
     }
 
+    /// Zero-extends sixteen lanes to a wider type. Lane by lane, which the optimiser turns into one vector
+    /// instruction; the generic `SIMD16(truncatingIfNeeded:)` stayed a call per vector. Decoding 64 MiB of F32
+    /// on one thread took 24.0–25.8 ms with it and 19.0–19.6 ms without (BF16 did not change).
+    @inline(__always)
+    private static func widened<Lane: FixedWidthInteger & UnsignedInteger, Wide: FixedWidthInteger & UnsignedInteger>(
+        _ lanes: SIMD16<Lane>, to: Wide.Type
+    ) -> SIMD16<Wide> {
+        var result = SIMD16<Wide>()
+        for index in 0..<16 { result[index] = Wide(truncatingIfNeeded: lanes[index]) }
+        return result
+    }
+
     /// Rebuilds elements `first..<first + count` into `destination` (which points at element `first`) from their
     /// `symbols` and the residue planes. `first` is a multiple of ``blockLength``.
     func merge(
@@ -169,7 +181,7 @@ extension FloatLayout {
         case .bf16:
             let nibbles = UnsafeRawPointer(residue.nibbles.unsafelyUnwrapped) + first / 2
             for block in 0..<blocks {
-                let packed = SIMD16<UInt16>(truncatingIfNeeded: nibbles.loadUnaligned(fromByteOffset: block &* 16, as: SIMD16<UInt8>.self))
+                let packed = Self.widened(nibbles.loadUnaligned(fromByteOffset: block &* 16, as: SIMD16<UInt8>.self), to: UInt16.self)
                 let low = symbolBytes.loadUnaligned(fromByteOffset: block &* 64, as: SIMD16<UInt16>.self)
                 let high = symbolBytes.loadUnaligned(fromByteOffset: block &* 64 &+ 32, as: SIMD16<UInt16>.self)
                 destination.storeBytes(of: bf16Element(low, packed), toByteOffset: block &* 64, as: SIMD16<UInt16>.self)
@@ -179,7 +191,7 @@ extension FloatLayout {
         case .f16:
             let bytes = UnsafeRawPointer(residue.wide.unsafelyUnwrapped) + first
             for block in 0..<(count / 16) {
-                let rest = SIMD16<UInt16>(truncatingIfNeeded: bytes.loadUnaligned(fromByteOffset: block &* 16, as: SIMD16<UInt8>.self))
+                let rest = Self.widened(bytes.loadUnaligned(fromByteOffset: block &* 16, as: SIMD16<UInt8>.self), to: UInt16.self)
                 let symbol = symbolBytes.loadUnaligned(fromByteOffset: block &* 32, as: SIMD16<UInt16>.self)
                 let element = symbol &<< 7 | rest & 0x7F | (rest & 0x80) &<< 8
                 destination.storeBytes(of: element, toByteOffset: block &* 32, as: SIMD16<UInt16>.self)
@@ -188,11 +200,11 @@ extension FloatLayout {
             let wide = UnsafeRawPointer(residue.wide.unsafelyUnwrapped) + first * 2
             let nibbles = UnsafeRawPointer(residue.nibbles.unsafelyUnwrapped) + first / 2
             for block in 0..<blocks {
-                let packed = SIMD16<UInt32>(truncatingIfNeeded: nibbles.loadUnaligned(fromByteOffset: block &* 16, as: SIMD16<UInt8>.self))
+                let packed = Self.widened(nibbles.loadUnaligned(fromByteOffset: block &* 16, as: SIMD16<UInt8>.self), to: UInt32.self)
                 for half in 0..<2 {
                     let offset = block &* 64 &+ half &* 32
-                    let symbol = SIMD16<UInt32>(truncatingIfNeeded: symbolBytes.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt16>.self))
-                    let low = SIMD16<UInt32>(truncatingIfNeeded: wide.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt16>.self))
+                    let symbol = Self.widened(symbolBytes.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt16>.self), to: UInt32.self)
+                    let low = Self.widened(wide.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt16>.self), to: UInt32.self)
                     let nibble = half == 0 ? packed : packed &>> 4
                     let element = symbol &<< 19 | low | (nibble & 7) &<< 16 | (nibble & 8) &<< 28
                     destination.storeBytes(of: element, toByteOffset: offset &* 2, as: SIMD16<UInt32>.self)

@@ -26,6 +26,11 @@
 /// Rows of a register tile; with two panels that is sixteen accumulators.
 #define TILE_ROWS 8
 
+/// Fully unrolls a loop over a tile's rows or panels. The accumulators and base vectors are arrays indexed
+/// by those loops; clang leaves the larger loops (the rounding has a rare branch per row) rolled, and then
+/// the arrays live on the stack: every tile stores and reloads its sixteen accumulators.
+#define UNROLLED _Pragma("clang loop unroll(full)")
+
 /// Sixteen 16-bit elements widened to F32.
 LORASTORE_INLINE __m512 widen_halves(__m256i halves, int type) {
     if (type == LORASTORE_ELEMENT_F16) return _mm512_cvtph_ps(halves);
@@ -93,19 +98,25 @@ LORASTORE_INLINE uint32_t merge_tile(
     const int early = full && chunks == 2 && base_type != LORASTORE_ELEMENT_F32;
     __m512i halves[TILE_ROWS];
     if (early) {
+        UNROLLED
         for (int i = 0; i < rows; i++) {
             halves[i] = _mm512_loadu_si512((const uint16_t *)source.base + (row + i) * source.cols + chunk * LANES);
         }
     }
     __m512 delta[TILE_ROWS][2];
+    UNROLLED
     for (int i = 0; i < rows; i++) {
+        UNROLLED
         for (int j = 0; j < chunks; j++) delta[i][j] = _mm512_setzero_ps();
     }
     for (size_t k = 0; k < rank; k++) {
         __m512 right[2];
+        UNROLLED
         for (int j = 0; j < chunks; j++) right[j] = _mm512_loadu_ps(panel + (j * rank + k) * LANES);
+        UNROLLED
         for (int i = 0; i < rows; i++) {
             __m512 factor = _mm512_set1_ps(left[i * rank + k]);
+            UNROLLED
             for (int j = 0; j < chunks; j++) delta[i][j] = _mm512_fmadd_ps(factor, right[j], delta[i][j]);
         }
     }
@@ -113,6 +124,7 @@ LORASTORE_INLINE uint32_t merge_tile(
     if (early && output_type == LORASTORE_ELEMENT_BF16 && native_bf16) {
         // Both panels of a row round in one instruction, after one check for F32 subnormals (which it
         // flushes): the rare pair holding one takes the integer rounding.
+        UNROLLED
         for (int i = 0; i < rows; i++) {
             __m512 low = _mm512_add_ps(widen_halves(_mm512_castsi512_si256(halves[i]), base_type), delta[i][0]);
             __m512 high = _mm512_add_ps(widen_halves(_mm512_extracti64x4_epi64(halves[i], 1), base_type), delta[i][1]);
@@ -127,7 +139,9 @@ LORASTORE_INLINE uint32_t merge_tile(
         }
         return nonfinite;
     }
+    UNROLLED
     for (int i = 0; i < rows; i++) {
+        UNROLLED
         for (int j = 0; j < chunks; j++) {
             size_t index = (row + i) * source.cols + (chunk + j) * LANES;
             __m512 widened;

@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 #if canImport(Glibc)
 import Glibc  // links libm, which `squareRoot()` needs in unoptimised builds
 #endif
@@ -522,9 +523,10 @@ extension LowRankKernel {
         }
     }
 
-    /// Runs `body` for tasks `0 ..< tasks` on up to `threads` workers (worker `w` takes tasks `w`,
-    /// `w + workers`, …) and returns whether any call returned `true`. Each task writes disjoint memory,
-    /// so the assignment of tasks to workers cannot change the result.
+    /// Runs `body` for tasks `0 ..< tasks` on up to `threads` workers and returns whether any call returned
+    /// `true`. Each worker takes the next task not yet taken, so a worker whose core runs slower (another
+    /// process, or on a virtual machine a busy neighbour) takes fewer instead of holding up the others at
+    /// the end of the pass. Each task writes disjoint memory, so which worker runs a task cannot change the result.
     private static func parallel(tasks: Int, threads: Int, _ body: @Sendable (Int) -> Bool) -> Bool {
         let workers = max(1, min(threads, tasks))
         if workers == 1 {
@@ -535,12 +537,13 @@ extension LowRankKernel {
         let flags = WorkerFlags(buffer: .allocate(capacity: workers))
         flags.buffer.initialize(repeating: false)
         defer { flags.buffer.deallocate() }
+        let next = Atomic<Int>(0)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             var any = false
-            var task = worker
-            while task < tasks {
+            while true {
+                let task = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard task < tasks else { break }
                 if body(task) { any = true }
-                task += workers
             }
             flags.buffer[worker] = any
         }

@@ -136,7 +136,9 @@ enum MergeBenchmarks {
                 + "q, k, v, o, gate, up and down of every layer (B non-zero, alpha = 2r, adapter factors F32, pushed "
                 + "with the default policy, so compressed) are pushed into a store, untimed. Then:",
             "- *compute*: `MergePlan` + `MergeEngine.run` (\(cores) threads) with a sink that discards the bytes: the "
-                + "store's read path, the adapters' decoding and the fused kernel, no output file. Best of \(options.repetitions).",
+                + "store's read path, the adapters' decoding and the fused kernel, no output file. Best of \(options.repetitions) "
+                + "in one process: after the first, the base's tensor files are still mapped (the store keeps raw blobs "
+                + "mapped between reads, as for a server merging one build after another), as PEFT's weights are in memory.",
             "- *to folder*: `Store.merge` writing the model folder (safetensors with SHA-256, fsync), then deleted. One run.",
         ]
         var columns = ["base", "rank × adapters", "adapter bytes", "compute: base rate (× read-rewrite)",

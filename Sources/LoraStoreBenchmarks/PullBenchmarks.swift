@@ -28,7 +28,8 @@ enum PullBenchmarks {
                     + "(fsync), record the build's output. One run (it is cold only once). The ratio is its time over "
                     + "*merge to folder* + *copy of the merged files*: below 1 the pull is cheaper than the pair.",
                 "- *warm pull*: later pulls of the same build into a new folder: every tensor read from the store's blobs, "
-                    + "no merging. Best of \(options.repetitions). *plain copy of the pulled files*: the same bytes "
+                    + "no merging. Best of \(options.repetitions) in one process, so the blobs stay mapped after the first. "
+                    + "*plain copy of the pulled files*: the same bytes "
                     + "(the folder a warm pull wrote) copied with `read`/`write` and fsync per file, best of \(options.repetitions). "
                     + "The ratio is the warm pull's throughput over the copy's: 1 means pulling costs what copying does.",
             ],

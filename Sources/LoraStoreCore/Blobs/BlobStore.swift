@@ -10,9 +10,12 @@ import Glibc
 public struct BlobStore: Sendable {
     /// The store root.
     public let root: URL
+    /// Raw blob files kept mapped between reads (shared by the copies of this value).
+    let mappings: BlobMappings
 
     public init(root: URL) {
         self.root = root
+        mappings = BlobMappings()
     }
 
     /// The folder holding the blob files.
@@ -126,8 +129,14 @@ public struct BlobStore: Sendable {
 
     /// Reads a blob's logical bytes: mapped when raw, decoded when compressed. With `verify`, the bytes are
     /// re-hashed and must match the digest.
+    ///
+    /// Raw blobs read without `verify` stay mapped for the next read (``BlobMappings``); a verifying read,
+    /// which scans every blob once, maps its own.
     public func read(_ digest: Digest, codec: BlobCodec, verify: Bool = false) throws -> BlobContents {
         let path = path(of: digest)
+        if codec == .raw, !verify {
+            return BlobContents(mapping: try mappings.mapping(of: digest, path: path))
+        }
         guard access(path, F_OK) == 0 else { throw BlobStoreError.missing(digest) }
         let mapping = try MappedFile(url: URL(fileURLWithPath: path))
         let contents: BlobContents
@@ -165,6 +174,7 @@ public struct BlobStore: Sendable {
 
     /// Deletes a blob file. The caller holds the index's write lock and has checked no row references it.
     public func remove(_ digest: Digest) throws {
+        mappings.forget(digest)
         let path = path(of: digest)
         guard unlink(path) == 0 || errno == ENOENT else { throw FileAccessError(.remove, path: path) }
     }

@@ -21,6 +21,8 @@ public final class MappedFile: @unchecked Sendable {
     public let url: URL
     /// The file's contents (empty, with a `nil` base address, for an empty file).
     public let bytes: UnsafeRawBufferPointer
+    /// The file that was mapped, as it was then.
+    let identity: FileIdentity
 
     /// Maps the file at `url`.
     ///
@@ -37,6 +39,7 @@ public final class MappedFile: @unchecked Sendable {
             throw FileAccessError(operation: .map, path: path, code: 0, reason: "not a regular file")
         }
 
+        identity = FileIdentity(status)
         let count = Int(status.st_size)
         if count == 0 {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)

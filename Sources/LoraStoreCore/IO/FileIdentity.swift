@@ -12,8 +12,8 @@ struct FileIdentity: Hashable, Sendable {
     let size: Int
 
     init(_ status: stat) {
-        device = UInt64(status.st_dev)
-        inode = UInt64(status.st_ino)
+        device = UInt64(truncatingIfNeeded: status.st_dev)
+        inode = UInt64(truncatingIfNeeded: status.st_ino)
         size = Int(status.st_size)
     }
 

@@ -63,7 +63,7 @@ final class BlobMappings: Sendable {
             }
             state.bytes += mapping.bytes.count
             while state.bytes > capacity,
-                  let oldest = state.entries.filter({ $0.key != digest }).min(by: { $0.value.lastUse < $1.value.lastUse }) {
+                  let oldest = state.entries.lazy.filter({ $0.key != digest }).min(by: { $0.value.lastUse < $1.value.lastUse }) {
                 state.entries[oldest.key] = nil
                 state.bytes -= oldest.value.mapping.bytes.count
             }

@@ -4,8 +4,8 @@ import Synchronization
 /// Raw blob files kept mapped between reads, the least recently used unmapped first.
 ///
 /// The kernel fills a mapping's page table on first touch, one entry per 4 KiB page, and empties it again
-/// on unmapping: for a 23 MB tensor in the page cache about 0.8 ms and 0.3–0.6 ms (measured in a C probe),
-/// a fifth of the CPU time of a BF16 rank-16 merge. Merging several builds of one base in one process (a
+/// on unmapping: for a 23 MB tensor in the page cache 0.6–0.9 ms and 0.2–0.6 ms (measured in a C probe),
+/// together a fifth of the CPU time of a BF16 rank-16 merge. Merging several builds of one base in one process (a
 /// server, the demo, the benchmarks) then maps each base tensor once instead of once per build.
 ///
 /// What stays mapped is address space and page tables (about 2 MB per GB); the pages themselves belong to
@@ -21,13 +21,26 @@ final class BlobMappings: Sendable {
 
     private struct Entry {
         let mapping: MappedFile
-        var lastUse: UInt64
+        let lastUse: UInt64
     }
 
     private struct State {
         var entries: [Digest: Entry] = [:]
         var bytes = 0
         var clock: UInt64 = 0
+
+        /// Keeps `mapping` as the most recently used one for `digest`.
+        mutating func keep(_ mapping: MappedFile, for digest: Digest) {
+            release(digest)
+            clock += 1
+            entries[digest] = Entry(mapping: mapping, lastUse: clock)
+            bytes += mapping.bytes.count
+        }
+
+        /// Stops keeping `digest`'s mapping, if any.
+        mutating func release(_ digest: Digest) {
+            if let entry = entries.removeValue(forKey: digest) { bytes -= entry.mapping.bytes.count }
+        }
     }
 
     private let state = Mutex(State())
@@ -43,29 +56,21 @@ final class BlobMappings: Sendable {
     func mapping(of digest: Digest, path: String) throws -> MappedFile {
         guard let current = FileIdentity(path: path) else { throw BlobStoreError.missing(digest) }
         let kept = state.withLock { state -> MappedFile? in
-            guard var entry = state.entries[digest] else { return nil }
-            guard entry.mapping.identity == current else {
-                state.entries[digest] = nil
-                state.bytes -= entry.mapping.bytes.count
+            guard let mapping = state.entries[digest]?.mapping else { return nil }
+            guard mapping.identity == current else {
+                state.release(digest)
                 return nil
             }
-            state.clock += 1
-            entry.lastUse = state.clock
-            state.entries[digest] = entry
-            return entry.mapping
+            state.keep(mapping, for: digest)
+            return mapping
         }
         if let kept { return kept }
         let mapping = try MappedFile(url: URL(fileURLWithPath: path))
         state.withLock { state in
-            state.clock += 1
-            if let replaced = state.entries.updateValue(Entry(mapping: mapping, lastUse: state.clock), forKey: digest) {
-                state.bytes -= replaced.mapping.bytes.count
-            }
-            state.bytes += mapping.bytes.count
+            state.keep(mapping, for: digest)
             while state.bytes > capacity,
                   let oldest = state.entries.lazy.filter({ $0.key != digest }).min(by: { $0.value.lastUse < $1.value.lastUse }) {
-                state.entries[oldest.key] = nil
-                state.bytes -= oldest.value.mapping.bytes.count
+                state.release(oldest.key)
             }
         }
         return mapping
@@ -73,9 +78,7 @@ final class BlobMappings: Sendable {
 
     /// Releases the kept mapping of `digest`, if any (its file is being removed).
     func forget(_ digest: Digest) {
-        state.withLock { state in
-            if let entry = state.entries.removeValue(forKey: digest) { state.bytes -= entry.mapping.bytes.count }
-        }
+        state.withLock { $0.release(digest) }
     }
 
     /// Bytes of files kept mapped now.

@@ -3,8 +3,9 @@
 // Swift compiles the whole package for one CPU level (Haswell: AVX2 and FMA), so 512-bit code has to come
 // from functions that carry their own target attribute and are only called after a CPUID check. Every
 // element gets exactly the arithmetic of the portable Swift kernel: the delta accumulated from zero with
-// F32 fused multiply-adds in increasing k, one F32 addition of the widened base, one rounding to nearest
-// even into the output type. The outputs of the two kernels are therefore byte-identical.
+// F32 fused multiply-adds in increasing k (each left value multiplied by its part's scale first), one F32
+// addition of the widened base, one rounding to nearest even into the output type. The outputs of the two
+// kernels are therefore byte-identical.
 
 #include "LowRankKernel.h"
 
@@ -24,7 +25,7 @@
 /// Lanes of one ZMM register of F32, and the columns of one packed panel.
 #define LANES 16
 /// Rows of a register tile; with two panels that is sixteen accumulators.
-#define TILE_ROWS 8
+#define TILE_ROWS LORASTORE_AVX512_TILE_ROWS
 
 /// Fully unrolls a loop over a tile's rows or panels. The accumulators and base vectors are arrays indexed
 /// by those loops; clang leaves the larger loops (the rounding has a rare branch per row) rolled, and then
@@ -84,16 +85,36 @@ LORASTORE_INLINE __mmask16 store_lanes(
     return _mm256_mask_cmpeq_epi16_mask(mask, _mm256_and_si256(narrowed, exponent_bits), exponent_bits);
 }
 
+/// Copies rows `row_start ..< row_end` of the scaled left factor into `packed`, k-major in groups of
+/// TILE_ROWS rows: row `row_start + TILE_ROWS·g + i`, inner index `k` goes to
+/// `packed[(g·rank + k)·TILE_ROWS + i]`. A tile then finds its rows' values for one `k` side by side, at
+/// offsets that are constants in its loop, instead of `rank` floats apart.
+LORASTORE_INLINE void pack_left(const lorastore_merge_rows *plan, size_t row_start, size_t row_end, float *packed) {
+    const size_t rank = plan->rank;
+    for (size_t row = row_start; row < row_end; row++) {
+        const size_t offset = row - row_start;
+        float *destination = packed + (offset / TILE_ROWS) * rank * TILE_ROWS + offset % TILE_ROWS;
+        size_t first = 0;
+        for (size_t index = 0; index < plan->part_count; index++) {
+            const lorastore_left_part part = plan->parts[index];
+            const float *values = part.left + row * part.rank;
+            for (size_t k = 0; k < part.rank; k++) destination[(first + k) * TILE_ROWS] = part.scale * values[k];
+            first += part.rank;
+        }
+    }
+}
+
 /// Merges a tile of `rows` rows × `chunks` panels starting at `row`, `chunk` (`rows`, `chunks` and the
 /// types are compile-time constants after inlining, so the accumulators live in registers) and returns the
-/// lanes of non-finite stored values. `masks` are the panels' real columns; `full` says both are complete,
-/// which lets 16-bit bases be loaded before the multiply-adds so their memory latency hides behind them.
+/// lanes of non-finite stored values. `left` is the tile's first row in the packed left factor (its values
+/// for one `k` are TILE_ROWS floats apart). `masks` are the panels' real columns; `full` says both are
+/// complete, which lets 16-bit bases be loaded before the multiply-adds so their memory latency hides
+/// behind them.
 LORASTORE_INLINE uint32_t merge_tile(
-    const lorastore_merge_rows source, size_t row, size_t chunk, const int rows, const int chunks, const int base_type,
-    const int output_type, const int native_bf16, const int full, const __mmask16 masks[2]
+    const lorastore_merge_rows source, const float *left, size_t row, size_t chunk, const int rows, const int chunks,
+    const int base_type, const int output_type, const int native_bf16, const int full, const __mmask16 masks[2]
 ) {
     const size_t rank = source.rank;
-    const float *left = source.left + row * rank;
     const float *panel = source.packed + chunk * rank * LANES;
     const int early = full && chunks == 2 && base_type != LORASTORE_ELEMENT_F32;
     __m512i halves[TILE_ROWS];
@@ -115,7 +136,7 @@ LORASTORE_INLINE uint32_t merge_tile(
         for (int j = 0; j < chunks; j++) right[j] = _mm512_loadu_ps(panel + (j * rank + k) * LANES);
         UNROLLED
         for (int i = 0; i < rows; i++) {
-            __m512 factor = _mm512_set1_ps(left[i * rank + k]);
+            __m512 factor = _mm512_set1_ps(left[k * TILE_ROWS + i]);
             UNROLLED
             for (int j = 0; j < chunks; j++) delta[i][j] = _mm512_fmadd_ps(factor, right[j], delta[i][j]);
         }
@@ -159,10 +180,11 @@ LORASTORE_INLINE uint32_t merge_tile(
 }
 
 /// Rows `row_start ..< row_end`, one block of `chunks_per_block` panels at a time (the block stays in
-/// L1/L2 while the rows stream past), in tiles of eight rows × two panels.
+/// L1/L2 while the rows stream past), in tiles of eight rows × two panels; `left` is the rows' packed left
+/// factor (`pack_left`).
 LORASTORE_INLINE int merge_rows(
-    const lorastore_merge_rows *plan, size_t row_start, size_t row_end, const int base_type, const int output_type,
-    const int native_bf16
+    const lorastore_merge_rows *plan, const float *left, size_t row_start, size_t row_end, const int base_type,
+    const int output_type, const int native_bf16
 ) {
     // The tiles read a copy of the plan, held in registers: their 16-bit stores may alias anything reached
     // through a pointer, so reading the plan through one would reload every field after every store.
@@ -179,23 +201,30 @@ LORASTORE_INLINE int merge_rows(
         const size_t block_full = block_end < full_chunks ? block_end : full_chunks;
         size_t row = row_start;
         for (; row + TILE_ROWS <= row_end; row += TILE_ROWS) {
+            const float *tile_left = left + (row - row_start) * source.rank;
             size_t chunk = block;
             for (; chunk + 2 <= block_full; chunk += 2) {
-                nonfinite |= merge_tile(source, row, chunk, tile, 2, base_type, output_type, native_bf16, 1, all);
+                nonfinite |= merge_tile(
+                    source, tile_left, row, chunk, tile, 2, base_type, output_type, native_bf16, 1, all);
             }
             for (; chunk < block_end; chunk++) {
                 const __mmask16 *masks = chunk < full_chunks ? all : ragged;
-                nonfinite |= merge_tile(source, row, chunk, tile, 1, base_type, output_type, native_bf16, 0, masks);
+                nonfinite |= merge_tile(
+                    source, tile_left, row, chunk, tile, 1, base_type, output_type, native_bf16, 0, masks);
             }
         }
         for (; row < row_end; row++) {
+            const size_t offset = row - row_start;
+            const float *tile_left = left + (offset - offset % TILE_ROWS) * source.rank + offset % TILE_ROWS;
             size_t chunk = block;
             for (; chunk + 2 <= block_full; chunk += 2) {
-                nonfinite |= merge_tile(source, row, chunk, 1, 2, base_type, output_type, native_bf16, 1, all);
+                nonfinite |= merge_tile(
+                    source, tile_left, row, chunk, 1, 2, base_type, output_type, native_bf16, 1, all);
             }
             for (; chunk < block_end; chunk++) {
                 const __mmask16 *masks = chunk < full_chunks ? all : ragged;
-                nonfinite |= merge_tile(source, row, chunk, 1, 1, base_type, output_type, native_bf16, 0, masks);
+                nonfinite |= merge_tile(
+                    source, tile_left, row, chunk, 1, 1, base_type, output_type, native_bf16, 0, masks);
             }
         }
     }
@@ -204,22 +233,25 @@ LORASTORE_INLINE int merge_rows(
 
 /// One specialised loop per output type (and BF16 rounding), for a given base type.
 LORASTORE_INLINE int merge_rows_to(
-    const lorastore_merge_rows *plan, size_t row_start, size_t row_end, const int base_type
+    const lorastore_merge_rows *plan, const float *left, size_t row_start, size_t row_end, const int base_type
 ) {
     switch (plan->output_type) {
-    case LORASTORE_ELEMENT_F32: return merge_rows(plan, row_start, row_end, base_type, LORASTORE_ELEMENT_F32, 0);
-    case LORASTORE_ELEMENT_F16: return merge_rows(plan, row_start, row_end, base_type, LORASTORE_ELEMENT_F16, 0);
+    case LORASTORE_ELEMENT_F32: return merge_rows(plan, left, row_start, row_end, base_type, LORASTORE_ELEMENT_F32, 0);
+    case LORASTORE_ELEMENT_F16: return merge_rows(plan, left, row_start, row_end, base_type, LORASTORE_ELEMENT_F16, 0);
     default:
-        if (plan->native_bf16) return merge_rows(plan, row_start, row_end, base_type, LORASTORE_ELEMENT_BF16, 1);
-        return merge_rows(plan, row_start, row_end, base_type, LORASTORE_ELEMENT_BF16, 0);
+        if (plan->native_bf16) return merge_rows(plan, left, row_start, row_end, base_type, LORASTORE_ELEMENT_BF16, 1);
+        return merge_rows(plan, left, row_start, row_end, base_type, LORASTORE_ELEMENT_BF16, 0);
     }
 }
 
-LORASTORE_AVX512 int lorastore_merge_rows_avx512(const lorastore_merge_rows *plan, size_t row_start, size_t row_end) {
+LORASTORE_AVX512 int lorastore_merge_rows_avx512(
+    const lorastore_merge_rows *plan, size_t row_start, size_t row_end, float *scratch
+) {
+    pack_left(plan, row_start, row_end, scratch);
     switch (plan->base_type) {
-    case LORASTORE_ELEMENT_F32: return merge_rows_to(plan, row_start, row_end, LORASTORE_ELEMENT_F32);
-    case LORASTORE_ELEMENT_F16: return merge_rows_to(plan, row_start, row_end, LORASTORE_ELEMENT_F16);
-    default: return merge_rows_to(plan, row_start, row_end, LORASTORE_ELEMENT_BF16);
+    case LORASTORE_ELEMENT_F32: return merge_rows_to(plan, scratch, row_start, row_end, LORASTORE_ELEMENT_F32);
+    case LORASTORE_ELEMENT_F16: return merge_rows_to(plan, scratch, row_start, row_end, LORASTORE_ELEMENT_F16);
+    default: return merge_rows_to(plan, scratch, row_start, row_end, LORASTORE_ELEMENT_BF16);
     }
 }
 
@@ -243,10 +275,11 @@ float lorastore_fma_chains_avx512(size_t iterations) {
     return 0;
 }
 
-int lorastore_merge_rows_avx512(const lorastore_merge_rows *plan, size_t row_start, size_t row_end) {
+int lorastore_merge_rows_avx512(const lorastore_merge_rows *plan, size_t row_start, size_t row_end, float *scratch) {
     (void)plan;
     (void)row_start;
     (void)row_end;
+    (void)scratch;
     return 0;
 }
 

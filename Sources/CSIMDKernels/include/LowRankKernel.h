@@ -11,15 +11,27 @@ enum {
     LORASTORE_ELEMENT_BF16 = 2,
 };
 
+/// Rows of the AVX-512 kernel's register tiles: a task's packed left factor holds whole groups of them.
+enum { LORASTORE_AVX512_TILE_ROWS = 8 };
+
+/// One part of the left factor, `scale · left`, with `left` a `rows × rank` row-major F32 matrix.
+typedef struct {
+    const float *left;
+    size_t rank;
+    float scale;
+} lorastore_left_part;
+
 /// One merge pass over a block of rows: `output = round(base + left · packed)`.
 ///
-/// `left` is `rows × rank` row-major F32; `packed` holds the `rank × cols` right factor in 16-column
-/// panels (panel `c` is `right[k, 16c ..< 16c+16]` for `k = 0 ..< rank`, zero-padded past `cols`).
-/// Rows `row_start ..< row_end` are merged, sweeping `chunks_per_block` panels at a time.
+/// The left factor is `parts` side by side (their ranks sum to `rank`), each multiplied by its scale;
+/// `packed` holds the `rank × cols` right factor in 16-column panels (panel `c` is
+/// `right[k, 16c ..< 16c+16]` for `k = 0 ..< rank`, zero-padded past `cols`). Rows are swept
+/// `chunks_per_block` panels at a time.
 typedef struct {
     const void *base;
     void *output;
-    const float *left;
+    const lorastore_left_part *parts;
+    size_t part_count;
     const float *packed;
     size_t cols;
     size_t rank;
@@ -31,10 +43,12 @@ typedef struct {
 } lorastore_merge_rows;
 
 /// Merges rows `row_start ..< row_end` with AVX-512, element by element exactly as the portable Swift
-/// kernel does (F32 fused multiply-adds from zero in increasing `k`, one addition of the widened base,
-/// one rounding to nearest even). Returns 1 when any written value is NaN or infinite, else 0.
-/// Call only when `lorastore_avx512_available()` returned 1.
-int lorastore_merge_rows_avx512(const lorastore_merge_rows *plan, size_t row_start, size_t row_end);
+/// kernel does (each left value times its part's scale, then F32 fused multiply-adds from zero in
+/// increasing `k`, one addition of the widened base, one rounding to nearest even). `scratch` receives the
+/// rows' scaled left values packed for the tiles: at least `rank` times the row count rounded up to
+/// `LORASTORE_AVX512_TILE_ROWS` floats, one buffer per concurrent call. Returns 1 when any written value
+/// is NaN or infinite, else 0. Call only when `lorastore_avx512_available()` returned 1.
+int lorastore_merge_rows_avx512(const lorastore_merge_rows *plan, size_t row_start, size_t row_end, float *scratch);
 
 /// Runs `iterations` rounds of twelve independent 16-lane F32 fused multiply-adds (the kernel's instruction,
 /// without its memory traffic) and returns a value that depends on all of them: benchmarks time it to know

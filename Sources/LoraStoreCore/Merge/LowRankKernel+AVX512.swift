@@ -35,22 +35,47 @@ extension LowRankKernel {
     /// 24 KiB panels).
     static let avx512PanelBytes = 1 << 20
 
-    /// Runs a pass with the AVX-512 kernel: the same packing and row tasks as the portable kernel, each task
-    /// one call into C.
+    /// Runs a pass with the AVX-512 kernel: the same panels and row tasks as the portable kernel, each task
+    /// one call into C, which first scales and packs the task's rows of the left factors into its worker's
+    /// scratch (so that work is spread over the workers instead of done on one thread beforehand).
     static func mergeAVX512(
         _ base: UnsafeRawPointer, _ baseType: DType, _ rows: Int, _ cols: Int, _ update: LowRankUpdate,
         _ output: UnsafeMutableRawPointer, _ outputType: DType, _ threads: Int
     ) -> Outcome {
-        withPlan(base, rows, cols, update, output, panelBytes: avx512PanelBytes) { plan in
-            let rowsPlan = lorastore_merge_rows(
-                base: plan.base, output: plan.output, left: plan.left, packed: plan.packed,
-                cols: plan.cols, rank: plan.rank, chunks_per_block: plan.chunksPerBlock,
-                base_type: elementCode(baseType), output_type: elementCode(outputType),
-                native_bf16: nativeBFloat16 ? 1 : 0)
-            let shared = AVX512Rows(plan: rowsPlan)
-            return parallelRows(plan, threads: threads) { rowStart, rowEnd in
-                withUnsafePointer(to: shared.plan) { lorastore_merge_rows_avx512($0, rowStart, rowEnd) != 0 }
+        let workers = max(1, threads)
+        let scratchPerWorker = max(rowsPerTask * update.rank, 1)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * scratchPerWorker)
+        defer { scratch.deallocate() }
+        let nonFinite = withPanels(update, panelBytes: avx512PanelBytes) { panels in
+            withLeftParts(update.parts[...], collected: []) { parts in
+                let shared = AVX512Rows(
+                    plan: lorastore_merge_rows(
+                        base: base, output: output, parts: parts.baseAddress, part_count: parts.count,
+                        packed: panels.packed, cols: cols, rank: update.rank, chunks_per_block: panels.chunksPerBlock,
+                        base_type: elementCode(baseType), output_type: elementCode(outputType),
+                        native_bf16: nativeBFloat16 ? 1 : 0),
+                    scratch: scratch, scratchPerWorker: scratchPerWorker)
+                return parallelRows(rows, threads: workers) { worker, rowStart, rowEnd in
+                    let workerScratch = shared.scratch + worker * shared.scratchPerWorker
+                    return withUnsafePointer(to: shared.plan) {
+                        lorastore_merge_rows_avx512($0, rowStart, rowEnd, workerScratch) != 0
+                    }
+                }
             }
+        }
+        return Outcome(hasNonFiniteOutput: nonFinite)
+    }
+
+    /// Calls `body` with the C view of `parts` (after those already `collected`), each pointing into its
+    /// part's left factor, which stays valid during the call.
+    private static func withLeftParts<Result>(
+        _ parts: ArraySlice<LowRankUpdate.Part>, collected: [lorastore_left_part],
+        _ body: (UnsafeBufferPointer<lorastore_left_part>) -> Result
+    ) -> Result {
+        guard let part = parts.first else { return collected.withUnsafeBufferPointer(body) }
+        return part.left.withUnsafeBufferPointer { left in
+            let view = lorastore_left_part(left: left.baseAddress, rank: part.rank, scale: part.scale)
+            return withLeftParts(parts.dropFirst(), collected: collected + [view], body)
         }
     }
 
@@ -59,9 +84,12 @@ extension LowRankKernel {
     /// instruction flushes to zero).
     private static let nativeBFloat16 = lorastore_avx512_bf16_available() != 0
 
-    /// The C plan, shared read-only by the workers (it carries the same raw pointers as ``MergePlan``).
+    /// The C plan, shared read-only by the workers (it carries raw pointers, as ``MergePlan`` does), and
+    /// the workers' scratch: worker `w` alone writes the `scratchPerWorker` floats at `w · scratchPerWorker`.
     private struct AVX512Rows: @unchecked Sendable {
         let plan: lorastore_merge_rows
+        let scratch: UnsafeMutablePointer<Float>
+        let scratchPerWorker: Int
     }
 
     /// The C kernel's code for a mergeable type (F32, F16, BF16; callers have checked `isMergeable`).

@@ -179,16 +179,26 @@ public enum LowRankKernel {
 // MARK: - Merge
 
 extension LowRankKernel {
-    /// Everything a worker needs. Unchecked-sendable because it carries raw pointers: workers only read
-    /// through them, except `output`, where each task writes its own rows and no other task's.
+    /// Everything a worker of the portable kernel needs. Unchecked-sendable because it carries raw
+    /// pointers: workers only read through them, except `output`, where each task writes its own rows and
+    /// no other task's.
     struct MergePlan: @unchecked Sendable {
         let base: UnsafeRawPointer
         let output: UnsafeMutableRawPointer
+        /// The update's scaled left factor, `rows × rank` row-major (``LowRankUpdate/scaledLeft()``).
         let left: UnsafePointer<Float>
         let packed: UnsafePointer<Float>
         let rows: Int
         let cols: Int
         let rank: Int
+        let chunkCount: Int
+        let chunksPerBlock: Int
+    }
+
+    /// The right factor packed into 16-column panels (``packRight(_:chunkCount:)``), and how many of them a
+    /// block of rows sweeps.
+    struct Panels {
+        let packed: UnsafePointer<Float>
         let chunkCount: Int
         let chunksPerBlock: Int
     }
@@ -208,63 +218,71 @@ extension LowRankKernel {
         _: In.Type, _: Out.Type, _ base: UnsafeRawPointer, _ rows: Int, _ cols: Int, _ update: LowRankUpdate,
         _ output: UnsafeMutableRawPointer, _ threads: Int
     ) -> Outcome {
-        withPlan(base, rows, cols, update, output, panelBytes: panelBytes) { plan in
-            parallelRows(plan, threads: threads) { rowStart, rowEnd in
-                mergeRows(In.self, Out.self, plan, rowStart: rowStart, rowEnd: rowEnd)
-            }
-        }
-    }
-
-    /// Packs `update.right` into panels and hands `body` the plan of a pass over the whole matrix, sweeping
-    /// about `panelBytes` of packed panels at a time.
-    static func withPlan(
-        _ base: UnsafeRawPointer, _ rows: Int, _ cols: Int, _ update: LowRankUpdate,
-        _ output: UnsafeMutableRawPointer, panelBytes: Int, _ body: (MergePlan) -> Bool
-    ) -> Outcome {
-        let rank = update.rank
-        let chunkCount = (cols + tileColumns - 1) / tileColumns
-        let packed = packRight(update.right, rank: rank, cols: cols, chunkCount: chunkCount)
-        defer { packed.deallocate() }
-        let chunkBytes = max(rank, 1) * tileColumns * MemoryLayout<Float>.stride
-        let chunksPerBlock = min(max(1, panelBytes / chunkBytes), chunkCount)
-        let nonFinite = update.left.withUnsafeBufferPointer { left -> Bool in
-            // An empty `left` (rank 0) has no base address; any valid pointer will do since it is never read.
-            let leftPointer = left.baseAddress ?? UnsafePointer(packed)
-            return body(
-                MergePlan(
-                    base: base, output: output, left: leftPointer, packed: UnsafePointer(packed),
-                    rows: rows, cols: cols, rank: rank, chunkCount: chunkCount, chunksPerBlock: chunksPerBlock))
-        }
-        return Outcome(hasNonFiniteOutput: nonFinite)
-    }
-
-    /// Splits the plan's rows into tasks of ``rowsPerTask`` and runs them on up to `threads` workers.
-    static func parallelRows(
-        _ plan: MergePlan, threads: Int, _ body: @Sendable (_ rowStart: Int, _ rowEnd: Int) -> Bool
-    ) -> Bool {
-        let taskCount = (plan.rows + rowsPerTask - 1) / rowsPerTask
-        return parallel(tasks: taskCount, threads: threads) { task in
-            let start = task * rowsPerTask
-            return body(start, min(start + rowsPerTask, plan.rows))
-        }
-    }
-
-    /// Copies `right` (`rank × cols`) into 16-column panels: panel `c` holds `right[k, 16c ..< 16c+16]`
-    /// for `k = 0 ..< rank` contiguously, zero-padded past `cols`, so a tile's inner loop reads one
-    /// sequential stream instead of `rank` rows a whole matrix row apart.
-    private static func packRight(_ right: [Float], rank: Int, cols: Int, chunkCount: Int) -> UnsafeMutablePointer<Float> {
-        let count = max(chunkCount * rank * tileColumns, 1)
-        let packed = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        packed.initialize(repeating: 0, count: count)
-        right.withUnsafeBufferPointer { source in
-            guard let source = source.baseAddress else { return }
-            for chunk in 0..<chunkCount {
-                let firstColumn = chunk * tileColumns
-                let width = min(tileColumns, cols - firstColumn)
-                for k in 0..<rank {
-                    (packed + (chunk * rank + k) * tileColumns).update(from: source + k * cols + firstColumn, count: width)
+        let left = update.scaledLeft()
+        return withPanels(update, panelBytes: panelBytes) { panels in
+            let nonFinite = left.withUnsafeBufferPointer { left -> Bool in
+                // An empty `left` (rank 0) has no base address; any valid pointer will do since it is never read.
+                let plan = MergePlan(
+                    base: base, output: output, left: left.baseAddress ?? panels.packed, packed: panels.packed,
+                    rows: rows, cols: cols, rank: update.rank, chunkCount: panels.chunkCount,
+                    chunksPerBlock: panels.chunksPerBlock)
+                return parallelRows(rows, threads: threads) { _, rowStart, rowEnd in
+                    mergeRows(In.self, Out.self, plan, rowStart: rowStart, rowEnd: rowEnd)
                 }
             }
+            return Outcome(hasNonFiniteOutput: nonFinite)
+        }
+    }
+
+    /// Packs `update`'s right factor into panels for the duration of `body`, with blocks of about
+    /// `panelBytes` of panels.
+    static func withPanels<Result>(
+        _ update: LowRankUpdate, panelBytes: Int, _ body: (Panels) -> Result
+    ) -> Result {
+        let chunkCount = (update.cols + tileColumns - 1) / tileColumns
+        let packed = packRight(update, chunkCount: chunkCount)
+        defer { packed.deallocate() }
+        let chunkBytes = max(update.rank, 1) * tileColumns * MemoryLayout<Float>.stride
+        let chunksPerBlock = min(max(1, panelBytes / chunkBytes), chunkCount)
+        return body(Panels(packed: UnsafePointer(packed), chunkCount: chunkCount, chunksPerBlock: chunksPerBlock))
+    }
+
+    /// Splits `rows` into tasks of ``rowsPerTask`` and runs them on up to `threads` workers; `body` gets the
+    /// worker's index (below `threads`), so it can use that worker's scratch memory.
+    static func parallelRows(
+        _ rows: Int, threads: Int, _ body: @Sendable (_ worker: Int, _ rowStart: Int, _ rowEnd: Int) -> Bool
+    ) -> Bool {
+        let taskCount = (rows + rowsPerTask - 1) / rowsPerTask
+        return parallel(tasks: taskCount, threads: threads) { worker, task in
+            let start = task * rowsPerTask
+            return body(worker, start, min(start + rowsPerTask, rows))
+        }
+    }
+
+    /// Copies the update's right factor (the parts' rights stacked, `rank × cols`) into 16-column panels:
+    /// panel `c` holds `right[k, 16c ..< 16c+16]` for `k = 0 ..< rank` contiguously, zero-padded past
+    /// `cols`, so a tile's inner loop reads one sequential stream instead of `rank` rows a whole matrix row
+    /// apart.
+    private static func packRight(_ update: LowRankUpdate, chunkCount: Int) -> UnsafeMutablePointer<Float> {
+        let cols = update.cols
+        let count = max(chunkCount * update.rank * tileColumns, 1)
+        let packed = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        // Full panels are overwritten below; only a ragged last panel keeps zeros past `cols`.
+        packed.initialize(repeating: 0, count: cols % tileColumns == 0 && update.rank > 0 ? 0 : count)
+        var firstK = 0
+        for part in update.parts {
+            part.right.withUnsafeBufferPointer { source in
+                guard let source = source.baseAddress else { return }
+                for chunk in 0..<chunkCount {
+                    let firstColumn = chunk * tileColumns
+                    let width = min(tileColumns, cols - firstColumn)
+                    for k in 0..<part.rank {
+                        (packed + (chunk * update.rank + firstK + k) * tileColumns)
+                            .initialize(from: source + k * cols + firstColumn, count: width)
+                    }
+                }
+            }
+            firstK += part.rank
         }
         return packed
     }
@@ -493,7 +511,7 @@ extension LowRankKernel {
     ) -> Bool {
         let taskCount = (rows + rowsPerTask - 1) / rowsPerTask
         let plan = ScalePlan(source: source, factors: factors, output: output)
-        return parallel(tasks: taskCount, threads: threads) { task in
+        return parallel(tasks: taskCount, threads: threads) { _, task in
             let source = plan.source
             let factors = plan.factors
             let factorSource = UnsafeRawPointer(factors)
@@ -523,15 +541,16 @@ extension LowRankKernel {
         }
     }
 
-    /// Runs `body` for tasks `0 ..< tasks` on up to `threads` workers and returns whether any call returned
-    /// `true`. Each worker takes the next task not yet taken, so a worker whose core runs slower (another
-    /// process, or on a virtual machine a busy neighbour) takes fewer instead of holding up the others at
-    /// the end of the pass. Each task writes disjoint memory, so which worker runs a task cannot change the result.
-    private static func parallel(tasks: Int, threads: Int, _ body: @Sendable (Int) -> Bool) -> Bool {
+    /// Runs `body(worker, task)` for tasks `0 ..< tasks` on up to `threads` workers (numbered from 0) and
+    /// returns whether any call returned `true`. Each worker takes the next task not yet taken, so a worker
+    /// whose core runs slower (another process, or on a virtual machine a busy neighbour) takes fewer
+    /// instead of holding up the others at the end of the pass. Each task writes disjoint memory, so which
+    /// worker runs a task cannot change the result.
+    private static func parallel(tasks: Int, threads: Int, _ body: @Sendable (_ worker: Int, _ task: Int) -> Bool) -> Bool {
         let workers = max(1, min(threads, tasks))
         if workers == 1 {
             var any = false
-            for task in 0..<tasks where body(task) { any = true }
+            for task in 0..<tasks where body(0, task) { any = true }
             return any
         }
         let flags = WorkerFlags(buffer: .allocate(capacity: workers))
@@ -543,7 +562,7 @@ extension LowRankKernel {
             while true {
                 let task = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 guard task < tasks else { break }
-                if body(task) { any = true }
+                if body(worker, task) { any = true }
             }
             flags.buffer[worker] = any
         }

@@ -36,11 +36,13 @@ private func decode(_ bytes: [UInt8], as type: DType) -> [Float] {
 /// rounded once into the output type.
 private func reference(base: [Float], update: LowRankUpdate, outputType: DType) -> [UInt8] {
     var sums = [Float](repeating: 0, count: update.rows * update.cols)
+    let left = update.scaledLeft()
+    let right = update.stackedRight()
     for i in 0..<update.rows {
         for j in 0..<update.cols {
             var delta: Float = 0
             for k in 0..<update.rank {
-                delta = delta.addingProduct(update.left[i * update.rank + k], update.right[k * update.cols + j])
+                delta = delta.addingProduct(left[i * update.rank + k], right[k * update.cols + j])
             }
             sums[i * update.cols + j] = base[i * update.cols + j] + delta
         }
@@ -93,6 +95,31 @@ private let shapes: [(rows: Int, cols: Int, rank: Int)] = [
         }
     }
 
+    /// Updates of several parts whose scales are not powers of two: every implementation, on any thread
+    /// count, writes the bytes of the reference, which multiplies each left value by its part's scale once
+    /// before the product. The shapes cover partial tiles, several row tasks and a ragged last task.
+    @Test(arguments: [DType.f32, .bf16])
+    func scaledPartsMatchReferenceExactly(type: DType) throws {
+        let shapes: [(rows: Int, cols: Int, ranks: [Int])] = [(97, 67, [3, 16, 5]), (8, 32, [1, 2]), (150, 40, [7])]
+        for (index, shape) in shapes.enumerated() {
+            let seed = UInt64(300 + 10 * index)
+            let parts = shape.ranks.enumerated().map { offset, rank in
+                (scale: Float(offset + 1) * 0.3 - 0.45,
+                 left: values(shape.rows * rank, seed: seed + UInt64(2 * offset), magnitude: 0.5),
+                 right: values(rank * shape.cols, seed: seed + UInt64(2 * offset + 1), magnitude: 0.5), rank: rank)
+            }
+            let update = try LowRankUpdate.concatenating(parts, rows: shape.rows, cols: shape.cols)
+            let baseBytes = encode(values(shape.rows * shape.cols, seed: seed + 9, magnitude: 2), as: type)
+            let expected = reference(base: decode(baseBytes, as: type), update: update, outputType: type)
+            for implementation in implementations {
+                for threads in [1, 3] {
+                    let result = try merge(baseBytes, type, update, type, threads: threads, implementation: implementation)
+                    #expect(result.bytes == expected, "\(implementation), \(threads) threads, shape \(shape)")
+                }
+            }
+        }
+    }
+
     /// NaN, infinities, subnormals, signed zeros, ties and overflow in base and factors: every implementation
     /// writes the same bytes as the portable one and reports the same finiteness, for every pair of types.
     @Test(arguments: [DType.f32, .f16, .bf16], [DType.f32, .f16, .bf16])
@@ -125,12 +152,14 @@ private let shapes: [(rows: Int, cols: Int, rank: Int)] = [
         let update = try randomUpdate(rows: rows, cols: cols, rank: rank, seed: 42)
         let base = values(rows * cols, seed: 43, magnitude: 1)
         let result = decode(try merge(encode(base, as: .f32), .f32, update, .f32, threads: 3).bytes, as: .f32)
+        let left = update.scaledLeft()
+        let right = update.stackedRight()
         for i in 0..<rows {
             for j in 0..<cols {
                 var exact = Double(base[i * cols + j])
                 var magnitude = abs(exact)
                 for k in 0..<rank {
-                    let term = Double(update.left[i * rank + k]) * Double(update.right[k * cols + j])
+                    let term = Double(left[i * rank + k]) * Double(right[k * cols + j])
                     exact += term
                     magnitude += abs(term)
                 }
@@ -283,10 +312,11 @@ private let shapes: [(rows: Int, cols: Int, rank: Int)] = [
         let b = (scale: Float(0.5), left: values(rows * 5, seed: 3, magnitude: 1), right: values(5 * cols, seed: 4, magnitude: 1), rank: 5)
         let update = try LowRankUpdate.concatenating([a, b], rows: rows, cols: cols)
         #expect(update.rank == 8)
-        #expect(update.right == a.right + b.right)
+        #expect(update.stackedRight() == a.right + b.right)
+        let left = update.scaledLeft()
         for row in 0..<rows {
-            #expect(Array(update.left[(row * 8)..<(row * 8 + 3)]) == a.left[(row * 3)..<(row * 3 + 3)].map { $0 * 2 })
-            #expect(Array(update.left[(row * 8 + 3)..<(row * 8 + 8)]) == b.left[(row * 5)..<(row * 5 + 5)].map { $0 * 0.5 })
+            #expect(Array(left[(row * 8)..<(row * 8 + 3)]) == a.left[(row * 3)..<(row * 3 + 3)].map { $0 * 2 })
+            #expect(Array(left[(row * 8 + 3)..<(row * 8 + 8)]) == b.left[(row * 5)..<(row * 5 + 5)].map { $0 * 0.5 })
         }
         #expect(throws: LowRankUpdate.ShapeError.leftCount(expected: 33, actual: 32)) {
             try LowRankUpdate.concatenating([(scale: 1, left: Array(a.left.dropLast()), right: a.right, rank: 3)], rows: rows, cols: cols)

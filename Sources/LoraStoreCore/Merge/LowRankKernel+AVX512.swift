@@ -42,8 +42,7 @@ extension LowRankKernel {
         _ base: UnsafeRawPointer, _ baseType: DType, _ rows: Int, _ cols: Int, _ update: LowRankUpdate,
         _ output: UnsafeMutableRawPointer, _ outputType: DType, _ threads: Int
     ) -> Outcome {
-        // `parallel` runs at most one worker per task.
-        let workers = max(1, min(threads, (rows + rowsPerTask - 1) / rowsPerTask))
+        let workers = workerCount(tasks: taskCount(rows: rows), threads: threads)
         let scratchPerWorker = max(rowsPerTask * update.rank, 1)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * scratchPerWorker)
         defer { scratch.deallocate() }

@@ -247,13 +247,22 @@ extension LowRankKernel {
         return body(Panels(packed: UnsafePointer(packed), chunkCount: chunkCount, chunksPerBlock: chunksPerBlock))
     }
 
-    /// Splits `rows` into tasks of ``rowsPerTask`` and runs them on up to `threads` workers; `body` gets the
-    /// worker's index (below `threads`), so it can use that worker's scratch memory.
+    /// The row tasks of a pass over `rows` rows: ``rowsPerTask`` rows each, the last one shorter.
+    static func taskCount(rows: Int) -> Int {
+        (rows + rowsPerTask - 1) / rowsPerTask
+    }
+
+    /// The workers a pass of `tasks` tasks runs on with `threads` threads: at most one per task.
+    static func workerCount(tasks: Int, threads: Int) -> Int {
+        max(1, min(threads, tasks))
+    }
+
+    /// Splits `rows` into tasks of ``rowsPerTask`` and runs them on ``workerCount(tasks:threads:)`` workers;
+    /// `body` gets the worker's index, so it can use that worker's scratch memory.
     static func parallelRows(
         _ rows: Int, threads: Int, _ body: @Sendable (_ worker: Int, _ rowStart: Int, _ rowEnd: Int) -> Bool
     ) -> Bool {
-        let taskCount = (rows + rowsPerTask - 1) / rowsPerTask
-        return parallel(tasks: taskCount, threads: threads) { worker, task in
+        parallel(tasks: taskCount(rows: rows), threads: threads) { worker, task in
             let start = task * rowsPerTask
             return body(worker, start, min(start + rowsPerTask, rows))
         }
@@ -267,8 +276,6 @@ extension LowRankKernel {
         let cols = update.cols
         let count = max(chunkCount * update.rank * tileColumns, 1)
         let packed = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        // Full panels are overwritten below; only a ragged last panel keeps zeros past `cols`.
-        packed.initialize(repeating: 0, count: cols % tileColumns == 0 && update.rank > 0 ? 0 : count)
         var firstK = 0
         for part in update.parts {
             part.right.withUnsafeBufferPointer { source in
@@ -277,8 +284,9 @@ extension LowRankKernel {
                     let firstColumn = chunk * tileColumns
                     let width = min(tileColumns, cols - firstColumn)
                     for k in 0..<part.rank {
-                        (packed + (chunk * update.rank + firstK + k) * tileColumns)
-                            .initialize(from: source + k * cols + firstColumn, count: width)
+                        let panelRow = packed + (chunk * update.rank + firstK + k) * tileColumns
+                        panelRow.initialize(from: source + k * cols + firstColumn, count: width)
+                        (panelRow + width).initialize(repeating: 0, count: tileColumns - width)
                     }
                 }
             }
@@ -509,9 +517,8 @@ extension LowRankKernel {
         _: Out.Type, _ source: UnsafeRawPointer, _ rows: Int, _ cols: Int, _ factors: UnsafePointer<Float>,
         _ perRow: Bool, _ output: UnsafeMutableRawPointer, _ threads: Int
     ) -> Bool {
-        let taskCount = (rows + rowsPerTask - 1) / rowsPerTask
         let plan = ScalePlan(source: source, factors: factors, output: output)
-        return parallel(tasks: taskCount, threads: threads) { _, task in
+        return parallel(tasks: taskCount(rows: rows), threads: threads) { _, task in
             let source = plan.source
             let factors = plan.factors
             let factorSource = UnsafeRawPointer(factors)
@@ -547,7 +554,7 @@ extension LowRankKernel {
     /// instead of holding up the others at the end of the pass. Each task writes disjoint memory, so which
     /// worker runs a task cannot change the result.
     private static func parallel(tasks: Int, threads: Int, _ body: @Sendable (_ worker: Int, _ task: Int) -> Bool) -> Bool {
-        let workers = max(1, min(threads, tasks))
+        let workers = workerCount(tasks: tasks, threads: threads)
         if workers == 1 {
             var any = false
             for task in 0..<tasks where body(0, task) { any = true }

@@ -7,8 +7,9 @@
 /// form one update of rank `Σ rᵢ` (``concatenating(_:rows:cols:)``), so the weight is read and written once
 /// however many adapters are merged.
 ///
-/// The parts keep their own arrays: the kernel scales and packs each task's rows of the left factors as it
-/// runs, on every core, instead of the engine copying them first on one.
+/// The parts keep their own arrays: the AVX-512 kernel scales and packs each task's rows of the left factors
+/// as it runs, on every core, instead of the engine copying them first on one (the portable kernel takes one
+/// ``scaledLeft()`` copy).
 public struct LowRankUpdate: Sendable, Equatable {
     /// Why a set of factors does not form an update.
     public enum ShapeError: Error, Equatable, Sendable {

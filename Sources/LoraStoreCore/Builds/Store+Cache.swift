@@ -91,16 +91,24 @@ extension Store {
     }
 
     /// Drops a build's materialized tensors (keeping its recipe and recorded digests). The caller holds the
-    /// build's exclusive lock. Blob files are deleted inside the write transaction, after checking that no
-    /// manifest or other build references them.
+    /// build's exclusive lock.
+    ///
+    /// Blob files are deleted inside the write transaction, after every row change, so that no push can
+    /// commit a row for one of them in between (pushes take no lock eviction respects; they only commit
+    /// after it). A file that cannot be deleted is left as a stray for garbage collection rather than
+    /// rolling back rows whose files are already gone.
     func evict(_ build: Digest) throws {
         try index.database.write { db in
             let held = try Digest.fetchAll(db, sql: "SELECT blob_digest FROM build_blob WHERE build_digest = ?", arguments: [build])
             try db.execute(sql: "DELETE FROM build_blob WHERE build_digest = ?", arguments: [build])
             try db.execute(sql: "UPDATE build SET state = 'recipe' WHERE digest = ?", arguments: [build])
+            var unreferenced: [Digest] = []
             for digest in held where try !isReferenced(digest, in: db) {
                 try db.execute(sql: "DELETE FROM blob WHERE digest = ?", arguments: [digest])
-                try blobs.remove(digest)
+                unreferenced.append(digest)
+            }
+            for digest in unreferenced {
+                try? blobs.remove(digest)
             }
         }
     }

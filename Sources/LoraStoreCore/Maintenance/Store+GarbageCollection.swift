@@ -7,23 +7,39 @@ extension Store {
     ///
     /// Roots are the tags. A tagged build keeps its base and adapters; a tagged adapter keeps its base. Safe
     /// while other processes push and pull: the sweep holds the maintenance lock exclusively (writers of new
-    /// blobs hold it shared until they commit), and deletes files inside the index's write transaction.
+    /// blobs hold it shared until they commit). The index rows go first, in one transaction; files are
+    /// deleted only once it has committed, still under the lock, so a failure at any point never leaves a
+    /// row pointing at a deleted file: at worst a file outlives its row, and the next collection removes it.
+    ///
+    /// - Throws: ``StoreError/incompleteCollection(removed:failures:)`` when the index was swept but some
+    ///   files could not be deleted.
     public func collectGarbage(grace: TimeInterval = 3600, dryRun: Bool = false) throws -> GarbageCollectionReport {
         try withMaintenanceLock(.exclusive) {
+            var report = GarbageCollectionReport(
+                dryRun: dryRun, manifests: [], blobs: [], blobBytes: 0, strayFiles: [], strayBytes: 0, keptForGrace: 0)
             try index.database.write { db in
-                var report = GarbageCollectionReport(
-                    dryRun: dryRun, manifests: [], blobs: [], blobBytes: 0, strayFiles: [], strayBytes: 0, keptForGrace: 0)
-                // A dry run makes the same index changes in a savepoint it rolls back, and deletes no file.
+                // A dry run makes the same index changes in a savepoint it rolls back.
                 try db.inSavepoint {
-                    try sweep(db, cutoff: Date().timeIntervalSince1970 - grace, deleteFiles: !dryRun, into: &report)
+                    try sweep(db, cutoff: Date().timeIntervalSince1970 - grace, into: &report)
                     return dryRun ? .rollback : .commit
                 }
-                return report
             }
+            guard !dryRun else { return report }
+            var failures: [String] = []
+            for digest in report.blobs {
+                do { try blobs.remove(digest) } catch { failures.append("\(error)") }
+            }
+            for path in report.strayFiles {
+                do { try FileManager.default.removeItem(atPath: path) } catch { failures.append("\(path): \(error)") }
+            }
+            guard failures.isEmpty else { throw StoreError.incompleteCollection(removed: report, failures: failures) }
+            return report
         }
     }
 
-    private func sweep(_ db: Database, cutoff: TimeInterval, deleteFiles: Bool, into report: inout GarbageCollectionReport) throws {
+    /// Deletes the unreachable manifests and unreferenced blobs' rows older than `cutoff`, and lists them and
+    /// the stray files (unindexed blob files, leftovers under `tmp/`) in `report`. Deletes no file.
+    private func sweep(_ db: Database, cutoff: TimeInterval, into report: inout GarbageCollectionReport) throws {
         let reachable = try reachableManifests(in: db)
         // Builds first, then adapters, then bases: later rows may reference earlier ones.
         for kind in [ManifestKind.build, .adapter, .base] {
@@ -49,7 +65,6 @@ extension Store {
             report.blobs.append(digest)
             report.blobBytes += row["stored_size"] as Int
             try db.execute(sql: "DELETE FROM blob WHERE digest = ?", arguments: [digest])
-            if deleteFiles { try blobs.remove(digest) }
         }
         let indexed = try Set(Digest.fetchAll(db, sql: "SELECT digest FROM blob"))
         let removed = Set(report.blobs)
@@ -64,7 +79,6 @@ extension Store {
             }
             report.strayFiles.append(file.path)
             report.strayBytes += file.size
-            if deleteFiles { try FileManager.default.removeItem(atPath: file.path) }
         }
     }
 

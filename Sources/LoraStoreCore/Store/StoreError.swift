@@ -24,6 +24,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case rebuildMismatch(build: Digest, item: String, expected: Digest, actual: Digest)
     /// Removing the last name of a base or adapter that builds are made from, without forcing.
     case inUse(reference: String, builds: [String])
+    /// Garbage collection swept the index (the rows in `removed` are gone) but could not delete some of the
+    /// files; they are left as stray files, which the next collection removes.
+    case incompleteCollection(removed: GarbageCollectionReport, failures: [String])
 
     public var description: String {
         switch self {
@@ -51,6 +54,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "rebuilding build \(build.short) gave different bytes for \(item): recorded \(expected.short), now \(actual.short); nothing was stored (is the base or an adapter blob damaged? run `lorastore verify --deep`)"
         case .inUse(let reference, let builds):
             "\(reference) is used by \(builds.count) build(s): \(builds.joined(separator: ", ")); remove them first or pass --force"
+        case .incompleteCollection(let removed, let failures):
+            "garbage collection removed \(removed.manifests.count) manifest(s) and \(removed.blobs.count) blob(s) from the index "
+                + "but could not delete \(failures.count) file(s), left for the next `lorastore gc`: "
+                + failures.joined(separator: "; ")
         }
     }
 }

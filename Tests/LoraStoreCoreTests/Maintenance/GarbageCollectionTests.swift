@@ -40,6 +40,32 @@ struct GarbageCollectionTests {
         }
     }
 
+    @Test func aFileThatCannotBeDeletedLeavesNoRowWithoutItsFile() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let adapter = try test.push("adapters/b_r16_all_rslora", as: "acme/b", base: "micro/base:fp32")
+            let baseBlobs = try test.store.resolve(try Reference(parsing: "micro/base:fp32")).manifest.blobDigests
+            let unreferenced = try test.store.resolve(Reference(digest: adapter.digest)).manifest.blobDigests
+                .subtracting(baseBlobs).sorted()
+            try test.store.untag(try Reference(parsing: "acme/b"))
+            // The last blob swept cannot be unlinked: a folder stands where its file was.
+            let stuck = try #require(unreferenced.last)
+            let path = test.store.blobs.path(of: stuck)
+            try FileManager.default.removeItem(atPath: path)
+            try FileManager.default.createDirectory(atPath: path + "/inside", withIntermediateDirectories: true)
+
+            #expect(throws: StoreError.self) { try test.store.collectGarbage(grace: 0) }
+            for digest in unreferenced.dropLast() { #expect(test.store.blobs.storedSize(of: digest) == nil) }
+            let faults = try test.store.verify().faults
+            #expect(faults.allSatisfy { $0.kind == .orphanFile && $0.digest == stuck }, "\(faults)")
+            #expect(!faults.isEmpty, "the folder is left as a stray")
+
+            try FileManager.default.removeItem(atPath: path)
+            #expect(try test.store.collectGarbage(grace: 0).freedBytes == 0)
+            #expect(try test.store.verify(deep: true).faults.isEmpty)
+        }
+    }
+
     @Test func taggedBuildsKeepTheirInputsAndUntaggedRecipesGo() throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory).withFP32Base()

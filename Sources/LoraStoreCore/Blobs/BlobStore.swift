@@ -186,6 +186,15 @@ public struct BlobStore: Sendable {
         guard manager.fileExists(atPath: blobsDirectory.path) else { return [] }
         for prefix in try manager.contentsOfDirectory(atPath: blobsDirectory.path).sorted() {
             let folder = blobsDirectory.path + "/" + prefix
+            var folderInfo = stat()
+            guard lstat(folder, &folderInfo) == 0 else { continue }
+            guard folderInfo.st_mode & S_IFMT == S_IFDIR else {
+                // Not a prefix folder: something else put a file here, which no blob can be.
+                files.append(
+                    (nil, folder, Int(folderInfo.st_size),
+                     Date(timeIntervalSince1970: TimeInterval(folderInfo.st_mtim.tv_sec))))
+                continue
+            }
             for name in try manager.contentsOfDirectory(atPath: folder).sorted() {
                 let path = folder + "/" + name
                 var info = stat()
@@ -196,6 +205,18 @@ public struct BlobStore: Sendable {
             }
         }
         return files
+    }
+
+    /// The folder a blob's file goes in, created when missing. A new folder's entry is flushed at once, so
+    /// the blob files linked into it and flushed with it cannot vanish in a crash with their folder.
+    func prefixFolder(of digest: Digest) throws -> String {
+        let folder = blobsDirectory.path + "/" + digest.hex.prefix(2)
+        if mkdir(folder, 0o755) == 0 {
+            try WritableFile.syncDirectory(blobsDirectory.path)
+        } else if errno != EEXIST {
+            throw FileAccessError(.createDirectory, path: folder)
+        }
+        return folder
     }
 
     /// Writes `bytes` to a temporary file and links it into place. Returns false when the blob appeared
@@ -212,8 +233,7 @@ public struct BlobStore: Sendable {
 
     /// Links a flushed file holding the blob's bytes to the blob's path; false when the blob already exists.
     private func link(_ file: String, digest: Digest) throws -> Bool {
-        let folder = blobsDirectory.path + "/" + digest.hex.prefix(2)
-        if mkdir(folder, 0o755) != 0 && errno != EEXIST { throw FileAccessError(.createDirectory, path: folder) }
+        let folder = try prefixFolder(of: digest)
         let finalPath = folder + "/" + digest.hex
         guard Glibc.link(file, finalPath) == 0 else {
             guard errno == EEXIST else { throw FileAccessError(.link, path: finalPath) }

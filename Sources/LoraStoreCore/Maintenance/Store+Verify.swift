@@ -9,6 +9,10 @@ extension Store {
     /// blobs are reported as unrepairable.
     public func verify(deep: Bool = false, repair: Bool = false) throws -> VerifyReport {
         try withMaintenanceLock(repair ? .exclusive : .shared) {
+            // Files are listed before the index is read: a writer links a blob's file before it commits the
+            // blob's row, so a file listed now and committed meanwhile is found in the index below.
+            let files = try blobs.allFiles()
+            let temporary = try temporaryFiles()
             let (rows, dangling) = try index.database.read { db in
                 (
                     try Row.fetchAll(db, sql: "SELECT digest, logical_size, stored_size, codec FROM blob ORDER BY digest"),
@@ -56,10 +60,20 @@ extension Store {
                           detail: "\(owner.short) references blob \(blob.short), which the index does not have", repaired: false))
             }
             let indexed = Set(rows.map { $0["digest"] as Digest })
-            for file in try blobs.allFiles() where file.digest.map({ !indexed.contains($0) }) ?? true {
+            var orphans = files.filter { file in file.digest.map { !indexed.contains($0) } ?? true }
+            if !repair, orphans.contains(where: { $0.digest != nil }) {
+                // Without the exclusive lock a push may be between linking its files and committing them:
+                // a file whose row exists by now is one of those, not an orphan.
+                let committed = try index.database.read { db in
+                    try indexedBlobs(among: orphans.compactMap(\.digest), in: db)
+                }
+                orphans.removeAll { $0.digest.map(committed.contains) ?? false }
+            }
+            for file in orphans {
                 faults.append(.init(kind: .orphanFile, digest: file.digest, path: file.path, detail: "not in the index (\(file.size) bytes)", repaired: false))
             }
-            for file in try temporaryFiles() {
+            // Without the exclusive lock, a file whose writer is still running is a write in progress.
+            for file in temporary where repair || !Self.isWrittenByLiveProcess(file.path) {
                 faults.append(.init(kind: .strayTemporaryFile, digest: nil, path: file.path, detail: "left by an interrupted write (\(file.size) bytes)", repaired: false))
             }
             if repair {
@@ -67,6 +81,14 @@ extension Store {
             }
             return VerifyReport(blobsChecked: rows.count, deep: deep, faults: faults)
         }
+    }
+
+    /// Whether the temporary file at `path` belongs to a running process: its name is
+    /// `<name>.<process id>.<random>`, as every writer under `tmp/` names its files.
+    static func isWrittenByLiveProcess(_ path: String) -> Bool {
+        let parts = path.split(separator: "/").last?.split(separator: ".") ?? []
+        guard parts.count >= 3, let pid = pid_t(parts[parts.count - 2]), pid > 0 else { return false }
+        return kill(pid, 0) == 0 || errno == EPERM
     }
 
     /// Names what references a blob, for fault reports.

@@ -78,8 +78,7 @@ enum BlobBatch {
         var created: [StoredBlob] = []
         var folders = Set(adopted.map(folder(of:)))
         for blob in staged {
-            let folder = folder(of: blob.digest)
-            if mkdir(folder, 0o755) != 0 && errno != EEXIST { throw FileAccessError(.createDirectory, path: folder) }
+            let folder = try blobs.prefixFolder(of: blob.digest)
             // The folder is flushed even when another writer linked the blob first: its own flush may not
             // have happened yet, and the index is about to point at the file.
             folders.insert(folder)

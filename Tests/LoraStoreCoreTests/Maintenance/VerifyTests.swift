@@ -13,6 +13,15 @@ struct VerifyTests {
         try handle.close()
     }
 
+    /// The id of a process that has exited (and so is nobody's, until the system reuses it).
+    private func exitedProcessID() throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/true")
+        try process.run()
+        process.waitUntilExit()
+        return process.processIdentifier
+    }
+
     @Test func namesEachFault() throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory).withFP32Base()
@@ -22,7 +31,7 @@ struct VerifyTests {
             let deleted = tensors.first { $0.name == "lm_head.weight" }!.digest
             try flipByte(test.store.blobs.path(of: corrupted))
             try FileManager.default.removeItem(atPath: test.store.blobs.path(of: deleted))
-            let temporary = test.store.blobs.temporaryDirectory.appending(path: "\(deleted.hex).123.456").path
+            let temporary = test.store.blobs.temporaryDirectory.appending(path: "\(deleted.hex).\(try exitedProcessID()).456").path
             try Data([0]).write(to: URL(fileURLWithPath: temporary))
 
             let shallow = try test.store.verify()
@@ -37,6 +46,25 @@ struct VerifyTests {
             let repaired = try test.store.verify(deep: true, repair: true)
             #expect(repaired.unrepairable.map(\.kind).sorted { $0.rawValue < $1.rawValue } == [.corruptBlob, .missingBlob], "base blobs cannot be rebuilt")
             #expect(!FileManager.default.fileExists(atPath: temporary))
+        }
+    }
+
+    @Test func aWriteInProgressIsNotAFaultButAStrayFileIs() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let digest = try test.store.resolve(try Reference(parsing: "micro/base:fp32")).manifest.tensors[0].digest
+            let running = test.store.blobs.temporaryDirectory.appending(path: "\(digest.hex).\(getpid()).7").path
+            try Data([0]).write(to: URL(fileURLWithPath: running))
+            #expect(try test.store.verify().faults.isEmpty, "this process is still writing it")
+
+            let junk = test.store.blobs.blobsDirectory.appending(path: "not-a-prefix-folder").path
+            try Data([1, 2]).write(to: URL(fileURLWithPath: junk))
+            let report = try test.store.verify()
+            #expect(report.faults.map(\.kind) == [.orphanFile])
+            #expect(report.faults.first?.path == junk)
+            #expect(try test.store.verify(repair: true).faults.map(\.kind).sorted { $0.rawValue < $1.rawValue } == [.orphanFile, .strayTemporaryFile],
+                    "with the exclusive lock no write can be in progress")
+            #expect(!FileManager.default.fileExists(atPath: junk) && !FileManager.default.fileExists(atPath: running))
         }
     }
 

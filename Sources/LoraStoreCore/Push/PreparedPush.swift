@@ -1,6 +1,22 @@
+import Foundation
+
 /// A validated push: the manifest to record and the blobs it needs.
 struct PreparedPush: Sendable {
     var manifest: Manifest
     var blobs: [Digest: PendingBlob]
     var adapter: AdapterRecord?
+
+    /// Throws when a tensor file the blobs come from was changed since it was opened: its tensors were hashed
+    /// and checked from the file as it was, and the blobs may hold other bytes than their names say.
+    func checkSourcesUnchanged() throws {
+        var checked = Set<String>()
+        for blob in blobs.values {
+            guard case .tensor(let file, _) = blob.source, checked.insert(file.url.path).inserted else { continue }
+            guard file.isUnchanged else {
+                throw StoreError.invalidInput(
+                    path: file.url.path,
+                    reason: "the file changed while it was being pushed; nothing was stored (push it again once it is written)")
+            }
+        }
+    }
 }

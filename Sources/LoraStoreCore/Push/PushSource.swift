@@ -39,15 +39,15 @@ struct PushSource {
                 kind: .base, folder: path.deletingLastPathComponent(), tensorFiles: [path], shardIndex: nil,
                 smallFiles: [], skipped: [])
         }
-        let entries = try FileManager.default.contentsOfDirectory(
-            at: path, includingPropertiesForKeys: [.isRegularFileKey]
-        ).sorted { $0.lastPathComponent < $1.lastPathComponent }
+        let entries = try FileManager.default.contentsOfDirectory(at: path, includingPropertiesForKeys: nil)
+            .sorted { $0.lastPathComponent < $1.lastPathComponent }
         var tensorFiles: [URL] = []
         var smallFiles: [URL] = []
         var skipped: [String] = []
         for entry in entries {
             let name = entry.lastPathComponent
-            let isFile = (try? entry.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) ?? false
+            // Symbolic links count as the files they point to: a Hugging Face cache snapshot is made of them.
+            let isFile = (try? entry.resolvingSymlinksInPath().resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) ?? false
             if name.hasPrefix(".") {
                 skipped.append("\(name) (hidden)")
             } else if !isFile {

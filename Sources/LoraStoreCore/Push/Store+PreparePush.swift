@@ -20,12 +20,20 @@ extension Store {
         var tensorFiles = source.tensorFiles
         var skipped = source.skipped
         var shardIndex: ShardIndex?
+        var unlistedShards: [String] = []
         if let indexURL = source.shardIndex {
             let parsed = try ShardIndex(contentsOf: indexURL)
-            let listed = Set(parsed.weightMap.values)
-            for file in tensorFiles where !listed.contains(file.lastPathComponent) {
-                skipped.append("\(file.lastPathComponent) (not in \(PushSource.shardIndexName))")
+            guard !parsed.weightMap.isEmpty else {
+                throw StoreError.invalidInput(path: indexURL.path, reason: "weight_map lists no tensors")
             }
+            for shard in parsed.shardFiles where !ReceiveError.isSafeFileName(shard) {
+                throw StoreError.invalidInput(
+                    path: indexURL.path,
+                    reason: "weight_map puts tensors in \"\(shard)\", a hidden file name, which a pushed model may not hold")
+            }
+            let listed = Set(parsed.weightMap.values)
+            unlistedShards = tensorFiles.map(\.lastPathComponent).filter { !listed.contains($0) }
+            skipped += unlistedShards.map { "\($0) (not in \(PushSource.shardIndexName))" }
             tensorFiles = parsed.shardFiles.map { source.folder.appending(path: $0) }
             shardIndex = parsed
         } else if source.kind == .base && tensorFiles.count > 1 {
@@ -61,6 +69,15 @@ extension Store {
                 throw StoreError.invalidInput(
                     path: source.shardIndex?.path ?? PushSource.shardIndexName,
                     reason: "weight_map does not list \"\(tensor)\" (in \(file))")
+            }
+            // Other safetensors files beside the index are normal (a consolidated copy of the same weights);
+            // with a total size that disagrees, the index more likely leaves out shards of this model.
+            let listedBytes = located.reduce(0) { $0 + $1.info.byteCount }
+            if !unlistedShards.isEmpty, listedBytes != shardIndex.totalSize {
+                throw StoreError.invalidInput(
+                    path: source.shardIndex?.path ?? PushSource.shardIndexName,
+                    reason: "metadata.total_size is \(shardIndex.totalSize) bytes but the shards weight_map lists hold \(listedBytes), "
+                        + "and \(unlistedShards.joined(separator: ", ")) in the folder is not listed: is the index incomplete?")
             }
         }
 

@@ -59,7 +59,8 @@ extension Store {
     /// the order given. On failure it removes the blob files it created, so the store is as it was.
     ///
     /// The caller holds the maintenance lock shared, which keeps garbage collection from sweeping between
-    /// the check for existing blobs, the writes, and the commit.
+    /// the check for existing blobs, the writes, and the commit. A build's cache eviction does not take that
+    /// lock, so a blob found in place may be gone by the commit; the push then writes it again, once.
     func store(_ pushes: [ValidatedPush], progress: ProgressHandler?) throws -> [PushResult] {
         var pending: [Digest: PendingBlob] = [:]
         for push in pushes {
@@ -67,42 +68,27 @@ extension Store {
         }
         var linked: [StoredBlob] = []
         do {
-            let known = try index.database.read { db in try indexedBlobs(among: pending.keys, in: db) }
-            let unindexed = pending.filter { !known.contains($0.key) }
-            // A file already in place without a row was linked by another writer that has not committed: it
-            // is whole, and its folder is flushed with ours before the index points at it.
-            let adopted = unindexed.keys.filter { blobs.storedSize(of: $0) != nil }
-            let missing = unindexed.filter { !adopted.contains($0.key) }.sorted { $0.key < $1.key }
-            let counter = ProgressCounter(
-                phase: "writing", total: missing.reduce(0) { $0 + $1.value.size }, handler: progress)
-            let attempts = try missing.parallelMap { digest, blob in
-                Result {
-                    defer { counter.add(blob.size) }
-                    return try blob.withBytes { try BlobBatch.stage($0, digest: digest, encoding: blob.encoding, in: blobs) }
+            var created: [StoredBlob] = []
+            var recorded: [(tagged: Digest?, manifestExisted: Bool)] = []
+            for attempt in 1...2 {
+                do {
+                    let written = try writeMissing(pending, progress: progress, linked: &linked)
+                    created += written.created
+                    try pushes.forEach { try $0.prepared.checkSourcesUnchanged() }
+                    recorded = try index.database.write { db in
+                        let now = Date().timeIntervalSince1970
+                        return try pushes.map { push in
+                            try record(
+                                push.prepared, digest: push.digest, json: push.json, repository: push.repository,
+                                tag: push.tag, in: db, restored: written.restored, now: now)
+                        }
+                    }
+                    break
+                } catch BlobStoreError.missing where attempt == 1 {
+                    continue
                 }
             }
-            var staged: [BlobBatch.Staged] = []
-            var failure: (any Error)?
-            for attempt in attempts {
-                switch attempt {
-                case .success(let blob): staged.append(blob)
-                case .failure(let error): failure = failure ?? error
-                }
-            }
-            if let failure {
-                BlobBatch.discard(staged)
-                throw failure
-            }
-            let created = try BlobBatch.publish(staged, adopting: adopted, in: blobs, linked: &linked)
-            let recorded = try index.database.write { db in
-                let now = Date().timeIntervalSince1970
-                return try pushes.map { push in
-                    try record(
-                        push.prepared, digest: push.digest, json: push.json, repository: push.repository,
-                        tag: push.tag, in: db, now: now)
-                }
-            }
-            var unclaimed = Dictionary(uniqueKeysWithValues: created.map { ($0.digest, $0) })
+            var unclaimed = Dictionary(created.map { ($0.digest, $0) }) { first, _ in first }
             return zip(pushes, recorded).map { push, recorded in
                 let mine = push.prepared.blobs.keys.compactMap { unclaimed.removeValue(forKey: $0) }
                 let newLogical = mine.reduce(0) { $0 + $1.logicalSize }
@@ -119,6 +105,42 @@ extension Store {
             removeUnindexed(linked.map(\.digest))
             throw error
         }
+    }
+
+    /// Writes and publishes the blobs of `pending` that have no file: those the index lacks, and those it
+    /// lists whose file is gone (`restored`: a push puts them back). Returns the files it created; `linked`
+    /// also receives them as soon as each exists.
+    private func writeMissing(
+        _ pending: [Digest: PendingBlob], progress: ProgressHandler?, linked: inout [StoredBlob]
+    ) throws -> (created: [StoredBlob], restored: Set<Digest>) {
+        let known = try index.database.read { db in try indexedBlobs(among: pending.keys, in: db) }
+        let onDisk = Set(pending.keys.filter { blobs.storedSize(of: $0) != nil })
+        // A file in place without a row was linked by another writer that has not committed: it is whole,
+        // and its folder is flushed with ours before the index points at it.
+        let adopted = onDisk.filter { !known.contains($0) }
+        let missing = pending.filter { !onDisk.contains($0.key) }.sorted { $0.key < $1.key }
+        let counter = ProgressCounter(
+            phase: "writing", total: missing.reduce(0) { $0 + $1.value.size }, handler: progress)
+        let attempts = try missing.parallelMap { digest, blob in
+            Result {
+                defer { counter.add(blob.size) }
+                return try blob.withBytes { try BlobBatch.stage($0, digest: digest, encoding: blob.encoding, in: blobs) }
+            }
+        }
+        var staged: [BlobBatch.Staged] = []
+        var failure: (any Error)?
+        for attempt in attempts {
+            switch attempt {
+            case .success(let blob): staged.append(blob)
+            case .failure(let error): failure = failure ?? error
+            }
+        }
+        if let failure {
+            BlobBatch.discard(staged)
+            throw failure
+        }
+        let created = try BlobBatch.publish(staged, adopting: Array(adopted), in: blobs, linked: &linked)
+        return (created, known.subtracting(onDisk))
     }
 
     /// Refuses to push a `kind` into a repository that holds another kind.
@@ -152,20 +174,24 @@ extension Store {
         }
     }
 
-    /// Records the blobs (those not indexed yet), the manifest (unless it exists) and the tag of one push
-    /// inside the caller's transaction. Returns the digest the tag pointed at before and whether the manifest
+    /// Records the blobs (those not indexed yet, and the `restored` ones whose files this push wrote again),
+    /// the manifest (unless it exists) and the tag of one push inside the caller's transaction. Returns the digest the tag pointed at before and whether the manifest
     /// already existed.
     func record(
         _ prepared: PreparedPush, digest: Digest, json: Data, repository: String, tag: String, in db: Database,
-        now: TimeInterval = Date().timeIntervalSince1970
+        restored: Set<Digest> = [], now: TimeInterval = Date().timeIntervalSince1970
     ) throws -> (tagged: Digest?, manifestExisted: Bool) {
         for (blobDigest, blob) in prepared.blobs {
-            if try isIndexed(blobDigest, in: db) { continue }
+            if !restored.contains(blobDigest), try isIndexed(blobDigest, in: db) { continue }
             guard let onDisk = try blobs.existingBlob(blobDigest, logicalSize: blob.size) else {
                 throw BlobStoreError.missing(blobDigest)
             }
+            // A restored blob keeps its row, brought up to date with the new file's codec and size.
             try db.cachedStatement(
-                sql: "INSERT INTO blob (digest, logical_size, stored_size, codec, created_at) VALUES (?, ?, ?, ?, ?)"
+                sql: """
+                    INSERT INTO blob (digest, logical_size, stored_size, codec, created_at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (digest) DO UPDATE SET stored_size = excluded.stored_size, codec = excluded.codec
+                    """
             ).execute(arguments: [blobDigest, blob.size, onDisk.storedSize, onDisk.codec, now])
         }
         let existed = try Bool.fetchOne(

@@ -39,6 +39,13 @@ public struct SafetensorsFile: Sendable {
         mapping.url
     }
 
+    /// Whether the file at ``url`` is still the one mapped, as it was then: not replaced, resized or written
+    /// since. The mapping shows another process's writes, so bytes read from it before and after such a
+    /// change may differ.
+    var isUnchanged: Bool {
+        FileIdentity(path: url.path) == mapping.identity
+    }
+
     /// The tensor named `name`, if the file has one.
     public subscript(name name: String) -> TensorInfo? {
         indexByName[name].map { tensors[$0] }

@@ -126,6 +126,91 @@ struct PushFailureTests {
         }
     }
 
+    @Test func nonFiniteComplexAndScaleValues() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory)
+            let complex = directory.appending(path: "complex.safetensors")
+            let infinity = withUnsafeBytes(of: Float.infinity.bitPattern.littleEndian, Array.init)
+            let header = "{" + RawSafetensors.entry("rotary.freqs", "C64", [1], 0, 8) + "}"
+            try Data(RawSafetensors.bytes(declaredLength: UInt64(header.utf8.count), rest: Array(header.utf8) + [0, 0, 0, 0] + infinity))
+                .write(to: complex)
+            try expectRefused(test, complex, as: "micro/complex", base: nil, mentions: ["rotary.freqs", "infinite"])
+            let scales = directory.appending(path: "scales.safetensors")
+            let scaleHeader = "{" + RawSafetensors.entry("w.scales", "F8_E8M0", [2], 0, 2) + "}"
+            try Data(RawSafetensors.bytes(declaredLength: UInt64(scaleHeader.utf8.count), rest: Array(scaleHeader.utf8) + [0x7F, 0xFF]))
+                .write(to: scales)
+            try expectRefused(test, scales, as: "micro/scales", base: nil, mentions: ["w.scales", "NaN"])
+        }
+    }
+
+    /// A copy of the sharded base fixture whose index (read as text) `edit` changes.
+    private func shardedCopy(in directory: URL, editIndex edit: (String) -> String) throws -> URL {
+        let folder = directory.appending(path: "sharded-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.copyItem(at: Fixtures.url("base_fp32_sharded"), to: folder)
+        let indexURL = folder.appending(path: "model.safetensors.index.json")
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder.path)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: indexURL.path)
+        try edit(try String(contentsOf: indexURL, encoding: .utf8)).write(to: indexURL, atomically: false, encoding: .utf8)
+        return folder
+    }
+
+    @Test func emptyOrPartialShardIndex() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory)
+            let empty = try shardedCopy(in: directory) { text in
+                let start = text.range(of: "\"weight_map\"")!.lowerBound
+                return String(text[..<start]) + "\"weight_map\": {}\n}\n"
+            }
+            try expectRefused(test, empty, as: "micro/empty", base: nil, mentions: ["model.safetensors.index.json", "weight_map lists no tensors"])
+            let partial = try shardedCopy(in: directory) { text in
+                text.split(separator: "\n", omittingEmptySubsequences: false)
+                    .filter { !$0.contains("model-00002-of-00003") && !$0.contains("model-00003-of-00003") }
+                    .joined(separator: "\n")
+                    .replacingOccurrences(of: ",\n  }", with: "\n  }")
+            }
+            try expectRefused(
+                test, partial, as: "micro/partial", base: nil,
+                mentions: ["metadata.total_size", "model-00002-of-00003.safetensors", "incomplete"])
+        }
+    }
+
+    @Test func hiddenShardName() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory)
+            let folder = try shardedCopy(in: directory) { $0.replacingOccurrences(of: "model-00001-of-00003", with: ".model-00001-of-00003") }
+            try FileManager.default.moveItem(
+                at: folder.appending(path: "model-00001-of-00003.safetensors"),
+                to: folder.appending(path: ".model-00001-of-00003.safetensors"))
+            try expectRefused(test, folder, as: "micro/hidden", base: nil, mentions: [".model-00001-of-00003.safetensors", "hidden"])
+        }
+    }
+
+    @Test func aFileRewrittenDuringThePushStoresNothing() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory)
+            let folder = directory.appending(path: "base")
+            try FileManager.default.copyItem(at: Fixtures.url("base_fp32"), to: folder)
+            let weights = folder.appending(path: "model.safetensors")
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: weights.path)
+            let source = try PushSource.inspect(folder, kind: nil)
+            let prepared = try test.store.prepare(source, repository: "micro/base", options: PushOptions())
+            let before = try test.snapshot()
+            // Another process writes the file in place: same size, other bytes, after hashing.
+            let handle = try FileHandle(forUpdating: weights)
+            try handle.seek(toOffset: try handle.seekToEnd() - 8)
+            try handle.write(contentsOf: Data(repeating: 0x3F, count: 8))
+            try handle.close()
+            #expect {
+                try test.store.withMaintenanceLock(.shared) {
+                    try test.store.store(prepared, repository: "micro/base", tag: "latest", skipped: [], progress: nil)
+                }
+            } throws: { error in
+                "\(error)".contains(weights.path) && "\(error)".contains("changed while it was being pushed")
+            }
+            #expect(try test.snapshot() == before)
+        }
+    }
+
     @Test func shardIndexThatDisagreesWithTheShards() throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory).withFP32Base()

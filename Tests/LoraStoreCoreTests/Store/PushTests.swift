@@ -69,6 +69,41 @@ struct PushTests {
         }
     }
 
+    @Test func pushesAFolderOfSymbolicLinksAsTheFilesTheyNameLikeAHubCacheSnapshot() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory)
+            let real = try test.push("base_fp32", as: "micro/base:fp32")
+            func linkedCopy(of fixture: String, to name: String) throws -> URL {
+                let folder = directory.appending(path: name)
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                for file in try FileManager.default.contentsOfDirectory(atPath: Fixtures.url(fixture).path) {
+                    try FileManager.default.createSymbolicLink(
+                        atPath: folder.appending(path: file).path, withDestinationPath: Fixtures.url(fixture).appending(path: file).path)
+                }
+                return folder
+            }
+            let base = try test.store.push(try linkedCopy(of: "base_fp32", to: "snapshot"), to: try Reference(parsing: "micro/linked"))
+            #expect(base.digest == real.digest)
+            #expect(base.skippedFiles.isEmpty)
+            let adapter = try test.store.push(
+                try linkedCopy(of: "adapters/a_r8_qv", to: "adapter"), to: try Reference(parsing: "acme/linked"),
+                options: PushOptions(base: try Reference(parsing: "micro/base:fp32")))
+            #expect(adapter.digest == (try test.push("adapters/a_r8_qv", as: "acme/real", base: "micro/base:fp32")).digest)
+        }
+    }
+
+    @Test func aPushRestoresABlobFileThatWentMissing() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let lost = try test.store.resolve(try Reference(parsing: "micro/base:fp32")).manifest.tensors[0].digest
+            try FileManager.default.removeItem(atPath: test.store.blobs.path(of: lost))
+            #expect(try test.store.verify().faults.map(\.kind) == [.missingBlob])
+            let again = try test.push("base_fp32", as: "micro/base:again")
+            #expect(again.newBlobs == 1, "the lost file is written again")
+            #expect(try test.store.verify(deep: true).faults.isEmpty)
+        }
+    }
+
     @Test func pushesASingleSafetensorsFile() throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory)

@@ -28,6 +28,10 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
     public var taskType: String?
     public var baseModelNameOrPath: String?
 
+    /// `init_lora_weights` values (prefixes) with which PEFT rewrites the base weights as it creates the
+    /// adapter (PiSSA, OLoRA, CorDA, LoftQ, LoRA-GA): such an adapter only fits the rewritten base.
+    static let baseChangingInitializations = ["pissa", "olora", "corda", "loftq", "lora_ga"]
+
     /// PEFT's `LoraConfig.lora_alpha` default, used when the file leaves it out.
     public static let defaultAlpha = 8.0
 
@@ -60,6 +64,19 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         peftType = document["peft_type"]?.string ?? "LORA"
         guard peftType == "LORA" else {
             throw invalid("peft_type", "is \"\(peftType)\"; lorastore merges LORA adapters only")
+        }
+        if case .string(let initialization)? = document["init_lora_weights"],
+           Self.baseChangingInitializations.contains(where: { initialization.lowercased().hasPrefix($0) }) {
+            throw invalid(
+                "init_lora_weights",
+                "is \"\(initialization)\": PEFT changes the base weights when it creates such an adapter, so merging "
+                    + "it into the original base would count part of the base twice; convert it first with PEFT's "
+                    + "save_pretrained(..., path_initial_model_for_weight_conversion=...)")
+        }
+        if let tokens = document["alora_invocation_tokens"], tokens != .null {
+            throw invalid(
+                "alora_invocation_tokens",
+                "is set: an activated LoRA applies only after its invocation tokens, so it cannot be merged into the weights (PEFT refuses too)")
         }
         guard let rank = document["r"]?.integer, rank > 0 else { throw invalid("r", "must be a positive integer") }
         self.rank = rank
@@ -111,6 +128,12 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
     /// The rank PEFT uses for a module (path without `base_model.model.`).
     public func rank(forModule path: String) -> Int {
         Self.firstMatch(in: rankPattern, module: path).map { Int($0) } ?? rank
+    }
+
+    /// The largest rank of any module: `r`, or a larger one from `rank_pattern` (the rank PEFT compares and
+    /// gives a combination of adapters).
+    public var largestRank: Int {
+        rankPattern.map { Int($0.value) }.reduce(rank, max)
     }
 
     /// The alpha PEFT uses for a module.

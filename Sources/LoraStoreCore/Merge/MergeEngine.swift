@@ -254,6 +254,8 @@ public struct MergeEngine: Sendable {
         _ terms: [PlannedTensor.Term], factors: FactorBatch, rows: Int, columns: Int
     ) throws -> LowRankUpdate {
         var parts: [(scale: Float, left: [Float], right: [Float], rank: Int)] = []
+        // Which factor of each part is the adapter's A: the right one, or the left one once transposed.
+        var leftIsA: [Bool] = []
         for term in terms {
             let a = try factors.floats(adapter: term.adapter, name: term.module.keyA, plan: plan, store: store)
             let b = try factors.floats(adapter: term.adapter, name: term.module.keyB, plan: plan, store: store)
@@ -264,18 +266,26 @@ public struct MergeEngine: Sendable {
             } else {
                 parts.append((Float(term.coefficient), b, a, rank))
             }
+            leftIsA.append(term.module.transposed)
         }
-        guard plan.options.combine == .peftLinear, parts.count > 1, let rank = parts.first?.rank else {
+        guard plan.options.combine == .peftLinear, let rank = parts.first?.rank, let first = plan.adapters.first else {
             return try LowRankUpdate.concatenating(parts, rows: rows, cols: columns)
         }
-        // PEFT's linear combination: Σ cᵢ·leftᵢ times Σ cᵢ·rightᵢ with cᵢ = √|wᵢ·sᵢ|, the sign on the left.
+        // PEFT's linear combination (`add_weighted_adapter`, used even for one adapter): Σ cᵢ·Bᵢ times Σ ±cᵢ·Aᵢ
+        // with cᵢ = √|wᵢ·sᵢ| and the sign of wᵢ·sᵢ on A, scaled as the combined adapter PEFT configures: the
+        // first adapter's settings with r = lora_alpha = its rank, so √r with rsLoRA and 1 without.
+        let combinedScale = first.config.useRSLoRA ? Float(first.config.largestRank).squareRoot() : 1
         var left = [Float](repeating: 0, count: rows * rank)
         var right = [Float](repeating: 0, count: rank * columns)
-        for part in parts {
+        for (part, leftIsA) in zip(parts, leftIsA) {
             let factor = abs(part.scale).squareRoot()
             let signed = part.scale < 0 ? -factor : factor
-            for index in left.indices { left[index] = left[index].addingProduct(signed, part.left[index]) }
-            for index in right.indices { right[index] = right[index].addingProduct(factor, part.right[index]) }
+            let (leftFactor, rightFactor) = leftIsA ? (signed, factor) : (factor, signed)
+            for index in left.indices { left[index] = left[index].addingProduct(leftFactor, part.left[index]) }
+            for index in right.indices { right[index] = right[index].addingProduct(rightFactor, part.right[index]) }
+        }
+        if combinedScale != 1 {
+            for index in left.indices { left[index] *= combinedScale }
         }
         return try LowRankUpdate(rows: rows, cols: columns, rank: rank, left: left, right: right)
     }

@@ -72,6 +72,10 @@ public struct MergePlan: Sendable {
                 "\(target) is replaced by adapter \(adapters[replaced.adapter].digest.short) (modules_to_save) and changed by LoRA from another")
         }
         if options.combine == .peftLinear {
+            let ranks = adapters.map(\.config.largestRank)
+            guard Set(ranks).count <= 1 else {
+                throw StoreError.mergeRefused("peft-linear needs adapters of equal rank, as PEFT compares them (r: \(ranks))")
+            }
             for (target, list) in terms where Set(list.map(\.module.rank)).count > 1 {
                 throw StoreError.mergeRefused("peft-linear needs equal ranks; \(target) has ranks \(list.map(\.module.rank))")
             }

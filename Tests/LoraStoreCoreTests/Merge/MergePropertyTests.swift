@@ -68,10 +68,10 @@ struct MergePropertyTests {
         }
     }
 
-    @Test func peftLinearCombinesFactorsBeforeMultiplying() throws {
+    @Test func peftLinearCombinesFactorsBeforeMultiplyingWithTheSignOnA() throws {
         try TemporaryDirectory.with { directory in
             let test = try store(directory, adapters: ["acme/a": "a_r8_qv", "acme/a2": "a2_r8_qkv"])
-            let weights = (0.6, 0.4)
+            let weights = (0.7, -0.3)
             let merged = try test.merge(
                 base: "micro/base:fp32", adapters: [("acme/a", weights.0), ("acme/a2", weights.1)],
                 options: MergeOptions(combine: .peftLinear))
@@ -79,7 +79,8 @@ struct MergePropertyTests {
             let first = try LoadedTensor.file(Fixtures.url("adapters/a_r8_qv/adapter_model.safetensors"))
             let second = try LoadedTensor.file(Fixtures.url("adapters/a2_r8_qkv/adapter_model.safetensors"))
             let module = "model.layers.0.self_attn.q_proj"
-            let (c1, c2) = ((weights.0 * 2).squareRoot(), (weights.1 * 1).squareRoot())
+            // cᵢ = √|wᵢ·sᵢ| (scales 16/8 and 8/8); PEFT puts the sign of w₂·s₂ on A₂ only.
+            let (c1, c2) = ((weights.0 * 2).squareRoot(), (-weights.1 * 1).squareRoot())
             let a1 = first["base_model.model.\(module).lora_A.weight"]!.floats, b1 = first["base_model.model.\(module).lora_B.weight"]!.floats
             let a2 = second["base_model.model.\(module).lora_A.weight"]!.floats, b2 = second["base_model.model.\(module).lora_B.weight"]!.floats
             let w = base[module + ".weight"]!.floats
@@ -90,7 +91,7 @@ struct MergePropertyTests {
                     var delta = 0.0
                     for k in 0..<8 {
                         let b = c1 * Double(b1[row * 8 + k]) + c2 * Double(b2[row * 8 + k])
-                        let a = c1 * Double(a1[k * 64 + column]) + c2 * Double(a2[k * 64 + column])
+                        let a = c1 * Double(a1[k * 64 + column]) - c2 * Double(a2[k * 64 + column])
                         delta += b * a
                     }
                     worst = max(worst, abs(Double(out[row * 64 + column]) - (Double(w[row * 64 + column]) + delta)))
@@ -100,6 +101,27 @@ struct MergePropertyTests {
             // k_proj is touched by a2 only: the same as a plain merge of a2 at its weight.
             let plain = try test.merge(base: "micro/base:fp32", adapters: [("acme/a2", weights.1)], name: "plain")
             #expect(maxDifference(merged["model.layers.0.self_attn.k_proj.weight"]!, plain["model.layers.0.self_attn.k_proj.weight"]!) <= 1e-6)
+        }
+    }
+
+    @Test func peftLinearScalesByTheRootOfTheRankWhenTheFirstAdapterUsesRSLoRA() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try store(directory, adapters: ["acme/b": "b_r16_all_rslora"])
+            let exact = try test.merge(base: "micro/base:fp32", adapters: [("acme/b", 0.5)], name: "exact")
+            let linear = try test.merge(
+                base: "micro/base:fp32", adapters: [("acme/b", 0.5)], options: MergeOptions(combine: .peftLinear), name: "linear")
+            let base = try LoadedTensor.file(Fixtures.url("base_fp32/model.safetensors"))
+            let name = "model.layers.1.mlp.down_proj.weight"
+            let (w, e, l) = (base[name]!.floats, exact[name]!.floats, linear[name]!.floats)
+            var worst: Float = 0
+            var largest: Float = 0
+            for index in w.indices {
+                // PEFT's combined adapter has r = lora_alpha = 16 and keeps rsLoRA: its scale is 16 / √16 = 4.
+                worst = max(worst, abs((l[index] - w[index]) - 4 * (e[index] - w[index])))
+                largest = max(largest, abs(e[index] - w[index]))
+            }
+            #expect(largest > 1e-3, "the adapter changes the tensor")
+            #expect(worst <= 1e-5)
         }
     }
 
@@ -119,7 +141,7 @@ struct MergePropertyTests {
             refused([("acme/d", 1), ("acme/d", 0.5)], mentioning: "both replace lm_head.weight")
             refused([("acme/f", 0.5)], mentioning: "DoRA")
             refused([("acme/f", 1), ("acme/a", 1)], mentioning: "DoRA")
-            refused([("acme/a", 1), ("acme/b", 1)], combine: .peftLinear, mentioning: "equal ranks")
+            refused([("acme/a", 1), ("acme/b", 1)], combine: .peftLinear, mentioning: "equal rank")
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).allSatisfy { $0 == "store" })
         }
     }

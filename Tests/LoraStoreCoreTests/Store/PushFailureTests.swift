@@ -103,6 +103,28 @@ struct PushFailureTests {
         }
     }
 
+    @Test func adaptersPEFTDoesNotMergeIntoTheOriginalBase() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let pissa = directory.appending(path: "pissa")
+            try AdapterFolder.copy("a_r8_qv", to: pissa, editConfig: {
+                $0.replacingOccurrences(of: "\"init_lora_weights\": true", with: "\"init_lora_weights\": \"pissa_niter_4\"")
+            })
+            try expectRefused(test, pissa, as: "acme/pissa", mentions: ["adapter_config.json", "init_lora_weights", "pissa_niter_4"])
+            let activated = directory.appending(path: "alora")
+            try AdapterFolder.copy("a_r8_qv", to: activated, editConfig: {
+                $0.replacingOccurrences(of: "\"alora_invocation_tokens\": null", with: "\"alora_invocation_tokens\": [5, 6]")
+            })
+            try expectRefused(test, activated, as: "acme/alora", mentions: ["adapter_config.json", "alora_invocation_tokens"])
+            let gaussian = directory.appending(path: "gaussian")
+            try AdapterFolder.copy("a_r8_qv", to: gaussian, editConfig: {
+                $0.replacingOccurrences(of: "\"init_lora_weights\": true", with: "\"init_lora_weights\": \"gaussian\"")
+            })
+            #expect(try test.store.push(gaussian, to: try Reference(parsing: "acme/gaussian"), options: PushOptions(base: try Reference(parsing: "micro/base:fp32"))).kind == .adapter,
+                    "an initialization that leaves the base alone merges as usual")
+        }
+    }
+
     @Test func malformedAndTruncatedModelFiles() throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory).withFP32Base()

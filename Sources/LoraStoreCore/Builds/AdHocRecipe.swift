@@ -17,12 +17,16 @@ public struct AdHocRecipe: Sendable {
         adapters = try parts.dropFirst().map { try Self.weighted($0) }
     }
 
-    /// Splits `REF[@WEIGHT]`.
+    /// Splits `REF[@WEIGHT]`. Text after the last `@` is a weight unless it is a digest (`sha256:...`).
     public static func weighted(_ text: String) throws -> (reference: Reference, weight: Double) {
-        if let at = text.lastIndex(of: "@"), let weight = Double(text[text.index(after: at)...]) {
-            guard weight.isFinite else { throw ReferenceError(text, "the weight must be a finite number") }
-            return (try Reference(parsing: String(text[..<at])), weight)
+        guard let at = text.lastIndex(of: "@"), !text[text.index(after: at)...].hasPrefix("sha256:") else {
+            return (try Reference(parsing: text), 1)
         }
-        return (try Reference(parsing: text), 1)
+        let weightText = text[text.index(after: at)...]
+        guard let weight = Double(weightText) else {
+            throw ReferenceError(text, "the weight \"\(weightText)\" after @ is not a number (write REF@0.5)")
+        }
+        guard weight.isFinite else { throw ReferenceError(text, "the weight must be a finite number") }
+        return (try Reference(parsing: String(text[..<at])), weight)
     }
 }

@@ -4,7 +4,8 @@ import GRDB
 extension Store {
     /// Writes what `text` names into `destination` as a standard folder: a base model (its own shard layout
     /// and files), an adapter (PEFT layout), or a merged build. `text` may be an ad-hoc recipe
-    /// (`BASE+ADAPTER[@WEIGHT]+...`, merged with `options`).
+    /// (`BASE+ADAPTER[@WEIGHT]+...`, merged with `options`); for anything else `options` must be the default,
+    /// since a stored build carries its own.
     ///
     /// A build's first pull merges and stores only the tensors that differ from the base; later pulls
     /// assemble the folder from blobs without merging. A build that was evicted is rebuilt and its bytes must
@@ -22,6 +23,11 @@ extension Store {
         if try AdHocRecipe(parsing: text) != nil {
             digest = try resolveBuild(text, options: options)
         } else {
+            guard options == MergeOptions() else {
+                throw StoreError.invalidInput(
+                    path: text,
+                    reason: "merge options apply to ad-hoc recipes (BASE+ADAPTER[@WEIGHT]...); a stored build is pulled with the options recorded when it was created (lorastore build create)")
+            }
             digest = try resolve(try Reference(parsing: text)).digest
         }
         let stored = try index.database.read { db in

@@ -196,4 +196,31 @@ struct BuildTests {
             #expect(try test.store.list(kind: .build).isEmpty)
         }
     }
+
+    @Test func weightsParseStrictlyAndMinusZeroIsZero() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try store(directory)
+            #expect(try test.store.resolveBuild("micro/base:fp32+acme/a@-0") == test.store.resolveBuild("micro/base:fp32+acme/a@0"))
+            #expect(try create(test, "acme/minus-zero", [("acme/a", -0.0)]) == create(test, "acme/zero", [("acme/a", 0)]))
+            #expect(try AdHocRecipe.weighted("acme/a@sha256:\(String(repeating: "ab", count: 32))").weight == 1)
+            #expect(try AdHocRecipe.weighted("acme/a:v1@-0.25").weight == -0.25)
+            #expect { try AdHocRecipe.weighted("acme/a:v1@abc") } throws: { "\($0)".contains("the weight \"abc\" after @ is not a number") }
+            #expect { try AdHocRecipe.weighted("acme/a:v1@") } throws: { "\($0)".contains("is not a number") }
+        }
+    }
+
+    @Test func aStoredBuildRefusesMergeOptionsItDoesNotCarry() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try store(directory)
+            try create(test, "acme/plain", [("acme/a", 1)])
+            var options = MergeOptions()
+            options.outputType = .f16
+            #expect { try test.store.pull("acme/plain", to: directory.appending(path: "f16"), options: options) } throws: {
+                "\($0)".contains("merge options apply to ad-hoc recipes")
+            }
+            #expect(!FileManager.default.fileExists(atPath: directory.appending(path: "f16").path))
+            let adHoc = try test.store.pull("micro/base:fp32+acme/a", to: directory.appending(path: "adhoc"), options: options)
+            #expect(try LoadedTensor.all(in: URL(fileURLWithPath: adHoc.destination)).values.contains { $0.dtype == .f16 })
+        }
+    }
 }

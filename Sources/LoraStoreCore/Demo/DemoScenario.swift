@@ -11,13 +11,21 @@ public struct DemoScenario: Sendable {
     public var baseBytes: Int
     /// The base's dtype.
     public var dtype: DType
-    /// Where the pulled model folder goes (replaced if present).
+    /// Where the pulled model folder goes.
     public var output: URL
+    /// Whether an existing `output` is replaced: true for a folder the demo owns (its default, inside the
+    /// store). Otherwise a file or non-empty folder at `output` is refused before anything runs, so that a
+    /// mistyped path never deletes someone's files.
+    public var replacesOutput: Bool
 
-    public init(baseBytes: Int = 300_000_000, dtype: DType = .bf16, output: URL) {
+    /// The smallest base the demo generates: below it the adapters are as large as the base.
+    public static let minimumBaseBytes = 16_000_000
+
+    public init(baseBytes: Int = 300_000_000, dtype: DType = .bf16, output: URL, replacesOutput: Bool = false) {
         self.baseBytes = baseBytes
         self.dtype = dtype
         self.output = output
+        self.replacesOutput = replacesOutput
     }
 
     /// The base's reference in the store.
@@ -47,6 +55,18 @@ public struct DemoScenario: Sendable {
     public func run(
         store: Store, step: @Sendable (String) -> Void = { _ in }, progress: ProgressHandler? = nil
     ) throws -> DemoReport {
+        guard baseBytes >= Self.minimumBaseBytes else {
+            throw StoreError.invalidInput(
+                path: "--size", reason: "\(baseBytes) bytes is too small for the demo's base; give at least \(Self.minimumBaseBytes)")
+        }
+        if !replacesOutput, let existing = try? FileManager.default.contentsOfDirectory(atPath: output.path), !existing.isEmpty {
+            throw StoreError.invalidInput(
+                path: output.path, reason: "exists and is not empty; the demo writes a new model folder there (choose another path)")
+        }
+        if !replacesOutput, FileManager.default.fileExists(atPath: output.path),
+           (try? FileManager.default.contentsOfDirectory(atPath: output.path)) == nil {
+            throw StoreError.invalidInput(path: output.path, reason: "is a file; the demo writes a model folder there (choose another path)")
+        }
         let workspace = FileManager.default.temporaryDirectory.appending(path: "lorastore-demo-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: workspace) }
@@ -92,7 +112,7 @@ public struct DemoScenario: Sendable {
             }
         }
         try timed("pulling \(Self.pulledBuild) as a merged model folder") {
-            try? FileManager.default.removeItem(at: output)
+            if replacesOutput { try? FileManager.default.removeItem(at: output) }
             try FileManager.default.createDirectory(at: output.deletingLastPathComponent(), withIntermediateDirectories: true)
             report.pull = try store.pull(Self.pulledBuild, to: output, progress: progress)
         }

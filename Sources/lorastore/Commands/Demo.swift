@@ -24,9 +24,9 @@ struct Demo: ParsableCommand {
         let store = try global.openStore()
         let destination = output.map { URL(fileURLWithPath: $0) }
             ?? store.root.appending(path: "demo-output/support-legal-v1")
-        let progress = ProgressBar()
+        let progress = ProgressBar(quiet: global.json)
         let quiet = global.json
-        let report = try DemoScenario(baseBytes: size.bytes, output: destination).run(
+        let report = try DemoScenario(baseBytes: size.bytes, output: destination, replacesOutput: output == nil).run(
             store: store,
             step: { phase in
                 progress.finish()

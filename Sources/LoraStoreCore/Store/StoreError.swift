@@ -28,6 +28,11 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// files; they are left as stray files, which the next collection removes.
     case incompleteCollection(removed: GarbageCollectionReport, failures: [String])
 
+    /// "an" before "adapter", "a" before the other kinds.
+    private static func article(_ kind: ManifestKind) -> String {
+        kind == .adapter ? "an" : "a"
+    }
+
     public var description: String {
         switch self {
         case .newerSchema(let path):
@@ -35,9 +40,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notFound(let reference):
             "\(reference): not found in the store"
         case .wrongKind(let reference, let expected, let found):
-            "\(reference) is a \(found), not a \(expected)"
+            "\(reference) is \(Self.article(found)) \(found), not \(Self.article(expected)) \(expected)"
         case .repositoryKind(let repository, let holds, let pushed):
-            "\(repository) holds \(holds) manifests; a \(pushed) cannot be pushed to it"
+            "\(repository) holds \(holds) manifests; \(Self.article(pushed)) \(pushed) cannot be pushed to it"
         case .invalidInput(let path, let reason):
             "\(path): \(reason)"
         case .adapterMismatch(let file, let key, let reason):

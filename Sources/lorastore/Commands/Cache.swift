@@ -55,12 +55,32 @@ struct Cache: ParsableCommand {
             }
             let evicted = try global.openStore().setCacheBudget(bytes)
             if global.json {
-                try Output.json(["budget": bytes.map(String.init) ?? "unlimited", "evicted": evicted.map(\.description).joined(separator: ",")])
+                try Output.json(BudgetChange(budget: bytes, evicted: evicted))
                 return
             }
             print("cache budget: \(bytes.map(Output.bytes) ?? "unlimited")")
             for digest in evicted { print("  evicted build \(digest.short)") }
         }
+    }
+
+    /// `cache budget --json`: the budget in bytes (null for unlimited) and the builds evicted to meet it.
+    struct BudgetChange: Encodable {
+        let budget: Int?
+        let evicted: [Digest]
+
+        enum CodingKeys: String, CodingKey { case budget, evicted }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(budget, forKey: .budget)
+            try container.encode(evicted, forKey: .evicted)
+        }
+    }
+
+    /// `cache pin --json` and `cache unpin --json`: the build and whether it is now pinned.
+    struct PinChange: Encodable {
+        let reference: String
+        let pinned: Bool
     }
 
     struct Pin: ParsableCommand {
@@ -71,7 +91,8 @@ struct Cache: ParsableCommand {
 
         func run() throws {
             try global.openStore().setPinned(try parseReference(reference), true)
-            if !global.json { print("pinned \(reference)") }
+            if global.json { return try Output.json(PinChange(reference: reference, pinned: true)) }
+            print("pinned \(reference)")
         }
     }
 
@@ -83,7 +104,8 @@ struct Cache: ParsableCommand {
 
         func run() throws {
             try global.openStore().setPinned(try parseReference(reference), false)
-            if !global.json { print("unpinned \(reference)") }
+            if global.json { return try Output.json(PinChange(reference: reference, pinned: false)) }
+            print("unpinned \(reference)")
         }
     }
 }

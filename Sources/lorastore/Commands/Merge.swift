@@ -27,7 +27,7 @@ struct Merge: ParsableCommand {
         let options = try merge.options()
         let adapterArguments = try adapters.map(AdapterArgument.init(parsing:))
         let store = try global.openStore()
-        let progress = ProgressBar()
+        let progress = ProgressBar(quiet: global.json)
         let result = try store.merge(
             base: try parseReference(base), adapters: adapterArguments.map { ($0.reference, $0.weight) },
             options: options, to: URL(fileURLWithPath: output), progress: progress.handler)

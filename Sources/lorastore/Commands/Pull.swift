@@ -44,7 +44,7 @@ struct Pull: AsyncParsableCommand {
         if client != nil, options != MergeOptions() {
             throw ValidationError("merge options apply to local ad-hoc recipes; on a registry, create a build with them (build create)")
         }
-        let progress = ProgressBar()
+        let progress = ProgressBar(quiet: global.json)
         let result: PullResult
         if let client {
             result = try await client.pull(reference, to: URL(fileURLWithPath: output), progress: progress.handler)

@@ -49,7 +49,7 @@ struct Push: AsyncParsableCommand {
         }
         let baseReference = try base.map(parseReference)
         let client = try remote.client()
-        let progress = ProgressBar()
+        let progress = ProgressBar(quiet: global.json)
         if client != nil, quantize != nil {
             throw ValidationError("--quantize applies to a local store; quantize locally, then push the quantized base's folder")
         }

@@ -33,7 +33,7 @@ struct Quantize: AsyncParsableCommand {
     func run() async throws {
         let base = try parseReference(reference)
         let target = try parseReference(tag)
-        let progress = ProgressBar()
+        let progress = ProgressBar(quiet: global.json)
         let result: PushResult
         result = try global.openStore().quantize(
             base, scheme: scheme, to: target, tensors: tensors.isEmpty ? nil : tensors, progress: progress.handler)

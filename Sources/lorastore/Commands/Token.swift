@@ -66,6 +66,7 @@ struct Token: ParsableCommand {
 
         func run() throws {
             try global.openStore().revokeToken(id: id)
+            if global.json { return try Output.json(["revoked": id]) }
             print("revoked token \(id)")
         }
     }

@@ -2,15 +2,17 @@ import Foundation
 import LoraStoreCore
 import Synchronization
 
-/// A one-line progress bar on standard error, drawn only when standard error is a terminal (scripts and CI
-/// logs stay quiet), redrawn at most ten times a second, and cleared by ``finish()`` or, at the latest, when
-/// the bar goes away (so an error message never lands after a half-drawn bar).
+/// A one-line progress bar on standard error, drawn only when standard error is a terminal and `--json` was
+/// not asked for (scripts and CI logs stay quiet), redrawn at most ten times a second, and cleared by
+/// ``finish()`` or, at the latest, when the bar goes away (so an error message never lands after a
+/// half-drawn bar).
 final class ProgressBar: Sendable {
     private let enabled: Bool
     private let state = Mutex<(phase: String, lastDraw: ContinuousClock.Instant?)>(("", nil))
 
-    init() {
-        enabled = isatty(STDERR_FILENO) == 1
+    /// A bar that stays hidden when `quiet` (with `--json`, whose readers want the document alone).
+    init(quiet: Bool) {
+        enabled = !quiet && isatty(STDERR_FILENO) == 1
     }
 
     deinit {

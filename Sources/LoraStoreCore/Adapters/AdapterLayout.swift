@@ -2,16 +2,19 @@
 ///
 /// Keys are PEFT's saved names: `base_model.model.<module>.lora_A.weight`, `...lora_B.weight`,
 /// `...lora_embedding_A/B`, `...lora_magnitude_vector` (DoRA), `...lora_B.bias`, full tensors of
-/// `modules_to_save` under their base names, and `*.base_layer.weight` copies that PEFT sometimes writes and
-/// merging ignores. Anything else, a missing base tensor or a shape that does not fit is an error naming the
-/// key, so an adapter trained for another base is refused at push time.
+/// `modules_to_save` under their base names, and `<module>.base_layer.<tensor>` copies of a LoRA module's
+/// own tensors (PEFT writes trained biases there with `bias="lora_only"` or `"all"`, and whole embedding
+/// layers with `save_embedding_layers`; loading puts them into the model). Anything else, a missing base
+/// tensor or a shape that does not fit is an error naming the key, so an adapter trained for another base is
+/// refused at push time.
 public struct AdapterLayout: Sendable, Hashable {
     /// Modules changed through low-rank factors, in the order of their base tensors.
     public var modules: [AdapterModule]
     /// Base tensors replaced whole (`modules_to_save`): base name → adapter key.
     public var replacements: [String: String]
-    /// Adapter keys merging does not use (`base_layer` copies).
-    public var ignoredKeys: [String]
+    /// `base_layer` copies: base tensor name → adapter key. The merge plan compares their bytes with the
+    /// base's: an equal copy changes nothing, a different one replaces the base tensor as PEFT's loading does.
+    public var baseLayerCopies: [String: String]
 
     /// The prefix PEFT gives every saved key.
     public static let keyPrefix = "base_model.model."
@@ -42,7 +45,7 @@ public struct AdapterLayout: Sendable, Hashable {
         }
         var factors: [String: Factors] = [:]
         var replacements: [String: String] = [:]
-        var ignored: [String] = []
+        var baseLayerCopies: [String: String] = [:]
         let signatures = Dictionary(tensors.map { ($0.key, $0.signature) }, uniquingKeysWith: { first, _ in first })
 
         for (key, signature) in tensors {
@@ -53,8 +56,15 @@ public struct AdapterLayout: Sendable, Hashable {
                 throw mismatch(key, "dtype \(signature.dtype.rawValue) is not a float type lorastore merges (F32, F16, BF16)")
             }
             let name = String(key.dropFirst(Self.keyPrefix.count))
-            if name.contains(".base_layer.") {
-                ignored.append(key)
+            if let range = name.range(of: ".base_layer.") {
+                let target = String(name[..<range.lowerBound]) + "." + name[range.upperBound...]
+                guard let base = baseTensors[target] else {
+                    throw mismatch(key, "copies \"\(target)\", which the base does not have")
+                }
+                guard base.shape == signature.shape else {
+                    throw mismatch(key, "shape \(signature.shape) does not match the base's \(target) \(base.shape)")
+                }
+                baseLayerCopies[target] = key
                 continue
             }
             if let (path, role) = Self.splitFactorKey(name) {
@@ -62,7 +72,8 @@ public struct AdapterLayout: Sendable, Hashable {
                 continue
             }
             let module = [".weight", ".bias"].first(where: name.hasSuffix).map { String(name.dropLast($0.count)) } ?? name
-            guard config.savesModule(module) else {
+            // With bias="all", PEFT saves every bias of the model, targeted or not, under its own name.
+            guard config.savesModule(module) || (config.bias == "all" && name.hasSuffix(".bias")) else {
                 throw mismatch(key, "not a LoRA factor, and \"\(module)\" is not in modules_to_save")
             }
             guard let base = baseTensors[name] else {
@@ -89,7 +100,7 @@ public struct AdapterLayout: Sendable, Hashable {
         }
         self.modules = modules
         self.replacements = replacements
-        self.ignoredKeys = ignored
+        self.baseLayerCopies = baseLayerCopies
     }
 
     /// Analyses an adapter's tensors against a base manifest's logical tensors (a quantized weight counts

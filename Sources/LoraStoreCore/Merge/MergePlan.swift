@@ -40,8 +40,21 @@ public struct MergePlan: Sendable {
         var dora: [String: PlannedTensor.DoRA] = [:]
         var replacements: [String: (adapter: Int, key: String, weight: Double)] = [:]
         var biases: [String: [(adapter: Int, key: String, coefficient: Double)]] = [:]
+        let baseDigests = Dictionary(base.tensors.map { ($0.name, $0.digest) }, uniquingKeysWith: { first, _ in first })
         for (index, adapter) in adapters.enumerated() where adapter.weight != 0 {
-            for (target, key) in adapter.layout.replacements {
+            // A base_layer copy equal to the base changes nothing; a different one replaces the base tensor
+            // when PEFT loads the adapter, which lorastore cannot combine with a LoRA delta on that tensor.
+            var replaced = adapter.layout.replacements
+            for (target, key) in adapter.layout.baseLayerCopies.sorted(by: { $0.key < $1.key })
+            where adapter.tensors[key]?.digest != baseDigests[target] {
+                if adapter.layout.modules.contains(where: { $0.target == target }) {
+                    throw StoreError.mergeRefused(
+                        "adapter \(adapter.digest.short) carries its own \(target) (\(key)), different from the base's, under a LoRA "
+                            + "update of it (a resized vocabulary?); merging LoRA onto a replaced tensor is not supported")
+                }
+                replaced[target] = key
+            }
+            for (target, key) in replaced.sorted(by: { $0.key < $1.key }) {
                 if let other = replacements[target] {
                     throw StoreError.mergeRefused(
                         "adapters \(adapters[other.adapter].digest.short) and \(adapter.digest.short) both replace \(target) (modules_to_save)")

@@ -125,6 +125,40 @@ struct MergePropertyTests {
         }
     }
 
+    @Test func baseLayerCopiesReplaceTheBaseTensorAsPEFTLoadsThemAndEqualOnesChangeNothing() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try store(directory, adapters: ["acme/h": "h_r4_embed_lmhead_lora"])
+            let base = try LoadedTensor.file(Fixtures.url("base_fp32/model.safetensors"))
+            let copying = "base_model.model.model.layers.0.self_attn.k_proj.base_layer.weight"
+            let folder = directory.appending(path: "trained-copy")
+            try AdapterFolder.copy("a_r8_qv", to: folder, editTensors: { tensors in
+                let original = base["model.layers.0.self_attn.k_proj.weight"]!
+                tensors.append((copying, original.shape, original.floats.map { $0 + 0.5 }))
+            })
+            try test.store.push(folder, to: try Reference(parsing: "acme/copy"), options: PushOptions(base: try Reference(parsing: "micro/base:fp32")))
+            let merged = try test.merge(base: "micro/base:fp32", adapters: [("acme/copy", 1)])
+            #expect(merged["model.layers.0.self_attn.k_proj.weight"]!.floats == base["model.layers.0.self_attn.k_proj.weight"]!.floats.map { $0 + 0.5 })
+
+            // h's lm_head and embedding copies equal the base: its merge is the LoRA delta alone, as before.
+            let withCopies = try test.merge(base: "micro/base:fp32", adapters: [("acme/h", 1)], name: "h")
+            let bare = directory.appending(path: "h-without-copies")
+            try AdapterFolder.copy("h_r4_embed_lmhead_lora", to: bare, editTensors: { $0.removeAll { $0.name.contains(".base_layer.") } })
+            try test.store.push(bare, to: try Reference(parsing: "acme/h-bare"), options: PushOptions(base: try Reference(parsing: "micro/base:fp32")))
+            #expect(withCopies == (try test.merge(base: "micro/base:fp32", adapters: [("acme/h-bare", 1)], name: "h-bare")))
+
+            let changed = directory.appending(path: "h-resized")
+            try AdapterFolder.copy("h_r4_embed_lmhead_lora", to: changed, editTensors: { tensors in
+                for index in tensors.indices where tensors[index].name == "base_model.model.lm_head.base_layer.weight" {
+                    tensors[index].values = tensors[index].values.map { $0 + 0.5 }
+                }
+            })
+            try test.store.push(changed, to: try Reference(parsing: "acme/h-resized"), options: PushOptions(base: try Reference(parsing: "micro/base:fp32")))
+            #expect { try test.merge(base: "micro/base:fp32", adapters: [("acme/h-resized", 1)], name: "resized") } throws: {
+                "\($0)".contains("lm_head.weight") && "\($0)".contains("not supported")
+            }
+        }
+    }
+
     @Test func refusesWhatPEFTCannotMerge() throws {
         try TemporaryDirectory.with { directory in
             let test = try store(

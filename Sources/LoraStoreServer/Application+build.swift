@@ -27,8 +27,11 @@ public func buildApplication(
     QueryController(registry: registry).addRoutes(to: api)
     BuildController(registry: registry).addRoutes(to: api)
     HubController(registry: registry).addRoutes(to: router)
+    let idle = configuration.idleTimeout.components
     var app = Application(
         router: router,
+        server: .http1(
+            configuration: .init(idleTimeout: .nanoseconds(idle.seconds * 1_000_000_000 + idle.attoseconds / 1_000_000_000))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "lorastore"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger)

@@ -4,13 +4,14 @@ import LoraStoreCore
 
 /// Answers a request for one file or blob: `ETag` (its SHA-256), `Content-Length`, `Accept-Ranges`, and
 /// for a `Range: bytes=...` request a 206 with that range (416 when it lies outside the file). Bytes are
-/// read from blobs as they are sent, never copied to disk.
+/// read from blobs as they are sent, never copied to disk; a build's hold is kept until the last byte is
+/// written, so eviction cannot delete blobs under a download.
 struct FileResponder: Sendable {
     let store: Store
     let metrics: RegistryMetrics
 
     func response(
-        for file: ServedFile, digest: Digest, request: Request, headers extra: HTTPFields = [:]
+        for file: ServedFile, digest: Digest, request: Request, headers extra: HTTPFields = [:], holding hold: BuildHold? = nil
     ) throws -> Response {
         var headers = extra
         headers[.eTag] = "\"\(digest.hex)\""
@@ -37,6 +38,7 @@ struct FileResponder: Sendable {
                 metrics.countDownload(chunk.count)
             }
             try await writer.finish(nil)
+            withExtendedLifetime(hold) {}
         }
         return Response(status: status, headers: headers, body: body)
     }

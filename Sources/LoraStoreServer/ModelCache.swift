@@ -1,8 +1,8 @@
 import LoraStoreCore
 
 /// Serves manifests as model folders: materializes a build on its first request (concurrent requests for
-/// the same build wait for one merge) and hashes a base's or adapter's tensor files once, remembering the
-/// digests (manifests never change, so neither do their files).
+/// the same build wait for one merge) and holds it for each request, and hashes a base's or adapter's
+/// tensor files once, remembering the digests (manifests never change, so neither do their files).
 actor ModelCache {
     private let store: Store
     private let workers: Workers
@@ -16,27 +16,37 @@ actor ModelCache {
         self.metrics = metrics
     }
 
-    /// The files of `stored`, each with its SHA-256.
-    func model(_ stored: StoredManifest) async throws -> ServedModel {
-        if let model = models[stored.digest] { return model }
-        if let task = inFlight[stored.digest] { return try await task.value }
+    /// The files of `stored`, each with its SHA-256, and for a build the hold that keeps it from eviction
+    /// while its files are sent (keep it until the response body is written).
+    func model(_ stored: StoredManifest) async throws -> (model: ServedModel, hold: BuildHold?) {
+        if let model = models[stored.digest] { return (model, nil) }
         let (store, workers, metrics) = (store, workers, metrics)
-        let task = Task {
-            try await workers.run {
-                if stored.kind == .build, try store.materializeForServing(stored.digest) { metrics.countMaterialization() }
-                guard var model = try store.servedModel(stored) else { throw StoreError.notFound(stored.digest.description) }
-                for index in model.files.indices where model.files[index].digest == nil {
-                    model.files[index].digest = try store.digest(of: model.files[index])
-                }
-                return model
+        guard stored.kind != .build else {
+            // Each request holds the build itself; the lock makes concurrent first requests merge once.
+            return try await workers.run {
+                let (hold, merged) = try store.holdForServing(stored.digest)
+                if merged { metrics.countMaterialization() }
+                return (try Self.hashedModel(stored, in: store), hold)
             }
+        }
+        if let task = inFlight[stored.digest] { return (try await task.value, nil) }
+        let task = Task {
+            try await workers.run { try Self.hashedModel(stored, in: store) }
         }
         inFlight[stored.digest] = task
         defer { inFlight[stored.digest] = nil }
         let model = try await task.value
-        // A build's blobs can be evicted later (it is then materialized again), so only bases and adapters
-        // are remembered.
-        if stored.kind != .build { models[stored.digest] = model }
+        models[stored.digest] = model
+        return (model, nil)
+    }
+
+    /// The served files of `stored`, hashing those whose digest is not recorded (tensor files of bases and
+    /// adapters, including a `separate` build's adapters).
+    private static func hashedModel(_ stored: StoredManifest, in store: Store) throws -> ServedModel {
+        guard var model = try store.servedModel(stored) else { throw StoreError.notFound(stored.digest.description) }
+        for index in model.files.indices where model.files[index].digest == nil {
+            model.files[index].digest = try store.digest(of: model.files[index])
+        }
         return model
     }
 }

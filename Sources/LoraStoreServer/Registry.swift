@@ -27,13 +27,40 @@ struct Registry: Sendable {
 
     /// Decodes a JSON request body of at most the configured size.
     func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        try RegistryAPI.decoder().decode(type, from: try await body(of: request))
+    }
+
+    /// A request body of at most the configured size: 413 above it (told by `Content-Length` before
+    /// anything is read), 400 when it cannot be read whole.
+    func body(of request: Request) async throws -> Data {
+        let limit = configuration.maxRequestSize
+        let tooLarge = RegistryError(
+            .contentTooLarge, code: "TOO_LARGE", message: "the request body is larger than the server's limit of \(limit) bytes")
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit { throw tooLarge }
         var request = request
-        let buffer = try await request.collectBody(upTo: configuration.maxRequestSize)
-        return try RegistryAPI.decoder().decode(type, from: Data(buffer: buffer))
+        do {
+            return Data(buffer: try await request.collectBody(upTo: limit))
+        } catch {
+            // A body without a length that runs past the limit, or one cut short.
+            throw RegistryError(
+                .badRequest, code: "BAD_REQUEST",
+                message: "the request body could not be read whole (over \(limit) bytes, or the connection ended early)")
+        }
     }
 
     /// The reference in the rest of the path (`/.../acme/support-bot:v2`).
     static func reference(in context: RegistryRequestContext) throws -> Reference {
-        try Reference(parsing: context.parameters.getCatchAll().joined(separator: "/"))
+        try Reference(parsing: try path(in: context))
+    }
+
+    /// The rest of the path (`**`), each segment percent-decoded as clients encode it (a file called
+    /// `special tokens.json` arrives as `special%20tokens.json`); callers validate what it names.
+    static func path(in context: RegistryRequestContext) throws -> String {
+        try context.parameters.getCatchAll().map { segment in
+            guard let decoded = segment.removingPercentEncoding else {
+                throw RegistryError.badRequest("the path segment \"\(segment)\" is not valid percent-encoding")
+            }
+            return decoded
+        }.joined(separator: "/")
     }
 }

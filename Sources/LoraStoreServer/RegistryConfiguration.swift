@@ -13,10 +13,14 @@ public struct RegistryConfiguration: Sendable {
     public var maxRequestSize: Int
     /// Threads for store work that blocks (SQLite, file I/O, merges), kept off the event loops.
     public var workerThreads: Int
+    /// How long a connection may send nothing, between requests or in the middle of a request body, before
+    /// the server closes it (a stalled upload then gives up its spool file).
+    public var idleTimeout: Duration
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, requireTokenForReads: Bool = false,
-        maxBlobSize: Int = 64 << 30, maxRequestSize: Int = 16 << 20, workerThreads: Int = 8
+        maxBlobSize: Int = 64 << 30, maxRequestSize: Int = 16 << 20, workerThreads: Int = 8,
+        idleTimeout: Duration = .seconds(60)
     ) {
         self.host = host
         self.port = port
@@ -24,5 +28,6 @@ public struct RegistryConfiguration: Sendable {
         self.maxBlobSize = maxBlobSize
         self.maxRequestSize = maxRequestSize
         self.workerThreads = workerThreads
+        self.idleTimeout = idleTimeout
     }
 }

@@ -3,17 +3,25 @@ import Logging
 import LoraStoreCore
 import Metrics
 import Prometheus
+import ServiceLifecycle
 
 /// Runs a registry server as a process does (`lorastore serve`): swift-metrics from every library feed the
 /// server's `/metrics`, and the server runs until the process is interrupted.
 public enum RegistryServer {
-    /// Serves `store` until the process receives SIGINT or SIGTERM.
+    /// How long a shutdown waits for requests in flight (a slow download, say) before cancelling them.
+    public static let gracefulShutdownLimit = Duration.seconds(30)
+
+    /// Serves `store` until the process receives SIGINT or SIGTERM, then finishes the requests in flight for
+    /// at most ``gracefulShutdownLimit``.
     public static func run(store: Store, configuration: RegistryConfiguration) async throws {
         let metrics = RegistryMetrics()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
         var logger = Logger(label: "lorastore.registry")
         logger.logLevel = .info
         let app = buildApplication(store: store, configuration: configuration, metrics: metrics, logger: logger)
-        try await app.runService()
+        var group = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = gracefulShutdownLimit
+        group.maximumCancellationDuration = .seconds(5)
+        try await ServiceGroup(configuration: group).run()
     }
 }

@@ -175,6 +175,48 @@ import Testing
         }
     }
 
+    @Test func aBodyCutShortIsTruncatedAndAStalledOneIsDropped() async throws {
+        try await TestRegistry.with(RegistryConfiguration(idleTimeout: .seconds(1))) { registry in
+            let bytes = [UInt8](repeating: 5, count: 4096)
+            let digest = Digest(of: bytes)
+            guard let port = registry.endpoint.port else { return }
+            let head = "PUT /api/v1/blobs/\(digest.hex)?repository=acme/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(registry.adminToken)\r\nContent-Length: \(bytes.count)\r\n\r\n"
+            // The client stops sending but waits for the answer: a 400 naming the truncation.
+            let answer = try RawConnection.exchange(Array(head.utf8) + bytes.prefix(1000), port: port)
+            #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer)")
+            #expect(answer.contains("TRUNCATED"), "\(answer)")
+
+            // The client stops sending and keeps the connection open: the idle timeout ends the upload.
+            let stalled = try RawConnection.open(port: port)
+            defer { close(stalled) }
+            _ = (Array(head.utf8) + bytes.prefix(1000)).withUnsafeBytes { Glibc.send(stalled, $0.baseAddress, $0.count, 0) }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(!Self.isTemporaryEmpty(registry.store), "the upload is spooling")
+            for _ in 0..<100 where !Self.isTemporaryEmpty(registry.store) {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(Self.isTemporaryEmpty(registry.store), "the stalled upload gave up its spool file")
+            #expect(try registry.store.missingBlobs(among: [digest]) == [digest])
+        }
+    }
+
+    @Test func oversizedJSONIsTooLargeAndNoTokenIsAskedForBeforeTheBody() async throws {
+        try await withApplication { client, _, admin in
+            let huge = ByteBuffer(bytes: [UInt8](repeating: UInt8(ascii: " "), count: (16 << 20) + 1))
+            try await client.execute(
+                uri: "/api/v1/blobs/missing", method: .post, headers: [.authorization: "Bearer \(admin)"], body: huge
+            ) { response in
+                #expect(response.status == .contentTooLarge)
+                #expect(Self.code(of: response) == "TOO_LARGE")
+            }
+            for uri in ["/api/v1/blobs/missing", "/api/v1/builds"] {
+                try await client.execute(uri: uri, method: .post, body: ByteBuffer(string: "x")) { response in
+                    #expect(response.status == .unauthorized, "\(uri)")
+                }
+            }
+        }
+    }
+
     private static func isTemporaryEmpty(_ store: Store) -> Bool {
         ((try? FileManager.default.contentsOfDirectory(atPath: store.blobs.temporaryDirectory.path)) ?? []).isEmpty
     }
@@ -182,11 +224,10 @@ import Testing
 
 /// A plain TCP connection to 127.0.0.1, for requests no HTTP client would send.
 enum RawConnection {
-    /// Connects, sends `bytes`, and closes the connection.
-    static func send(_ bytes: [UInt8], port: Int) throws {
+    /// A connected socket; the caller closes it.
+    static func open(port: Int) throws -> Int32 {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { throw POSIXError(.EIO) }
-        defer { close(socket) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -194,7 +235,34 @@ enum RawConnection {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        guard connected == 0 else {
+            close(socket)
+            throw POSIXError(.ECONNREFUSED)
+        }
+        return socket
+    }
+
+    /// Connects, sends `bytes`, and closes the connection.
+    static func send(_ bytes: [UInt8], port: Int) throws {
+        let socket = try open(port: port)
+        defer { close(socket) }
         _ = bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, 0) }
+    }
+
+    /// Connects, sends `bytes`, shuts down its sending side, and returns everything the server answers
+    /// until it closes the connection.
+    static func exchange(_ bytes: [UInt8], port: Int) throws -> String {
+        let socket = try open(port: port)
+        defer { close(socket) }
+        _ = bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, 0) }
+        shutdown(socket, Int32(SHUT_WR))
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { break }
+            answer += buffer.prefix(count)
+        }
+        return String(decoding: answer, as: UTF8.self)
     }
 }

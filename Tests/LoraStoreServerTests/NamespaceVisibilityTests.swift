@@ -46,9 +46,9 @@ import Testing
             tag: try Reference(parsing: "team-b/bot:v1"))
         func blobFiles() throws -> Set<Digest> { Set(try store.blobs.allFiles().compactMap(\.digest)) }
         let beforeBuilds = try blobFiles()
-        try store.materializeForServing(buildA)
+        _ = try store.holdForServing(buildA)
         let builtA = try blobFiles().subtracting(beforeBuilds)
-        try store.materializeForServing(buildB)
+        _ = try store.holdForServing(buildB)
         let builtB = try blobFiles().subtracting(beforeBuilds).subtracting(builtA)
         let adapterA = try store.resolve(try Reference(parsing: "team-a/a:v1"))
         let adapterB = try store.resolve(try Reference(parsing: "team-b/b:v1"))

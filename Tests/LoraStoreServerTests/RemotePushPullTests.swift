@@ -37,6 +37,39 @@ import Testing
         }
     }
 
+    /// File names are percent-encoded in URLs; the server decodes them, so a file with a space travels.
+    @Test func aFileNameWithASpaceIsPushedAndPulled() async throws {
+        try await TestRegistry.with { registry in
+            let folder = registry.directory.appending(path: "spaced")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            for file in try FileManager.default.contentsOfDirectory(atPath: Fixtures.url("base_fp32").path) {
+                try FileManager.default.copyItem(at: Fixtures.url("base_fp32").appending(path: file), to: folder.appending(path: file))
+            }
+            try Data("{\"pad\": 0}".utf8).write(to: folder.appending(path: "special tokens.json"))
+            let client = registry.client()
+            try await client.push(folder, to: try Reference(parsing: "micro/spaced:v1"))
+            let pulled = registry.directory.appending(path: "pulled")
+            try await client.pull("micro/spaced:v1", to: pulled)
+            #expect(try Data(contentsOf: pulled.appending(path: "special tokens.json")) == Data("{\"pad\": 0}".utf8))
+        }
+    }
+
+    /// The server holds a build while it sends it: a cache budget smaller than the build neither evicts it
+    /// between the merge and the download (which answered 404 on every try) nor under the download.
+    @Test func aBuildLargerThanTheCacheBudgetIsStillServed() async throws {
+        try await TestRegistry.with { registry in
+            let client = registry.client()
+            try await TestRegistry.seed(client)
+            try registry.store.setCacheBudget(0)
+            let remote = registry.directory.appending(path: "remote-pull")
+            let result = try await client.pull("acme/merged:v1", to: remote)
+            let local = registry.directory.appending(path: "local-pull")
+            try registry.store.pull("acme/merged:v1", to: local)
+            #expect(try folderContents(remote) == folderContents(local))
+            #expect(result.kind == .build)
+        }
+    }
+
     /// A `separate` build on a quantized base pulls over HTTP as locally: the base as stored, and each
     /// adapter untouched in its folder under adapters/ (files in folders, downloaded and checked like the rest).
     @Test func separateBuildPulledRemotelyHasItsAdapterFolders() async throws {

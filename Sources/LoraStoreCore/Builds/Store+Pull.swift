@@ -19,6 +19,15 @@ extension Store {
         _ text: String, to destination: URL, options: MergeOptions = MergeOptions(), dequantize: DType? = nil,
         progress: ProgressHandler? = nil
     ) throws -> PullResult {
+        try pull(text, to: destination, options: options, dequantize: dequantize, progress: progress, enforcingBudget: true)
+    }
+
+    /// ``pull(_:to:options:dequantize:progress:)``, evicting builds to fit the cache budget afterwards only
+    /// when `enforcingBudget` (a server first takes a hold on the build it serves, then enforces it).
+    func pull(
+        _ text: String, to destination: URL, options: MergeOptions, dequantize: DType?, progress: ProgressHandler?,
+        enforcingBudget: Bool
+    ) throws -> PullResult {
         let digest: Digest
         if try AdHocRecipe(parsing: text) != nil {
             digest = try resolveBuild(text, options: options)
@@ -59,7 +68,7 @@ extension Store {
                 arguments: [Date().timeIntervalSince1970, digest])
         }
         lock.unlock()
-        result.evicted = try enforceCacheBudget()
+        if enforcingBudget { result.evicted = try enforceCacheBudget() }
         return result
     }
 

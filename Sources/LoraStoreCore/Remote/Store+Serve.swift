@@ -5,7 +5,7 @@ extension Store {
     /// What `stored` looks like as a model folder, assembled from blobs: a base or adapter in its own
     /// layout with its small files, or a materialized build (merged tensors in the recipe's layout, the
     /// base's small files and, when sharded, the build's shard index). Nil for a build that is not
-    /// materialized now (see ``materializeForServing(_:)``).
+    /// materialized now (see ``holdForServing(_:)``).
     ///
     /// The files are byte for byte those ``pull(_:to:options:progress:)`` writes.
     public func servedModel(_ stored: StoredManifest) throws -> ServedModel? {
@@ -54,15 +54,33 @@ extension Store {
         return ServedModel(digest: stored.digest, kind: .build, files: files)
     }
 
-    /// Materializes a build that is not materialized now (merging it, or rebuilding it after eviction and
-    /// checking its recorded digests), as a pull would, and records the pull. Concurrent calls, in threads
-    /// or processes, merge once. Returns whether this call merged.
-    @discardableResult
-    public func materializeForServing(_ build: Digest) throws -> Bool {
-        if try materializedOutput(of: build) != nil { return false }
-        let scratch = blobs.temporaryDirectory.appending(path: "serve-\(build.hex).\(getpid()).\(UInt64.random(in: .min ... .max))")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        return try pull(build.description, to: scratch).merged
+    /// Materializes `build` unless it is materialized now (merging it, or rebuilding it after eviction and
+    /// checking its recorded digests, as a pull would, recording the pull), then holds it: eviction skips the
+    /// build until the hold is released, so a server can stream its blobs. The cache budget is enforced once
+    /// the hold is taken, so a budget smaller than the build still serves it. Concurrent calls, in threads or
+    /// processes, merge once. Also returns whether this call merged.
+    public func holdForServing(_ build: Digest) throws -> (hold: BuildHold, merged: Bool) {
+        var merged = false
+        // Another process may evict the build between the merge and the hold; a few tries settle that.
+        for _ in 0..<3 {
+            if try materializedOutput(of: build) == nil {
+                let scratch = blobs.temporaryDirectory.appending(
+                    path: "serve-\(build.hex).\(getpid()).\(UInt64.random(in: .min ... .max))")
+                defer { try? FileManager.default.removeItem(at: scratch) }
+                merged = try pull(
+                    build.description, to: scratch, options: MergeOptions(), dequantize: nil, progress: nil,
+                    enforcingBudget: false
+                ).merged || merged
+            }
+            let lock = try buildLock(build)
+            try lock.lock(.shared)
+            if try materializedOutput(of: build) != nil {
+                try enforceCacheBudget()
+                return (BuildHold(lock: lock), merged)
+            }
+            lock.unlock()
+        }
+        throw StoreError.mergeRefused("build \(build.short) was evicted again each time it was materialized; is the cache budget contended?")
     }
 
     /// The SHA-256 of a served file, reading it through (for tensor files of bases and adapters, whose

@@ -14,6 +14,8 @@ struct BlobController {
 
     /// `POST missing`: of the digests sent, those the store lacks.
     @Sendable func missing(_ request: Request, context: RegistryRequestContext) async throws -> Response {
+        // Whether the token may push at all is known before the body is read; where to, after.
+        try registry.authorizer.require(.push, on: nil, context: context)
         let body = try await registry.decode(RegistryAPI.MissingBlobsRequest.self, from: request)
         try Reference.validate(name: body.repository, in: body.repository)
         try registry.authorizer.require(.push, on: body.repository, context: context)
@@ -52,7 +54,9 @@ struct BlobController {
             }
         } catch {
             upload.cancel()
-            throw error
+            // The body stream ends early when the client hangs up or stalls past the idle timeout.
+            if error is ReceiveError || error is RegistryError { throw error }
+            throw ReceiveError.truncated(digest: digest, expected: expectedSize ?? upload.received, received: upload.received)
         }
         let stored = try await registry.workers.run { try upload.finish() }
         registry.metrics.countUpload(stored.created ? stored.logicalSize : 0)

@@ -15,6 +15,8 @@ struct BuildController {
     /// `POST builds`: records a recipe and tags it; nothing is merged. The caller must be able to read the
     /// base and adapters: pulling the build reads them.
     @Sendable func create(_ request: Request, context: RegistryRequestContext) async throws -> Response {
+        // Whether the token may push at all is known before the body is read; where to, after.
+        try registry.authorizer.require(.push, on: nil, context: context)
         let body = try await registry.decode(RegistryAPI.BuildRequest.self, from: request)
         let tag = try Reference(parsing: body.tag)
         try registry.authorizer.require(.push, on: tag.repository, context: context)
@@ -34,7 +36,7 @@ struct BuildController {
     /// `BASE+ADAPTER[@WEIGHT]+...`, which records a build and so needs a push token, and read on its base
     /// and adapters.
     @Sendable func files(_ request: Request, context: RegistryRequestContext) async throws -> Response {
-        let text = context.parameters.getCatchAll().joined(separator: "/")
+        let text = try Registry.path(in: context)
         let stored: StoredManifest
         let pinned: String
         if let recipe = try AdHocRecipe(parsing: text) {
@@ -51,7 +53,7 @@ struct BuildController {
             stored = try await registry.blocking { try $0.resolve(reference, visibleTo: visibility) }
             pinned = reference.repository.map { "\($0)@\(stored.digest)" } ?? stored.digest.description
         }
-        let model = try await registry.models.model(stored)
+        let (model, _) = try await registry.models.model(stored)
         let files = model.files.compactMap { file in
             file.digest.map { RegistryAPI.FileList.File(name: file.name, size: file.size, digest: $0) }
         }
@@ -61,7 +63,7 @@ struct BuildController {
     /// `GET file/NAME?ref=REF`: one file of what REF names, with `ETag`, `Content-Length` and `Range`. NAME
     /// may have folders (a `separate` build's adapters are under `adapters/`).
     @Sendable func file(_ request: Request, context: RegistryRequestContext) async throws -> Response {
-        let name = context.parameters.getCatchAll().joined(separator: "/")
+        let name = try Registry.path(in: context)
         guard let text = request.uri.queryParameters.get("ref") else {
             throw RegistryError.badRequest("name what the file belongs to: ?ref=NAME@sha256:...")
         }
@@ -69,10 +71,10 @@ struct BuildController {
         let visibility = try registry.authorizer.requireRead(reference, context: context)
         guard ReceiveError.isSafeRelativePath(name) else { throw RegistryError.notFound("no file \(name) in \(reference)") }
         let stored = try await registry.blocking { try $0.resolve(reference, visibleTo: visibility) }
-        let model = try await registry.models.model(stored)
+        let (model, hold) = try await registry.models.model(stored)
         guard let file = model.file(named: name), let digest = file.digest else {
             throw RegistryError.notFound("no file \(name) in \(reference)")
         }
-        return try registry.files.response(for: file, digest: digest, request: request)
+        return try registry.files.response(for: file, digest: digest, request: request, holding: hold)
     }
 }

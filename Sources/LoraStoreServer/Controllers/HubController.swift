@@ -26,7 +26,7 @@ struct HubController {
     /// `GET /api/models/{repo}/revision/{rev}`: the repo's files at a revision, and its commit id.
     @Sendable func revision(_ request: Request, context: RegistryRequestContext) async throws -> Response {
         let (repository, stored) = try await resolveRevision(context)
-        let model = try await registry.models.model(stored)
+        let (model, _) = try await registry.models.model(stored)
         struct Sibling: Encodable { var rfilename: String }
         struct Info: Encodable {
             var id: String
@@ -52,8 +52,8 @@ struct HubController {
     /// adapters) are listed with their paths, under `tree/{rev}/{folder}` too.
     @Sendable func tree(_ request: Request, context: RegistryRequestContext) async throws -> Response {
         let (_, stored) = try await resolveRevision(context)
-        let path = context.parameters.getCatchAll().joined(separator: "/")
-        let model = try await registry.models.model(stored)
+        let path = try Registry.path(in: context)
+        let (model, _) = try await registry.models.model(stored)
         struct LFS: Encodable {
             var oid: String
             var size: Int
@@ -81,11 +81,11 @@ struct HubController {
     /// `Content-Length`, `Range`, and for tensor files `X-Linked-Etag` and `X-Linked-Size`.
     @Sendable func resolve(_ request: Request, context: RegistryRequestContext) async throws -> Response {
         let (repository, stored) = try await resolveRevision(context)
-        let name = context.parameters.getCatchAll().joined(separator: "/")
+        let name = try Registry.path(in: context)
         let commit = Self.commit(stored.digest)
         var headers: HTTPFields = [:]
         headers[.xRepoCommit] = commit
-        let model = try await registry.models.model(stored)
+        let (model, hold) = try await registry.models.model(stored)
         guard ReceiveError.isSafeRelativePath(name), let file = model.file(named: name), let digest = file.digest else {
             var error = RegistryError.notFound("\(repository)@\(commit) has no file \(name)", hubCode: "EntryNotFound")
             error.extraHeaders = headers
@@ -95,7 +95,7 @@ struct HubController {
             headers[.xLinkedEtag] = "\"\(digest.hex)\""
             headers[.xLinkedSize] = String(file.size)
         }
-        return try registry.files.response(for: file, digest: digest, request: request, headers: headers)
+        return try registry.files.response(for: file, digest: digest, request: request, headers: headers, holding: hold)
     }
 
     /// The repo id and the manifest a revision names, or the Hub's error codes.

@@ -17,8 +17,7 @@ struct ManifestController {
         let reference = try Registry.reference(in: context)
         try registry.authorizer.require(.push, on: reference.repository, context: context)
         let visibility = try registry.authorizer.readableRepositories(context: context)
-        var request = request
-        let body = Data(buffer: try await request.collectBody(upTo: registry.configuration.maxRequestSize))
+        let body = try await registry.body(of: request)
         let result = try await registry.blocking { try $0.receiveManifest(body, tag: reference, visibleTo: visibility) }
         return try registry.json(result, status: result.manifestExisted ? .ok : .created)
     }

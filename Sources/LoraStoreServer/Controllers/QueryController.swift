@@ -43,7 +43,7 @@ struct QueryController {
     /// `GET stats` or `GET stats/REF`: the figures of the repositories the caller may read (the whole store's
     /// for a caller that may read every one).
     @Sendable func stats(_ request: Request, context: RegistryRequestContext) async throws -> Response {
-        let text = context.parameters.getCatchAll().joined(separator: "/")
+        let text = try Registry.path(in: context)
         let reference = try text.isEmpty ? nil : Reference(parsing: text)
         let visibility = try reference.map { try registry.authorizer.requireRead($0, context: context) }
             ?? registry.authorizer.readableRepositories(context: context)

@@ -197,6 +197,23 @@ struct BuildTests {
         }
     }
 
+    @Test func aHeldBuildIsNotEvictedAndAHoldFitsAnyBudget() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try store(directory)
+            let build = try create(test, "acme/served", [("acme/a", 1)])
+            try test.store.setCacheBudget(0)
+            var held: BuildHold? = try test.store.holdForServing(build).hold
+            #expect(try test.store.materializedOutput(of: build) != nil, "a budget below the build still lets it be served")
+            #expect(try test.store.enforceCacheBudget().isEmpty)
+            #expect(try test.store.materializedOutput(of: build) != nil)
+            withExtendedLifetime(held) {}
+            held = nil
+            #expect(try test.store.enforceCacheBudget() == [build], "released, it is evicted")
+            let again = try test.store.holdForServing(build)
+            #expect(again.merged, "and rebuilt for the next request")
+        }
+    }
+
     @Test func weightsParseStrictlyAndMinusZeroIsZero() throws {
         try TemporaryDirectory.with { directory in
             let test = try store(directory)

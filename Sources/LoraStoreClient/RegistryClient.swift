@@ -12,15 +12,21 @@ public struct RegistryClient: Sendable {
     /// The bearer token sent with every request, if any.
     public let token: String?
     private let http: HTTPClient
-    private let timeout: TimeAmount
 
     /// A client of the server at `endpoint`, sending `token` (if any) as `Authorization: Bearer`.
-    public init(endpoint: URL, token: String? = nil, httpClient: HTTPClient = .shared, timeout: Duration = .seconds(600)) {
+    public init(endpoint: URL, token: String? = nil, httpClient: HTTPClient = Self.defaultHTTPClient) {
         self.endpoint = endpoint
         self.token = token
         http = httpClient
-        self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)
     }
+
+    /// The HTTP client used unless another is given, for the life of the process: connecting may take
+    /// 10 s, and the server may be silent for up to 10 minutes at a time (it merges a build, or hashes a
+    /// base's files, before it answers). No request has an overall deadline, so an upload or download of
+    /// any size finishes as long as bytes keep moving.
+    public static let defaultHTTPClient = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(10), read: .minutes(10))))
 
     // MARK: Queries
 
@@ -114,7 +120,27 @@ public struct RegistryClient: Sendable {
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = body
-        return try await http.execute(request, timeout: timeout)
+        do {
+            return try await http.execute(request, deadline: .distantFuture)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw RegistryClientError.transport(url: url.absoluteString, reason: Self.reason(error))
+        }
+    }
+
+    /// What went wrong on the way, for people.
+    private static func reason(_ error: any Error) -> String {
+        let resume = "; run the command again: pushes and pulls continue where they stopped"
+        if let error = error as? HTTPClientError {
+            if error == .connectTimeout { return "could not connect within 10 s" }
+            if error == .readTimeout { return "the server sent nothing for 10 minutes" + resume }
+            if error == .remoteConnectionClosed { return "the server closed the connection" + resume }
+        }
+        if let error = error as? IOError, error.errnoCode == ECONNREFUSED {
+            return "connection refused (is a server listening there?)"
+        }
+        return "\(error)"
     }
 
     /// Throws the server's error for a 4xx or 5xx answer.

@@ -7,6 +7,8 @@ public enum RegistryClientError: Error, Sendable, Equatable, CustomStringConvert
     case invalidResponse(String)
     /// A downloaded file does not hash to the digest the server listed (it was removed).
     case corrupt(file: String, expected: Digest, actual: Digest)
+    /// The request did not reach the server or its answer did not arrive (connection refused, timed out).
+    case transport(url: String, reason: String)
 
     public var description: String {
         switch self {
@@ -16,6 +18,8 @@ public enum RegistryClientError: Error, Sendable, Equatable, CustomStringConvert
             "unexpected answer from the registry: \(reason)"
         case .corrupt(let file, let expected, let actual):
             "\(file) downloaded as \(actual.short), expected \(expected.short); the partial file was removed, run again"
+        case .transport(let url, let reason):
+            "cannot reach the registry at \(url): \(reason)"
         }
     }
 }

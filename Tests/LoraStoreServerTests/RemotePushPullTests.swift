@@ -37,6 +37,16 @@ import Testing
         }
     }
 
+    @Test func anUnreachableRegistryIsNamedInTheError() async throws {
+        let client = RegistryClient(endpoint: URL(string: "http://127.0.0.1:1")!)
+        await #expect {
+            try await client.list()
+        } throws: { error in
+            guard case RegistryClientError.transport(let url, let reason) = error else { return false }
+            return url.hasPrefix("http://127.0.0.1:1/") && reason.contains("connection refused")
+        }
+    }
+
     /// File names are percent-encoded in URLs; the server decodes them, so a file with a space travels.
     @Test func aFileNameWithASpaceIsPushedAndPulled() async throws {
         try await TestRegistry.with { registry in

@@ -23,6 +23,10 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
     /// `alpha_pattern`, in file order.
     public var alphaPattern: [PatternEntry]
     public var layersToTransform: [Int]?
+    /// `layers_pattern`: the names after which `layers_to_transform` reads a layer index (nil: any name).
+    public var layersPattern: [String]?
+    /// `exclude_modules`: modules never targeted, as names or one regular expression.
+    public var excludeModules: TargetModules?
     /// `bias`: `none`, `all` or `lora_only`.
     public var bias: String
     public var taskType: String?
@@ -120,6 +124,24 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         case .null?, nil: layersToTransform = nil
         case let other?: throw invalid("layers_to_transform", "must be a list of integers, not \(other.typeName)")
         }
+        switch document["layers_pattern"] {
+        case .string(let pattern)?: layersPattern = [pattern]
+        case .array(let items)?:
+            let patterns = items.compactMap(\.string)
+            guard patterns.count == items.count else { throw invalid("layers_pattern", "must list strings") }
+            layersPattern = patterns
+        case .null?, nil: layersPattern = nil
+        case let other?: throw invalid("layers_pattern", "must be a string or a list, not \(other.typeName)")
+        }
+        switch document["exclude_modules"] {
+        case .string(let pattern)?: excludeModules = .pattern(pattern)
+        case .array(let items)?:
+            let names = items.compactMap(\.string)
+            guard names.count == items.count else { throw invalid("exclude_modules", "must list strings") }
+            excludeModules = .names(names)
+        case .null?, nil: excludeModules = nil
+        case let other?: throw invalid("exclude_modules", "must be a list or a string, not \(other.typeName)")
+        }
         bias = document["bias"]?.string ?? "none"
         taskType = document["task_type"]?.string
         baseModelNameOrPath = document["base_model_name_or_path"]?.string
@@ -147,9 +169,53 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         return alpha(forModule: path) / (useRSLoRA ? rank.squareRoot() : rank)
     }
 
+    /// Whether PEFT puts LoRA on the module at `path` (as `check_target_module_exists` decides): not named by
+    /// `exclude_modules`, named by `target_modules` (the path, its last segments, or a regular expression
+    /// the whole path matches), and for a list of names in `layers_to_transform` when that is given. The
+    /// layer index is the number after a `layers_pattern` name, or with none, after the last segment that
+    /// is followed by a number and more (PEFT's `.*\.[^.]*\.(\d+)\.`). A file's factors for other modules
+    /// are never loaded by PEFT.
+    public func targets(module path: String) -> Bool {
+        switch excludeModules {
+        case .pattern(let pattern)?: if Self.matchesWhole(pattern, path) { return false }
+        case .names(let names)?: if Self.names(names, include: path) { return false }
+        case .unspecified?, nil: break
+        }
+        switch targetModules {
+        // Unsaid or PEFT's shorthand for every linear layer: the file's factors are what was targeted.
+        case .unspecified: return true
+        case .pattern(let pattern): return pattern == "all-linear" || Self.matchesWhole(pattern, path)
+        case .names(let names):
+            guard Self.names(names, include: path) else { return false }
+            guard let layers = layersToTransform, !layers.isEmpty else { return true }
+            let prefixes = (layersPattern ?? []).isEmpty
+                ? ["^.*\\.[^.]*\\.(\\d+)\\."]
+                : (layersPattern ?? []).map { "^.*\\.\($0)\\.(\\d+)\\." }
+            for prefix in prefixes {
+                guard let expression = try? NSRegularExpression(pattern: prefix),
+                      let match = expression.firstMatch(in: path, range: NSRange(path.startIndex..., in: path)),
+                      let range = Range(match.range(at: 1), in: path), let layer = Int(path[range])
+                else { continue }
+                return layers.contains(layer)
+            }
+            return false
+        }
+    }
+
+    /// PEFT's name rule: `path` is one of `names`, or ends with `.` and one of them.
+    private static func names(_ names: [String], include path: String) -> Bool {
+        names.contains { path == $0 || path.hasSuffix("." + $0) }
+    }
+
+    /// Python's `re.fullmatch(pattern, path)`.
+    private static func matchesWhole(_ pattern: String, _ path: String) -> Bool {
+        guard let expression = try? NSRegularExpression(pattern: "^(?:\(pattern))$") else { return false }
+        return expression.firstMatch(in: path, range: NSRange(path.startIndex..., in: path)) != nil
+    }
+
     /// Whether `modules_to_save` names the module at `path` (the name itself or its last segments).
     public func savesModule(_ path: String) -> Bool {
-        modulesToSave.contains { path == $0 || path.hasSuffix("." + $0) }
+        Self.names(modulesToSave, include: path)
     }
 
     /// PEFT's rule: the first key K, in file order, such that `(.*\.)?(K)$` matches the whole module path.

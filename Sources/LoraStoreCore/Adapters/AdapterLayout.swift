@@ -12,6 +12,9 @@ public struct AdapterLayout: Sendable, Hashable {
     public var modules: [AdapterModule]
     /// Base tensors replaced whole (`modules_to_save`): base name → adapter key.
     public var replacements: [String: String]
+    /// Modules the file has factors for but `adapter_config.json` does not target: PEFT never loads them,
+    /// so neither does a merge.
+    public var untargetedModules: [String]
     /// `base_layer` copies: base tensor name → adapter key. The merge plan compares their bytes with the
     /// base's: an equal copy changes nothing, a different one replaces the base tensor as PEFT's loading does.
     public var baseLayerCopies: [String: String]
@@ -87,8 +90,15 @@ public struct AdapterLayout: Sendable, Hashable {
 
         // Modules in base order (unknown ones last, by name), so errors and merges are deterministic.
         let position = Dictionary(baseOrder.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-        let paths = factors.keys.sorted {
+        let ordered = factors.keys.sorted {
             (position[$0 + ".weight"] ?? .max, $0) < (position[$1 + ".weight"] ?? .max, $1)
+        }
+        let paths = ordered.filter(config.targets(module:))
+        let untargeted = ordered.filter { !config.targets(module: $0) }
+        if paths.isEmpty, let first = untargeted.first {
+            throw mismatch(
+                factors[first]?.a ?? first,
+                "adapter_config.json targets none of the \(untargeted.count) modules the file has factors for (see target_modules, exclude_modules, layers_to_transform)")
         }
         let modules = try paths.map { path in
             try Self.module(
@@ -101,6 +111,7 @@ public struct AdapterLayout: Sendable, Hashable {
         self.modules = modules
         self.replacements = replacements
         self.baseLayerCopies = baseLayerCopies
+        self.untargetedModules = untargeted
     }
 
     /// Analyses an adapter's tensors against a base manifest's logical tensors (a quantized weight counts

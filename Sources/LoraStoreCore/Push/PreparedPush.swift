@@ -5,6 +5,9 @@ struct PreparedPush: Sendable {
     var manifest: Manifest
     var blobs: [Digest: PendingBlob]
     var adapter: AdapterRecord?
+    /// What the push leaves out, with the reason: files of the folder, shards the index does not list, an
+    /// adapter's factors for modules its config does not target.
+    var skipped: [String] = []
 
     /// Throws when a tensor file the blobs come from was changed since it was opened: its tensors were hashed
     /// and checked from the file as it was, and the blobs may hold other bytes than their names say.

@@ -93,6 +93,9 @@ extension Store {
                 config: config,
                 base: base.manifest)
             let factorTypes = layout.modules.compactMap { module in weights[name: module.keyA]?.dtype }
+            skipped += layout.untargetedModules.map {
+                "\($0) (its factors are in the file but adapter_config.json does not target it; PEFT ignores them)"
+            }
             adapter = AdapterRecord(
                 config: config, layout: layout, dtype: factorTypes.first ?? weights.tensors.first?.dtype ?? .f32,
                 base: base.digest)
@@ -140,7 +143,7 @@ extension Store {
         }
         let manifest = Manifest(
             kind: source.kind, tensors: tensors, files: fileEntries, base: baseDigest, fileMetadata: fileMetadata)
-        return PreparedPush(manifest: manifest, blobs: blobs, adapter: adapter)
+        return PreparedPush(manifest: manifest, blobs: blobs, adapter: adapter, skipped: skipped)
     }
 
     /// The base an adapter is checked against: the one given, else the one the repository's latest push used.

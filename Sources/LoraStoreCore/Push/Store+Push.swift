@@ -18,7 +18,7 @@ extension Store {
         let prepared = try prepare(source, repository: repository, options: options)
         guard let scheme = options.quantize else {
             return try withMaintenanceLock(.shared) {
-                try store(prepared, repository: repository, tag: tag, skipped: source.skipped, progress: options.progress)
+                try store(prepared, repository: repository, tag: tag, skipped: prepared.skipped, progress: options.progress)
             }
         }
         guard source.kind == .base else {
@@ -37,7 +37,7 @@ extension Store {
             adapter: nil)
         return try withMaintenanceLock(.shared) {
             try store(
-                quantized, repository: repository, tag: tag, skipped: source.skipped,
+                quantized, repository: repository, tag: tag, skipped: prepared.skipped,
                 quantization: quantization.summary, progress: options.progress)
         }
     }

@@ -68,7 +68,7 @@ extension Store {
             let prepared = try Self.prepare(source, base: base, policy: context.policy, progress: nil)
             hashed.add(size)
             return try ValidatedPush(
-                prepared, repository: destination.repository, tag: destination.tag, skipped: source.skipped)
+                prepared, repository: destination.repository, tag: destination.tag, skipped: prepared.skipped)
         }
         return try withMaintenanceLock(.shared) {
             try store(pushes, progress: options.progress)

@@ -40,7 +40,7 @@ public struct PushPackage: Sendable {
         manifest = prepared.manifest
         manifestJSON = try prepared.manifest.canonicalJSON()
         digest = Digest(of: manifestJSON)
-        skippedFiles = source.skipped
+        skippedFiles = prepared.skipped
         blobs = prepared.blobs
     }
 

@@ -159,6 +159,48 @@ struct MergePropertyTests {
         }
     }
 
+    @Test func onlyTheModulesTheConfigTargetsAreMergedAsPEFTLoadsThem() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try store(directory, adapters: ["acme/a": "a_r8_qv"])
+            let full = try test.merge(base: "micro/base:fp32", adapters: [("acme/a", 1)], name: "full")
+            let base = try LoadedTensor.file(Fixtures.url("base_fp32/model.safetensors"))
+            func pushed(_ name: String, config edit: @escaping (String) -> String) throws -> (PushResult, [String: LoadedTensor]) {
+                let folder = directory.appending(path: name)
+                try AdapterFolder.copy("a_r8_qv", to: folder, editConfig: edit)
+                let result = try test.store.push(
+                    folder, to: try Reference(parsing: "acme/\(name)"), options: PushOptions(base: try Reference(parsing: "micro/base:fp32")))
+                return (result, try test.merge(base: "micro/base:fp32", adapters: [("acme/\(name)", 1)], name: "merged-\(name)"))
+            }
+            func changed(_ merged: [String: LoadedTensor]) -> Set<String> {
+                Set(merged.keys.filter { merged[$0] != base[$0] })
+            }
+            let q0 = "model.layers.0.self_attn.q_proj.weight"
+            // A list of names with layers_to_transform: layer 0's q_proj only.
+            let (layerResult, layer) = try pushed("layer0") {
+                $0.replacingOccurrences(of: "\"v_proj\"", with: "\"q_proj\"")
+                    .replacingOccurrences(of: "\"layers_to_transform\": null", with: "\"layers_to_transform\": [0]")
+            }
+            #expect(changed(layer) == [q0])
+            #expect(layer[q0] == full[q0])
+            #expect(layerResult.skippedFiles.count == 3 && layerResult.skippedFiles.allSatisfy { $0.contains("does not target") })
+            // exclude_modules wins over target_modules.
+            let (_, excluded) = try pushed("excluded") {
+                $0.replacingOccurrences(of: "\"exclude_modules\": null", with: "\"exclude_modules\": [\"v_proj\"]")
+            }
+            #expect(changed(excluded) == ["model.layers.0.self_attn.q_proj.weight", "model.layers.1.self_attn.q_proj.weight"])
+            // A regular expression must match the whole module path.
+            let (_, pattern) = try pushed("pattern") {
+                $0.replacingOccurrences(
+                    of: "\"target_modules\": [\n    \"q_proj\",\n    \"v_proj\"\n  ]",
+                    with: "\"target_modules\": \"model\\\\.layers\\\\.1\\\\..*_proj\"")
+            }
+            #expect(changed(pattern) == ["model.layers.1.self_attn.q_proj.weight", "model.layers.1.self_attn.v_proj.weight"])
+            #expect(throws: StoreError.self, "a config that targets none of the file's modules") {
+                try pushed("none") { $0.replacingOccurrences(of: "\"layers_to_transform\": null", with: "\"layers_to_transform\": [7]") }
+            }
+        }
+    }
+
     @Test func refusesWhatPEFTCannotMerge() throws {
         try TemporaryDirectory.with { directory in
             let test = try store(

@@ -23,6 +23,11 @@ extension Store {
             (try existingManifest(recipe.base, in: db), try BuildOutput.fetch(db, build: build.digest))
         }
         let plan = try MergePlan(base: base, adapters: recipe.adapters, options: recipe.options, store: self)
+        if let recorded, recorded.tensors.map(\.name) != plan.tensors.map(\.name) {
+            throw StoreError.rebuildMismatch(
+                build: build.digest, item: "its list of tensors", expected: Digest(of: Data(recorded.tensors.map(\.name).joined(separator: "\n").utf8)),
+                actual: Digest(of: Data(plan.tensors.map(\.name).joined(separator: "\n").utf8)))
+        }
         let layout = try ModelLayout(
             tensors: plan.tensors.map { ($0.name, $0.dtype, $0.shape) },
             metadata: Self.buildProvenance(build.digest, recipe: recipe), maxShardSize: recipe.options.maxShardSize)
@@ -35,6 +40,7 @@ extension Store {
         let counter = ProgressCounter(phase: "merging", total: plan.outputBytes, handler: progress)
         var tensors: [BuildOutput.Tensor] = []
         var stored: [StoredBlob] = []
+        var folderWritten = false
         do {
             let measured = try MergeEngine(plan: plan, store: self).run(measuring: true) { tensor, bytes in
                 let reusesBase = !tensor.isChanged && tensor.dtype == tensor.base.dtype
@@ -57,13 +63,19 @@ extension Store {
             try Self.checkAdapterLoss(
                 report.adapterLoss, options: recipe.options, scheme: base.manifest.quantization?.values.first?.scheme)
             try writer.finish()
+            folderWritten = true
             try writeSeparateAdapters(of: recipe, into: destination)
             let files = layout.files.compactMap { file in
                 writer.fileDigests[file.name].map { BuildOutput.File(name: file.name, digest: $0, size: file.header.fileSize) }
             }
-            for file in files {
-                if let expected = recorded?.files.first(where: { $0.name == file.name })?.digest, expected != file.digest {
-                    throw StoreError.rebuildMismatch(build: build.digest, item: file.name, expected: expected, actual: file.digest)
+            if let recorded {
+                for file in Set(files.map(\.name)).union(recorded.files.map(\.name)).sorted() {
+                    let (expected, actual) = (recorded.files.first { $0.name == file }?.digest, files.first { $0.name == file }?.digest)
+                    guard expected == actual else {
+                        // A file only one side has compares against the digest of no bytes.
+                        let none = Digest(of: Data())
+                        throw StoreError.rebuildMismatch(build: build.digest, item: file, expected: expected ?? none, actual: actual ?? none)
+                    }
                 }
             }
             try commitMaterialization(
@@ -75,6 +87,8 @@ extension Store {
                 bytes: plan.outputBytes, merged: true, rebuilt: recorded != nil, evicted: [], report: report)
         } catch {
             removeUnindexed(stored.filter(\.created).map(\.digest))
+            // A folder whose files disagree with the record is not handed out.
+            if folderWritten { try? FileManager.default.removeItem(at: destination) }
             throw error
         }
     }

@@ -161,6 +161,25 @@ struct BuildTests {
         }
     }
 
+    @Test func aRecordMissingATensorOrAFileFailsTheRebuildInsteadOfCrashing() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try store(directory)
+            for (kind, adapter) in [("tensor", "acme/a"), ("file", "acme/b")] {
+                let build = try create(test, "acme/checked-\(kind)", [(adapter, 1)])
+                try test.store.setCacheBudget(nil)
+                try pull(test, "acme/checked-\(kind)", into: "\(kind)-first")
+                try test.store.index.database.write { db in
+                    try db.execute(
+                        sql: "DELETE FROM build_output WHERE build_digest = ? AND kind = ? AND position = (SELECT MAX(position) FROM build_output WHERE build_digest = ? AND kind = ?)",
+                        arguments: [build, kind, build, kind])
+                }
+                try test.store.setCacheBudget(0)
+                #expect(throws: StoreError.self, "\(kind)") { try pull(test, "acme/checked-\(kind)", into: "\(kind)-again") }
+                #expect(!FileManager.default.fileExists(atPath: directory.appending(path: "\(kind)-again").path))
+            }
+        }
+    }
+
     @Test func lineageAnswersBothWaysAndProtectsDependencies() throws {
         try TemporaryDirectory.with { directory in
             let test = try store(directory)

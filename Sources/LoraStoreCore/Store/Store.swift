@@ -8,6 +8,8 @@ import GRDB
 public final class Store: Sendable {
     /// The store root.
     public let root: URL
+    /// The SQLite index's file name under the root: its presence is what makes a folder a store.
+    public static let indexFileName = "index.sqlite"
     /// The blob files.
     public let blobs: BlobStore
     /// The index.
@@ -18,7 +20,7 @@ public final class Store: Sendable {
         self.root = root.standardizedFileURL
         blobs = BlobStore(root: self.root)
         try blobs.createDirectories()
-        index = try StoreIndex(path: self.root.appending(path: "index.sqlite").path)
+        index = try StoreIndex(path: self.root.appending(path: Self.indexFileName).path)
     }
 
     /// The store's codec policy (persisted in the index).

@@ -66,7 +66,7 @@ struct Build: AsyncParsableCommand {
         func run() async throws {
             let build = try parseReference(reference)
             guard let report = try global.openStore().buildReport(build) else {
-                throw ValidationError("\(reference) has no fidelity report: it was not materialized yet (pull it first)")
+                throw CommandError("\(reference) has no fidelity report: it was not materialized yet (pull it first)")
             }
             if global.json {
                 try Output.json(report)
@@ -100,7 +100,7 @@ struct QuantizedBuildOptions: ParsableArguments {
     /// `options` with the policy and the loss limit set.
     func apply(to options: MergeOptions) throws -> MergeOptions {
         if let maxAdapterLoss, !(maxAdapterLoss >= 0 && maxAdapterLoss <= 1) {
-            throw ValidationError("--max-adapter-loss is a share between 0 and 1")
+            throw CommandError("--max-adapter-loss is a share between 0 and 1")
         }
         var options = options
         options.quantizedBase = policy

@@ -50,7 +50,7 @@ struct Cache: ParsableCommand {
             if size.lowercased() == "none" || size.lowercased() == "unlimited" {
                 bytes = nil
             } else {
-                guard let parsed = ByteSize(argument: size) else { throw ValidationError("\(size) is not a size like 50GB") }
+                guard let parsed = ByteSize(argument: size) else { throw CommandError("\(size) is not a size like 50GB") }
                 bytes = parsed.bytes
             }
             let evicted = try global.openStore().setCacheBudget(bytes)

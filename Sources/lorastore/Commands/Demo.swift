@@ -21,7 +21,7 @@ struct Demo: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let store = try global.openStore()
+        let store = try global.openStore(creating: true)
         let destination = output.map { URL(fileURLWithPath: $0) }
             ?? store.root.appending(path: "demo-output/support-legal-v1")
         let progress = ProgressBar(quiet: global.json)

@@ -16,7 +16,7 @@ struct GarbageCollect: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        guard let seconds = Self.duration(grace) else { throw ValidationError("--grace \(grace): write e.g. 30s, 10m, 1h or 2d") }
+        guard let seconds = Self.duration(grace) else { throw CommandError("--grace \(grace): write e.g. 30s, 10m, 1h or 2d") }
         let report = try global.openStore().collectGarbage(grace: seconds, dryRun: dryRun)
         if global.json {
             try Output.json(report)

@@ -34,15 +34,15 @@ struct Pull: AsyncParsableCommand {
         let options = try quantized.apply(to: merge.options())
         let dequantizeType = try dequantize.map { text in
             guard let dtype = DType(rawValue: text.uppercased()), dtype.isMergeable else {
-                throw ValidationError("dequantize \(text): choose F32, F16 or BF16")
+                throw CommandError("dequantize \(text): choose F32, F16 or BF16")
             }
             return dtype
         }
         if client != nil, dequantizeType != nil {
-            throw ValidationError("--dequantize applies to a local store")
+            throw CommandError("--dequantize applies to a local store")
         }
         if client != nil, options != MergeOptions() {
-            throw ValidationError("merge options apply to local ad-hoc recipes; on a registry, create a build with them (build create)")
+            throw CommandError("merge options apply to local ad-hoc recipes; on a registry, create a build with them (build create)")
         }
         let progress = ProgressBar(quiet: global.json)
         let result: PullResult

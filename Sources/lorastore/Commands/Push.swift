@@ -51,14 +51,14 @@ struct Push: AsyncParsableCommand {
         let client = try remote.client()
         let progress = ProgressBar(quiet: global.json)
         if client != nil, quantize != nil {
-            throw ValidationError("--quantize applies to a local store; quantize locally, then push the quantized base's folder")
+            throw CommandError("--quantize applies to a local store; quantize locally, then push the quantized base's folder")
         }
         let options = PushOptions(kind: kind, base: baseReference, progress: progress.handler, quantize: quantize)
         guard items.count == 1 else {
             guard client == nil else {
-                throw ValidationError("a registry takes one push at a time; push each folder with its own command")
+                throw CommandError("a registry takes one push at a time; push each folder with its own command")
             }
-            let results = try global.openStore().push(items, options: options)
+            let results = try global.openStore(creating: true).push(items, options: options)
             progress.finish()
             try Self.describe(batch: results, json: global.json)
             return
@@ -69,7 +69,7 @@ struct Push: AsyncParsableCommand {
         if let client {
             result = try await client.push(path, to: destination, options: options)
         } else {
-            result = try global.openStore().push(path, to: destination, options: options)
+            result = try global.openStore(creating: true).push(path, to: destination, options: options)
         }
         progress.finish()
         if global.json {

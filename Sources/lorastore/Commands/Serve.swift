@@ -27,7 +27,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let store = try global.openStore()
+        let store = try global.openStore(creating: true)
         var configuration = RegistryConfiguration(host: host, port: port, requireTokenForReads: requireReadToken)
         if let maxBlobSize { configuration.maxBlobSize = maxBlobSize.bytes }
         Output.note("serving \(store.root.path) on http://\(host):\(port)")

@@ -23,9 +23,9 @@ struct Token: ParsableCommand {
         func run() throws {
             let created: NewToken
             do {
-                created = try global.openStore().createToken(scope: scope, namespace: namespace)
+                created = try global.openStore(creating: true).createToken(scope: scope, namespace: namespace)
             } catch let error as ReferenceError {
-                throw ValidationError("--namespace: \(error.description)")
+                throw CommandError("--namespace: \(error.description)")
             }
             if global.json {
                 try Output.json(created)

@@ -11,7 +11,7 @@ struct AdapterArgument: Sendable {
         do {
             (reference, weight) = try AdHocRecipe.weighted(text)
         } catch let error as ReferenceError {
-            throw ValidationError(error.description)
+            throw CommandError(error.description)
         }
     }
 }

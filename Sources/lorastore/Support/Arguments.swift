@@ -8,6 +8,6 @@ func parseReference(_ text: String) throws -> Reference {
     do {
         return try Reference(parsing: text)
     } catch {
-        throw ValidationError(error.description)
+        throw CommandError(error.description)
     }
 }

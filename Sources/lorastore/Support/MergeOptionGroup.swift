@@ -15,12 +15,12 @@ struct MergeOptionGroup: ParsableArguments {
     func options() throws -> MergeOptions {
         let dtype = try dtype.map { text in
             guard let dtype = DType(rawValue: text.uppercased()), dtype.isMergeable else {
-                throw ValidationError("dtype \(text): choose F32, F16 or BF16")
+                throw CommandError("dtype \(text): choose F32, F16 or BF16")
             }
             return dtype
         }
         guard let mode = CombineMode(rawValue: combine) else {
-            throw ValidationError("combine \(combine): choose exact or peft-linear")
+            throw CommandError("combine \(combine): choose exact or peft-linear")
         }
         return MergeOptions(outputType: dtype, combine: mode, maxShardSize: maxShardSize?.bytes)
     }

@@ -16,7 +16,7 @@ struct RemoteOptions: ParsableArguments {
         let environment = ProcessInfo.processInfo.environment
         guard let text = remote ?? environment["LORASTORE_REMOTE"], !text.isEmpty else { return nil }
         guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https", url.host != nil else {
-            throw ValidationError("--remote \(text): give the server's URL, e.g. http://127.0.0.1:8080")
+            throw CommandError("--remote \(text): give the server's URL, e.g. http://127.0.0.1:8080")
         }
         let token = token ?? environment["LORASTORE_TOKEN"]
         return RegistryClient(endpoint: url, token: token?.isEmpty == false ? token : nil)

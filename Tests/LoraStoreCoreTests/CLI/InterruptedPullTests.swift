@@ -51,7 +51,7 @@ struct InterruptedPullTests {
             #expect(
                 try LoadedTensor.all(in: directory.appending(path: "whole"))
                     == LoadedTensor.all(in: directory.appending(path: "reference")))
-            try test.store.collectGarbage(grace: 0)
+            _ = try test.store.collectGarbage(grace: 0)
             #expect(try test.store.verify(deep: true).faults.isEmpty)
         }
     }

@@ -58,15 +58,27 @@ struct ProcessConcurrencyTests {
         }
     }
 
-    @Test func errorsExitNonZeroWithAMessage() throws {
+    @Test func errorsExitOneWithAMessageAndNoUsage() throws {
         try TemporaryDirectory.with { directory in
             let store = directory.appending(path: "store").path
-            let result = try CommandLineTool.run(["show", "acme/nothing", "--store", store])
-            #expect(result.status != 0)
-            #expect(result.output.contains("acme/nothing:latest: not found"))
+            let missing = try CommandLineTool.run(["show", "acme/nothing", "--store", store])
+            #expect(missing.status == 1)
+            #expect(missing.output.contains("no store at \(store)"))
+            #expect(!FileManager.default.fileExists(atPath: store), "a read on a mistyped path creates nothing")
             let bad = try CommandLineTool.run(["push", Fixtures.url("base_fp32").path, "Bad/Name", "--store", store])
             #expect(bad.status != 0)
             #expect(bad.output.contains("lower-case"))
+
+            #expect(try CommandLineTool.run(["push", Fixtures.url("base_fp32").path, "micro/base", "--store", store]).status == 0)
+            let notFound = try CommandLineTool.run(["show", "acme/nothing", "--store", store])
+            #expect(notFound.status == 1)
+            #expect(notFound.output.contains("acme/nothing:latest: not found"))
+            let size = try CommandLineTool.run(["cache", "budget", "5XB", "--store", store])
+            #expect(size.status == 1)
+            #expect(size.output.contains("5XB is not a size"))
+            for result in [notFound, size] {
+                #expect(!result.output.contains("Usage:"), "a failure while running shows no usage: \(result.output)")
+            }
         }
     }
 }

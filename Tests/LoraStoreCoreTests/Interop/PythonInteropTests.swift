@@ -17,7 +17,7 @@ enum PythonInterop {
     static func run(_ script: String, _ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
         try TemporaryDirectory.with { directory in
             let errorsFile = directory.appending(path: "stderr.txt")
-            FileManager.default.createFile(atPath: errorsFile.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: errorsFile.path, contents: nil)
             let errors = try FileHandle(forWritingTo: errorsFile)
             defer { try? errors.close() }
             let process = Process()

@@ -13,12 +13,16 @@ public enum RegistryServer {
 
     /// Serves `store` until the process receives SIGINT or SIGTERM, then finishes the requests in flight for
     /// at most ``gracefulShutdownLimit``.
-    public static func run(store: Store, configuration: RegistryConfiguration) async throws {
+    /// `onServerRunning` receives the port the server listens on (the one picked for port 0).
+    public static func run(
+        store: Store, configuration: RegistryConfiguration, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws {
         let metrics = RegistryMetrics()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
         var logger = Logger(label: "lorastore.registry")
         logger.logLevel = .info
-        let app = buildApplication(store: store, configuration: configuration, metrics: metrics, logger: logger)
+        let app = buildApplication(
+            store: store, configuration: configuration, metrics: metrics, logger: logger, onServerRunning: onServerRunning)
         var group = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = gracefulShutdownLimit
         group.maximumCancellationDuration = .seconds(5)

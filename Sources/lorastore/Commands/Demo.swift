@@ -56,17 +56,38 @@ struct Demo: ParsableCommand {
             print("")
             StatsTable.print(stats)
         }
-        let storeOption = global.store.map { " --store \($0)" } ?? ""
+        let storeOption = global.store.map { " --store \(Self.shellQuoted($0))" } ?? ""
+        let command = Self.invocation
         print("""
 
             Next, try:
-              lorastore ls\(storeOption)
-              lorastore show demo/coder:v1\(storeOption)
-              lorastore lineage demo/support:v1\(storeOption)
-              lorastore pull demo/polite-support:v1 -o ./polite-support\(storeOption)
-              lorastore pull 'demo/llama:v1+demo/legal:v1@0.5' -o ./half-legal\(storeOption)
-              lorastore cache status\(storeOption)
-              lorastore stats --json\(storeOption)
+              \(command) ls\(storeOption)
+              \(command) show demo/coder:v1\(storeOption)
+              \(command) lineage demo/support:v1\(storeOption)
+              \(command) pull demo/polite-support:v1 -o ./polite-support\(storeOption)
+              \(command) pull 'demo/llama:v1+demo/legal:v1@0.5' -o ./half-legal\(storeOption)
+              \(command) cache status\(storeOption)
+              \(command) stats --json\(storeOption)
             """)
+    }
+
+    /// How to call this binary from the current folder: `lorastore` when that is what the shell finds, else
+    /// its path (relative when it is below the current folder, as `.build/release/lorastore` after
+    /// `swift run`).
+    private static var invocation: String {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        let resolved = binary.resolvingSymlinksInPath().path
+        let onPath = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").contains { folder in
+            URL(fileURLWithPath: String(folder)).appending(path: "lorastore").resolvingSymlinksInPath().path == resolved
+        }
+        if onPath { return "lorastore" }
+        let current = FileManager.default.currentDirectoryPath + "/"
+        return shellQuoted(binary.path.hasPrefix(current) ? String(binary.path.dropFirst(current.count)) : binary.path)
+    }
+
+    /// `text` as one shell word: as it is when that is safe, else in single quotes.
+    private static func shellQuoted(_ text: String) -> String {
+        let safe = text.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "/._-+:@=".unicodeScalars.contains($0) }
+        return safe && !text.isEmpty ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }

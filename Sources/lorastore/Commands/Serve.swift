@@ -30,7 +30,9 @@ struct Serve: AsyncParsableCommand {
         let store = try global.openStore(creating: true)
         var configuration = RegistryConfiguration(host: host, port: port, requireTokenForReads: requireReadToken)
         if let maxBlobSize { configuration.maxBlobSize = maxBlobSize.bytes }
-        Output.note("serving \(store.root.path) on http://\(host):\(port)")
-        try await RegistryServer.run(store: store, configuration: configuration)
+        let (host, root) = (host, store.root.path)
+        try await RegistryServer.run(store: store, configuration: configuration) { port in
+            Output.note("serving \(root) on http://\(host):\(port)")
+        }
     }
 }

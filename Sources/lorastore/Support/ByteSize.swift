@@ -23,4 +23,13 @@ struct ByteSize: ExpressibleByArgument, Sendable {
         guard bytes < Double(Int.max) else { return nil }
         self.bytes = Int(bytes)
     }
+
+    /// The default as `--help` shows it: `300MB` rather than the structure.
+    var defaultValueDescription: String {
+        for (unit, size) in [("TB", 1_000_000_000_000), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1_000)]
+        where bytes >= size && bytes % size == 0 {
+            return "\(bytes / size)\(unit)"
+        }
+        return "\(bytes)B"
+    }
 }

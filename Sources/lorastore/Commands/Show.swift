@@ -16,7 +16,8 @@ struct Show: AsyncParsableCommand {
 
     func run() async throws {
         let parsed = try parseReference(reference)
-        let description = if let client = try remote.client() {
+        let client = try remote.client()
+        let description = if let client {
             try await client.describe(parsed)
         } else {
             try global.openStore().describe(parsed)
@@ -27,6 +28,23 @@ struct Show: AsyncParsableCommand {
         }
         print("\(description.kind.rawValue) \(description.digest)")
         print("tags:      \(description.tags.isEmpty ? "(none)" : description.tags.joined(separator: ", "))")
+        guard description.kind != .build else {
+            // A build is a recipe: what it is made of, and where its sizes are counted.
+            let lineage = if let client {
+                try await client.lineage(parsed)
+            } else {
+                try global.openStore().lineage(parsed)
+            }
+            let name = { (node: Lineage.Node) in node.tags.first ?? node.digest.short }
+            print("base:      \(lineage.base.map(name) ?? "-")")
+            for (index, adapter) in lineage.adapters.enumerated() {
+                let weight = adapter.weight.map { "@" + formatNumber($0) } ?? ""
+                print("\(index == 0 ? "adapters:  " : "           ")\(name(adapter))\(weight)")
+            }
+            print("")
+            print("Its merged size and what it keeps on disk: lorastore stats \(reference); its cache state: lorastore cache status")
+            return
+        }
         print("size:      \(Output.bytes(description.logicalSize)) as files, \(Output.bytes(description.storedSize)) stored")
         if let adapter = description.adapter {
             let base = description.baseTags.first ?? adapter.baseDigest.description

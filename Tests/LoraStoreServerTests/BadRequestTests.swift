@@ -175,17 +175,12 @@ import Testing
         }
     }
 
-    @Test func aBodyCutShortIsTruncatedAndAStalledOneIsDropped() async throws {
+    @Test func aStalledUploadIsDroppedAfterTheIdleTimeout() async throws {
         try await TestRegistry.with(RegistryConfiguration(idleTimeout: .seconds(1))) { registry in
             let bytes = [UInt8](repeating: 5, count: 4096)
             let digest = Digest(of: bytes)
             guard let port = registry.endpoint.port else { return }
             let head = "PUT /api/v1/blobs/\(digest.hex)?repository=acme/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(registry.adminToken)\r\nContent-Length: \(bytes.count)\r\n\r\n"
-            // The client stops sending but waits for the answer: a 400 naming the truncation.
-            let answer = try RawConnection.exchange(Array(head.utf8) + bytes.prefix(1000), port: port)
-            #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer)")
-            #expect(answer.contains("TRUNCATED"), "\(answer)")
-
             // The client stops sending and keeps the connection open: the idle timeout ends the upload.
             let stalled = try RawConnection.open(port: port)
             defer { close(stalled) }
@@ -247,22 +242,5 @@ enum RawConnection {
         let socket = try open(port: port)
         defer { close(socket) }
         _ = bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, 0) }
-    }
-
-    /// Connects, sends `bytes`, shuts down its sending side, and returns everything the server answers
-    /// until it closes the connection.
-    static func exchange(_ bytes: [UInt8], port: Int) throws -> String {
-        let socket = try open(port: port)
-        defer { close(socket) }
-        _ = bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, 0) }
-        shutdown(socket, Int32(SHUT_WR))
-        var answer: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
-            guard count > 0 else { break }
-            answer += buffer.prefix(count)
-        }
-        return String(decoding: answer, as: UTF8.self)
     }
 }

@@ -125,7 +125,8 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         case let other?: throw invalid("layers_to_transform", "must be a list of integers, not \(other.typeName)")
         }
         switch document["layers_pattern"] {
-        case .string(let pattern)?: layersPattern = [pattern]
+        // PEFT reads an empty pattern as none: any name before the layer index.
+        case .string(let pattern)?: layersPattern = pattern.isEmpty ? [] : [pattern]
         case .array(let items)?:
             let patterns = items.compactMap(\.string)
             guard patterns.count == items.count else { throw invalid("layers_pattern", "must list strings") }
@@ -169,33 +170,36 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         return alpha(forModule: path) / (useRSLoRA ? rank.squareRoot() : rank)
     }
 
-    /// Whether PEFT puts LoRA on the module at `path` (as `check_target_module_exists` decides): not named by
-    /// `exclude_modules`, named by `target_modules` (the path, its last segments, or a regular expression
-    /// the whole path matches), and for a list of names in `layers_to_transform` when that is given. The
-    /// layer index is the number after a `layers_pattern` name, or with none, after the last segment that
-    /// is followed by a number and more (PEFT's `.*\.[^.]*\.(\d+)\.`). A file's factors for other modules
-    /// are never loaded by PEFT.
+    /// Whether PEFT puts LoRA on the module at `path`, as PEFT 0.21's `check_target_module_exists` decides:
+    /// not named by `exclude_modules`, not a `modules_to_save` module, and named by `target_modules` (one
+    /// regular expression the whole path matches; or a list: the path itself, or a path ending in `.` and an
+    /// entry, which must then also be in `layers_to_transform` when that is given). The layer index is the
+    /// first number after a `layers_pattern` name, or with none, the first number between dots (so an
+    /// expert index deeper in the path is not taken for the layer). A file's factors for other modules are
+    /// never loaded by PEFT.
     public func targets(module path: String) -> Bool {
         switch excludeModules {
-        case .pattern(let pattern)?: if Self.matchesWhole(pattern, path) { return false }
+        case .pattern(let pattern)?: if Self.matches("^(?:\(pattern))$", path) { return false }
         case .names(let names)?: if Self.names(names, include: path) { return false }
         case .unspecified?, nil: break
         }
+        if modulesToSave.contains(where: { Self.matches("^(?:(^|.*\\.)\($0)($|\\..*))", path) }) { return false }
         switch targetModules {
         // Unsaid or PEFT's shorthand for every linear layer: the file's factors are what was targeted.
         case .unspecified: return true
-        case .pattern(let pattern): return pattern == "all-linear" || Self.matchesWhole(pattern, path)
+        case .pattern(let pattern): return pattern == "all-linear" || Self.matches("^(?:\(pattern))$", path)
         case .names(let names):
-            guard Self.names(names, include: path) else { return false }
+            if names.contains(path) { return true }
+            guard names.contains(where: { path.hasSuffix("." + $0) }) else { return false }
             guard let layers = layersToTransform, !layers.isEmpty else { return true }
             let prefixes = (layersPattern ?? []).isEmpty
-                ? ["^.*\\.[^.]*\\.(\\d+)\\."]
-                : (layersPattern ?? []).map { "^.*\\.\($0)\\.(\\d+)\\." }
+                ? ["^.*?\\.[^.]*\\.(\\d+)\\."]
+                : (layersPattern ?? []).map { "^(?:^|.*?\\.)\($0)\\.(\\d+)\\." }
             for prefix in prefixes {
                 guard let expression = try? NSRegularExpression(pattern: prefix),
-                      let match = expression.firstMatch(in: path, range: NSRange(path.startIndex..., in: path)),
-                      let range = Range(match.range(at: 1), in: path), let layer = Int(path[range])
+                      let match = expression.firstMatch(in: path, range: NSRange(path.startIndex..., in: path))
                 else { continue }
+                guard let range = Range(match.range(at: 1), in: path), let layer = Int(path[range]) else { return false }
                 return layers.contains(layer)
             }
             return false
@@ -207,9 +211,9 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         names.contains { path == $0 || path.hasSuffix("." + $0) }
     }
 
-    /// Python's `re.fullmatch(pattern, path)`.
-    private static func matchesWhole(_ pattern: String, _ path: String) -> Bool {
-        guard let expression = try? NSRegularExpression(pattern: "^(?:\(pattern))$") else { return false }
+    /// Whether the regular expression `pattern` (anchored by the caller) matches `path`.
+    private static func matches(_ pattern: String, _ path: String) -> Bool {
+        guard let expression = try? NSRegularExpression(pattern: pattern) else { return false }
         return expression.firstMatch(in: path, range: NSRange(path.startIndex..., in: path)) != nil
     }
 

@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+@testable import LoraStoreCore
+
+/// `AdapterConfig.targets(module:)` against the cases of PEFT 0.21's `check_target_module_exists`.
+@Suite("Which modules a config targets")
+struct AdapterTargetingTests {
+    private func config(_ fields: String) throws -> AdapterConfig {
+        try AdapterConfig(json: Data("{\"r\": 8, \(fields)}".utf8), file: "adapter_config.json")
+    }
+
+    @Test func namesMatchWholePathsOrLastSegments() throws {
+        let names = try config(#""target_modules": ["q_proj", "mlp.down_proj"]"#)
+        #expect(names.targets(module: "model.layers.3.self_attn.q_proj"))
+        #expect(names.targets(module: "model.layers.3.mlp.down_proj"))
+        #expect(!names.targets(module: "model.layers.3.self_attn.xq_proj"), "a suffix must start at a dot")
+        #expect(!names.targets(module: "model.layers.3.self_attn.v_proj"))
+    }
+
+    @Test func aPatternMustMatchTheWholePath() throws {
+        let pattern = try config(#""target_modules": "model\\.layers\\.[01]\\..*proj""#)
+        #expect(pattern.targets(module: "model.layers.1.self_attn.q_proj"))
+        #expect(!pattern.targets(module: "model.layers.12.self_attn.q_proj"))
+        #expect(!pattern.targets(module: "x.model.layers.1.self_attn.q_proj"))
+    }
+
+    @Test func layersToTransformReadsTheFirstLayerIndexNotAnExpertIndex() throws {
+        let layers = try config(#""target_modules": ["gate_proj", "model.layers.5.mlp.gate_proj"], "layers_to_transform": [1]"#)
+        #expect(layers.targets(module: "model.layers.1.mlp.experts.0.gate_proj"), "the layer is 1; 0 is the expert")
+        #expect(!layers.targets(module: "model.layers.0.mlp.experts.1.gate_proj"))
+        #expect(layers.targets(module: "model.layers.5.mlp.gate_proj"), "a path named whole skips the layer filter")
+        let patterned = try config(#""target_modules": ["q_proj"], "layers_to_transform": 3, "layers_pattern": ["h", "layers"]"#)
+        #expect(patterned.targets(module: "layers.3.q_proj"), "a pattern may open the path")
+        #expect(patterned.targets(module: "transformer.h.3.attn.q_proj"))
+        #expect(!patterned.targets(module: "transformer.blocks.3.attn.q_proj"))
+        let emptyPattern = try config(#""target_modules": ["q_proj"], "layers_to_transform": [3], "layers_pattern": """#)
+        #expect(emptyPattern.targets(module: "model.layers.3.self_attn.q_proj"), "an empty pattern is none")
+    }
+
+    @Test func excludedAndSavedModulesAreNeverTargets() throws {
+        let excluded = try config(#""target_modules": ["q_proj", "v_proj"], "exclude_modules": ["layers.1.self_attn.v_proj"]"#)
+        #expect(excluded.targets(module: "model.layers.0.self_attn.v_proj"))
+        #expect(!excluded.targets(module: "model.layers.1.self_attn.v_proj"))
+        let excludedByPattern = try config(#""target_modules": ["q_proj"], "exclude_modules": ".*layers\\.0\\..*""#)
+        #expect(!excludedByPattern.targets(module: "model.layers.0.self_attn.q_proj"))
+        #expect(excludedByPattern.targets(module: "model.layers.10.self_attn.q_proj"))
+        let saved = try config(#""target_modules": ["lm_head", "q_proj"], "modules_to_save": ["lm_head"]"#)
+        #expect(!saved.targets(module: "lm_head"))
+        #expect(saved.targets(module: "model.layers.0.self_attn.q_proj"))
+    }
+}

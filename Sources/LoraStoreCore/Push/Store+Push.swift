@@ -72,9 +72,10 @@ extension Store {
             var recorded: [(tagged: Digest?, manifestExisted: Bool)] = []
             for attempt in 1...2 {
                 do {
-                    let written = try writeMissing(pending, progress: progress, linked: &linked)
+                    let written = try writeMissing(pending, progress: progress, linked: &linked) {
+                        try pushes.forEach { try $0.prepared.checkSourcesUnchanged() }
+                    }
                     created += written.created
-                    try pushes.forEach { try $0.prepared.checkSourcesUnchanged() }
                     recorded = try index.database.write { db in
                         let now = Date().timeIntervalSince1970
                         return try pushes.map { push in
@@ -108,10 +109,12 @@ extension Store {
     }
 
     /// Writes and publishes the blobs of `pending` that have no file: those the index lacks, and those it
-    /// lists whose file is gone (`restored`: a push puts them back). Returns the files it created; `linked`
-    /// also receives them as soon as each exists.
+    /// lists whose file is gone (`restored`: a push puts them back). `checkStaged` runs once every blob is
+    /// staged and before any is linked into place, where another writer could adopt it. Returns the files it
+    /// created; `linked` also receives them as soon as each exists.
     private func writeMissing(
-        _ pending: [Digest: PendingBlob], progress: ProgressHandler?, linked: inout [StoredBlob]
+        _ pending: [Digest: PendingBlob], progress: ProgressHandler?, linked: inout [StoredBlob],
+        checkStaged: () throws -> Void
     ) throws -> (created: [StoredBlob], restored: Set<Digest>) {
         let known = try index.database.read { db in try indexedBlobs(among: pending.keys, in: db) }
         let onDisk = Set(pending.keys.filter { blobs.storedSize(of: $0) != nil })
@@ -138,6 +141,12 @@ extension Store {
         if let failure {
             BlobBatch.discard(staged)
             throw failure
+        }
+        do {
+            try checkStaged()
+        } catch {
+            BlobBatch.discard(staged)
+            throw error
         }
         let created = try BlobBatch.publish(staged, adopting: Array(adopted), in: blobs, linked: &linked)
         return (created, known.subtracting(onDisk))

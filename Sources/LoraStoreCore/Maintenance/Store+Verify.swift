@@ -72,8 +72,9 @@ extension Store {
             for file in orphans {
                 faults.append(.init(kind: .orphanFile, digest: file.digest, path: file.path, detail: "not in the index (\(file.size) bytes)", repaired: false))
             }
-            // Without the exclusive lock, a file whose writer is still running is a write in progress.
-            for file in temporary where repair || !Self.isWrittenByLiveProcess(file.path) {
+            // A file whose writer is still running is a write in progress: a push holds the lock until it
+            // commits, but a registry spools uploads and materializing for a pull writes its scratch without it.
+            for file in temporary where !Self.isWrittenByLiveProcess(file.path) {
                 faults.append(.init(kind: .strayTemporaryFile, digest: nil, path: file.path, detail: "left by an interrupted write (\(file.size) bytes)", repaired: false))
             }
             if repair {

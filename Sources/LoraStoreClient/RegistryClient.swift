@@ -20,13 +20,16 @@ public struct RegistryClient: Sendable {
         http = httpClient
     }
 
-    /// The HTTP client used unless another is given, for the life of the process: connecting may take
-    /// 10 s, and the server may be silent for up to 10 minutes at a time (it merges a build, or hashes a
-    /// base's files, before it answers). No request has an overall deadline, so an upload or download of
-    /// any size finishes as long as bytes keep moving.
-    public static let defaultHTTPClient = HTTPClient(
-        eventLoopGroupProvider: .singleton,
-        configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(10), read: .minutes(10))))
+    /// The HTTP client used unless another is given, for the life of the process: AsyncHTTPClient's shared
+    /// configuration (up to 90 s to connect, or to wait for a pooled connection), except that the server may
+    /// be silent for up to 10 minutes at a time (it merges a build, or hashes a base's files, before it
+    /// answers). No request has an overall deadline, so an upload or download of any size finishes as long
+    /// as bytes keep moving.
+    public static let defaultHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.timeout.read = .minutes(10)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     // MARK: Queries
 
@@ -133,7 +136,7 @@ public struct RegistryClient: Sendable {
     private static func reason(_ error: any Error) -> String {
         let resume = "; run the command again: pushes and pulls continue where they stopped"
         if let error = error as? HTTPClientError {
-            if error == .connectTimeout { return "could not connect within 10 s" }
+            if error == .connectTimeout || error == .getConnectionFromPoolTimeout { return "could not connect within 90 s" }
             if error == .readTimeout { return "the server sent nothing for 10 minutes" + resume }
             if error == .remoteConnectionClosed { return "the server closed the connection" + resume }
         }

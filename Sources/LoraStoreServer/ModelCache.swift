@@ -9,6 +9,9 @@ actor ModelCache {
     private let metrics: RegistryMetrics
     private var models: [Digest: ServedModel] = [:]
     private var inFlight: [Digest: Task<ServedModel, any Error>] = [:]
+    /// Builds being materialized: the first requests for a cold build wait for one merge on one worker
+    /// instead of each blocking a worker on the build's lock.
+    private var merges: [Digest: Task<Bool, any Error>] = [:]
 
     init(store: Store, workers: Workers, metrics: RegistryMetrics) {
         self.store = store
@@ -22,10 +25,14 @@ actor ModelCache {
         if let model = models[stored.digest] { return (model, nil) }
         let (store, workers, metrics) = (store, workers, metrics)
         guard stored.kind != .build else {
-            // Each request holds the build itself; the lock makes concurrent first requests merge once.
+            let merge = merges[stored.digest] ?? Task { try await workers.run { try store.holdForServing(stored.digest).merged } }
+            let started = merges[stored.digest] == nil
+            if started { merges[stored.digest] = merge }
+            defer { if started { merges[stored.digest] = nil } }
+            if try await merge.value, started { metrics.countMaterialization() }
+            // Each request then holds the build itself while its files are listed or sent.
             return try await workers.run {
-                let (hold, merged) = try store.holdForServing(stored.digest)
-                if merged { metrics.countMaterialization() }
+                let (hold, _) = try store.holdForServing(stored.digest)
                 return (try Self.hashedModel(stored, in: store), hold)
             }
         }

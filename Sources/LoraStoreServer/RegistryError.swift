@@ -82,7 +82,8 @@ public struct RegistryError: HTTPResponseError, Sendable {
             case .baseRequired: self.init(.badRequest, code: "BASE_REQUIRED", message: error.description)
             case .invalidInput, .adapterMismatch, .nonFinite, .mergeRefused, .nonFiniteResult:
                 self.init(.badRequest, code: "INVALID_INPUT", message: error.description)
-            case .newerSchema, .rebuildMismatch, .incompleteCollection:
+            case .evictedWhileServing: self.init(.serviceUnavailable, code: "BUSY", message: error.description)
+            case .newerSchema, .rebuildMismatch, .rebuildTensorsDiffer, .engineChanged, .incompleteCollection:
                 self.init(.internalServerError, code: "INTERNAL", message: error.description)
             }
         case let error as SafetensorsError:

@@ -12,8 +12,9 @@ public struct BuildRecipe: Sendable, Hashable, Codable {
     /// under another version are other builds rather than silently different bytes.
     public var engineVersion: String
 
-    /// The current merge semantics.
-    public static let currentEngineVersion = "1.0"
+    /// The current merge semantics. 1.1: PEFT's linear combination with the sign on A and the rsLoRA scale,
+    /// only the modules the adapter's config targets, and `base_layer` copies that differ from the base.
+    public static let currentEngineVersion = "1.1"
 
     public init(base: Digest, adapters: [WeightedAdapter], options: MergeOptions = MergeOptions()) {
         self.base = base

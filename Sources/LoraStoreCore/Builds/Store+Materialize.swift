@@ -24,9 +24,15 @@ extension Store {
         }
         let plan = try MergePlan(base: base, adapters: recipe.adapters, options: recipe.options, store: self)
         if let recorded, recorded.tensors.map(\.name) != plan.tensors.map(\.name) {
-            throw StoreError.rebuildMismatch(
-                build: build.digest, item: "its list of tensors", expected: Digest(of: Data(recorded.tensors.map(\.name).joined(separator: "\n").utf8)),
-                actual: Digest(of: Data(plan.tensors.map(\.name).joined(separator: "\n").utf8)))
+            let (before, now) = (recorded.tensors.map(\.name), plan.tensors.map(\.name))
+            throw StoreError.rebuildTensorsDiffer(
+                build: build.digest, missing: before.filter { !Set(now).contains($0) }, added: now.filter { !Set(before).contains($0) })
+        }
+        // The error for bytes that differ from the record: a recipe of another engine version explains them.
+        func mismatch(_ item: String, expected: Digest, actual: Digest) -> StoreError {
+            recipe.engineVersion == BuildRecipe.currentEngineVersion
+                ? .rebuildMismatch(build: build.digest, item: item, expected: expected, actual: actual)
+                : .engineChanged(build: build.digest, recorded: recipe.engineVersion, current: BuildRecipe.currentEngineVersion, item: item)
         }
         let layout = try ModelLayout(
             tensors: plan.tensors.map { ($0.name, $0.dtype, $0.shape) },
@@ -46,7 +52,7 @@ extension Store {
                 let reusesBase = !tensor.isChanged && tensor.dtype == tensor.base.dtype
                 let digest = reusesBase ? tensor.base.digest : Digest(of: bytes)
                 if let expected = recorded?.tensors[tensors.count].digest, expected != digest {
-                    throw StoreError.rebuildMismatch(build: build.digest, item: tensor.name, expected: expected, actual: digest)
+                    throw mismatch(tensor.name, expected: expected, actual: digest)
                 }
                 if !reusesBase {
                     stored.append(
@@ -74,7 +80,7 @@ extension Store {
                     guard expected == actual else {
                         // A file only one side has compares against the digest of no bytes.
                         let none = Digest(of: Data())
-                        throw StoreError.rebuildMismatch(build: build.digest, item: file, expected: expected ?? none, actual: actual ?? none)
+                        throw mismatch(file, expected: expected ?? none, actual: actual ?? none)
                     }
                 }
             }

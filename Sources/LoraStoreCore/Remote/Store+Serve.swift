@@ -7,7 +7,7 @@ extension Store {
     /// base's small files and, when sharded, the build's shard index). Nil for a build that is not
     /// materialized now (see ``holdForServing(_:)``).
     ///
-    /// The files are byte for byte those ``pull(_:to:options:progress:)`` writes.
+    /// The files are byte for byte those ``pull(_:to:options:dequantize:progress:)`` writes.
     public func servedModel(_ stored: StoredManifest) throws -> ServedModel? {
         guard stored.kind == .build else {
             let layout = try ModelLayout(manifest: stored.manifest)
@@ -56,9 +56,12 @@ extension Store {
 
     /// Materializes `build` unless it is materialized now (merging it, or rebuilding it after eviction and
     /// checking its recorded digests, as a pull would, recording the pull), then holds it: eviction skips the
-    /// build until the hold is released, so a server can stream its blobs. The cache budget is enforced once
-    /// the hold is taken, so a budget smaller than the build still serves it. Concurrent calls, in threads or
-    /// processes, merge once. Also returns whether this call merged.
+    /// build until the hold is released, so a server can stream its blobs. After a merge the cache budget is
+    /// enforced (best effort) once the hold is taken, so a budget smaller than the build still serves it.
+    /// Concurrent calls, in threads or processes, merge once. Also returns whether this call merged.
+    ///
+    /// - Throws: ``StoreError/evictedWhileServing(build:)`` when another process evicted the build each time
+    ///   it was materialized.
     public func holdForServing(_ build: Digest) throws -> (hold: BuildHold, merged: Bool) {
         var merged = false
         // Another process may evict the build between the merge and the hold; a few tries settle that.
@@ -75,12 +78,14 @@ extension Store {
             let lock = try buildLock(build)
             try lock.lock(.shared)
             if try materializedOutput(of: build) != nil {
-                try enforceCacheBudget()
+                // The build is held, so this skips it; a failure here leaves the cache over budget until the
+                // next pull, which is no reason to refuse this one.
+                if merged { _ = try? enforceCacheBudget() }
                 return (BuildHold(lock: lock), merged)
             }
             lock.unlock()
         }
-        throw StoreError.mergeRefused("build \(build.short) was evicted again each time it was materialized; is the cache budget contended?")
+        throw StoreError.evictedWhileServing(build: build)
     }
 
     /// The SHA-256 of a served file, reading it through (for tensor files of bases and adapters, whose

@@ -22,8 +22,14 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case nonFiniteResult(tensor: String)
     /// Rebuilding an evicted build gave other bytes than its first materialization recorded.
     case rebuildMismatch(build: Digest, item: String, expected: Digest, actual: Digest)
+    /// Rebuilding an evicted build would make other tensors than its first materialization recorded.
+    case rebuildTensorsDiffer(build: Digest, missing: [String], added: [String])
+    /// Rebuilding a build recorded under another merge engine version gave other bytes.
+    case engineChanged(build: Digest, recorded: String, current: String, item: String)
     /// Removing the last name of a base or adapter that builds are made from, without forcing.
     case inUse(reference: String, builds: [String])
+    /// Another process evicted a build each time it was materialized to be served.
+    case evictedWhileServing(build: Digest)
     /// Garbage collection swept the index (the rows in `removed` are gone) but could not delete some of the
     /// files; they are left as stray files, which the next collection removes.
     case incompleteCollection(removed: GarbageCollectionReport, failures: [String])
@@ -57,8 +63,14 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "cannot merge: the merged \(tensor) has NaN or infinite values"
         case .rebuildMismatch(let build, let item, let expected, let actual):
             "rebuilding build \(build.short) gave different bytes for \(item): recorded \(expected.short), now \(actual.short); nothing was stored (is the base or an adapter blob damaged? run `lorastore verify --deep`)"
+        case .rebuildTensorsDiffer(let build, let missing, let added):
+            "rebuilding build \(build.short) would make other tensors than it recorded (missing: \(missing.isEmpty ? "none" : missing.joined(separator: ", ")); new: \(added.isEmpty ? "none" : added.joined(separator: ", "))); nothing was stored (run `lorastore verify`: was the index changed?)"
+        case .engineChanged(let build, let recorded, let current, let item):
+            "build \(build.short) was recorded by merge engine \(recorded) and this lorastore merges by \(current), which gives other bytes for \(item); nothing was stored. Create the build again (lorastore build create, same inputs) to pull it with this engine"
         case .inUse(let reference, let builds):
             "\(reference) is used by \(builds.count) build(s): \(builds.joined(separator: ", ")); remove them first or pass --force"
+        case .evictedWhileServing(let build):
+            "build \(build.short) was evicted by another process each time it was materialized; try again, or raise the cache budget"
         case .incompleteCollection(let removed, let failures):
             "garbage collection removed \(removed.manifests.count) manifest(s) and \(removed.blobs.count) blob(s) from the index "
                 + "but could not delete \(failures.count) file(s), left for the next `lorastore gc`: "

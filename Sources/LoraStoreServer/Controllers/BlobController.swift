@@ -48,15 +48,23 @@ struct BlobController {
         let upload = try BlobUpload(
             into: store, digest: digest, repository: repository, expectedSize: expectedSize,
             limit: registry.configuration.maxBlobSize, encoding: encoding)
-        do {
-            for try await buffer in request.body {
-                try buffer.withUnsafeReadableBytes { try upload.append($0) }
+        var body = request.body.makeAsyncIterator()
+        while true {
+            let buffer: ByteBuffer?
+            do {
+                buffer = try await body.next()
+            } catch {
+                // The body stream fails when the client hangs up or stalls past the idle timeout.
+                upload.cancel()
+                throw ReceiveError.truncated(digest: digest, expected: expectedSize ?? upload.received, received: upload.received)
             }
-        } catch {
-            upload.cancel()
-            // The body stream ends early when the client hangs up or stalls past the idle timeout.
-            if error is ReceiveError || error is RegistryError { throw error }
-            throw ReceiveError.truncated(digest: digest, expected: expectedSize ?? upload.received, received: upload.received)
+            guard let buffer else { break }
+            do {
+                try buffer.withUnsafeReadableBytes { try upload.append($0) }
+            } catch {
+                upload.cancel()
+                throw error
+            }
         }
         let stored = try await registry.workers.run { try upload.finish() }
         registry.metrics.countUpload(stored.created ? stored.logicalSize : 0)

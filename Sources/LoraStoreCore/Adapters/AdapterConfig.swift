@@ -90,15 +90,7 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
             guard let number = value.double else { throw invalid("lora_alpha", "must be a number, not \(value.typeName)") }
             alpha = number
         }
-        switch document["target_modules"] {
-        case .string(let pattern)?: targetModules = .pattern(pattern)
-        case .array(let items)?:
-            let names = items.compactMap(\.string)
-            guard names.count == items.count else { throw invalid("target_modules", "must list strings") }
-            targetModules = .names(names)
-        case .null?, nil: targetModules = .unspecified
-        case let other?: throw invalid("target_modules", "must be a list or a string, not \(other.typeName)")
-        }
+        targetModules = try Self.modules(document, "target_modules", file: file) ?? .unspecified
         useRSLoRA = try Self.flag(document, "use_rslora", file: file)
         useDoRA = try Self.flag(document, "use_dora", file: file)
         fanInFanOut = try Self.flag(document, "fan_in_fan_out", file: file)
@@ -134,15 +126,7 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         case .null?, nil: layersPattern = nil
         case let other?: throw invalid("layers_pattern", "must be a string or a list, not \(other.typeName)")
         }
-        switch document["exclude_modules"] {
-        case .string(let pattern)?: excludeModules = .pattern(pattern)
-        case .array(let items)?:
-            let names = items.compactMap(\.string)
-            guard names.count == items.count else { throw invalid("exclude_modules", "must list strings") }
-            excludeModules = .names(names)
-        case .null?, nil: excludeModules = nil
-        case let other?: throw invalid("exclude_modules", "must be a list or a string, not \(other.typeName)")
-        }
+        excludeModules = try Self.modules(document, "exclude_modules", file: file)
         bias = document["bias"]?.string ?? "none"
         taskType = document["task_type"]?.string
         baseModelNameOrPath = document["base_model_name_or_path"]?.string
@@ -230,6 +214,22 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
             if expression.firstMatch(in: path, range: range) != nil { return entry.value }
         }
         return nil
+    }
+
+    /// `target_modules` or `exclude_modules`: one regular expression or a list of names; nil when absent.
+    private static func modules(_ document: OrderedJSON, _ field: String, file: String) throws -> TargetModules? {
+        switch document[field] {
+        case .string(let pattern)?: return .pattern(pattern)
+        case .array(let items)?:
+            let names = items.compactMap(\.string)
+            guard names.count == items.count else {
+                throw StoreError.invalidInput(path: file, reason: "field \"\(field)\" must list strings")
+            }
+            return .names(names)
+        case .null?, nil: return nil
+        case let other?:
+            throw StoreError.invalidInput(path: file, reason: "field \"\(field)\" must be a list or a string, not \(other.typeName)")
+        }
     }
 
     private static func flag(_ document: OrderedJSON, _ field: String, file: String) throws -> Bool {

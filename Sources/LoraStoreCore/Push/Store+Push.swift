@@ -184,8 +184,8 @@ extension Store {
     }
 
     /// Records the blobs (those not indexed yet, and the `restored` ones whose files this push wrote again),
-    /// the manifest (unless it exists) and the tag of one push inside the caller's transaction. Returns the digest the tag pointed at before and whether the manifest
-    /// already existed.
+    /// the manifest (unless it exists) and the tag of one push inside the caller's transaction. Returns the
+    /// digest the tag pointed at before and whether the manifest already existed.
     func record(
         _ prepared: PreparedPush, digest: Digest, json: Data, repository: String, tag: String, in db: Database,
         restored: Set<Digest> = [], now: TimeInterval = Date().timeIntervalSince1970

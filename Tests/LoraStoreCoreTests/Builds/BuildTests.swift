@@ -161,6 +161,35 @@ struct BuildTests {
         }
     }
 
+    @Test func aRebuildOfARecipeFromAnotherEngineThatDiffersSaysSo() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try store(directory)
+            var recipe = BuildRecipe(
+                base: try test.store.resolve(try Reference(parsing: "micro/base:fp32")).digest,
+                adapters: [WeightedAdapter(digest: try test.store.resolve(try Reference(parsing: "acme/a")).digest)])
+            recipe.engineVersion = "1.0"
+            let build = try test.store.record(recipe, tag: try Reference(parsing: "acme/old"))
+            #expect(build != (try create(test, "acme/new", [("acme/a", 1)])), "the engine version is part of the recipe")
+            try pull(test, "acme/old", into: "first")
+            try test.store.index.database.write { db in
+                try db.execute(
+                    sql: "UPDATE build_output SET digest = ? WHERE build_digest = ? AND kind = 'tensor' AND changed = 1 AND position = (SELECT MIN(position) FROM build_output WHERE build_digest = ? AND changed = 1)",
+                    arguments: [String(repeating: "0", count: 64), build, build])
+            }
+            try test.store.setCacheBudget(0)
+            do {
+                try pull(test, "acme/old", into: "second")
+                Issue.record("the rebuild that differs from its record succeeded")
+            } catch let error as StoreError {
+                guard case .engineChanged(_, let recorded, let current, _) = error else {
+                    Issue.record("\(error)")
+                    return
+                }
+                #expect(recorded == "1.0" && current == BuildRecipe.currentEngineVersion)
+            }
+        }
+    }
+
     @Test func aRecordMissingATensorOrAFileFailsTheRebuildInsteadOfCrashing() throws {
         try TemporaryDirectory.with { directory in
             let test = try store(directory)

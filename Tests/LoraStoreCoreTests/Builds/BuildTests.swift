@@ -143,17 +143,23 @@ struct BuildTests {
         }
     }
 
+    /// Changes the recorded digest of the build's first changed tensor and evicts it, so its next pull
+    /// rebuilds bytes that disagree with the record.
+    private func alterRecordAndEvict(_ test: TestStore, _ build: Digest) throws {
+        try test.store.index.database.write { db in
+            try db.execute(
+                sql: "UPDATE build_output SET digest = ? WHERE build_digest = ? AND kind = 'tensor' AND changed = 1 AND position = (SELECT MIN(position) FROM build_output WHERE build_digest = ? AND changed = 1)",
+                arguments: [String(repeating: "0", count: 64), build, build])
+        }
+        try test.store.setCacheBudget(0)
+    }
+
     @Test func aRebuildThatDisagreesWithTheRecordFailsLoudly() throws {
         try TemporaryDirectory.with { directory in
             let test = try store(directory)
             let build = try create(test, "acme/checked", [("acme/a", 1)])
             try pull(test, "acme/checked", into: "first")
-            try test.store.index.database.write { db in
-                try db.execute(
-                    sql: "UPDATE build_output SET digest = ? WHERE build_digest = ? AND kind = 'tensor' AND changed = 1 AND position = (SELECT MIN(position) FROM build_output WHERE build_digest = ? AND changed = 1)",
-                    arguments: [String(repeating: "0", count: 64), build, build])
-            }
-            try test.store.setCacheBudget(0)
+            try alterRecordAndEvict(test, build)
             let before = try test.snapshot()
             #expect(throws: StoreError.self) { try pull(test, "acme/checked", into: "second") }
             #expect(try test.snapshot() == before, "a failed rebuild stores nothing")
@@ -171,12 +177,7 @@ struct BuildTests {
             let build = try test.store.record(recipe, tag: try Reference(parsing: "acme/old"))
             #expect(build != (try create(test, "acme/new", [("acme/a", 1)])), "the engine version is part of the recipe")
             try pull(test, "acme/old", into: "first")
-            try test.store.index.database.write { db in
-                try db.execute(
-                    sql: "UPDATE build_output SET digest = ? WHERE build_digest = ? AND kind = 'tensor' AND changed = 1 AND position = (SELECT MIN(position) FROM build_output WHERE build_digest = ? AND changed = 1)",
-                    arguments: [String(repeating: "0", count: 64), build, build])
-            }
-            try test.store.setCacheBudget(0)
+            try alterRecordAndEvict(test, build)
             do {
                 try pull(test, "acme/old", into: "second")
                 Issue.record("the rebuild that differs from its record succeeded")

@@ -41,7 +41,7 @@ public struct AdapterLayout: Sendable, Hashable {
     ///   - baseOrder: the base's tensor names in file order, so modules come out in merge order.
     public init(
         file: String, tensors: [(key: String, signature: Signature)], config: AdapterConfig,
-        baseTensors: [String: Signature], baseOrder: [String]
+        baseTensors: [String: Signature], baseOrder: [String], baseModelType: String? = nil
     ) throws {
         func mismatch(_ key: String, _ reason: String) -> StoreError {
             .adapterMismatch(file: file, key: key, reason: reason)
@@ -103,6 +103,7 @@ public struct AdapterLayout: Sendable, Hashable {
         let modules = try paths.map { path in
             try Self.module(
                 path: path, parts: factors[path] ?? Factors(), signatures: signatures, config: config,
+                fanInFanOut: Self.storesInputsFirst(module: path, baseModelType: baseModelType, config: config),
                 baseTensors: baseTensors, mismatch: mismatch)
         }
         if let clash = modules.first(where: { replacements[$0.target] != nil }) {
@@ -116,12 +117,32 @@ public struct AdapterLayout: Sendable, Hashable {
 
     /// Analyses an adapter's tensors against a base manifest's logical tensors (a quantized weight counts
     /// with its original shape).
-    public init(file: String, tensors: [(key: String, signature: Signature)], config: AdapterConfig, base: Manifest) throws {
+    public init(
+        file: String, tensors: [(key: String, signature: Signature)], config: AdapterConfig, base: Manifest,
+        baseModelType: String? = nil
+    ) throws {
         let logical = base.logicalTensors
         try self.init(
             file: file, tensors: tensors, config: config,
             baseTensors: Dictionary(logical.map { ($0.name, $0.signature) }, uniquingKeysWith: { first, _ in first }),
-            baseOrder: logical.map(\.name))
+            baseOrder: logical.map(\.name), baseModelType: baseModelType)
+    }
+
+    /// Model types (`config.json`'s `model_type`) whose attention and MLP projections are transformers'
+    /// `Conv1D`, which stores its weight as `[in, out]`: the GPT-2 family.
+    static let conv1DModelTypes: Set<String> = ["gpt2", "openai-gpt", "imagegpt", "decision_transformer"]
+    /// The names of those `Conv1D` modules; the others (`lm_head`, `score`...) are `Linear`.
+    static let conv1DModuleNames: Set<String> = ["c_attn", "c_proj", "c_fc", "q_attn"]
+
+    /// Whether a module's base weight is `[in, out]`. PEFT decides by the module's class, not by the
+    /// config: it sets `fan_in_fan_out` for a `Conv1D` and clears it for a `Linear`, and saves whichever
+    /// value the last module left. In the GPT-2 family the module's name tells its class; every other
+    /// transformers model type uses `Linear` (CLVP, which mixes both, aside); without a model type (no
+    /// `config.json`), or for CLVP, the saved flag is the best evidence.
+    static func storesInputsFirst(module path: String, baseModelType: String?, config: AdapterConfig) -> Bool {
+        guard let baseModelType, !baseModelType.hasPrefix("clvp") else { return config.fanInFanOut }
+        return conv1DModelTypes.contains(baseModelType)
+            && conv1DModuleNames.contains(String(path.split(separator: ".").last ?? ""))
     }
 
     /// The numbered layers the adapter touches (from `layers.N.` or `h.N.` in module paths), sorted.
@@ -181,7 +202,7 @@ public struct AdapterLayout: Sendable, Hashable {
     }
 
     private static func module(
-        path: String, parts: Factors, signatures: [String: Signature], config: AdapterConfig,
+        path: String, parts: Factors, signatures: [String: Signature], config: AdapterConfig, fanInFanOut: Bool,
         baseTensors: [String: Signature], mismatch: (String, String) -> StoreError
     ) throws -> AdapterModule {
         let anyKey = parts.a ?? parts.b ?? parts.magnitude ?? parts.bias ?? path
@@ -213,15 +234,15 @@ public struct AdapterLayout: Sendable, Hashable {
             }
             (kind, rows, columns, transposed) = (.embedding, base.shape[0], base.shape[1], true)
         } else if base.shape.count == 2 {
-            let (outFeatures, inFeatures) = config.fanInFanOut
+            let (outFeatures, inFeatures) = fanInFanOut
                 ? (base.shape[1], base.shape[0]) : (base.shape[0], base.shape[1])
             guard a.shape == [rank, inFeatures], b.shape == [outFeatures, rank] else {
-                let layout = config.fanInFanOut ? "[in, out] (fan_in_fan_out)" : "[out, in]"
+                let layout = fanInFanOut ? "[in, out] (fan_in_fan_out)" : "[out, in]"
                 throw mismatch(
                     keyA,
                     "factors A \(a.shape), B \(b.shape) do not fit base \(target) \(base.shape) stored as \(layout): expected A [\(rank), \(inFeatures)], B [\(outFeatures), \(rank)]")
             }
-            (kind, rows, columns, transposed) = (.linear, base.shape[0], base.shape[1], config.fanInFanOut)
+            (kind, rows, columns, transposed) = (.linear, base.shape[0], base.shape[1], fanInFanOut)
         } else if base.shape.count >= 3 {
             let kernel = Array(base.shape.dropFirst(2))
             guard a.shape == [rank] + base.shape.dropFirst() else {

@@ -10,7 +10,11 @@ public struct LoadedAdapter: Sendable {
     let tensors: [String: TensorEntry]
     let codecs: [Digest: BlobCodec]
 
-    init(stored: StoredManifest, weight: Double, base: Manifest, store: Store, codecs: [Digest: BlobCodec]) throws {
+    /// Loads `stored` against `base`, whose `config.json` names `baseModelType` (``Store/modelType(of:)``).
+    init(
+        stored: StoredManifest, weight: Double, base: Manifest, baseModelType: String?, store: Store,
+        codecs: [Digest: BlobCodec]
+    ) throws {
         guard stored.kind == .adapter else {
             throw StoreError.wrongKind(reference: stored.digest.description, expected: .adapter, found: stored.kind)
         }
@@ -24,7 +28,8 @@ public struct LoadedAdapter: Sendable {
             file: label,
             tensors: stored.manifest.tensors.map { ($0.name, .init(dtype: $0.dtype, shape: $0.shape)) },
             config: config,
-            base: base)
+            base: base,
+            baseModelType: baseModelType)
         digest = stored.digest
         self.weight = weight
         tensors = Dictionary(stored.manifest.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })

@@ -19,6 +19,7 @@ public struct MergePlan: Sendable {
         for adapter in adapters where !adapter.weight.isFinite {
             throw StoreError.mergeRefused("adapter \(adapter.digest.short) has a weight that is not a finite number")
         }
+        let baseModelType = store.modelType(of: base.manifest)
         let loaded = try store.index.database.read { db in
             try adapters.map { selection in
                 guard let stored = try store.manifest(selection.digest, in: db) else {
@@ -26,7 +27,8 @@ public struct MergePlan: Sendable {
                 }
                 let codecs = try store.codecs(of: stored.manifest.blobDigests, in: db)
                 return try LoadedAdapter(
-                    stored: stored, weight: selection.weight, base: base.manifest, store: store, codecs: codecs)
+                    stored: stored, weight: selection.weight, base: base.manifest, baseModelType: baseModelType,
+                    store: store, codecs: codecs)
             }
         }
         self.base = base

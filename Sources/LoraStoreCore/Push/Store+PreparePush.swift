@@ -6,16 +6,20 @@ extension Store {
     func prepare(_ source: PushSource, repository: String, options: PushOptions) throws -> PreparedPush {
         let base = source.kind == .adapter
             ? try adapterBase(repository: repository, explicit: options.base, adapter: source.folder.path) : nil
-        return try Self.prepare(source, base: base, policy: try codecPolicy(), progress: options.progress)
+        return try Self.prepare(
+            source, base: base, baseModelType: base.flatMap { modelType(of: $0.manifest) }, policy: try codecPolicy(),
+            progress: options.progress)
     }
 
     /// Tensor bytes from which a push hashes its tensors on several threads.
     static let parallelHashingThreshold = 1 << 20
 
     /// Reads and validates a push against `base` (required for an adapter), without a store: the same checks
-    /// and hashing whether the push goes into a local store or to a registry server.
+    /// and hashing whether the push goes into a local store or to a registry server. `baseModelType` (the
+    /// base's `config.json` `model_type`, when the caller can read it) tells which modules store `[in, out]`.
     static func prepare(
-        _ source: PushSource, base: StoredManifest?, policy: CodecPolicy, progress: ProgressHandler?
+        _ source: PushSource, base: StoredManifest?, baseModelType: String? = nil, policy: CodecPolicy,
+        progress: ProgressHandler?
     ) throws -> PreparedPush {
         var tensorFiles = source.tensorFiles
         var skipped = source.skipped
@@ -91,7 +95,8 @@ extension Store {
                 file: weights.url.path,
                 tensors: weights.tensors.map { ($0.name, .init(dtype: $0.dtype, shape: $0.shape)) },
                 config: config,
-                base: base.manifest)
+                base: base.manifest,
+                baseModelType: baseModelType)
             let factorTypes = layout.modules.compactMap { module in weights[name: module.keyA]?.dtype }
             skipped += layout.untargetedModules.map {
                 "\($0) (its factors are in the file but adapter_config.json does not target it; PEFT ignores them)"

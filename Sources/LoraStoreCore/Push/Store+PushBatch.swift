@@ -65,7 +65,9 @@ extension Store {
         let pushes = try Array(zip(sources, zip(destinations, sizes))).parallelMap { source, destinationAndSize in
             let (destination, size) = destinationAndSize
             let base = source.kind == .adapter ? context.bases[destination.repository] : nil
-            let prepared = try Self.prepare(source, base: base, policy: context.policy, progress: nil)
+            let prepared = try Self.prepare(
+                source, base: base, baseModelType: base.flatMap { modelType(of: $0.manifest) }, policy: context.policy,
+                progress: nil)
             hashed.add(size)
             return try ValidatedPush(
                 prepared, repository: destination.repository, tag: destination.tag, skipped: prepared.skipped)

@@ -171,7 +171,7 @@ extension Store {
         let config = try AdapterConfig(json: Data(configBytes.bytes), file: PushSource.adapterConfigName)
         let layout = try AdapterLayout(
             file: weights, tensors: manifest.tensors.map { ($0.name, .init(dtype: $0.dtype, shape: $0.shape)) },
-            config: config, base: base.manifest)
+            config: config, base: base.manifest, baseModelType: modelType(of: base.manifest))
         let dtypes = Dictionary(manifest.tensors.map { ($0.name, $0.dtype) }, uniquingKeysWith: { first, _ in first })
         let factorTypes = layout.modules.compactMap { dtypes[$0.keyA] }
         return AdapterRecord(

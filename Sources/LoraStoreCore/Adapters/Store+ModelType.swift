@@ -1,0 +1,14 @@
+import Foundation
+
+extension Store {
+    /// The `model_type` in a base's `config.json` (`gpt2`, `llama`...), or nil when it has none or it
+    /// cannot be read: adapters are laid out by it where PEFT decides by a module's class.
+    func modelType(of base: Manifest) -> String? {
+        guard let entry = base.files.first(where: { $0.path == "config.json" }),
+              let codec = try? index.database.read({ db in try codecs(of: [entry.digest], in: db)[entry.digest] }),
+              let contents = try? blobs.read(entry.digest, codec: codec),
+              let document = try? JSONSerialization.jsonObject(with: Data(contents.bytes)) as? [String: Any]
+        else { return nil }
+        return document["model_type"] as? String
+    }
+}

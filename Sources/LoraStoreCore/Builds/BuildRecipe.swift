@@ -13,7 +13,8 @@ public struct BuildRecipe: Sendable, Hashable, Codable {
     public var engineVersion: String
 
     /// The current merge semantics. 1.1: PEFT's linear combination with the sign on A and the rsLoRA scale,
-    /// only the modules the adapter's config targets, and `base_layer` copies that differ from the base.
+    /// only the modules the adapter's config targets, `base_layer` copies that differ from the base, and each
+    /// module laid out by its class (GPT-2's Conv1D as `[in, out]`) rather than by `fan_in_fan_out`.
     public static let currentEngineVersion = "1.1"
 
     public init(base: Digest, adapters: [WeightedAdapter], options: MergeOptions = MergeOptions()) {

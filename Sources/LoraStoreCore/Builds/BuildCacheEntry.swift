@@ -21,3 +21,19 @@ public struct BuildCacheEntry: Sendable, Hashable, Codable {
     public var lastPulledAt: Date?
     public var materializedAt: Date?
 }
+
+extension BuildCacheEntry {
+    /// Writes every key, the dates of a build never pulled or materialized as null.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(digest, forKey: .digest)
+        try container.encode(tags, forKey: .tags)
+        try container.encode(state, forKey: .state)
+        try container.encode(pinned, forKey: .pinned)
+        try container.encode(storedBytes, forKey: .storedBytes)
+        try container.encode(logicalBytes, forKey: .logicalBytes)
+        try container.encode(materializations, forKey: .materializations)
+        try container.encode(lastPulledAt, forKey: .lastPulledAt)
+        try container.encode(materializedAt, forKey: .materializedAt)
+    }
+}

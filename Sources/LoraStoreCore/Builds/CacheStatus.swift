@@ -6,3 +6,13 @@ public struct CacheStatus: Sendable, Hashable, Codable {
     public var usage: Int
     public var builds: [BuildCacheEntry]
 }
+
+extension CacheStatus {
+    /// Writes every key, an unlimited budget as null, so scripts find the same keys in every answer.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(budget, forKey: .budget)
+        try container.encode(usage, forKey: .usage)
+        try container.encode(builds, forKey: .builds)
+    }
+}

@@ -21,3 +21,26 @@ public struct Lineage: Sendable, Hashable, Codable {
     /// Builds made from a base or adapter.
     public var derivedBuilds: [Node]
 }
+
+extension Lineage {
+    /// Writes every key, a base-less subject's `base` as null.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(subject, forKey: .subject)
+        try container.encode(base, forKey: .base)
+        try container.encode(adapters, forKey: .adapters)
+        try container.encode(derivedAdapters, forKey: .derivedAdapters)
+        try container.encode(derivedBuilds, forKey: .derivedBuilds)
+    }
+}
+
+extension Lineage.Node {
+    /// Writes every key, the weight of anything but a build's adapter as null.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(digest, forKey: .digest)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(tags, forKey: .tags)
+        try container.encode(weight, forKey: .weight)
+    }
+}

@@ -16,3 +16,19 @@ public struct PullResult: Sendable, Hashable, Codable {
     /// For a pull that merged: the build's fidelity report.
     public var report: BuildReport? = nil
 }
+
+extension PullResult {
+    /// Writes every key, the report of a pull that merged nothing as null.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(digest, forKey: .digest)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(destination, forKey: .destination)
+        try container.encode(files, forKey: .files)
+        try container.encode(bytes, forKey: .bytes)
+        try container.encode(merged, forKey: .merged)
+        try container.encode(rebuilt, forKey: .rebuilt)
+        try container.encode(evicted, forKey: .evicted)
+        try container.encode(report, forKey: .report)
+    }
+}

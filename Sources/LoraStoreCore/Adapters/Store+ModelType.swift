@@ -1,5 +1,3 @@
-import Foundation
-
 extension Store {
     /// The `model_type` in a base's `config.json` (`gpt2`, `llama`...), or nil when it has none or it
     /// cannot be read: adapters are laid out by it where PEFT decides by a module's class.
@@ -7,8 +5,8 @@ extension Store {
         guard let entry = base.files.first(where: { $0.path == "config.json" }),
               let codec = try? index.database.read({ db in try codecs(of: [entry.digest], in: db)[entry.digest] }),
               let contents = try? blobs.read(entry.digest, codec: codec),
-              let document = try? JSONSerialization.jsonObject(with: Data(contents.bytes)) as? [String: Any]
+              let document = try? OrderedJSON.parse(contents.bytes)
         else { return nil }
-        return document["model_type"] as? String
+        return document["model_type"]?.string
     }
 }

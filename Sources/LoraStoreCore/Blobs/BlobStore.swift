@@ -172,7 +172,9 @@ public struct BlobStore: Sendable {
         }
     }
 
-    /// Deletes a blob file. The caller holds the index's write lock and has checked no row references it.
+    /// Deletes a blob file. The caller has checked that no row references it and that no writer can index it
+    /// meanwhile: it holds the index's write lock (eviction), or the maintenance lock exclusively after
+    /// committing the row's removal (garbage collection).
     public func remove(_ digest: Digest) throws {
         mappings.forget(digest)
         let path = path(of: digest)

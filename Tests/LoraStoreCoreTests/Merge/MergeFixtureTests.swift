@@ -140,29 +140,24 @@ struct MergeFixtureTests {
     @Test func theModuleClassNotTheFlagDecidesTheLayout() throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory)
-            try test.push("gpt2_fp32", as: "micro/gpt2")
-            let cleared = directory.appending(path: "g-flag-cleared")
-            try AdapterFolder.copy("g_gpt2_r8_fan_in_fan_out", to: cleared, editConfig: {
-                $0.replacingOccurrences(of: "\"fan_in_fan_out\": true", with: "\"fan_in_fan_out\": false")
-            })
-            try test.store.push(cleared, to: try Reference(parsing: "acme/g"), options: PushOptions(base: try Reference(parsing: "micro/gpt2")))
-            let merged = try test.merge(base: "micro/gpt2", adapters: [("acme/g", 1)], name: "gpt2")
-            let expected = try LoadedTensor.file(Fixtures.url("expected/g_gpt2_r8_fan_in_fan_out/merged_touched.safetensors"))
-            for (name, tensor) in expected {
-                #expect(maxDifference(tensor, merged[name]!) <= 1e-6, "\(name)")
+            /// Merges `fixture` with its flag flipped from `flag` onto `base` and compares with PEFT's output.
+            func expectPEFTOutput(_ fixture: String, base: String, flag: Bool) throws {
+                try test.push(base, as: "micro/\(base)")
+                let folder = directory.appending(path: "\(fixture)-flipped")
+                try AdapterFolder.copy(fixture, to: folder, editConfig: {
+                    $0.replacingOccurrences(of: "\"fan_in_fan_out\": \(flag)", with: "\"fan_in_fan_out\": \(!flag)")
+                })
+                try test.store.push(
+                    folder, to: try Reference(parsing: "acme/\(base)"),
+                    options: PushOptions(base: try Reference(parsing: "micro/\(base)")))
+                let merged = try test.merge(base: "micro/\(base)", adapters: [("acme/\(base)", 1)], name: base)
+                let expected = try LoadedTensor.file(Fixtures.url("expected/\(fixture)/merged_touched.safetensors"))
+                for (name, tensor) in expected {
+                    #expect(maxDifference(tensor, merged[name]!) <= 1e-6, "\(fixture): \(name)")
+                }
             }
-
-            try test.push("base_fp32", as: "micro/base:fp32")
-            let set = directory.appending(path: "a-flag-set")
-            try AdapterFolder.copy("a_r8_qv", to: set, editConfig: {
-                $0.replacingOccurrences(of: "\"fan_in_fan_out\": false", with: "\"fan_in_fan_out\": true")
-            })
-            try test.store.push(set, to: try Reference(parsing: "acme/a"), options: PushOptions(base: try Reference(parsing: "micro/base:fp32")))
-            let llama = try test.merge(base: "micro/base:fp32", adapters: [("acme/a", 1)], name: "llama")
-            let expectedA = try LoadedTensor.file(Fixtures.url("expected/a_r8_qv/merged_touched.safetensors"))
-            for (name, tensor) in expectedA {
-                #expect(maxDifference(tensor, llama[name]!) <= 1e-6, "\(name)")
-            }
+            try expectPEFTOutput("g_gpt2_r8_fan_in_fan_out", base: "gpt2_fp32", flag: true)
+            try expectPEFTOutput("a_r8_qv", base: "base_fp32", flag: false)
         }
     }
 }

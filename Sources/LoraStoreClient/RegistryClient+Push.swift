@@ -17,10 +17,14 @@ extension RegistryClient {
         }
         let kind = try PushPackage.kind(of: path, requested: options.kind)
         var base: (digest: Digest, manifest: Manifest)?
+        var baseModelType: String?
         if kind == .adapter {
-            base = try await adapterBase(repository: repository, explicit: options.base, adapter: path.path)
+            let found = try await adapterBase(repository: repository, explicit: options.base, adapter: path.path)
+            base = found
+            baseModelType = try await modelType(of: found.manifest)
         }
-        let package = try PushPackage(path: path, kind: kind, base: base, progress: options.progress)
+        let package = try PushPackage(
+            path: path, kind: kind, base: base, baseModelType: baseModelType, progress: options.progress)
         let missing = try await json(
             RegistryAPI.MissingBlobsResponse.self, path: "blobs/missing", method: .POST,
             body: try RegistryAPI.encoder().encode(
@@ -55,6 +59,18 @@ extension RegistryClient {
         _ = try await send(
             path: "blobs/\(digest.hex)", query: query, method: .PUT,
             body: .stream(BlobChunks(package: package, digest: digest, counter: counter), length: .known(Int64(size))))
+    }
+
+    /// The `model_type` of a base's `config.json`, downloaded and checked against its digest (nil when the
+    /// base has no configuration): the server lays an adapter out by it, so the client checks with it too.
+    private func modelType(of base: Manifest) async throws -> String? {
+        guard let entry = base.files.first(where: { $0.path == Store.modelConfigPath }) else { return nil }
+        let (_, body) = try await send(path: "blobs/\(entry.digest.hex)", limit: 16 << 20)
+        let bytes = Data(body.readableBytesView)
+        guard Digest(of: bytes) == entry.digest else {
+            throw RegistryClientError.invalidResponse("the base's \(entry.path) does not match its digest \(entry.digest)")
+        }
+        return bytes.withUnsafeBytes { Store.modelType(inConfig: $0) }
     }
 
     /// The base an adapter push is checked against: the one given, else the one the server recorded for

@@ -120,6 +120,33 @@ import Testing
         }
     }
 
+    /// PEFT lays GPT-2's Conv1D modules out as `[in, out]` whatever an adapter's `fan_in_fan_out` says. The
+    /// client reads the base's `model_type` from the registry, so it accepts such an adapter saved with the
+    /// flag cleared (its non-square `c_attn` was refused before), and records what a local push records.
+    @Test func aGPT2AdapterIsLaidOutByTheBaseModelTypeOnTheClient() async throws {
+        try await TestRegistry.with { registry in
+            let fixture = Fixtures.url("adapters/g_gpt2_r8_fan_in_fan_out")
+            let folder = registry.directory.appending(path: "gpt2-flag-cleared")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(
+                at: fixture.appending(path: "adapter_model.safetensors"), to: folder.appending(path: "adapter_model.safetensors"))
+            let config = try String(contentsOf: fixture.appending(path: "adapter_config.json"), encoding: .utf8)
+            let cleared = config.replacingOccurrences(of: "\"fan_in_fan_out\": true", with: "\"fan_in_fan_out\": false")
+            #expect(cleared != config)
+            try Data(cleared.utf8).write(to: folder.appending(path: "adapter_config.json"))
+
+            let client = registry.client()
+            let base = try Reference(parsing: "micro/gpt2:fp32")
+            try await client.push(Fixtures.url("gpt2_fp32"), to: base)
+            let pushed = try await client.push(folder, to: try Reference(parsing: "acme/gpt2"), options: PushOptions(base: base))
+
+            let local = try Store(root: registry.directory.appending(path: "local-store"))
+            try local.push(Fixtures.url("gpt2_fp32"), to: base)
+            let localResult = try local.push(folder, to: try Reference(parsing: "acme/gpt2"), options: PushOptions(base: base))
+            #expect(pushed.digest == localResult.digest)
+        }
+    }
+
     @Test func interruptedPushAndPullContinue() async throws {
         try await TestRegistry.with { registry in
             let client = registry.client()

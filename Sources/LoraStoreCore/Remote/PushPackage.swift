@@ -27,15 +27,17 @@ public struct PushPackage: Sendable {
     }
 
     /// Reads, validates and hashes the model or adapter at `path`. An adapter is checked against `base`
-    /// (its digest and manifest, as the server holds them); `policy` decides which blobs the server is
-    /// asked to compress.
+    /// (its digest and manifest, as the server holds them), laid out by the `model_type` of the base's
+    /// `config.json` (``Store/modelType(inConfig:)``) as PEFT lays out a module by its class; `policy`
+    /// decides which blobs the server is asked to compress.
     public init(
         path: URL, kind: ManifestKind? = nil, base: (digest: Digest, manifest: Manifest)? = nil,
-        policy: CodecPolicy = CodecPolicy(), progress: ProgressHandler? = nil
+        baseModelType: String? = nil, policy: CodecPolicy = CodecPolicy(), progress: ProgressHandler? = nil
     ) throws {
         let source = try PushSource.inspect(path, kind: kind)
         let stored = base.map { StoredManifest(digest: $0.digest, kind: .base, manifest: $0.manifest, createdAt: Date()) }
-        let prepared = try Store.prepare(source, base: stored, policy: policy, progress: progress)
+        let prepared = try Store.prepare(
+            source, base: stored, baseModelType: baseModelType, policy: policy, progress: progress)
         self.kind = source.kind
         manifest = prepared.manifest
         manifestJSON = try prepared.manifest.canonicalJSON()

@@ -173,8 +173,8 @@ public struct BlobStore: Sendable {
     }
 
     /// Deletes a blob file. The caller has checked that no row references it and that no writer can index it
-    /// meanwhile: it holds the index's write lock (eviction), or the maintenance lock exclusively after
-    /// committing the row's removal (garbage collection).
+    /// meanwhile: it holds the maintenance lock exclusively after committing the row's removal (garbage
+    /// collection, eviction, repair), or it created the file itself and never indexed it (a failed push).
     public func remove(_ digest: Digest) throws {
         mappings.forget(digest)
         let path = path(of: digest)

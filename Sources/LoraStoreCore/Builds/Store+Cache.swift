@@ -66,39 +66,48 @@ extension Store {
         var evicted: [Digest] = []
         var skipped = Set<Digest>()
         while true {
-            let (budget, usage, candidate) = try index.database.read { db in
-                (
-                    try cacheBudget(in: db), try cacheUsage(in: db),
-                    try Digest.fetchAll(
-                        db,
-                        sql: """
-                            SELECT digest FROM build WHERE state = 'materialized' AND pinned = 0
-                            ORDER BY last_pulled_at IS NOT NULL, last_pulled_at, materialized_at
-                            """
-                    ).first { !skipped.contains($0) }
-                )
-            }
-            guard let budget, usage > budget, let candidate else { return evicted }
+            guard let candidate = try evictionCandidate(skipping: skipped) else { return evicted }
             let lock = try buildLock(candidate)
             guard try lock.tryLock(.exclusive) else {
                 skipped.insert(candidate)
                 continue
             }
             defer { lock.unlock() }
-            try evict(candidate)
-            evicted.append(candidate)
+            if try evict(candidate) {
+                evicted.append(candidate)
+            } else {
+                skipped.insert(candidate)
+            }
         }
     }
 
-    /// Drops a build's materialized tensors (keeping its recipe and recorded digests). The caller holds the
-    /// build's exclusive lock.
+    /// The least recently pulled build eviction may take while the cache is over its budget, else nil.
+    private func evictionCandidate(skipping skipped: Set<Digest>) throws -> Digest? {
+        try index.database.read { db in
+            guard let budget = try cacheBudget(in: db), try cacheUsage(in: db) > budget else { return nil }
+            return try Digest.fetchAll(
+                db,
+                sql: """
+                    SELECT digest FROM build WHERE state = 'materialized' AND pinned = 0
+                    ORDER BY last_pulled_at IS NOT NULL, last_pulled_at, materialized_at
+                    """
+            ).first { !skipped.contains($0) }
+        }
+    }
+
+    /// Drops a build's materialized tensors (keeping its recipe and recorded digests), unless it is pinned
+    /// or not materialized when the transaction runs (a pin may land after the build was chosen). The caller
+    /// holds the build's exclusive lock. Returns whether it evicted.
     ///
-    /// Blob files are deleted inside the write transaction, after every row change, so that no push can
-    /// commit a row for one of them in between (pushes take no lock eviction respects; they only commit
-    /// after it). A file that cannot be deleted is left as a stray for garbage collection rather than
-    /// rolling back rows whose files are already gone.
-    func evict(_ build: Digest) throws {
-        try index.database.write { db in
+    /// The rows go first, in a durable transaction; the files of the blobs no longer indexed are deleted
+    /// after it (``removeUnindexedFiles(_:)``). A crash at any point leaves at worst a file without a row,
+    /// never a row without its file.
+    @discardableResult
+    func evict(_ build: Digest) throws -> Bool {
+        let unindexed: [Digest]? = try index.durableWrite { db in
+            let evictable = try Bool.fetchOne(
+                db, sql: "SELECT state = 'materialized' AND pinned = 0 FROM build WHERE digest = ?", arguments: [build])
+            guard evictable == true else { return nil }
             let held = try Digest.fetchAll(db, sql: "SELECT blob_digest FROM build_blob WHERE build_digest = ?", arguments: [build])
             try db.execute(sql: "DELETE FROM build_blob WHERE build_digest = ?", arguments: [build])
             try db.execute(sql: "UPDATE build SET state = 'recipe' WHERE digest = ?", arguments: [build])
@@ -107,7 +116,23 @@ extension Store {
                 try db.execute(sql: "DELETE FROM blob WHERE digest = ?", arguments: [digest])
                 unreferenced.append(digest)
             }
-            for digest in unreferenced {
+            return unreferenced
+        }
+        guard let unindexed else { return false }
+        removeUnindexedFiles(unindexed)
+        return true
+    }
+
+    /// Deletes the files of blobs whose rows a committed transaction removed, when no writer is between its
+    /// first blob write and its commit (the maintenance lock, taken exclusively without waiting): such a
+    /// writer may be about to index a file it linked at one of these paths. A digest indexed again meanwhile
+    /// keeps its file. When the lock is busy, or a file cannot be deleted, the files stay as strays for
+    /// garbage collection; the index never points at them, so nothing reads them.
+    func removeUnindexedFiles(_ digests: [Digest]) {
+        guard !digests.isEmpty else { return }
+        _ = try? withMaintenanceLockIfFree {
+            let unindexed = try index.database.read { db in try digests.filter { try !isIndexed($0, in: db) } }
+            for digest in unindexed {
                 try? blobs.remove(digest)
             }
         }

@@ -62,14 +62,19 @@ extension Store {
                 result = try materialize(stored, to: destination, progress: progress)
             }
         }
-        try index.database.write { db in
-            try db.execute(
-                sql: "UPDATE build SET last_pulled_at = ? WHERE digest = ?",
-                arguments: [Date().timeIntervalSince1970, digest])
-        }
+        try recordPull(of: digest)
         lock.unlock()
         if enforcingBudget { result.evicted = try enforceCacheBudget() }
         return result
+    }
+
+    /// Marks a build as just pulled: eviction takes the least recently pulled first, and garbage collection
+    /// counts an untagged build's age from it.
+    func recordPull(of build: Digest) throws {
+        try index.database.write { db in
+            try db.execute(
+                sql: "UPDATE build SET last_pulled_at = ? WHERE digest = ?", arguments: [Date().timeIntervalSince1970, build])
+        }
     }
 
     /// The lock that serialises materializing a build and keeps eviction away from its readers.

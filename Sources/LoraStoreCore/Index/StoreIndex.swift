@@ -41,6 +41,26 @@ public final class StoreIndex: Sendable {
         }
     }
 
+    /// Runs `updates` in one transaction that is on disk when this returns. The index otherwise syncs its
+    /// write-ahead log only at checkpoints (`synchronous = NORMAL`: a power cut may lose the last commits,
+    /// never corrupt the index), which is fine for additions; a removal whose files are deleted afterwards
+    /// must not be lost once they are, or its rows would point at nothing.
+    public func durableWrite<T>(_ updates: (Database) throws -> T) throws -> T {
+        try database.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            try db.beginTransaction(.immediate)
+            do {
+                let result = try updates(db)
+                try db.commit()
+                return result
+            } catch {
+                try? db.rollback()
+                throw error
+            }
+        }
+    }
+
     /// How much of the database file SQLite maps into memory (address space, not memory: pages load on use).
     static let mappedBytes = 1 << 30
 

@@ -7,11 +7,24 @@ extension Store {
     /// commit; garbage collection and repair hold it exclusive while they sweep. So a blob file that is
     /// written but not yet indexed is never swept, whatever the grace period.
     func withMaintenanceLock<T>(_ mode: FileLock.Mode, _ body: () throws -> T) throws -> T {
-        let folder = root.appending(path: "locks")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let lock = try FileLock(path: folder.appending(path: "maintenance.lock").path)
+        let lock = try maintenanceLock()
         try lock.lock(mode)
         defer { lock.unlock() }
         return try body()
+    }
+
+    /// Runs `body` holding the maintenance lock exclusively if nobody holds it now, else returns nil at once:
+    /// for cleanups that can wait for the next garbage collection rather than for a writer.
+    func withMaintenanceLockIfFree<T>(_ body: () throws -> T) throws -> T? {
+        let lock = try maintenanceLock()
+        guard try lock.tryLock(.exclusive) else { return nil }
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    private func maintenanceLock() throws -> FileLock {
+        let folder = root.appending(path: "locks")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return try FileLock(path: folder.appending(path: "maintenance.lock").path)
     }
 }

@@ -102,18 +102,23 @@ extension Store {
         }
     }
 
-    /// Fixes what can be fixed: a bad blob only builds hold is dropped with those builds' materialization;
-    /// stray files are removed. The caller holds the maintenance lock exclusively.
+    /// Fixes what can be fixed: a bad blob only builds hold is dropped with those builds' materialization
+    /// (rows first, in a durable transaction, then the file); stray files are removed. The caller holds the
+    /// maintenance lock exclusively.
     private func repair(_ faults: [VerifyReport.Fault]) throws -> [VerifyReport.Fault] {
         try faults.map { fault in
             var fault = fault
             switch fault.kind {
             case .orphanFile, .strayTemporaryFile:
-                try FileManager.default.removeItem(atPath: fault.path)
+                do {
+                    try FileManager.default.removeItem(atPath: fault.path)
+                } catch CocoaError.fileNoSuchFile {
+                    // Gone already: what repair was to do.
+                }
                 fault.repaired = true
             case .missingBlob, .wrongSize, .corruptBlob, .danglingReference:
                 guard let digest = fault.digest else { break }
-                fault.repaired = try index.database.write { db in
+                fault.repaired = try index.durableWrite { db in
                     let heldByModels = try Bool.fetchOne(
                         db, sql: "SELECT EXISTS (SELECT 1 FROM manifest_blob WHERE blob_digest = ?)", arguments: [digest]) ?? false
                     guard !heldByModels else { return false }
@@ -123,9 +128,9 @@ extension Store {
                         try db.execute(sql: "UPDATE build SET state = 'recipe' WHERE digest = ?", arguments: [build])
                     }
                     try db.execute(sql: "DELETE FROM blob WHERE digest = ?", arguments: [digest])
-                    try blobs.remove(digest)
                     return true
                 }
+                if fault.repaired { try blobs.remove(digest) }
             }
             return fault
         }

@@ -59,8 +59,9 @@ extension Store {
     /// the order given. On failure it removes the blob files it created, so the store is as it was.
     ///
     /// The caller holds the maintenance lock shared, which keeps garbage collection from sweeping between
-    /// the check for existing blobs, the writes, and the commit. A build's cache eviction does not take that
-    /// lock, so a blob found in place may be gone by the commit; the push then writes it again, once.
+    /// the check for existing blobs, the writes, and the commit. A build's cache eviction removes rows without
+    /// that lock (it deletes files only with it, exclusively), so a blob found indexed may no longer be by the
+    /// commit; the push then writes it again, once.
     func store(_ pushes: [ValidatedPush], progress: ProgressHandler?) throws -> [PushResult] {
         var pending: [Digest: PendingBlob] = [:]
         for push in pushes {

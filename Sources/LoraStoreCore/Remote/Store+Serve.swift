@@ -55,7 +55,7 @@ extension Store {
     }
 
     /// Materializes `build` unless it is materialized now (merging it, or rebuilding it after eviction and
-    /// checking its recorded digests, as a pull would, recording the pull), then holds it: eviction skips the
+    /// checking its recorded digests, as a pull would), records the pull, then holds it: eviction skips the
     /// build until the hold is released, so a server can stream its blobs. After a merge the cache budget is
     /// enforced (best effort) once the hold is taken, so a budget smaller than the build still serves it.
     /// Concurrent calls, in threads or processes, merge once. Also returns whether this call merged.
@@ -78,6 +78,8 @@ extension Store {
             let lock = try buildLock(build)
             try lock.lock(.shared)
             if try materializedOutput(of: build) != nil {
+                // A download is a pull for the cache's order (a merge here recorded one already).
+                if !merged { try recordPull(of: build) }
                 // The build is held, so this skips it; a failure here leaves the cache over budget until the
                 // next pull, which is no reason to refuse this one.
                 if merged { _ = try? enforceCacheBudget() }

@@ -2,25 +2,31 @@ import Foundation
 import GRDB
 
 extension Store {
-    /// Removes what no tag reaches: untagged manifests (with their recipes' records), blobs no manifest or
-    /// build references, and files the index does not know, when older than `grace` seconds.
+    /// Removes what nothing keeps: manifests no root reaches (with their recipes' records), blobs no manifest
+    /// or build references, and files the index does not know, when older than `grace` seconds.
     ///
-    /// Roots are the tags. A tagged build keeps its base and adapters; a tagged adapter keeps its base. Safe
-    /// while other processes push and pull: the sweep holds the maintenance lock exclusively (writers of new
-    /// blobs hold it shared until they commit). The index rows go first, in one transaction; files are
-    /// deleted only once it has committed, still under the lock, so a failure at any point never leaves a
-    /// row pointing at a deleted file: at worst a file outlives its row, and the next collection removes it.
+    /// Roots are the tags, pinned builds, builds being pulled or served (their lock is held), and manifests
+    /// younger than the grace period (a build's age counts from its last pull). A root keeps what it is made
+    /// of: a build its base and adapters, an adapter its base. Safe while other processes push and pull: the
+    /// sweep holds the maintenance lock exclusively (writers of new blobs hold it shared until they commit)
+    /// and the lock of every build it removes. The index rows go first, in one durable transaction; files
+    /// are deleted only once it has committed, still under the locks, so a failure at any point never leaves
+    /// a row pointing at a deleted file: at worst a file outlives its row, and the next collection removes it.
     ///
     /// - Throws: ``StoreError/incompleteCollection(removed:failures:)`` when the index was swept but some
     ///   files could not be deleted.
     public func collectGarbage(grace: TimeInterval = 3600, dryRun: Bool = false) throws -> GarbageCollectionReport {
         try withMaintenanceLock(.exclusive) {
             var report = GarbageCollectionReport(
-                dryRun: dryRun, manifests: [], blobs: [], blobBytes: 0, strayFiles: [], strayBytes: 0, keptForGrace: 0)
-            try index.database.write { db in
+                dryRun: dryRun, manifests: [], blobs: [], blobBytes: 0, strayFiles: [], strayBytes: 0, keptForGrace: 0,
+                keptInUse: 0)
+            var removedBuildLocks: [FileLock] = []
+            defer { removedBuildLocks.forEach { $0.unlock() } }
+            try index.durableWrite { db in
                 // A dry run makes the same index changes in a savepoint it rolls back.
                 try db.inSavepoint {
-                    try sweep(db, cutoff: Date().timeIntervalSince1970 - grace, into: &report)
+                    try sweep(
+                        db, cutoff: Date().timeIntervalSince1970 - grace, into: &report, holding: &removedBuildLocks)
                     return dryRun ? .rollback : .commit
                 }
             }
@@ -37,20 +43,18 @@ extension Store {
         }
     }
 
-    /// Deletes the unreachable manifests and unreferenced blobs' rows older than `cutoff`, and lists them and
-    /// the stray files (unindexed blob files, leftovers under `tmp/`) in `report`. Deletes no file.
-    private func sweep(_ db: Database, cutoff: TimeInterval, into report: inout GarbageCollectionReport) throws {
-        let reachable = try reachableManifests(in: db)
+    /// Deletes the manifests no root reaches and the unreferenced blobs' rows older than `cutoff`, and lists
+    /// them and the stray files (unindexed blob files, leftovers under `tmp/`) in `report`. Deletes no file.
+    /// Takes the exclusive lock of every build it deletes and appends it to `held`.
+    private func sweep(
+        _ db: Database, cutoff: TimeInterval, into report: inout GarbageCollectionReport, holding held: inout [FileLock]
+    ) throws {
+        let reachable = try manifests(reachableFrom: keptRoots(db, cutoff: cutoff, into: &report, holding: &held), in: db)
         // Builds first, then adapters, then bases: later rows may reference earlier ones.
         for kind in [ManifestKind.build, .adapter, .base] {
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT digest, created_at FROM manifest WHERE kind = ? ORDER BY digest", arguments: [kind])
-            for row in rows where !reachable.contains(row["digest"]) {
-                guard (row["created_at"] as Double) < cutoff else {
-                    report.keptForGrace += 1
-                    continue
-                }
-                let digest: Digest = row["digest"]
+            let digests = try Digest.fetchAll(
+                db, sql: "SELECT digest FROM manifest WHERE kind = ? ORDER BY digest", arguments: [kind])
+            for digest in digests where !reachable.contains(digest) {
                 report.manifests.append(digest)
                 try db.execute(sql: "DELETE FROM manifest WHERE digest = ?", arguments: [digest])
             }
@@ -82,20 +86,58 @@ extension Store {
         }
     }
 
-    /// Manifests reachable from tags: tagged ones, the bases of tagged adapters and builds, and the adapters
-    /// of tagged builds.
-    func reachableManifests(in db: Database) throws -> Set<Digest> {
-        try Set(
+    /// The manifests that tags and pins do not reach but that are kept anyway: those younger than `cutoff`
+    /// (a build's age counts from its last pull) and builds whose lock another process holds (a pull or a
+    /// server reading them). Every other such build's lock is taken exclusively and appended to `held`.
+    private func keptRoots(
+        _ db: Database, cutoff: TimeInterval, into report: inout GarbageCollectionReport, holding held: inout [FileLock]
+    ) throws -> [Digest] {
+        let reachable = try manifests(reachableFrom: [], in: db)
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT manifest.digest, manifest.kind, MAX(manifest.created_at, COALESCE(build.last_pulled_at, 0)) AS used_at
+                FROM manifest LEFT JOIN build ON build.digest = manifest.digest ORDER BY manifest.digest
+                """)
+        var kept: [Digest] = []
+        for row in rows {
+            let digest: Digest = row["digest"]
+            guard !reachable.contains(digest) else { continue }
+            if (row["used_at"] as Double) >= cutoff {
+                report.keptForGrace += 1
+                kept.append(digest)
+            } else if (row["kind"] as ManifestKind) == .build {
+                let lock = try buildLock(digest)
+                if try lock.tryLock(.exclusive) {
+                    held.append(lock)
+                } else {
+                    report.keptInUse += 1
+                    kept.append(digest)
+                }
+            }
+        }
+        return kept
+    }
+
+    /// Manifests reachable from the roots: tags, pinned builds and `extraRoots`, with the bases of adapters
+    /// and builds among them, and the adapters (and their bases) of builds among them.
+    func manifests(reachableFrom extraRoots: [Digest], in db: Database) throws -> Set<Digest> {
+        let extra = String(decoding: try JSONEncoder().encode(extraRoots.map(\.hex)), as: UTF8.self)
+        return try Set(
             Digest.fetchAll(
                 db,
                 sql: """
-                    WITH tagged(digest) AS (SELECT DISTINCT manifest_digest FROM tag)
-                    SELECT digest FROM tagged
-                    UNION SELECT base_digest FROM manifest WHERE digest IN tagged AND base_digest IS NOT NULL
-                    UNION SELECT adapter_digest FROM build_adapter WHERE build_digest IN tagged
+                    WITH roots(digest) AS (
+                        SELECT manifest_digest FROM tag
+                        UNION SELECT digest FROM build WHERE pinned = 1
+                        UNION SELECT value FROM json_each(?))
+                    SELECT digest FROM roots
+                    UNION SELECT base_digest FROM manifest WHERE digest IN roots AND base_digest IS NOT NULL
+                    UNION SELECT adapter_digest FROM build_adapter WHERE build_digest IN roots
                     UNION SELECT base_digest FROM adapter WHERE manifest_digest IN
-                        (SELECT adapter_digest FROM build_adapter WHERE build_digest IN tagged)
-                    """))
+                        (SELECT adapter_digest FROM build_adapter WHERE build_digest IN roots)
+                    """,
+                arguments: [extra]))
     }
 
     /// Files under `tmp/` with their sizes and modification times.

@@ -30,6 +30,9 @@ struct GarbageCollect: ParsableCommand {
         if report.keptForGrace > 0 {
             print("kept \(report.keptForGrace) item(s) younger than \(grace)")
         }
+        if report.keptInUse > 0 {
+            print("kept \(report.keptInUse) untagged build(s) being pulled or served")
+        }
     }
 
     /// Seconds in `30s`, `10m`, `1h`, `2d` or a plain number of seconds.

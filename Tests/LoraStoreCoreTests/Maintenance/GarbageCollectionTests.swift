@@ -86,6 +86,57 @@ struct GarbageCollectionTests {
         }
     }
 
+    /// An untagged build survives while pinned or while another process holds it (a pull or a server), and
+    /// keeps its untagged adapter; once neither holds, it goes.
+    @Test func pinnedAndHeldUntaggedBuildsSurviveWithTheirInputs() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let adapter = try test.push("adapters/a_r8_qv", as: "acme/a", base: "micro/base:fp32").digest
+            let base = try test.store.resolve(try Reference(parsing: "micro/base:fp32")).digest
+            let build = try test.store.pull("\(base)+\(adapter)@0.5", to: directory.appending(path: "adhoc")).digest
+            try test.store.untag(try Reference(parsing: "acme/a"), force: true)
+
+            try test.store.setPinned(Reference(digest: build), true)
+            #expect(try test.store.collectGarbage(grace: 0).manifests.isEmpty, "pinned: the build and its adapter stay")
+            try test.store.setPinned(Reference(digest: build), false)
+
+            let reader = try test.store.buildLock(build)
+            try reader.lock(.shared)
+            let whileHeld = try test.store.collectGarbage(grace: 0)
+            #expect(whileHeld.manifests.isEmpty && whileHeld.keptInUse == 1)
+            reader.unlock()
+
+            let report = try test.store.collectGarbage(grace: 0)
+            #expect(Set(report.manifests) == [build, adapter])
+            #expect(try test.store.verify(deep: true).faults.isEmpty)
+        }
+    }
+
+    /// An untagged build's age counts from its last pull, not from when it was first recorded.
+    @Test func anUntaggedBuildAgesFromItsLastPull() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let adapter = try test.push("adapters/a_r8_qv", as: "acme/a", base: "micro/base:fp32").digest
+            let base = try test.store.resolve(try Reference(parsing: "micro/base:fp32")).digest
+            let recipe = "\(base)+\(adapter)@0.5"
+            let build = try test.store.pull(recipe, to: directory.appending(path: "first")).digest
+            let twoHoursAgo = Date().timeIntervalSince1970 - 7200
+            try test.store.index.database.write { db in
+                try db.execute(sql: "UPDATE manifest SET created_at = ?", arguments: [twoHoursAgo])
+                try db.execute(sql: "UPDATE blob SET created_at = ?", arguments: [twoHoursAgo])
+                try db.execute(sql: "UPDATE build SET last_pulled_at = ?", arguments: [twoHoursAgo])
+            }
+            try test.store.pull(recipe, to: directory.appending(path: "again"))
+            let kept = try test.store.collectGarbage(grace: 3600)
+            #expect(kept.manifests.isEmpty && kept.blobs.isEmpty, "pulled just now")
+
+            try test.store.index.database.write { db in
+                try db.execute(sql: "UPDATE build SET last_pulled_at = ?", arguments: [twoHoursAgo])
+            }
+            #expect(try test.store.collectGarbage(grace: 3600).manifests == [build])
+        }
+    }
+
     /// Pushes, removals and pulls in separate processes while another process collects garbage with no
     /// grace period: everything that was committed stays whole.
     @Test func raceWithPushesAndPulls() throws {

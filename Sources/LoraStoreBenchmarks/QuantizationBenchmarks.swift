@@ -46,7 +46,7 @@ enum QuantizationBenchmarks {
                     + "is the share of the adapter present in the output (1 = all), *rel. error* ‖W_out − W_exact‖ / ‖Δ‖, "
                     + "*probe error* the output error on fixed random inputs relative to the adapter's effect (0 = perfect, "
                     + "1 = adapter lost), *codes moved* the share of quantized codes the merge changed. *merged* is the output as "
-                    + "written; *on the fly* is the stored base with the adapter applied at inference. *loss* = 1 − survived "
+                    + "written; *on the fly* is the stored base with the adapter applied at inference. *loss* is the rel. error "
                     + "of what the output applies (merged, or on the fly for *separate*); the default guard rail refuses a "
                     + "requantized build above \(MergeOptions.defaultQuantizedAdapterLoss).",
                 "- The float rows merge the same adapter into the unquantized BF16 base with `outputType` F32 and BF16.",

@@ -57,7 +57,7 @@ public struct BuildReport: Sendable, Hashable, Codable {
     static func adapterLoss(of tensors: [Tensor], options: MergeOptions) -> Double? {
         let total = FidelityMeasure.Comparison.total(tensors.map(\.fidelity))
         let applied = application(of: options) == .merged ? total.merged : total.onTheFly
-        return applied.survivedShare.map { 1 - $0 }
+        return applied.relativeError
     }
 
     /// The figures of what the output applies: merged, or on the fly for `separate`.
@@ -65,10 +65,16 @@ public struct BuildReport: Sendable, Hashable, Codable {
         application == .merged ? total.merged : total.onTheFly
     }
 
-    /// The share of the adapters the output loses, `1 − survived share` of ``applied``; nil when nothing
-    /// was measured or the adapters change nothing.
+    /// The share of the adapters the output loses: how far it is from the exact merge, as a share of the
+    /// adapters' own size (``FidelityMetrics/relativeError`` of ``applied``, `‖W_out − W_exact‖ / ‖Δ‖`). 0 is
+    /// exact, 1 is as far as dropping the adapters; it can exceed 1. nil when nothing was measured or the
+    /// adapters change nothing.
+    ///
+    /// Not `1 −` the surviving share: rounding noise leaves that near 1 when a delta smaller than the base's
+    /// quantization step moves some codes a whole step and leaves the rest, so the adapter survives on average
+    /// while most of its elements are wrong. The relative error is never below `|1 − survived|`.
     public var adapterLoss: Double? {
-        applied.survivedShare.map { 1 - $0 }
+        applied.relativeError
     }
 
     /// One line for people: the surviving share and errors as applied, next to the on-the-fly figures.

@@ -102,7 +102,8 @@ extension Store {
     /// Refuses a build whose output loses more of its adapters than its limit allows
     /// (``MergeOptions/effectiveMaxAdapterLoss``), with the measured loss and what to do instead.
     static func checkAdapterLoss(_ loss: Double?, options: MergeOptions, scheme: QuantizationScheme?) throws {
-        guard let limit = options.effectiveMaxAdapterLoss, let loss, loss > limit else { return }
+        // NaN (a non-finite value measured) is no pass either.
+        guard let limit = options.effectiveMaxAdapterLoss, let loss, !(loss <= limit) else { return }
         let how: String
         let instead: String
         switch options.quantizedBase {
@@ -118,8 +119,9 @@ extension Store {
         }
         func figure(_ value: Double) -> String { String(format: "%.3f", value) }
         throw StoreError.mergeRefused(
-            "the build loses \(figure(loss)) of its adapters when \(how) (\(figure(1 - loss)) survives; the limit is "
-                + "\(figure(limit))); nothing was stored. Build it with \(instead), or raise --max-adapter-loss")
+            "the build loses \(figure(loss)) of its adapters when \(how): its output is that far from the exact merge, "
+                + "as a share of the adapters' size (‖W_out − W_exact‖ / ‖Δ‖; the limit is \(figure(limit))); nothing was "
+                + "stored. Build it with \(instead), or raise --max-adapter-loss")
     }
 
     private func commitMaterialization(

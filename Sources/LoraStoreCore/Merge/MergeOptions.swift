@@ -10,9 +10,10 @@ public struct MergeOptions: Sendable, Hashable, Codable {
     /// On a quantized base: what to do with its quantized weights (required there, refused elsewhere).
     /// Absent from the JSON when nil, so recipes without it keep their digests.
     public var quantizedBase: QuantizedBuildPolicy?
-    /// The largest share of the adapters a build may lose (1 − the surviving share of its fidelity report's
-    /// total) before its materialization fails; nil means 0.1 for a requantized output and no limit
-    /// otherwise. Absent from the JSON when nil.
+    /// The largest share of the adapters a build may lose (``BuildReport/adapterLoss``: how far its output
+    /// is from the exact merge, `‖W_out − W_exact‖ / ‖Δ‖` of its fidelity report's total) before its
+    /// materialization fails; nil means 0.1 for a requantized output and no limit otherwise. Absent from the
+    /// JSON when nil.
     public var maxAdapterLoss: Double?
 
     public init(

@@ -157,10 +157,11 @@ public struct MergePlan: Sendable {
     }
 
     /// Refuses options that do not fit the base: a quantized base needs a policy and only it takes one;
-    /// `separate` keeps every type and applies adapters at weight 1; a loss limit is a share.
+    /// `separate` keeps every type and applies adapters at weight 1; a loss limit is a finite share, 0 or
+    /// more (a loss can exceed 1: an output further from the exact merge than the base is).
     private static func check(_ options: MergeOptions, base: Manifest, adapters: [LoadedAdapter]) throws {
-        if let limit = options.maxAdapterLoss, !(limit >= 0 && limit <= 1) {
-            throw StoreError.mergeRefused("the maximum adapter loss must be between 0 and 1, not \(limit)")
+        if let limit = options.maxAdapterLoss, !(limit >= 0 && limit.isFinite) {
+            throw StoreError.mergeRefused("the maximum adapter loss is a share of 0 or more, not \(limit)")
         }
         guard let scheme = base.quantization?.values.first?.scheme else {
             if let policy = options.quantizedBase {

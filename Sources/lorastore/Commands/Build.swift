@@ -94,13 +94,16 @@ struct QuantizedBuildOptions: ParsableArguments {
     @Option(help: "On a quantized base: requantize, dequantize (float output) or separate (base plus PEFT adapters).")
     var policy: QuantizedBuildPolicy?
 
-    @Option(help: "Fail the build when it loses more than this share of its adapters (default 0.1 when requantized).")
+    @Option(help: """
+        Fail the build when it loses more than this share of its adapters: its output's distance from the exact \
+        merge, ‖W_out − W_exact‖ / ‖Δ‖ (default 0.1 when requantized).
+        """)
     var maxAdapterLoss: Double?
 
     /// `options` with the policy and the loss limit set.
     func apply(to options: MergeOptions) throws -> MergeOptions {
-        if let maxAdapterLoss, !(maxAdapterLoss >= 0 && maxAdapterLoss <= 1) {
-            throw CommandError("--max-adapter-loss is a share between 0 and 1")
+        if let maxAdapterLoss, !(maxAdapterLoss >= 0 && maxAdapterLoss.isFinite) {
+            throw CommandError("--max-adapter-loss is a share of 0 or more (above 1 allows an output further from the exact merge than the base)")
         }
         var options = options
         options.quantizedBase = policy

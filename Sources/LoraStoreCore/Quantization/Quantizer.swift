@@ -22,6 +22,8 @@ public enum Quantizer {
 
     /// Quantizes a row-major `[rows, columns]` F32 weight.
     /// - Throws: ``QuantizationError/nonFiniteValue(row:column:)`` naming the first NaN or infinity,
+    ///   ``QuantizationError/scaleOutOfRange(scheme:row:column:)`` naming the first `q8_0`/`q4_0` block
+    ///   whose scale F16 cannot hold,
     ///   ``QuantizationError/rowLengthNotMultipleOfBlock(scheme:columns:blockSize:)`` when `columns` is
     ///   not a multiple of 32 for `q8_0`/`q4_0`, or a shape/size error when `values` does not hold
     ///   `rows × columns` values.
@@ -35,16 +37,16 @@ public enum Quantizer {
         var data = [UInt8](repeating: 0, count: layout.dataBytes)
         var scales = [UInt8](repeating: 0, count: layout.scaleBytes)
         let ranges = ParallelRows.ranges(rows: rows, valuesPerRow: columns)
-        var firstBad = [Int](repeating: Int.max, count: ranges.count)
+        var findings = [Findings](repeating: Findings(), count: ranges.count)
         data.withUnsafeMutableBytes { data in
             scales.withUnsafeMutableBytes { scales in
-                firstBad.withUnsafeMutableBufferPointer { firstBad in
-                    nonisolated(unsafe) let firstBad = firstBad
+                findings.withUnsafeMutableBufferPointer { findings in
+                    nonisolated(unsafe) let findings = findings
                     ParallelRows.run(ranges) { task, range in
                         for row in range {
                             let source = UnsafeBufferPointer(rebasing: values[row * columns ..< (row + 1) * columns])
                             if let column = firstNonFinite(source) {
-                                firstBad[task] = row * columns + column
+                                findings[task].nonFinite = row * columns + column
                                 return
                             }
                             let output = data.baseAddress.map { $0 + row * layout.rowBytes }
@@ -52,18 +54,24 @@ public enum Quantizer {
                             case .int8Row:
                                 let scale = output.map { quantizeInt8Row(source, into: $0) } ?? 0
                                 scales.storeBytes(of: scale.bitPattern.littleEndian, toByteOffset: row * 4, as: UInt32.self)
-                            case .q8_0:
-                                if let output { quantizeQ8_0Row(source, into: output) }
-                            case .q4_0:
-                                if let output { quantizeQ4_0Row(source, into: output) }
+                            case .q8_0, .q4_0:
+                                guard let output else { break }
+                                let overflow = scheme == .q8_0
+                                    ? quantizeQ8_0Row(source, into: output) : quantizeQ4_0Row(source, into: output)
+                                if let block = overflow, findings[task].scaleOverflow == Int.max {
+                                    findings[task].scaleOverflow = row * columns + block * 32
+                                }
                             }
                         }
                     }
                 }
             }
         }
-        if let bad = firstBad.min(), bad != Int.max {
+        if let bad = findings.map(\.nonFinite).min(), bad != Int.max {
             throw .nonFiniteValue(row: bad / columns, column: bad % columns)
+        }
+        if let overflow = findings.map(\.scaleOverflow).min(), overflow != Int.max {
+            throw .scaleOutOfRange(scheme: scheme, row: overflow / columns, column: overflow % columns)
         }
         return QuantizedTensor(unchecked: scheme, rows: rows, columns: columns, data: data, scales: scales)
     }
@@ -184,8 +192,17 @@ public enum Quantizer {
         return scale
     }
 
-    /// One row of `block_q8_0` records, as `quantize_row_q8_0_ref`.
-    private static func quantizeQ8_0Row(_ row: UnsafeBufferPointer<Float>, into output: UnsafeMutableRawPointer) {
+    /// What one task of ``quantize(_:rows:columns:scheme:)`` found, as element indices (`Int.max`: nothing):
+    /// its first NaN or infinity, and the first value of its first block whose scale F16 cannot hold.
+    private struct Findings {
+        var nonFinite = Int.max
+        var scaleOverflow = Int.max
+    }
+
+    /// One row of `block_q8_0` records, as `quantize_row_q8_0_ref`. Returns the first block whose scale is
+    /// infinite in F16, if any.
+    private static func quantizeQ8_0Row(_ row: UnsafeBufferPointer<Float>, into output: UnsafeMutableRawPointer) -> Int? {
+        var overflow: Int?
         for block in 0 ..< row.count / 32 {
             let x = UnsafeBufferPointer(rebasing: row[block * 32 ..< block * 32 + 32])
             let record = output + block * 34
@@ -194,18 +211,21 @@ public enum Quantizer {
             for value in x { amax = Swift.max(amax, abs(value)) }
             let d = amax / 127
             let id: Float = d != 0 ? 1 / d : 0
-            storeBlockScale(d, record)
+            if !storeBlockScale(d, record), overflow == nil { overflow = block }
             if amax * id < exactIntegerLimit {
                 for j in 0 ..< 32 { codes[j] = lowByte((x[j] * id).rounded(.toNearestOrAwayFromZero)) }
             } else {
                 for j in 0 ..< 32 { codes[j] = cInt8((x[j] * id).rounded(.toNearestOrAwayFromZero)) }
             }
         }
+        return overflow
     }
 
     /// One row of `block_q4_0` records, as `quantize_row_q4_0_ref`: `max` is the first value of largest
-    /// magnitude, `d = max / −8`, code `min(15, (int8_t)(x · id + 8.5))`.
-    private static func quantizeQ4_0Row(_ row: UnsafeBufferPointer<Float>, into output: UnsafeMutableRawPointer) {
+    /// magnitude, `d = max / −8`, code `min(15, (int8_t)(x · id + 8.5))`. Returns the first block whose
+    /// scale is infinite in F16, if any.
+    private static func quantizeQ4_0Row(_ row: UnsafeBufferPointer<Float>, into output: UnsafeMutableRawPointer) -> Int? {
+        var overflow: Int?
         for block in 0 ..< row.count / 32 {
             let x = UnsafeBufferPointer(rebasing: row[block * 32 ..< block * 32 + 32])
             let record = output + block * 18
@@ -218,7 +238,7 @@ public enum Quantizer {
             }
             let d = max / -8
             let id: Float = d != 0 ? 1 / d : 0
-            storeBlockScale(d, record)
+            if !storeBlockScale(d, record), overflow == nil { overflow = block }
             if amax * abs(id) < exactIntegerLimit {
                 for j in 0 ..< 16 {
                     let low = nibble(lowByte((x[j] * id + 8.5).rounded(.towardZero)))
@@ -231,6 +251,7 @@ public enum Quantizer {
                 }
             }
         }
+        return overflow
     }
 
     /// Below this magnitude every F32 product `x · id` converts exactly through ``lowByte(_:)``.
@@ -257,8 +278,11 @@ public enum Quantizer {
     }
 
     @inline(__always)
-    private static func storeBlockScale(_ d: Float, _ record: UnsafeMutableRawPointer) {
-        record.storeBytes(of: FloatConversion.float16(from: d).littleEndian, as: UInt16.self)
+    /// Stores a block's scale as F16 (nearest even) and returns whether it is finite there.
+    private static func storeBlockScale(_ d: Float, _ record: UnsafeMutableRawPointer) -> Bool {
+        let bits = FloatConversion.float16(from: d)
+        record.storeBytes(of: bits.littleEndian, as: UInt16.self)
+        return bits & 0x7C00 != 0x7C00
     }
 
     @inline(__always)

@@ -4,7 +4,8 @@ extension Store {
     /// Writes a quantized base with its quantized weights dequantized to `dtype` (F32, F16 or BF16): the
     /// model as a runtime without quantized kernels reads it, in the base's own files, every other tensor
     /// as stored. Each weight is dequantized as ``Quantizer/dequantize(_:)`` defines, then rounded once to
-    /// `dtype`; the `.scale` tensors and the quantization metadata are left out.
+    /// `dtype`; the `.scale` tensors and the quantization metadata are left out. A weight with values beyond
+    /// `dtype`'s range is refused, naming it.
     func pullDequantized(
         _ stored: StoredManifest, as dtype: DType, to destination: URL, progress: ProgressHandler?
     ) throws -> PullResult {
@@ -78,7 +79,14 @@ extension Store {
                     try FloatConversion.convert(from, from: .f32, to: to, as: entry.dtype, count: values.count)
                 }
             }
-            try bytes.withUnsafeBytes { try writer.append($0) }
+            try bytes.withUnsafeBytes { bytes in
+                guard FiniteCheck.allFinite(bytes, dtype: entry.dtype) else {
+                    throw StoreError.invalidInput(
+                        path: tensor.name,
+                        reason: "dequantized to \(entry.dtype.rawValue), it has values beyond that type's range (infinite or NaN); dequantize to F32")
+                }
+                try writer.append(bytes)
+            }
             counter.add(size)
         }
         try writer.finish()

@@ -117,6 +117,34 @@ struct QuantizedBaseTests {
         }
     }
 
+    /// Dequantizing to a narrower float refuses a weight whose values leave that type's range, naming it,
+    /// and writes nothing; F32 holds them.
+    @Test func dequantizingBeyondTheTypesRangeIsRefusedByName() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory)
+            let folder = directory.appending(path: "large")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let name = "model.layers.0.self_attn.q_proj.weight"
+            var values = [Float](repeating: 0.5, count: 4 * 32)
+            values[40] = 100_000
+            try AdapterFolder.writeF32([(name, [4, 32], values)], to: folder.appending(path: "model.safetensors"))
+            try test.store.push(folder, to: try Reference(parsing: "micro/large:fp32"))
+            try test.store.quantize(
+                try Reference(parsing: "micro/large:fp32"), scheme: .int8Row, to: try Reference(parsing: "micro/large:i8"),
+                tensors: [name])
+            let narrow = directory.appending(path: "f16")
+            #expect {
+                try test.store.pull("micro/large:i8", to: narrow, dequantize: .f16)
+            } throws: { error in
+                "\(error)".contains(name) && "\(error)".contains("dequantize to F32")
+            }
+            #expect(!FileManager.default.fileExists(atPath: narrow.path))
+            let wide = directory.appending(path: "f32")
+            try test.store.pull("micro/large:i8", to: wide, dequantize: .f32)
+            #expect(try #require(try LoadedTensor.all(in: wide)[name]).floats[40] == 100_000)
+        }
+    }
+
     @Test func aShardedBaseKeepsItsShardsWithAnIndexListingTheScales() throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory)

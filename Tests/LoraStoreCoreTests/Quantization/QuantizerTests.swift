@@ -156,6 +156,22 @@ import LoraStoreCore
         }
     }
 
+    /// `q8_0` and `q4_0` store a block's scale as F16: a finite value whose scale would be infinite there
+    /// (largest magnitude above 65504 · 127, or 65504 · 8) is refused by block; just below, it is stored, and
+    /// `int8-row`, whose scales are F32, takes it.
+    @Test(arguments: [(QuantizationScheme.q8_0, Float(8_000_000)), (.q4_0, 500_000)])
+    func blocksWhoseScaleF16CannotHoldAreRefusedByPosition(scheme: QuantizationScheme, largestStorable: Float) throws {
+        var values = [Float](repeating: 1, count: 2 * 64)
+        values[64 + 32 + 3] = largestStorable
+        let stored = try quantize(values, rows: 2, columns: 64, scheme)
+        #expect(Quantizer.dequantize(stored).allSatisfy { $0.isFinite })
+        values[64 + 32 + 3] = 10_000_000
+        #expect(throws: QuantizationError.scaleOutOfRange(scheme: scheme, row: 1, column: 32)) {
+            try quantize(values, rows: 2, columns: 64, scheme)
+        }
+        #expect(Quantizer.dequantize(try quantize(values, rows: 2, columns: 64, .int8Row)).allSatisfy { $0.isFinite })
+    }
+
     @Test(arguments: [QuantizationScheme.q8_0, .q4_0])
     func rowsThatAreNotWholeBlocksAreRefused(scheme: QuantizationScheme) throws {
         let values = [Float](repeating: 1, count: 96)

@@ -18,13 +18,15 @@ struct Merge: ParsableCommand {
 
     @OptionGroup var merge: MergeOptionGroup
 
+    @OptionGroup var quantized: QuantizedBuildOptions
+
     @Option(name: .shortAndLong, help: "The folder to write (must not exist, or be empty).")
     var output: String
 
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let options = try merge.options()
+        let options = try quantized.apply(to: merge.options())
         let adapterArguments = try adapters.map(AdapterArgument.init(parsing:))
         let store = try global.openStore()
         let progress = ProgressBar(quiet: global.json)

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+@testable import LoraStoreCore
+
+/// Commands as a user runs them: arguments, exit status and what they print.
+@Suite("Command line")
+struct CommandLineTests {
+    /// Runs `lorastore arguments... --store STORE`.
+    private func lorastore(_ arguments: [String], store: URL) throws -> (status: Int32, output: String) {
+        try CommandLineTool.run(arguments + ["--store", store.path])
+    }
+
+    /// `merge` on a quantized base takes the same policy options as `build create` and `pull`: without one
+    /// it says to choose, with one it merges.
+    @Test func mergeOnAQuantizedBaseTakesAPolicy() throws {
+        try TemporaryDirectory.with { directory in
+            let store = directory.appending(path: "store")
+            #expect(try lorastore(["push", Fixtures.url("base_fp32").path, "micro/base:fp32"], store: store).status == 0)
+            #expect(try lorastore(["quantize", "micro/base:fp32", "--scheme", "int8-row", "--tag", "micro/base:i8"], store: store).status == 0)
+            #expect(
+                try lorastore(
+                    ["push", Fixtures.url("adapters/a_r8_qv").path, "acme/a", "--base", "micro/base:fp32"], store: store
+                ).status == 0)
+
+            let refused = try lorastore(
+                ["merge", "--base", "micro/base:i8", "--adapter", "acme/a", "-o", directory.appending(path: "none").path],
+                store: store)
+            #expect(refused.status == 1 && refused.output.contains("requantize, dequantize or separate"), "\(refused.output)")
+
+            let output = directory.appending(path: "merged")
+            let merged = try lorastore(
+                ["merge", "--base", "micro/base:i8", "--adapter", "acme/a", "--policy", "dequantize", "-o", output.path],
+                store: store)
+            #expect(merged.status == 0, "\(merged.output)")
+            let weight = try #require(try LoadedTensor.all(in: output)["model.layers.0.self_attn.q_proj.weight"])
+            #expect(weight.dtype == .f32 && weight.shape == [64, 64])
+        }
+    }
+
+    /// `verify` exits 0 on a sound store and 1 on a fault, naming the blob; `--repair` fixes what it can.
+    @Test func verifyExitsNonZeroOnAFaultAndNamesIt() throws {
+        try TemporaryDirectory.with { directory in
+            let store = directory.appending(path: "store")
+            #expect(try lorastore(["push", Fixtures.url("base_fp32").path, "micro/base:fp32"], store: store).status == 0)
+            #expect(try lorastore(["verify"], store: store).status == 0)
+            let opened = try Store(root: store)
+            let digest = try #require(try opened.resolve(try Reference(parsing: "micro/base:fp32")).manifest.tensors.first?.digest)
+            let path = opened.blobs.path(of: digest)
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            bytes[bytes.startIndex] ^= 1
+            try bytes.write(to: URL(fileURLWithPath: path))
+
+            #expect(try lorastore(["verify"], store: store).status == 0, "same size: only a deep check sees it")
+            let deep = try lorastore(["verify", "--deep"], store: store)
+            #expect(deep.status == 1 && deep.output.contains(digest.hex), "\(deep.output)")
+            let stray = store.appending(path: "tmp/left-behind")
+            try Data([1]).write(to: stray)
+            let repaired = try lorastore(["verify", "--repair"], store: store)
+            #expect(repaired.status == 0 && repaired.output.contains("repaired"), "\(repaired.output)")
+            #expect(!FileManager.default.fileExists(atPath: stray.path))
+        }
+    }
+}

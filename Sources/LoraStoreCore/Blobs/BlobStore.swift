@@ -59,6 +59,9 @@ public struct BlobStore: Sendable {
         _ bytes: UnsafeRawBufferPointer, digest: Digest, encoding: BlobEncoding, spooledFile: String? = nil
     ) throws -> StoredBlob {
         if let existing = try existingBlob(digest, logicalSize: bytes.count) {
+            // Another writer may have linked it without flushing its folder yet, and the caller is about to
+            // index it.
+            try WritableFile.syncDirectory(try prefixFolder(of: digest))
             return existing
         }
         let (codec, encoded) = Self.encode(bytes, as: encoding)
@@ -239,6 +242,8 @@ public struct BlobStore: Sendable {
         let finalPath = folder + "/" + digest.hex
         guard Glibc.link(file, finalPath) == 0 else {
             guard errno == EEXIST else { throw FileAccessError(.link, path: finalPath) }
+            // The other writer's entry is flushed here too, before the caller indexes the blob.
+            try WritableFile.syncDirectory(folder)
             return false
         }
         try WritableFile.syncDirectory(folder)

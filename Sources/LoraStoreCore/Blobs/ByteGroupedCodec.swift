@@ -35,7 +35,7 @@ import Foundation
 ///
 /// The blob's digest is computed over the logical bytes, never over this encoding. The streams carry no
 /// checksum of their own (raw deflate): the decoder checks every length and bound and that each stream fills
-/// its chunk exactly, and the store verifies the digest of what it decodes.
+/// its chunk exactly; `verify --deep` checks the digest of what it decodes.
 ///
 /// ## Format, version 1
 ///

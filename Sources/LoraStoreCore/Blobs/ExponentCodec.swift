@@ -18,7 +18,8 @@ import Foundation
 /// The elements are cut into chunks of `C` elements (131 072 by default) that are coded with one shared table
 /// and decoded independently, concurrently when more than one core is available; the encoding is byte-identical
 /// whatever the number of threads. Every length and bound is validated before use, each chunk's stream must be
-/// consumed exactly and end in the encoder's initial states, and the store verifies the digest of what it decodes.
+/// consumed exactly and end in the encoder's initial states; `verify --deep` checks the digest of what it decodes
+/// (the stored sign and low mantissa bits have no check of their own).
 ///
 /// ## Format, version 2
 ///

@@ -6,7 +6,12 @@ extension Store {
     /// `deep`, decodes and re-hashes to its digest), every manifest references indexed blobs, and no file
     /// lies outside the index. With `repair`, blobs that only builds hold are dropped with those builds'
     /// materialization (the next pull rebuilds them) and stray files are removed; damaged base or adapter
-    /// blobs are reported as unrepairable.
+    /// blobs are reported as unrepairable, their damaged files removed (a push of the same files restores
+    /// them).
+    ///
+    /// This is the store's integrity check: other reads check sizes and the structure of encoded blobs, not
+    /// digests (hashing every tensor on every merge and pull would cost about as much as the merge or pull
+    /// itself), so run `verify --deep` on a schedule to find bytes damaged on disk.
     public func verify(deep: Bool = false, repair: Bool = false) throws -> VerifyReport {
         try withMaintenanceLock(repair ? .exclusive : .shared) {
             // Files are listed before the index is read: a writer links a blob's file before it commits the
@@ -103,8 +108,9 @@ extension Store {
     }
 
     /// Fixes what can be fixed: a bad blob only builds hold is dropped with those builds' materialization
-    /// (rows first, in a durable transaction, then the file); stray files are removed. The caller holds the
-    /// maintenance lock exclusively.
+    /// (rows first, in a durable transaction, then the file); stray files are removed; the damaged file of
+    /// a base's or adapter's blob is removed so that pushing the same files again restores it. The caller
+    /// holds the maintenance lock exclusively.
     private func repair(_ faults: [VerifyReport.Fault]) throws -> [VerifyReport.Fault] {
         try faults.map { fault in
             var fault = fault
@@ -118,10 +124,21 @@ extension Store {
                 fault.repaired = true
             case .missingBlob, .wrongSize, .corruptBlob, .danglingReference:
                 guard let digest = fault.digest else { break }
-                fault.repaired = try index.durableWrite { db in
-                    let heldByModels = try Bool.fetchOne(
+                let heldByModels = try index.database.read { db in
+                    try Bool.fetchOne(
                         db, sql: "SELECT EXISTS (SELECT 1 FROM manifest_blob WHERE blob_digest = ?)", arguments: [digest]) ?? false
-                    guard !heldByModels else { return false }
+                }
+                guard !heldByModels else {
+                    // Only its source can give a base's or adapter's bytes back. A push of it rewrites a
+                    // missing file but trusts one in place, so the damaged file goes; reads then fail as
+                    // missing instead of handing out wrong bytes.
+                    if fault.kind == .wrongSize || fault.kind == .corruptBlob {
+                        try blobs.remove(digest)
+                        fault.detail += "; the damaged file was removed: push the same base or adapter again to restore it"
+                    }
+                    break
+                }
+                fault.repaired = try index.durableWrite { db in
                     let builds = try Digest.fetchAll(db, sql: "SELECT DISTINCT build_digest FROM build_blob WHERE blob_digest = ?", arguments: [digest])
                     for build in builds {
                         try db.execute(sql: "DELETE FROM build_blob WHERE build_digest = ?", arguments: [build])

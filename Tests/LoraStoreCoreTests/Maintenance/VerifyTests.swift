@@ -46,6 +46,14 @@ struct VerifyTests {
             let repaired = try test.store.verify(deep: true, repair: true)
             #expect(repaired.unrepairable.map(\.kind).sorted { $0.rawValue < $1.rawValue } == [.corruptBlob, .missingBlob], "base blobs cannot be rebuilt")
             #expect(!FileManager.default.fileExists(atPath: temporary))
+            #expect(!FileManager.default.fileExists(atPath: test.store.blobs.path(of: corrupted)), "the damaged file is removed")
+            #expect(throws: BlobStoreError.self, "so reads fail instead of handing out wrong bytes") {
+                try test.store.pull("micro/base:fp32", to: directory.appending(path: "damaged"))
+            }
+
+            // Pushing the same files again restores both.
+            try test.push("base_fp32", as: "micro/base:again")
+            #expect(try test.store.verify(deep: true).faults.isEmpty)
         }
     }
 

@@ -146,8 +146,14 @@ extension Store {
             metadata["format"] = nil
             if !metadata.isEmpty { fileMetadata[file.url.lastPathComponent] = metadata }
         }
-        let manifest = Manifest(
+        var manifest = Manifest(
             kind: source.kind, tensors: tensors, files: fileEntries, base: baseDigest, fileMetadata: fileMetadata)
+        if source.kind == .base {
+            manifest.quantization = try Manifest.recordedQuantization(in: fileMetadata)
+            if let problem = manifest.quantizationProblem() {
+                throw StoreError.invalidInput(path: source.folder.path, reason: problem)
+            }
+        }
         return PreparedPush(manifest: manifest, blobs: blobs, adapter: adapter, skipped: skipped)
     }
 

@@ -125,6 +125,12 @@ extension Store {
         if manifest.kind == .base, manifest.base != nil {
             throw ReceiveError.invalidManifest("a base names no base")
         }
+        if manifest.quantization != nil, manifest.kind != .base {
+            throw ReceiveError.invalidManifest("only a base is quantized")
+        }
+        if let problem = manifest.quantizationProblem() {
+            throw ReceiveError.invalidManifest(problem)
+        }
         let digest = Digest(of: json)
         let adapter = try manifest.kind == .adapter ? receivedAdapterRecord(manifest, visibleTo: visibility) : nil
         return try withMaintenanceLock(.shared) {

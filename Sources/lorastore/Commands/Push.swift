@@ -51,7 +51,7 @@ struct Push: AsyncParsableCommand {
         let client = try remote.client()
         let progress = ProgressBar(quiet: global.json)
         if client != nil, quantize != nil {
-            throw CommandError("--quantize applies to a local store; quantize locally, then push the quantized base's folder")
+            throw CommandError("--quantize applies to a local store: push --quantize (or quantize) locally, pull the quantized base into a folder, then push that folder to the registry")
         }
         let options = PushOptions(kind: kind, base: baseReference, progress: progress.handler, quantize: quantize)
         guard items.count == 1 else {

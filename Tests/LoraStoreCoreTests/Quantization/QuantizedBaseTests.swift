@@ -145,6 +145,49 @@ struct QuantizedBaseTests {
         }
     }
 
+    /// A quantized base pulled into a folder and pushed again (to another store, or through a registry) is
+    /// the same manifest, quantization included, and adapters of the float base fit it; a folder whose
+    /// recorded quantization does not fit its tensors is refused.
+    @Test(arguments: [QuantizationScheme.int8Row, .q8_0])
+    func aPulledQuantizedBasePushedAgainIsTheSameBase(scheme: QuantizationScheme) throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let original = try quantize(test, scheme, as: "micro/base:q")
+            let folder = directory.appending(path: "pulled")
+            try test.store.pull("micro/base:q", to: folder)
+
+            let other = try TestStore(in: directory.appending(path: "other"))
+            let pushed = try other.store.push(folder, to: try Reference(parsing: "micro/base:q"))
+            #expect(pushed.digest == original.digest)
+            #expect(try manifest(other, "micro/base:q").quantization == manifest(test, "micro/base:q").quantization)
+            try other.push("adapters/a_r8_qv", as: "acme/a", base: "micro/base:q")
+
+            // The record names a weight the file stores in another shape.
+            let file = folder.appending(path: "model.safetensors")
+            let parsed = try SafetensorsFile(contentsOf: file)
+            var metadata = try #require(parsed.metadata)
+            let record = try #require(metadata[BaseQuantization.metadataKey])
+            metadata[BaseQuantization.metadataKey] = record.replacingOccurrences(of: "[64,64]", with: "[64,32]")
+            #expect(metadata[BaseQuantization.metadataKey] != record)
+            let tensors = try LoadedTensor.file(file).sorted { $0.key < $1.key }
+            try tensors.flatMap(\.value.bytes).withUnsafeBytes { all in
+                var offset = 0
+                let entries = tensors.map { name, tensor in
+                    defer { offset += tensor.bytes.count }
+                    return (name, tensor.dtype, tensor.shape, UnsafeRawBufferPointer(rebasing: all[offset ..< offset + tensor.bytes.count]))
+                }
+                try SafetensorsWriter.write(to: file, tensors: entries, metadata: metadata)
+            }
+            let before = try other.snapshot()
+            #expect {
+                try other.store.push(folder, to: try Reference(parsing: "micro/base:bad"))
+            } throws: { error in
+                "\(error)".contains("quantized weight")
+            }
+            #expect(try other.snapshot() == before)
+        }
+    }
+
     @Test func aShardedBaseKeepsItsShardsWithAnIndexListingTheScales() throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory)

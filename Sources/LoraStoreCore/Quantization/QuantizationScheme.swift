@@ -18,8 +18,9 @@
 /// A `block_q8_0` is the F16 scale `d` (2 bytes) followed by 32 signed codes; value `j` is `q[j] · d`.
 /// A `block_q4_0` is the F16 scale `d` followed by 16 bytes; byte `j` holds code `q[j]` in its low nibble
 /// and `q[j + 16]` in its high nibble, and value `j` is `(q[j] − 8) · d`. Blocks follow one another along
-/// the row with no padding, so the U8 tensor's bytes are exactly the data llama.cpp writes into a GGUF
-/// file for the same weight (GGUF lists the dimensions innermost first, as `[columns, rows]`).
+/// the row with no padding, so each row's bytes are exactly what ggml's `quantize_row_*_ref` writes for it
+/// (GGUF lists the dimensions innermost first, as `[columns, rows]`; llama.cpp's converter may also reorder
+/// some weights' rows, such as Llama's q and k projections for its rotary embedding).
 public enum QuantizationScheme: String, Sendable, Codable, CaseIterable {
     /// One F32 scale per output row, `scale = max|row| / 127`; each code is `w / scale` rounded to
     /// nearest, ties to even, clamped to ±127. A row whose scale is 0 (all zeros, or a maximum so small

@@ -4,8 +4,8 @@
 /// Every arithmetic step is the F32 operation the definition names, in the same order, so the bytes are
 /// reproducible anywhere: `int8-row` divides by the row scale and rounds half to even; `q8_0` and `q4_0`
 /// follow ggml's `quantize_row_q8_0_ref` and `quantize_row_q4_0_ref` (scale computed in F32, `id = d ≠ 0 ?
-/// 1/d : 0`, codes from `x · id`, the scale stored as F16 rounded to nearest even), so llama.cpp writes the
-/// same bytes for the same weight. Rows are independent and processed on all cores; the result does not
+/// 1/d : 0`, codes from `x · id`, the scale stored as F16 rounded to nearest even), so ggml writes the
+/// same bytes for the same row. Rows are independent and processed on all cores; the result does not
 /// depend on the number of cores.
 ///
 /// The bytes were checked against ggml's reference functions compiled from C: identical for every block

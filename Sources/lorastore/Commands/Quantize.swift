@@ -10,8 +10,8 @@ struct Quantize: AsyncParsableCommand {
         discussion: """
             Quantizes the base's 2-D projection weights (*_proj.weight) in SCHEME and tags the copy. Everything \
             else (embeddings, norms, the head, configs) is shared with the original, not stored again. \
-            int8-row: one F32 scale per row. q8_0 and q4_0: ggml's blocks of 32, byte for byte as llama.cpp \
-            writes them; a weight whose rows are not a multiple of 32 long is kept as it is (listed), or refused \
+            int8-row: one F32 scale per row. q8_0 and q4_0: ggml's blocks of 32, each row byte for byte as ggml \
+            quantizes it; a weight whose rows are not a multiple of 32 long is kept as it is (listed), or refused \
             when named with --tensor. `lorastore pull` writes the codes and scales; `pull --dequantize F16` \
             writes float weights.
             """)

@@ -29,10 +29,22 @@ public final class ModelFolderWriter {
         }
         self.destination = destination
         self.layout = layout
-        staging = destination.deletingLastPathComponent()
-            .appending(path: ".\(destination.lastPathComponent).partial-\(getpid())")
+        let parent = destination.deletingLastPathComponent()
+        let prefix = ".\(destination.lastPathComponent).partial-"
+        staging = parent.appending(path: prefix + "\(getpid())")
         try? manager.removeItem(at: staging)
+        Self.removeAbandonedStaging(in: parent, prefix: prefix)
         try manager.createDirectory(at: staging, withIntermediateDirectories: true)
+    }
+
+    /// Removes the staging folders of writes to the same destination whose process is gone (a pull killed
+    /// before it renamed its folder into place leaves a whole model's worth of files there).
+    private static func removeAbandonedStaging(in parent: URL, prefix: String) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? []
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = pid_t(name.dropFirst(prefix.count)), pid > 0, kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(at: parent.appending(path: name))
+        }
     }
 
     deinit {

@@ -111,6 +111,7 @@ let package = Package(
                 "LoraStoreServer",
                 "LoraStoreClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: optimizationSettings
         ),

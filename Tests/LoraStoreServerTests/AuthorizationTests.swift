@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import LoraStoreClient
 import LoraStoreCore
 import LoraStoreServer
@@ -62,8 +63,18 @@ import Testing
         let store = try Store(root: directory)
         let created = try store.createToken(scope: .push, namespace: "acme/*")
         #expect(created.secret.hasPrefix("lst_"))
-        let index = try Data(contentsOf: directory.appending(path: "index.sqlite"))
-        #expect(index.range(of: Data(created.secret.utf8)) == nil)
+        // The row holds the secret's SHA-256 and no column holds the secret itself; nor does any index file
+        // (the commit may still be in the write-ahead log).
+        let row = try #require(try store.index.database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM token WHERE id = ?", arguments: [created.token.id])
+        })
+        #expect(row["secret_hash"] as String == Digest(of: Array(created.secret.utf8)).hex)
+        #expect(row.databaseValues.allSatisfy { String.fromDatabaseValue($0) != created.secret })
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix("index.sqlite") }
+        #expect(files.contains("index.sqlite-wal"))
+        for file in files {
+            #expect(try Data(contentsOf: directory.appending(path: file)).range(of: Data(created.secret.utf8)) == nil, "\(file)")
+        }
         #expect(try store.authenticate(secret: created.secret)?.id == created.token.id)
         #expect(try store.tokens().map(\.id) == [created.token.id])
         #expect(created.token.allows(.push, on: "acme/bot"))

@@ -156,22 +156,22 @@ import Testing
         }
     }
 
+    /// A client that announces 4096 bytes, sends 1000 and hangs up leaves no blob, row or spool file. The
+    /// connection stays open until the server is seen spooling, so the checks after the hang-up cannot pass
+    /// before the server has even started the upload.
     @Test func truncatedUploadStoresNothing() async throws {
         try await TestRegistry.with { registry in
             let bytes = [UInt8](repeating: 3, count: 4096)
             let digest = Digest(of: bytes)
-            guard let port = registry.endpoint.port else { return }
-            // Announce 4096 bytes, send 1000, and hang up.
-            let request = "PUT /api/v1/blobs/\(digest.hex)?repository=acme/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(registry.adminToken)\r\nContent-Length: \(bytes.count)\r\n\r\n"
-            try RawConnection.send(Array(request.utf8) + bytes.prefix(1000), port: port)
-            // Give the server time to notice the hang-up and remove its spool file.
-            try await Task.sleep(for: .milliseconds(200))
-            for _ in 0..<50 where !Self.isTemporaryEmpty(registry.store) {
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            let port = try #require(registry.endpoint.port)
+            let connection = try RawConnection.open(port: port)
+            try RawConnection.write(Array(Self.uploadHead(digest, size: bytes.count, token: registry.adminToken).utf8) + bytes.prefix(1000), to: connection)
+            let spooling = try await Self.waitUntil { !Self.isTemporaryEmpty(registry.store) }
+            close(connection)
+            #expect(spooling, "the upload is spooling")
+            #expect(try await Self.waitUntil { Self.isTemporaryEmpty(registry.store) }, "the hang-up removed the spool file")
             #expect(try registry.store.missingBlobs(among: [digest]) == [digest])
             #expect(try registry.store.blobs.allFiles().isEmpty)
-            #expect(Self.isTemporaryEmpty(registry.store))
         }
     }
 
@@ -179,20 +179,30 @@ import Testing
         try await TestRegistry.with(RegistryConfiguration(idleTimeout: .seconds(1))) { registry in
             let bytes = [UInt8](repeating: 5, count: 4096)
             let digest = Digest(of: bytes)
-            guard let port = registry.endpoint.port else { return }
-            let head = "PUT /api/v1/blobs/\(digest.hex)?repository=acme/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(registry.adminToken)\r\nContent-Length: \(bytes.count)\r\n\r\n"
+            let port = try #require(registry.endpoint.port)
             // The client stops sending and keeps the connection open: the idle timeout ends the upload.
             let stalled = try RawConnection.open(port: port)
             defer { close(stalled) }
-            _ = (Array(head.utf8) + bytes.prefix(1000)).withUnsafeBytes { Glibc.send(stalled, $0.baseAddress, $0.count, 0) }
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(!Self.isTemporaryEmpty(registry.store), "the upload is spooling")
-            for _ in 0..<100 where !Self.isTemporaryEmpty(registry.store) {
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            #expect(Self.isTemporaryEmpty(registry.store), "the stalled upload gave up its spool file")
+            try RawConnection.write(Array(Self.uploadHead(digest, size: bytes.count, token: registry.adminToken).utf8) + bytes.prefix(1000), to: stalled)
+            #expect(try await Self.waitUntil { !Self.isTemporaryEmpty(registry.store) }, "the upload is spooling")
+            #expect(try await Self.waitUntil { Self.isTemporaryEmpty(registry.store) }, "the stalled upload gave up its spool file")
             #expect(try registry.store.missingBlobs(among: [digest]) == [digest])
         }
+    }
+
+    /// The head of a blob upload that announces `size` bytes.
+    private static func uploadHead(_ digest: Digest, size: Int, token: String) -> String {
+        "PUT /api/v1/blobs/\(digest.hex)?repository=acme/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nContent-Length: \(size)\r\n\r\n"
+    }
+
+    /// Polls `condition` every 20 ms for up to 20 s (a loaded CI machine may be slow); returns whether it held.
+    private static func waitUntil(_ condition: () throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if try condition() { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return try condition()
     }
 
     @Test func oversizedJSONIsTooLargeAndNoTokenIsAskedForBeforeTheBody() async throws {
@@ -237,10 +247,13 @@ enum RawConnection {
         return socket
     }
 
-    /// Connects, sends `bytes`, and closes the connection.
-    static func send(_ bytes: [UInt8], port: Int) throws {
-        let socket = try open(port: port)
-        defer { close(socket) }
-        _ = bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, 0) }
+    /// Sends all of `bytes` on a connected socket.
+    static func write(_ bytes: [UInt8], to socket: Int32) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, 0) }
+            guard sent > 0 else { throw POSIXError(.EIO) }
+            offset += sent
+        }
     }
 }

@@ -21,13 +21,14 @@ public struct RegistryClient: Sendable {
     }
 
     /// The HTTP client used unless another is given, for the life of the process: AsyncHTTPClient's shared
-    /// configuration, except that a connection is retried for 10 s rather than 90 (a mistyped or stopped
-    /// registry is reported while the user still waits for it), and that the server may be silent for up to
-    /// 10 minutes at a time (it merges a build, or hashes a base's files, before it answers). No request has
-    /// an overall deadline, so an upload or download of any size finishes as long as bytes keep moving.
+    /// configuration (up to 90 s to connect, or to wait for a pooled connection while other requests use
+    /// them), except that a refused connection is not retried (a mistyped or stopped registry is reported at
+    /// once, not after 90 s of retries), and that the server may be silent for up to 10 minutes at a time (it
+    /// merges a build, or hashes a base's files, before it answers). No request has an overall deadline, so
+    /// an upload or download of any size finishes as long as bytes keep moving.
     public static let defaultHTTPClient: HTTPClient = {
         var configuration = HTTPClient.Configuration.singletonConfiguration
-        configuration.timeout.connect = .seconds(10)
+        configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.read = .minutes(10)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()

@@ -34,3 +34,15 @@ public struct AccessToken: Sendable, Hashable, Codable {
         try Reference.validate(name: name, in: namespace)
     }
 }
+
+extension AccessToken {
+    /// Writes every key, `revokedAt` as null for a live token, so scripts reading `token ls --json` find it.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(scope, forKey: .scope)
+        try container.encode(namespace, forKey: .namespace)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(revokedAt, forKey: .revokedAt)
+    }
+}

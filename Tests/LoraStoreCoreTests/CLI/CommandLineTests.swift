@@ -60,4 +60,52 @@ struct CommandLineTests {
             #expect(!FileManager.default.fileExists(atPath: stray.path))
         }
     }
+
+    /// The JSON object or array a `--json` command printed.
+    private func json(_ output: String) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(output.utf8))
+    }
+
+    /// The commands of daily use, each run once as a script would: tag, lineage, stats, the cache, build
+    /// reports and tokens, with the store found through `$LORASTORE_HOME`.
+    @Test func everydayCommandsAnswerInJSON() throws {
+        try TemporaryDirectory.with { directory in
+            let store = directory.appending(path: "store")
+            func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+                try CommandLineTool.run(arguments, environment: ["LORASTORE_HOME": store.path])
+            }
+            #expect(try run(["push", Fixtures.url("base_fp32").path, "micro/base:fp32"]).status == 0)
+            #expect(try run(["push", Fixtures.url("adapters/a_r8_qv").path, "acme/a", "--base", "micro/base:fp32"]).status == 0)
+            #expect(try run(["build", "create", "acme/m", "--base", "micro/base:fp32", "--adapter", "acme/a@0.5"]).status == 0)
+            #expect(try run(["tag", "acme/a", "acme/a:stable"]).status == 0)
+
+            let lineage = try #require(try json(run(["lineage", "acme/a:stable", "--json"]).output) as? [String: Any])
+            let derived = try #require(lineage["derivedBuilds"] as? [[String: Any]])
+            #expect(derived.map { $0["tags"] as? [String] } == [["acme/m:latest"]])
+
+            let stats = try #require(try json(run(["stats", "--json"]).output) as? [String: Any])
+            #expect((stats["entries"] as? [Any])?.count == 3)
+
+            let early = try run(["build", "report", "acme/m"])
+            #expect(early.status == 1 && early.output.contains("not materialized yet"), "\(early.output)")
+            #expect(try run(["pull", "acme/m", "-o", directory.appending(path: "m").path]).status == 0)
+            let report = try run(["build", "report", "acme/m"])
+            #expect(report.status == 0 && report.output.contains("fidelity"), "\(report.output)")
+
+            #expect(try run(["cache", "pin", "acme/m"]).status == 0)
+            let pinned = try #require(try json(run(["cache", "status", "--json"]).output) as? [String: Any])
+            #expect(((pinned["builds"] as? [[String: Any]])?.first?["pinned"] as? Bool) == true)
+            #expect(try run(["cache", "unpin", "acme/m"]).status == 0)
+            let unpinned = try #require(try json(run(["cache", "status", "--json"]).output) as? [String: Any])
+            #expect(((unpinned["builds"] as? [[String: Any]])?.first?["pinned"] as? Bool) == false)
+
+            let created = try #require(try json(run(["token", "create", "--scope", "read", "--json"]).output) as? [String: Any])
+            let id = try #require((created["token"] as? [String: Any])?["id"] as? String)
+            #expect(try run(["token", "revoke", id]).status == 0)
+            let tokens = try #require(try json(run(["token", "ls", "--json"]).output) as? [[String: Any]])
+            #expect(tokens.count == 1 && tokens[0]["id"] as? String == id && !(tokens[0]["revokedAt"] is NSNull))
+            let unknown = try run(["token", "revoke", "nope"])
+            #expect(unknown.status == 1 && unknown.output.contains("nope"), "\(unknown.output)")
+        }
+    }
 }

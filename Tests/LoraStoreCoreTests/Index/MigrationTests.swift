@@ -11,8 +11,15 @@ struct MigrationTests {
             #expect(try store.index.appliedMigrations() == StoreIndex.migrationIdentifiers)
             #expect(StoreIndex.migrationIdentifiers.first == "0001_initial")
             #expect(StoreIndex.migrationIdentifiers == StoreIndex.migrationIdentifiers.sorted())
-            _ = try Store(root: directory)
-            #expect(try store.index.appliedMigrations() == StoreIndex.migrationIdentifiers, "reopening applies nothing again")
+            try store.index.database.write { db in
+                try db.execute(sql: "INSERT INTO setting (key, value) VALUES ('kept', 'yes')")
+            }
+            let reopened = try Store(root: directory)
+            #expect(try reopened.index.appliedMigrations() == StoreIndex.migrationIdentifiers, "reopening applies nothing again")
+            let kept = try reopened.index.database.read { db in
+                try String.fetchOne(db, sql: "SELECT value FROM setting WHERE key = 'kept'")
+            }
+            #expect(kept == "yes", "reopening keeps the rows written before")
         }
     }
 

@@ -42,17 +42,19 @@ struct ConvolutionAndBiasTests {
             try test.store.push(base, to: try Reference(parsing: "tiny/conv"))
             try test.store.push(adapter, to: try Reference(parsing: "tiny/lora"), options: PushOptions(base: try Reference(parsing: "tiny/conv")))
             let merged = try test.merge(base: "tiny/conv", adapters: [("tiny/lora", 1)])
-            let a = values["base_model.model.conv.lora_A.weight"]!, b = values["base_model.model.conv.lora_B.weight"]!
-            let w = values["conv.weight"]!
-            let kernel = merged["conv.weight"]!.floats
+            let a = try #require(values["base_model.model.conv.lora_A.weight"])
+            let b = try #require(values["base_model.model.conv.lora_B.weight"])
+            let w = try #require(values["conv.weight"])
+            let kernel = try #require(merged["conv.weight"]).floats
             for out in 0..<4 {
                 for column in 0..<12 {
                     let delta = (0..<2).reduce(0.0) { $0 + Double(b[out * 2 + $1]) * Double(a[$1 * 12 + column]) }
                     #expect(abs(Double(kernel[out * 12 + column]) - (Double(w[out * 12 + column]) + scale * delta)) <= 1e-6)
                 }
             }
-            let bias = merged["conv.bias"]!.floats
-            let loraBias = values["base_model.model.conv.lora_B.bias"]!, baseBias = values["conv.bias"]!
+            let bias = try #require(merged["conv.bias"]).floats
+            let loraBias = try #require(values["base_model.model.conv.lora_B.bias"])
+            let baseBias = try #require(values["conv.bias"])
             for out in 0..<4 {
                 #expect(abs(Double(bias[out]) - (Double(baseBias[out]) + scale * Double(loraBias[out]))) <= 1e-6)
             }

@@ -34,7 +34,8 @@ struct MergePropertyTests {
             let weighted = try test.merge(base: "micro/base:fp32", adapters: [("acme/a", 0.37)], name: "weighted")
             let scaled = try test.merge(base: "micro/base:fp32", adapters: [("acme/scaled", 1)], name: "scaled-merge")
             for (name, tensor) in weighted {
-                #expect(maxDifference(tensor, scaled[name]!) <= 1e-6, "\(name)")
+                let other = try #require(scaled[name], "\(name) missing from the scaled merge")
+                #expect(maxDifference(tensor, other) <= 1e-6, "\(name)")
             }
         }
     }
@@ -45,7 +46,8 @@ struct MergePropertyTests {
             let forward = try test.merge(base: "micro/base:fp32", adapters: [("acme/a", 0.5), ("acme/a2", -0.25), ("acme/b", 1)], name: "forward")
             let backward = try test.merge(base: "micro/base:fp32", adapters: [("acme/b", 1), ("acme/a2", -0.25), ("acme/a", 0.5)], name: "backward")
             for (name, tensor) in forward {
-                #expect(maxDifference(tensor, backward[name]!) <= 1e-6, "\(name)")
+                let other = try #require(backward[name], "\(name) missing from the backward merge")
+                #expect(maxDifference(tensor, other) <= 1e-6, "\(name)")
             }
         }
     }
@@ -57,13 +59,16 @@ struct MergePropertyTests {
             let deltas = try LoadedTensor.file(Fixtures.url("expected/a_r8_qv/lora_delta.safetensors"))
             let base = try LoadedTensor.file(Fixtures.url("base_fp32/model.safetensors"))
             for (name, delta) in deltas {
-                let restored = zip(merged[name]!.floats, delta.floats).map { $0 - $1 }
-                let worst = zip(restored, base[name]!.floats).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+                let output = try #require(merged[name], "\(name) missing from the merge")
+                let original = try #require(base[name], "\(name) missing from the base")
+                let restored = zip(output.floats, delta.floats).map { $0 - $1 }
+                let worst = zip(restored, original.floats).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
                 #expect(worst <= 1e-6, "\(name)")
             }
             let cancelled = try test.merge(base: "micro/base:fp32", adapters: [("acme/a", 1), ("acme/a", -1)], name: "cancelled")
             for (name, tensor) in base {
-                #expect(maxDifference(tensor, cancelled[name]!) <= 1e-6, "\(name)")
+                let other = try #require(cancelled[name], "\(name) missing from the cancelled merge")
+                #expect(maxDifference(tensor, other) <= 1e-6, "\(name)")
             }
         }
     }
@@ -81,10 +86,12 @@ struct MergePropertyTests {
             let module = "model.layers.0.self_attn.q_proj"
             // cᵢ = √|wᵢ·sᵢ| (scales 16/8 and 8/8); PEFT puts the sign of w₂·s₂ on A₂ only.
             let (c1, c2) = ((weights.0 * 2).squareRoot(), (-weights.1 * 1).squareRoot())
-            let a1 = first["base_model.model.\(module).lora_A.weight"]!.floats, b1 = first["base_model.model.\(module).lora_B.weight"]!.floats
-            let a2 = second["base_model.model.\(module).lora_A.weight"]!.floats, b2 = second["base_model.model.\(module).lora_B.weight"]!.floats
-            let w = base[module + ".weight"]!.floats
-            let out = merged[module + ".weight"]!.floats
+            let a1 = try #require(first["base_model.model.\(module).lora_A.weight"]).floats
+            let b1 = try #require(first["base_model.model.\(module).lora_B.weight"]).floats
+            let a2 = try #require(second["base_model.model.\(module).lora_A.weight"]).floats
+            let b2 = try #require(second["base_model.model.\(module).lora_B.weight"]).floats
+            let w = try #require(base[module + ".weight"]).floats
+            let out = try #require(merged[module + ".weight"]).floats
             var worst = 0.0
             for row in 0..<64 {
                 for column in 0..<64 {
@@ -100,7 +107,10 @@ struct MergePropertyTests {
             #expect(worst <= 1e-6)
             // k_proj is touched by a2 only: the same as a plain merge of a2 at its weight.
             let plain = try test.merge(base: "micro/base:fp32", adapters: [("acme/a2", weights.1)], name: "plain")
-            #expect(maxDifference(merged["model.layers.0.self_attn.k_proj.weight"]!, plain["model.layers.0.self_attn.k_proj.weight"]!) <= 1e-6)
+            let kProj = "model.layers.0.self_attn.k_proj.weight"
+            let combined = try #require(merged[kProj])
+            let alone = try #require(plain[kProj])
+            #expect(maxDifference(combined, alone) <= 1e-6)
         }
     }
 
@@ -112,7 +122,9 @@ struct MergePropertyTests {
                 base: "micro/base:fp32", adapters: [("acme/b", 0.5)], options: MergeOptions(combine: .peftLinear), name: "linear")
             let base = try LoadedTensor.file(Fixtures.url("base_fp32/model.safetensors"))
             let name = "model.layers.1.mlp.down_proj.weight"
-            let (w, e, l) = (base[name]!.floats, exact[name]!.floats, linear[name]!.floats)
+            let w = try #require(base[name]).floats
+            let e = try #require(exact[name]).floats
+            let l = try #require(linear[name]).floats
             var worst: Float = 0
             var largest: Float = 0
             for index in w.indices {
@@ -131,13 +143,14 @@ struct MergePropertyTests {
             let base = try LoadedTensor.file(Fixtures.url("base_fp32/model.safetensors"))
             let copying = "base_model.model.model.layers.0.self_attn.k_proj.base_layer.weight"
             let folder = directory.appending(path: "trained-copy")
+            let original = try #require(base["model.layers.0.self_attn.k_proj.weight"])
             try AdapterFolder.copy("a_r8_qv", to: folder, editTensors: { tensors in
-                let original = base["model.layers.0.self_attn.k_proj.weight"]!
                 tensors.append((copying, original.shape, original.floats.map { $0 + 0.5 }))
             })
             try test.store.push(folder, to: try Reference(parsing: "acme/copy"), options: PushOptions(base: try Reference(parsing: "micro/base:fp32")))
             let merged = try test.merge(base: "micro/base:fp32", adapters: [("acme/copy", 1)])
-            #expect(merged["model.layers.0.self_attn.k_proj.weight"]!.floats == base["model.layers.0.self_attn.k_proj.weight"]!.floats.map { $0 + 0.5 })
+            let replaced = try #require(merged["model.layers.0.self_attn.k_proj.weight"])
+            #expect(replaced.floats == original.floats.map { $0 + 0.5 })
 
             // h's lm_head and embedding copies equal the base: its merge is the LoRA delta alone, as before.
             let withCopies = try test.merge(base: "micro/base:fp32", adapters: [("acme/h", 1)], name: "h")
@@ -244,7 +257,9 @@ struct MergePropertyTests {
             let exact = try test.merge(base: "micro/base:fp32", adapters: [("acme/a", 1)], name: "exact")
             for (name, tensor) in merged {
                 #expect(tensor.dtype == .bf16)
-                let expected = exact[name]!.floats.map { FloatConversion.float(fromBFloat16: FloatConversion.bfloat16(from: $0)) }
+                let expected = try #require(exact[name], "\(name)").floats.map {
+                    FloatConversion.float(fromBFloat16: FloatConversion.bfloat16(from: $0))
+                }
                 #expect(tensor.floats == expected, "\(name) is not the F32 result rounded once to BF16")
             }
         }

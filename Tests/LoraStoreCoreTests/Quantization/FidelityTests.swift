@@ -122,7 +122,13 @@ import LoraStoreCore
         }
         let first = try requantizedFidelity(quantizedBase, deltaPeak: 1e-3)
         let second = try requantizedFidelity(quantizedBase, deltaPeak: 1e-3)
+        // Rows are measured in parallel: two runs agree only if the sums do not depend on scheduling.
         #expect(first == second)
+        let otherPeak = try requantizedFidelity(quantizedBase, deltaPeak: 2e-3)
+        #expect(first != otherPeak, "the figures depend on the delta")
+        let delta = Self.unitDelta.map { Double($0 * Float(1e-3)) }
+        let deltaSquared = delta.reduce(0) { $0 + $1 * $1 }
+        #expect(abs(first.merged.sums.deltaSquared - deltaSquared) <= deltaSquared * 1e-10)
         let total = FidelityMeasure.Comparison.total([first, second])
         #expect(total.merged.survivedShare == first.merged.survivedShare)
         let encoded = try JSONEncoder().encode(total)
@@ -134,7 +140,9 @@ import LoraStoreCore
         #expect(probe.rows == 8)
         let inputs = probe.inputs(columns: 16)
         #expect(inputs.count == 128)
-        #expect(inputs == probe.inputs(columns: 16))
+        var stream = SplitMix64(state: probe.seed)
+        let expected = (0 ..< 128).map { _ in Float(stream.next() >> 40) * 0x1p-23 - 1 }
+        #expect(inputs == expected, "a SplitMix64 stream from the seed, on a grid of 2⁻²³ in [-1, 1)")
         #expect(inputs.allSatisfy { $0 >= -1 && $0 < 1 })
         #expect(inputs != FidelityMeasure.Probe(rows: 8, seed: 1).inputs(columns: 16))
     }

@@ -69,12 +69,18 @@ struct LoadedTensor: Equatable {
     let shape: [Int]
     let bytes: [UInt8]
 
-    /// The values as F32 (from F32, F16 or BF16).
+    /// The values as F32 (from F32, F16 or BF16). Any other dtype stops the test run with a message
+    /// rather than yielding unconverted values that could match another tensor's by accident.
     var floats: [Float] {
         let count = shape.reduce(1, *)
         return bytes.withUnsafeBytes { source in
             [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                try? FloatConversion.convert(source.baseAddress!, from: dtype, to: buffer.baseAddress!, as: .f32, count: count)
+                do {
+                    try FloatConversion.convert(
+                        source.baseAddress!, from: dtype, to: buffer.baseAddress!, as: .f32, count: count)
+                } catch {
+                    preconditionFailure("cannot read a \(dtype) tensor of shape \(shape) as F32: \(error)")
+                }
                 initialized = count
             }
         }

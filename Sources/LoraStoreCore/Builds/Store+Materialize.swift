@@ -147,8 +147,9 @@ extension Store {
                 arguments: [build, try CanonicalJSON.encode(report), now])
             try db.execute(
                 sql: """
-                    UPDATE build SET state = 'materialized', materializations = materializations + 1, materialized_at = ?
-                    WHERE digest = ?
+                    UPDATE build SET state = 'materialized', materializations = materializations + 1, materialized_at = ?1,
+                        last_pulled_at = ?1
+                    WHERE digest = ?2
                     """,
                 arguments: [now, build])
         }

@@ -1,0 +1,95 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import HummingbirdTesting
+import LoraStoreCore
+@testable import LoraStoreServer
+import Testing
+
+/// The Hub routes' answers as huggingface_hub reads them, checked without Python: revision info, the file
+/// tree with LFS entries, and file downloads with their headers, ranges and HEAD.
+@Suite struct HubRoutesTests {
+    private func withApplication(_ body: @Sendable @escaping (any TestClientProtocol, Store) async throws -> Void) async throws {
+        try await TemporaryDirectory.with { directory in
+            let store = try Store(root: directory.appending(path: "store"))
+            let base = try Reference(parsing: "micro/base:fp32")
+            try store.push(Fixtures.url("base_fp32"), to: base)
+            try store.push(Fixtures.url("adapters/a_r8_qv"), to: try Reference(parsing: "acme/a"), options: PushOptions(base: base))
+            try store.createBuild(
+                base: base, adapters: [(try Reference(parsing: "acme/a"), 0.5)], tag: try Reference(parsing: "acme/merged:v1"))
+            let app = buildApplication(store: store, configuration: RegistryConfiguration(workerThreads: 2))
+            try await app.test(.router) { client in try await body(client, store) }
+        }
+    }
+
+    private struct Info: Decodable {
+        struct Sibling: Decodable { var rfilename: String }
+        var id: String
+        var sha: String
+        var siblings: [Sibling]
+    }
+
+    private struct Entry: Decodable {
+        struct LFS: Decodable { var oid: String; var size: Int }
+        var type: String
+        var oid: String
+        var size: Int
+        var path: String
+        var lfs: LFS?
+    }
+
+    @Test func aBuildIsServedAsTheMergedModelWithHubHeaders() async throws {
+        try await withApplication { client, store in
+            let build = try store.resolve(try Reference(parsing: "acme/merged:v1")).digest
+            let commit = String(build.hex.prefix(40))
+            let info = try await client.execute(uri: "/api/models/acme/merged/revision/v1", method: .get) { response in
+                #expect(response.status == .ok)
+                return try JSONDecoder().decode(Info.self, from: Data(buffer: response.body))
+            }
+            #expect(info.id == "acme/merged" && info.sha == commit)
+            #expect(Set(info.siblings.map(\.rfilename)) == ["config.json", "generation_config.json", "model.safetensors"])
+
+            let tree = try await client.execute(uri: "/api/models/acme/merged/tree/\(commit)", method: .get) { response in
+                #expect(response.status == .ok)
+                return try JSONDecoder().decode([Entry].self, from: Data(buffer: response.body))
+            }
+            let local = store.root.deletingLastPathComponent().appending(path: "pulled")
+            try store.pull("acme/merged:v1", to: local)
+            let weights = try Data(contentsOf: local.appending(path: "model.safetensors"))
+            let entry = try #require(tree.first { $0.path == "model.safetensors" })
+            #expect(entry.size == weights.count && entry.lfs?.oid == Digest(of: weights).hex && entry.lfs?.size == weights.count)
+            let config = try #require(tree.first { $0.path == "config.json" })
+            let configBytes = try Data(contentsOf: local.appending(path: "config.json"))
+            #expect(config.lfs == nil && config.size == configBytes.count)
+
+            try await client.execute(uri: "/acme/merged/resolve/main/model.safetensors", method: .head) { response in
+                #expect(response.status == .notFound, "main is the tag main, else latest; this build has only v1")
+            }
+            try await client.execute(uri: "/acme/merged/resolve/v1/model.safetensors", method: .head) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.xRepoCommit] == commit)
+                #expect(response.headers[.eTag] == "\"\(Digest(of: weights).hex)\"")
+                #expect(response.headers[.xLinkedEtag] == "\"\(Digest(of: weights).hex)\"")
+                #expect(response.headers[.xLinkedSize] == String(weights.count))
+                #expect(response.headers[.contentLength] == String(weights.count))
+                #expect(response.body.readableBytes == 0)
+            }
+            try await client.execute(uri: "/acme/merged/resolve/v1/model.safetensors", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(Data(buffer: response.body) == weights)
+            }
+            try await client.execute(
+                uri: "/acme/merged/resolve/\(commit)/model.safetensors", method: .get, headers: [.range: "bytes=100-199"]
+            ) { response in
+                #expect(response.status == .partialContent)
+                #expect(response.headers[.contentRange] == "bytes 100-199/\(weights.count)")
+                #expect(Data(buffer: response.body) == weights[100..<200])
+            }
+            try await client.execute(
+                uri: "/acme/merged/resolve/v1/model.safetensors", method: .get, headers: [.range: "bytes=\(weights.count)-"]
+            ) { response in
+                #expect(response.status == .rangeNotSatisfiable)
+            }
+        }
+    }
+}

@@ -10,38 +10,13 @@ import Testing
 
 /// Requests that must be refused with the right status and code, storing nothing.
 @Suite struct BadRequestTests {
-    /// Runs `body` with the router test client over a fresh store holding the micro base and adapter a,
-    /// and the admin token's secret.
-    private func withApplication(
-        maxBlobSize: Int = 1 << 20, _ body: @Sendable @escaping (any TestClientProtocol, Store, String) async throws -> Void
-    ) async throws {
-        try await TemporaryDirectory.with { directory in
-            let store = try Store(root: directory.appending(path: "store"))
-            let base = try Reference(parsing: "micro/base:fp32")
-            try store.push(Fixtures.url("base_fp32"), to: base)
-            try store.push(Fixtures.url("adapters/a_r8_qv"), to: try Reference(parsing: "acme/a"), options: PushOptions(base: base))
-            let admin = try store.createToken(scope: .admin).secret
-            let app = buildApplication(
-                store: store, configuration: RegistryConfiguration(maxBlobSize: maxBlobSize, workerThreads: 2))
-            try await app.test(.router) { client in try await body(client, store, admin) }
-        }
-    }
-
-    private static func code(of response: TestResponse) -> String? {
-        struct Body: Decodable {
-            struct Detail: Decodable { var code: String }
-            var error: Detail
-        }
-        return try? JSONDecoder().decode(Body.self, from: Data(buffer: response.body)).error.code
-    }
-
     /// What a store holds besides its index: blob files and anything left under tmp/.
     private static func leftovers(_ store: Store) throws -> Int {
         try store.blobs.allFiles().count + FileManager.default.contentsOfDirectory(atPath: store.blobs.temporaryDirectory.path).count
     }
 
     @Test func blobUploadsMustHashToTheirDigestAndFitTheLimit() async throws {
-        try await withApplication(maxBlobSize: 64) { client, store, admin in
+        try await RouterTest.with(RegistryConfiguration(maxBlobSize: 64, workerThreads: 2)) { client, store, admin in
             let before = try Self.leftovers(store)
             let auth: HTTPFields = [.authorization: "Bearer \(admin)"]
             let bytes = Array("some tensor bytes".utf8)
@@ -51,14 +26,14 @@ import Testing
                 uri: "/api/v1/blobs/\(wrong.hex)?repository=acme/x", method: .put, headers: auth, body: ByteBuffer(bytes: bytes)
             ) { response in
                 #expect(response.status == .badRequest)
-                #expect(Self.code(of: response) == "DIGEST_MISMATCH")
+                #expect(RouterTest.code(of: response) == "DIGEST_MISMATCH")
             }
             let large = [UInt8](repeating: 7, count: 100)
             try await client.execute(
                 uri: "/api/v1/blobs/\(Digest(of: large).hex)?repository=acme/x", method: .put, headers: auth, body: ByteBuffer(bytes: large)
             ) { response in
                 #expect(response.status == .contentTooLarge)
-                #expect(Self.code(of: response) == "TOO_LARGE")
+                #expect(RouterTest.code(of: response) == "TOO_LARGE")
             }
             try await client.execute(uri: "/api/v1/blobs/\(digest.hex)?repository=acme/x", method: .put, body: ByteBuffer(bytes: bytes)) { response in
                 #expect(response.status == .unauthorized)
@@ -92,7 +67,7 @@ import Testing
     }
 
     @Test func namesAndPathsCannotLeaveTheStore() async throws {
-        try await withApplication { client, store, admin in
+        try await RouterTest.with { client, store, admin in
             let auth: HTTPFields = [.authorization: "Bearer \(admin)"]
             let before = try store.list()
             // A manifest whose file name climbs out of the model folder.
@@ -106,7 +81,7 @@ import Testing
                     body: ByteBuffer(bytes: try manifest.canonicalJSON())
                 ) { response in
                     #expect(response.status == .badRequest)
-                    #expect(Self.code(of: response) == "UNSAFE_NAME")
+                    #expect(RouterTest.code(of: response) == "UNSAFE_NAME")
                 }
             }
             for uri in ["/api/v1/manifests/../../etc:latest", "/api/v1/manifests/evil/..:latest", "/api/v1/show/..%2F..%2Findex"] {
@@ -128,17 +103,17 @@ import Testing
     }
 
     @Test func unknownReferencesAreNotFound() async throws {
-        try await withApplication { client, _, _ in
+        try await RouterTest.with { client, _, _ in
             try await client.execute(uri: "/api/v1/show/acme/nothing:latest", method: .get) { response in
                 #expect(response.status == .notFound)
-                #expect(Self.code(of: response) == "NOT_FOUND")
+                #expect(RouterTest.code(of: response) == "NOT_FOUND")
             }
             try await client.execute(uri: "/api/v1/files/acme/a:v9", method: .get) { response in
                 #expect(response.status == .notFound)
             }
             try await client.execute(uri: "/api/v1/show/Not%20A%20Name", method: .get) { response in
                 #expect(response.status == .badRequest)
-                #expect(Self.code(of: response) == "INVALID_REFERENCE")
+                #expect(RouterTest.code(of: response) == "INVALID_REFERENCE")
             }
             let errorCode = HTTPField.Name("X-Error-Code")!
             try await client.execute(uri: "/api/models/acme/nothing/revision/main", method: .get) { response in
@@ -206,13 +181,13 @@ import Testing
     }
 
     @Test func oversizedJSONIsTooLargeAndNoTokenIsAskedForBeforeTheBody() async throws {
-        try await withApplication { client, _, admin in
+        try await RouterTest.with { client, _, admin in
             let huge = ByteBuffer(bytes: [UInt8](repeating: UInt8(ascii: " "), count: (16 << 20) + 1))
             try await client.execute(
                 uri: "/api/v1/blobs/missing", method: .post, headers: [.authorization: "Bearer \(admin)"], body: huge
             ) { response in
                 #expect(response.status == .contentTooLarge)
-                #expect(Self.code(of: response) == "TOO_LARGE")
+                #expect(RouterTest.code(of: response) == "TOO_LARGE")
             }
             for uri in ["/api/v1/blobs/missing", "/api/v1/builds"] {
                 try await client.execute(uri: uri, method: .post, body: ByteBuffer(string: "x")) { response in

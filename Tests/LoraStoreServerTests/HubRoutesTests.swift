@@ -9,19 +9,6 @@ import Testing
 /// The Hub routes' answers as huggingface_hub reads them, checked without Python: revision info, the file
 /// tree with LFS entries, and file downloads with their headers, ranges and HEAD.
 @Suite struct HubRoutesTests {
-    private func withApplication(_ body: @Sendable @escaping (any TestClientProtocol, Store) async throws -> Void) async throws {
-        try await TemporaryDirectory.with { directory in
-            let store = try Store(root: directory.appending(path: "store"))
-            let base = try Reference(parsing: "micro/base:fp32")
-            try store.push(Fixtures.url("base_fp32"), to: base)
-            try store.push(Fixtures.url("adapters/a_r8_qv"), to: try Reference(parsing: "acme/a"), options: PushOptions(base: base))
-            try store.createBuild(
-                base: base, adapters: [(try Reference(parsing: "acme/a"), 0.5)], tag: try Reference(parsing: "acme/merged:v1"))
-            let app = buildApplication(store: store, configuration: RegistryConfiguration(workerThreads: 2))
-            try await app.test(.router) { client in try await body(client, store) }
-        }
-    }
-
     private struct Info: Decodable {
         struct Sibling: Decodable { var rfilename: String }
         var id: String
@@ -39,8 +26,10 @@ import Testing
     }
 
     @Test func aBuildIsServedAsTheMergedModelWithHubHeaders() async throws {
-        try await withApplication { client, store in
-            let build = try store.resolve(try Reference(parsing: "acme/merged:v1")).digest
+        try await RouterTest.with { client, store, _ in
+            let build = try store.createBuild(
+                base: try Reference(parsing: "micro/base:fp32"), adapters: [(try Reference(parsing: "acme/a"), 0.5)],
+                tag: try Reference(parsing: "acme/merged:v1"))
             let commit = String(build.hex.prefix(40))
             let info = try await client.execute(uri: "/api/models/acme/merged/revision/v1", method: .get) { response in
                 #expect(response.status == .ok)

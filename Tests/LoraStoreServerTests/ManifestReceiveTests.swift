@@ -9,37 +9,16 @@ import Testing
 /// What the registry accepts from a pusher besides blobs: manifests it must check (it cannot trust the
 /// client's validation), and the operational routes.
 @Suite struct ManifestReceiveTests {
-    /// Runs `body` with the router test client over a store holding the micro base and adapter a, the admin
-    /// token's secret, and the adapter's manifest.
-    private func withApplication(
-        requireTokenForReads: Bool = false,
-        _ body: @Sendable @escaping (any TestClientProtocol, Store, String, Manifest) async throws -> Void
-    ) async throws {
-        try await TemporaryDirectory.with { directory in
-            let store = try Store(root: directory.appending(path: "store"))
-            let base = try Reference(parsing: "micro/base:fp32")
-            try store.push(Fixtures.url("base_fp32"), to: base)
-            try store.push(Fixtures.url("adapters/a_r8_qv"), to: try Reference(parsing: "acme/a"), options: PushOptions(base: base))
-            let admin = try store.createToken(scope: .admin).secret
-            let adapter = try store.resolve(try Reference(parsing: "acme/a")).manifest
-            let app = buildApplication(
-                store: store, configuration: RegistryConfiguration(requireTokenForReads: requireTokenForReads, workerThreads: 2))
-            try await app.test(.router) { client in try await body(client, store, admin, adapter) }
-        }
-    }
-
-    private static func code(of response: TestResponse) -> String? {
-        struct Body: Decodable {
-            struct Detail: Decodable { var code: String }
-            var error: Detail
-        }
-        return try? JSONDecoder().decode(Body.self, from: Data(buffer: response.body)).error.code
+    /// The manifest of `acme/a` in the store ``RouterTest`` makes.
+    private static func adapterManifest(_ store: Store) throws -> Manifest {
+        try store.resolve(try Reference(parsing: "acme/a")).manifest
     }
 
     /// Each malformed manifest is refused with 400 INVALID_MANIFEST and tags nothing.
     @Test func malformedManifestsAreRefusedAndTagNothing() async throws {
-        try await withApplication { client, store, admin, adapter in
+        try await RouterTest.with { client, store, admin in
             let auth: HTTPFields = [.authorization: "Bearer \(admin)"]
+            let adapter = try Self.adapterManifest(store)
             var wrongVersion = adapter
             wrongVersion.schemaVersion = 99
             var build = adapter
@@ -67,7 +46,7 @@ import Testing
                     uri: "/api/v1/manifests/acme/received:v1", method: .put, headers: auth, body: ByteBuffer(bytes: body)
                 ) { response in
                     #expect(response.status == .badRequest, "\(label)")
-                    #expect(Self.code(of: response) == "INVALID_MANIFEST", "\(label): \(String(buffer: response.body))")
+                    #expect(RouterTest.code(of: response) == "INVALID_MANIFEST", "\(label): \(String(buffer: response.body))")
                 }
             }
             try await client.execute(
@@ -82,13 +61,13 @@ import Testing
 
     /// Blob uploads name a well-formed digest and the repository they are for.
     @Test func blobUploadsNeedADigestAndARepository() async throws {
-        try await withApplication { client, store, admin, _ in
+        try await RouterTest.with { client, store, admin in
             let auth: HTTPFields = [.authorization: "Bearer \(admin)"]
             let bytes = ByteBuffer(bytes: Array("tensor".utf8))
             let files = try store.blobs.allFiles().count
             try await client.execute(uri: "/api/v1/blobs/not-a-digest?repository=acme/x", method: .put, headers: auth, body: bytes) { response in
                 #expect(response.status == .badRequest)
-                #expect(Self.code(of: response) == "INVALID_DIGEST")
+                #expect(RouterTest.code(of: response) == "INVALID_DIGEST")
             }
             try await client.execute(
                 uri: "/api/v1/blobs/\(Digest(of: Array("tensor".utf8)).hex)", method: .put, headers: auth, body: bytes
@@ -102,7 +81,7 @@ import Testing
 
     /// A revoked token is refused at once; revoking an unknown one says so.
     @Test func aRevokedTokenIsRefusedAtOnce() async throws {
-        try await withApplication(requireTokenForReads: true) { client, store, _, _ in
+        try await RouterTest.with(RegistryConfiguration(requireTokenForReads: true, workerThreads: 2)) { client, store, _ in
             let reader = try store.createToken(scope: .read)
             let auth: HTTPFields = [.authorization: "Bearer \(reader.secret)"]
             try await client.execute(uri: "/api/v1/list", method: .get, headers: auth) { response in
@@ -119,7 +98,7 @@ import Testing
 
     /// `/health` answers while the store is readable; `/metrics` exposes the registry's counters.
     @Test func healthAndMetricsAnswer() async throws {
-        try await withApplication { client, _, admin, _ in
+        try await RouterTest.with { client, _, admin in
             try await client.execute(uri: "/health", method: .get) { response in
                 #expect(response.status == .ok)
             }

@@ -98,19 +98,6 @@ import Testing
         return try RegistryAPI.decoder().decode(type, from: body)
     }
 
-    /// The code and message of an error answer.
-    private static func error(in body: Data) throws -> (code: String, message: String) {
-        struct Body: Decodable {
-            struct Detail: Decodable {
-                var code: String
-                var message: String
-            }
-            var error: Detail
-        }
-        let detail = try JSONDecoder().decode(Body.self, from: body).error
-        return (detail.code, detail.message)
-    }
-
     private static let everyRepository = ["team-a/a", "team-a/base", "team-a/bot", "team-b/b", "team-b/base", "team-b/bot"]
 
     @Test func listShowsOnlyTheTokensNamespace() async throws {
@@ -191,8 +178,8 @@ import Testing
                 let (status, body) = try await Self.get(client, "blobs/\(digest.hex)", token: seeded.teamA)
                 #expect(status == .notFound, "team-b's blob \(digest.short)")
                 // The same answer as for a blob the store lacks, but for the digest in the message.
-                let error = try Self.error(in: body)
-                let absentError = try Self.error(in: absentBody)
+                let error = try RouterTest.error(in: body)
+                let absentError = try RouterTest.error(in: absentBody)
                 #expect(error.code == absentError.code)
                 #expect(
                     error.message.replacingOccurrences(of: digest.hex, with: "")
@@ -258,7 +245,7 @@ import Testing
             }
             let (status, body) = try await push()
             #expect(status == .badRequest)
-            #expect(try Self.error(in: body).code == "MISSING_BLOBS")
+            #expect(try RouterTest.error(in: body).code == "MISSING_BLOBS")
 
             let onlyB = Set(seeded.teamBOnlyBlobs).intersection(stolen.manifest.blobDigests)
             let request = RegistryAPI.MissingBlobsRequest(repository: "team-a/copy", digests: Array(stolen.manifest.blobDigests))
@@ -302,7 +289,7 @@ import Testing
                 return try await client.execute(
                     uri: RegistryAPI.prefix + "/manifests/team-a/copy:v1", method: .put, headers: auth,
                     body: ByteBuffer(bytes: json)
-                ) { response in (response.status, try Self.error(in: Data(buffer: response.body)).code) }
+                ) { response in (response.status, try RouterTest.error(in: Data(buffer: response.body)).code) }
             }
             let hiddenBase = try await push(base: try seeded.store.resolve(hidden).digest)
             let noBase = try await push(base: Digest(of: Data("no such base".utf8)))

@@ -51,7 +51,8 @@ struct FileResponder: Sendable {
         let parts = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
         guard parts.count == 2 else { return .some(nil) }
         if parts[0].isEmpty {
-            guard let suffix = Int(parts[1]), suffix > 0 else { return nil }
+            // A suffix of an empty file holds no byte to send.
+            guard let suffix = Int(parts[1]), suffix > 0, size > 0 else { return nil }
             return .some(max(0, size - suffix)..<size)
         }
         guard let start = Int(parts[0]), start >= 0 else { return .some(nil) }

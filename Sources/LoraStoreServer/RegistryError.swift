@@ -89,7 +89,13 @@ public struct RegistryError: HTTPResponseError, Sendable {
         case let error as SafetensorsError:
             self.init(.badRequest, code: "INVALID_INPUT", message: "\(error)")
         case let error as HTTPError:
-            self.init(error.status, code: error.status == .notFound ? "NOT_FOUND" : "BAD_REQUEST", message: error.body ?? error.status.reasonPhrase)
+            let code = switch error.status.code {
+            case 404: "NOT_FOUND"
+            case 413: "TOO_LARGE"
+            case 500...: "INTERNAL"
+            default: "BAD_REQUEST"
+            }
+            self.init(error.status, code: code, message: error.body ?? error.status.reasonPhrase)
         case is DecodingError:
             self.init(.badRequest, code: "BAD_REQUEST", message: "the request body is not the JSON this endpoint takes: \(error)")
         default:

@@ -41,6 +41,11 @@ import Testing
             #expect(try registry.store.list().map(\.repository) == ["acme/base"])
             // Reads are open by default.
             #expect(try await registry.client(token: .some(nil)).list().count == 1)
+            // A secret that is not a lorastore one (huggingface_hub sends a logged-in user's huggingface.co
+            // token to any endpoint) reads as no token: open reads work, pushes still need a lorastore token.
+            let huggingFace = registry.client(token: "hf_UserLoggedInToTheHub")
+            #expect(try await huggingFace.list().count == 1)
+            await expectStatus(401) { try await huggingFace.push(base, to: try Reference(parsing: "acme/hub")) }
         }
     }
 

@@ -79,6 +79,23 @@ import Testing
             ) { response in
                 #expect(response.status == .rangeNotSatisfiable)
             }
+            try await client.execute(uri: "/api/models/acme/merged/tree/v1/no-such-folder", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(response.headers[HTTPField.Name("X-Error-Code")!] == "EntryNotFound")
+            }
         }
+    }
+
+    /// Ranges as RFC 9110 reads them: a suffix of an empty file, or a start past the end, cannot be
+    /// satisfied; anything that is not one byte range is ignored (the whole file is sent).
+    @Test func rangesAreReadAsTheHTTPStandardSays() {
+        #expect(FileResponder.parseRange("bytes=0-9", size: 100) == .some(0..<10))
+        #expect(FileResponder.parseRange("bytes=-10", size: 100) == .some(90..<100))
+        #expect(FileResponder.parseRange("bytes=90-", size: 100) == .some(90..<100))
+        #expect(FileResponder.parseRange("bytes=95-200", size: 100) == .some(95..<100))
+        #expect(FileResponder.parseRange("bytes=100-", size: 100) == nil)
+        #expect(FileResponder.parseRange("bytes=-5", size: 0) == nil)
+        #expect(FileResponder.parseRange("bytes=0-1,5-6", size: 100) == .some(nil))
+        #expect(FileResponder.parseRange("items=0-1", size: 100) == .some(nil))
     }
 }

@@ -75,6 +75,14 @@ import Testing
                 #expect(response.status == .badRequest)
                 #expect(String(buffer: response.body).contains("repository"))
             }
+            let digest = Digest(of: Array("tensor".utf8)).hex
+            for query in ["compress=9", "compress=two", "float=F64", "float=F32&compress=4"] {
+                try await client.execute(
+                    uri: "/api/v1/blobs/\(digest)?repository=acme/x&\(query)", method: .put, headers: auth, body: bytes
+                ) { response in
+                    #expect(response.status == .badRequest, "\(query)")
+                }
+            }
             #expect(try store.blobs.allFiles().count == files)
         }
     }

@@ -75,12 +75,13 @@ public struct MergeEngine: Sendable {
                 try write(values, tensor: tensor, into: result)
             case .requantize(let terms):
                 let quantized = try quantizedBase(tensor, data: base.bytes, codecs: codecs)
-                let delta = try self.delta(terms, factors: factors, rows: quantized.rows, columns: quantized.columns)
+                let delta = try self.delta(
+                    terms, factors: factors, rows: quantized.rows, columns: quantized.columns, of: tensor.name)
                 let merged: QuantizedTensor
                 do {
                     merged = try delta.withUnsafeBufferPointer { try Quantizer.requantize(quantized, adding: $0) }
                 } catch {
-                    throw StoreError.mergeRefused("requantizing \(tensor.name): \(error)")
+                    throw StoreError.mergeRefused("requantizing \(tensor.name) (its base dequantized, plus the adapters' delta): \(error)")
                 }
                 merged.data.withUnsafeBytes { result.copyMemory(from: $0) }
                 pendingScales[tensor.name] = merged.scales
@@ -164,16 +165,21 @@ public struct MergeEngine: Sendable {
 
     /// The terms' delta `Σ coefficient·B·A` in F32, row-major `rows × columns`: the kernel run on a zero
     /// base, so it is exactly the delta a merge adds before its one rounding.
+    ///
+    /// - Throws: ``StoreError/mergeRefused(_:)`` naming `tensor` when the delta itself is not finite.
     private func delta(
-        _ terms: [PlannedTensor.Term], factors: FactorBatch, rows: Int, columns: Int
+        _ terms: [PlannedTensor.Term], factors: FactorBatch, rows: Int, columns: Int, of tensor: String
     ) throws -> [Float] {
         let update = try lowRankUpdate(terms, factors: factors, rows: rows, columns: columns)
         var values = [Float](repeating: 0, count: rows * columns)
-        try values.withUnsafeMutableBytes { buffer in
-            guard let address = buffer.baseAddress else { return }
-            _ = try LowRankKernel.merge(
+        let outcome = try values.withUnsafeMutableBytes { buffer in
+            guard let address = buffer.baseAddress else { return LowRankKernel.Outcome(hasNonFiniteOutput: false) }
+            return try LowRankKernel.merge(
                 base: address, baseType: .f32, rows: rows, cols: columns, update: update, output: address,
                 outputType: .f32, threads: threads)
+        }
+        if outcome.hasNonFiniteOutput {
+            throw StoreError.mergeRefused("the adapters' delta for \(tensor) has NaN or infinite values")
         }
         return values
     }
@@ -185,7 +191,8 @@ public struct MergeEngine: Sendable {
         guard let first = terms.first else {
             throw StoreError.mergeRefused("\(tensor.name) has no adapter terms to measure")
         }
-        let delta = try self.delta(terms, factors: factors, rows: first.module.rows, columns: first.module.columns)
+        let delta = try self.delta(
+            terms, factors: factors, rows: first.module.rows, columns: first.module.columns, of: tensor.name)
         return try measure(tensor, delta: delta, rows: first.module.rows, base: base, output: output, codes: nil)
     }
 

@@ -7,7 +7,7 @@ extension Store {
     public func createToken(scope: TokenScope, namespace: String = "*") throws -> NewToken {
         try AccessToken.validate(namespace: namespace)
         var generator = SystemRandomNumberGenerator()
-        let secret = "lst_" + (0..<32).map { _ in hex(UInt8.random(in: .min ... .max, using: &generator)) }.joined()
+        let secret = NewToken.secretPrefix + (0..<32).map { _ in hex(UInt8.random(in: .min ... .max, using: &generator)) }.joined()
         let id = (0..<6).map { _ in hex(UInt8.random(in: .min ... .max, using: &generator)) }.joined()
         let now = Date()
         try index.database.write { db in

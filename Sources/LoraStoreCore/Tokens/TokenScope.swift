@@ -1,5 +1,6 @@
 /// What a token allows, each scope including the ones before it: `read` pulls and queries, `push` also
-/// uploads blobs, pushes manifests and creates builds, `admin` also does everything else on any path.
+/// uploads blobs, pushes manifests and creates builds. `admin` allows what `push` does (no route needs
+/// more yet; it is reserved for administration), within its namespace like the others.
 public enum TokenScope: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
     case read
     case push

@@ -89,16 +89,25 @@ struct BlobController {
 
     /// How an upload asks its blob to be stored: `float=BF16|F16|F32` for the exponent codec, `compress=W` for
     /// byte-grouped zlib over elements of W bytes (1–8), else raw; compressed only where that saves space.
+    /// Asking for both, or for anything else, is a bad request.
     private static func encoding(of request: Request) throws -> BlobEncoding {
         let parameters = request.uri.queryParameters
-        if let name = parameters.get("float") {
+        let float = parameters.get("float")
+        let compress = parameters.get("compress")
+        if float != nil, compress != nil {
+            throw RegistryError.badRequest("ask for float=T or compress=W, not both")
+        }
+        if let name = float {
             guard let layout = DType(rawValue: name).flatMap(FloatLayout.init) else {
                 throw RegistryError.badRequest("float=\(name): choose BF16, F16 or F32")
             }
             return .floatingPoint(layout)
         }
-        let width = parameters.get("compress", as: Int.self) ?? 0
-        return (1...8).contains(width) ? .compressed(elementWidth: width) : .raw
+        guard let compress else { return .raw }
+        guard let width = Int(compress), (1...8).contains(width) else {
+            throw RegistryError.badRequest("compress=\(compress): the element width is 1 to 8 bytes")
+        }
+        return .compressed(elementWidth: width)
     }
 
     private static func digest(in context: RegistryRequestContext) throws -> Digest {

@@ -49,7 +49,8 @@ struct HubController {
 
     /// `GET /api/models/{repo}/tree/{rev}`: every file with its size, and for tensor files the LFS entry
     /// (SHA-256 and size) the Hub gives large files, in one page; files in folders (a `separate` build's
-    /// adapters) are listed with their paths, under `tree/{rev}/{folder}` too.
+    /// adapters) are listed with their paths, under `tree/{rev}/{folder}` too; a path with no file is 404
+    /// `EntryNotFound`, as on the Hub.
     @Sendable func tree(_ request: Request, context: RegistryRequestContext) async throws -> Response {
         let (_, stored) = try await resolveRevision(context)
         let path = try Registry.path(in: context)
@@ -67,6 +68,9 @@ struct HubController {
             var lfs: LFS?
         }
         let listed = model.files.filter { path.isEmpty || $0.name == path || $0.name.hasPrefix(path + "/") }
+        guard !listed.isEmpty || path.isEmpty else {
+            throw RegistryError.notFound("\(path) is not in this revision", hubCode: "EntryNotFound")
+        }
         let entries = listed.compactMap { file in
             file.digest.map { digest in
                 Entry(

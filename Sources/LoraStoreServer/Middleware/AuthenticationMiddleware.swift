@@ -1,10 +1,12 @@
 import Hummingbird
 import LoraStoreCore
 
-/// Reads `Authorization: Bearer TOKEN` and puts the live token into the context. A token that is unknown
-/// or revoked is answered 401 at once, whatever the route: a client that sends a wrong secret learns so
-/// rather than silently getting anonymous access. Whether a route needs a token is the route's decision
-/// (see ``Authorizer``).
+/// Reads `Authorization: Bearer TOKEN` and puts the live token into the context. A lorastore token that is
+/// unknown or revoked is answered 401 at once, whatever the route: a client that sends a wrong secret learns
+/// so rather than silently getting anonymous access. A bearer secret that is not a lorastore one (no
+/// ``NewToken/secretPrefix``: huggingface_hub sends the user's huggingface.co token to any `HF_ENDPOINT`) is
+/// ignored, so the request is anonymous. Whether a route needs a token is the route's decision (see
+/// ``Authorizer``).
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = RegistryRequestContext
 
@@ -18,6 +20,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
             throw RegistryError.unauthorized("the Authorization header must be Bearer TOKEN")
         }
         let secret = String(parts[1]).trimmingCharacters(in: .whitespaces)
+        guard secret.hasPrefix(NewToken.secretPrefix) else { return try await next(request, context) }
         let store = store
         guard let token = try await workers.run({ try store.authenticate(secret: secret) }) else {
             throw RegistryError.unauthorized("the token is unknown or revoked")

@@ -24,8 +24,8 @@ struct Push: AsyncParsableCommand {
     @Option(help: "For an adapter: the base it was trained on (default: the base of the repository's last push).")
     var base: String?
 
-    @Option(help: "base or adapter (default: detected from the files).")
-    var kind: ManifestKind?
+    @Option(help: "What the folder holds (default: detected from the files).")
+    var kind: PushedKind?
 
     @Option(help: "For a base: store it quantized (int8-row, q8_0 or q4_0), as `lorastore quantize` would.")
     var quantize: QuantizationScheme?
@@ -53,7 +53,7 @@ struct Push: AsyncParsableCommand {
         if client != nil, quantize != nil {
             throw CommandError("--quantize applies to a local store: push --quantize (or quantize) locally, pull the quantized base into a folder, then push that folder to the registry")
         }
-        let options = PushOptions(kind: kind, base: baseReference, progress: progress.handler, quantize: quantize)
+        let options = PushOptions(kind: kind?.manifestKind, base: baseReference, progress: progress.handler, quantize: quantize)
         guard items.count == 1 else {
             guard client == nil else {
                 throw CommandError("a registry takes one push at a time; push each folder with its own command")

@@ -21,7 +21,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Require a read token for pulls, listings and Hugging Face downloads.")
     var requireReadToken = false
 
-    @Option(help: "The largest blob upload accepted (e.g. 20GB).")
+    @Option(help: "The largest blob upload accepted (e.g. 20GB; default 64GiB).")
     var maxBlobSize: ByteSize?
 
     @OptionGroup var global: GlobalOptions

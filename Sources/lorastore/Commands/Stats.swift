@@ -6,7 +6,7 @@ struct Stats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show what the store holds and what it saves against plain files and merged copies.")
 
-    @Argument(help: "Show only this base, adapter or build (totals are still the whole store's).")
+    @Argument(help: "Show only this base, adapter or build (totals are still the whole store's, or with --remote and a token limited to some namespaces, theirs).")
     var reference: String?
 
     @OptionGroup var global: GlobalOptions

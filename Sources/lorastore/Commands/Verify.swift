@@ -8,7 +8,10 @@ struct Verify: ParsableCommand {
     @Flag(help: "Re-hash every blob.")
     var deep = false
 
-    @Flag(help: "Drop damaged build tensors (the next pull rebuilds them) and remove stray files.")
+    @Flag(help: """
+        Drop damaged build tensors (the next pull rebuilds them), remove stray files, and remove damaged base \
+        and adapter files (push the same files again to restore them).
+        """)
     var repair = false
 
     @OptionGroup var global: GlobalOptions

@@ -258,7 +258,8 @@ LORASTORE_AVX512 int lorastore_merge_rows_avx512(
 LORASTORE_AVX512 float lorastore_fma_chains_avx512(size_t iterations) {
     enum { CHAINS = 12 };
     __m512 chains[CHAINS];
-    for (int i = 0; i < CHAINS; i++) chains[i] = _mm512_set1_ps((float)i);
+    // Starting values away from 1, the fixed point of x·0.999 + 0.001, which the compiler would fold away.
+    for (int i = 0; i < CHAINS; i++) chains[i] = _mm512_set1_ps((float)(i + 2));
     const __m512 factor = _mm512_set1_ps(0.999f), addend = _mm512_set1_ps(0.001f);
     for (size_t round = 0; round < iterations; round++) {
         for (int i = 0; i < CHAINS; i++) chains[i] = _mm512_fmadd_ps(chains[i], factor, addend);

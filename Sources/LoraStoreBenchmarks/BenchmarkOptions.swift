@@ -12,8 +12,8 @@ struct BenchmarkOptions {
         let description: String
     }
 
-    /// Tensor bytes of each generated base (merge, push, pull) and size of the reference buffers (at least 1 GiB
-    /// unless quick).
+    /// Tensor bytes of each generated base (merge, push, pull) and size of the reference file copy (at least
+    /// 1 GiB unless quick).
     var size = 1 << 30
     /// Bytes of each generated tensor the codecs compress.
     var codecSize = 64 << 20
@@ -36,8 +36,11 @@ struct BenchmarkOptions {
     var ranks: [Int] { quick ? [16] : [8, 16, 64] }
     /// Numbers of rank-16 adapters merged at once.
     var adapterCounts: [Int] { quick ? [1, 2] : [1, 2, 3, 4] }
-    /// Size of the memory reference buffers.
+    /// Size of the reference file copy.
     var referenceSize: Int { quick ? min(size, 256 << 20) : max(size, 1 << 30) }
+    /// Size of the in-memory reference buffers: 4 GiB unless quick, many times any server's last-level cache
+    /// (a 1 GiB buffer on a machine with a 300 MiB L3 is partly served from it between passes).
+    var memoryReferenceSize: Int { quick ? min(size, 256 << 20) : max(size, 4 << 30) }
 
     static let usage = """
         usage: lorastore-bench [--size SIZE] [--codec-size SIZE] [--groups merge,codec,push,pull,index,savings,quantization] [--quick]

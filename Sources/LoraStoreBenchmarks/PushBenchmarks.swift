@@ -12,18 +12,22 @@ enum PushBenchmarks {
                 "The generated base folder (in the page cache) is pushed into a fresh store with `Store.push` and the "
                     + "default codec policy (base tensors stored raw): validation, NaN/Inf scan, SHA-256 of every tensor, "
                     + "blob writes with fsync, one index transaction. The reference is a plain copy of the same files "
-                    + "(`read`/`write`, fsync per file) measured just before. A second push of the same folder to "
-                    + "another tag must write no tensor bytes. One run each (a first push needs an empty store). On the copy "
+                    + "(`read`/`write`, fsync per file) measured just before, best of \(options.repetitions). A second push "
+                    + "of the same folder to another tag must write no tensor bytes. One run each (a first push needs an "
+                    + "empty store). On the copy "
                     + "rows the ratio is against the reference file copy (one large file).",
             ],
             columns: ["case", "bytes", "time", "rate (× copying the same files with fsync)", "new blob bytes written"])
         for dtype in options.mergeDTypes.compactMap(DType.init(rawValue:)) {
             let (model, folder) = try workspace.base(dtype)
-            let copyTarget = workspace.fresh("push-copy")
             var copied = 0
-            let copySeconds = try Timing.seconds { copied = try FileCopy.copyFolder(folder, to: copyTarget, sync: true) }
-            try? FileManager.default.removeItem(at: copyTarget)
-            Workspace.flush()
+            var copySeconds = Double.infinity
+            for _ in 0..<options.repetitions {
+                let copyTarget = workspace.fresh("push-copy")
+                copySeconds = min(copySeconds, try Timing.seconds { copied = try FileCopy.copyFolder(folder, to: copyTarget, sync: true) })
+                try? FileManager.default.removeItem(at: copyTarget)
+                Workspace.flush()
+            }
             let copyRate = Double(copied) / copySeconds
             report.row([
                 "copy \(dtype.rawValue) base files (fsync)", Format.bytes(copied), Format.seconds(copySeconds),

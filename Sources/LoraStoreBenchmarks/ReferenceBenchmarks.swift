@@ -24,16 +24,19 @@ struct ReferenceBandwidths {
 /// The reference bandwidths.
 enum ReferenceBenchmarks {
     static func run(options: BenchmarkOptions, workspace: Workspace, report: inout BenchmarkReport) throws -> ReferenceBandwidths {
-        let size = options.referenceSize
+        let size = options.memoryReferenceSize
+        let fileSize = options.referenceSize
         let cores = ProcessInfo.processInfo.activeProcessorCount
         report.begin(
             "Reference bandwidths",
             method: [
                 "Every speed below is divided by one of these, measured in the same run (best of \(options.repetitions)).",
-                "- *read-and-rewrite*: each thread XORs its share of a \(Format.bytes(size)) buffer in place, 32 bytes at a time "
-                    + "(every byte read once and written once) — what a merge into a fresh buffer must at least do.",
+                "- *read-and-rewrite*: each thread XORs its share of a \(Format.bytes(size)) buffer in place, 64 bytes at a time "
+                    + "(every byte read once and written once) — what a merge into a fresh buffer must at least do. The "
+                    + "buffers are anonymous mappings advised for transparent huge pages, as the merge's output buffer is, "
+                    + "touched before timing.",
                 "- *memcpy*: each thread copies its share between two \(Format.bytes(size)) buffers.",
-                "- *file copy*: `read`/`write` of a \(Format.bytes(size)) file (in the page cache) into a new file with an 8 MiB buffer, "
+                "- *file copy*: `read`/`write` of a \(Format.bytes(fileSize)) file (in the page cache) into a new file with an 8 MiB buffer, "
                     + "one thread like `cp`; *synced* adds `fsync` before the clock stops.",
                 "- *fused multiply-add*: each thread runs twelve independent chains of F32 fused multiply-adds in registers, "
                     + "\(LowRankKernel.Implementation.preferred == .avx512 ? "16 lanes (AVX-512" : "8 lanes (SIMD8")"
@@ -41,9 +44,8 @@ enum ReferenceBenchmarks {
                     + "A rank-r merge needs r of them per weight element, so this bounds it when r is large.",
             ],
             columns: ["reference", "threads", "bandwidth"])
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
-        defer { buffer.deallocate() }
-        buffer.initializeMemory(as: UInt8.self, repeating: 1)
+        let buffer = try HugePageBuffer(byteCount: size)
+        buffer.bytes.initializeMemory(as: UInt8.self, repeating: 1)
         var references = ReferenceBandwidths(
             readRewrite: 0, readRewriteSingle: 0, memcpy: 0, memcpySingle: 0, fileCopyCached: 0, fileCopySynced: 0,
             multiplyAdds: 0)
@@ -51,26 +53,26 @@ enum ReferenceBenchmarks {
         for threads in [cores, 1] {
             let seconds = Timing.best(options.repetitions) {
                 pass &+= 1
-                readRewrite(buffer, threads: threads, mask: pass)
+                readRewrite(buffer.bytes, threads: threads, mask: pass)
             }
             let rate = Double(size) / seconds
             if threads == cores { references.readRewrite = rate } else { references.readRewriteSingle = rate }
             report.row(["in-place read-and-rewrite", "\(threads)", Format.rate(rate)])
         }
-        let destination = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
-        defer { destination.deallocate() }
-        destination.initializeMemory(as: UInt8.self, repeating: 0)
+        let destination = try HugePageBuffer(byteCount: size)
+        destination.bytes.initializeMemory(as: UInt8.self, repeating: 0)
         for threads in [cores, 1] {
-            let seconds = Timing.best(options.repetitions) { copy(buffer, into: destination, threads: threads) }
+            let seconds = Timing.best(options.repetitions) { copy(buffer.bytes, into: destination.bytes, threads: threads) }
             let rate = Double(size) / seconds
             if threads == cores { references.memcpy = rate } else { references.memcpySingle = rate }
             report.row(["memcpy", "\(threads)", Format.rate(rate)])
         }
 
         let source = workspace.fresh("reference-source.bin")
-        try SyntheticRandom.fill(buffer, dtype: .bf16, distribution: .normal(mean: 0, standardDeviation: 0.02), seed: 99)
+        let fileBytes = UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<fileSize])
+        try SyntheticRandom.fill(fileBytes, dtype: .bf16, distribution: .normal(mean: 0, standardDeviation: 0.02), seed: 99)
         let sourceFile = try WritableFile(creating: source.path)
-        try sourceFile.write(UnsafeRawBufferPointer(buffer))
+        try sourceFile.write(UnsafeRawBufferPointer(fileBytes))
         try sourceFile.close()
         Workspace.flush()
         for synced in [false, true] {
@@ -81,7 +83,7 @@ enum ReferenceBenchmarks {
                 try? FileManager.default.removeItem(at: target)
                 Workspace.flush()
             }
-            let rate = Double(size) / seconds
+            let rate = Double(fileSize) / seconds
             if synced { references.fileCopySynced = rate } else { references.fileCopyCached = rate }
             report.row([synced ? "file copy, fsync" : "file copy, page cache", "1", Format.rate(rate)])
         }
@@ -142,18 +144,18 @@ enum ReferenceBenchmarks {
         }
     }
 
-    /// XORs every 32-byte lane of `buffer` with `mask`, `threads` contiguous shares in parallel.
+    /// XORs every 64-byte lane of `buffer` with `mask`, `threads` contiguous shares in parallel.
     static func readRewrite(_ buffer: UnsafeMutableRawBufferPointer, threads: Int, mask: UInt32) {
         guard let base = buffer.baseAddress else { return }
-        let lanes = buffer.count / 32
+        let lanes = buffer.count / 64
         let shared = SharedBuffer(base: base)
-        let pattern = SIMD8<UInt32>(repeating: mask)
+        let pattern = SIMD16<UInt32>(repeating: mask)
         DispatchQueue.concurrentPerform(iterations: threads) { thread in
             let pointer = shared.base
             for lane in share(thread, of: threads, count: lanes) {
-                let offset = lane &* 32
-                let value = pointer.load(fromByteOffset: offset, as: SIMD8<UInt32>.self)
-                pointer.storeBytes(of: value ^ pattern, toByteOffset: offset, as: SIMD8<UInt32>.self)
+                let offset = lane &* 64
+                let value = pointer.load(fromByteOffset: offset, as: SIMD16<UInt32>.self)
+                pointer.storeBytes(of: value ^ pattern, toByteOffset: offset, as: SIMD16<UInt32>.self)
             }
         }
     }

@@ -25,6 +25,13 @@ public struct MergeEngine: Sendable {
         try run(measuring: false, body)
     }
 
+    /// Writes every output tensor, in order, into the memory `destination` gives for it (exactly its byte
+    /// count): the merged model in memory, each changed tensor written once by the kernel and each other one
+    /// copied, as a caller that keeps the whole model needs.
+    public func run(into destination: (PlannedTensor) throws -> UnsafeMutableRawBufferPointer) throws {
+        try run(measuring: false, copyingPassThrough: true, destination: destination) { _, _ in }
+    }
+
     /// Computes every output tensor in order and hands its bytes to `body`, and with `measuring` measures
     /// each tensor a low-rank update touches (``FidelityMeasure``: the base as stored in F32, the update's
     /// delta in F32, the output as it reads back). DoRA, `modules_to_save` and bias tensors are not
@@ -33,13 +40,24 @@ public struct MergeEngine: Sendable {
     public func run(
         measuring: Bool, _ body: (PlannedTensor, UnsafeRawBufferPointer) throws -> Void
     ) throws -> [BuildReport.Tensor] {
-        let codecs = try store.index.database.read { db in
-            try store.codecs(of: plan.base.manifest.tensors.map(\.digest), in: db)
-        }
         let capacity = plan.tensors.map(\.byteCount).max() ?? 0
         let scratch = ScratchBuffer.Pool.shared.take(atLeast: capacity)
         defer { ScratchBuffer.Pool.shared.recycle(scratch) }
-        let output = scratch.bytes
+        return try run(measuring: measuring, copyingPassThrough: false, destination: { tensor in
+            UnsafeMutableRawBufferPointer(rebasing: scratch.bytes[0..<tensor.byteCount])
+        }, body)
+    }
+
+    /// The merge loop: each output tensor is written to the memory `destination` gives for it, except that a
+    /// tensor passed through unchanged is handed to `body` straight from the base's mapping unless
+    /// `copyingPassThrough`.
+    private func run(
+        measuring: Bool, copyingPassThrough: Bool, destination: (PlannedTensor) throws -> UnsafeMutableRawBufferPointer,
+        _ body: (PlannedTensor, UnsafeRawBufferPointer) throws -> Void
+    ) throws -> [BuildReport.Tensor] {
+        let codecs = try store.index.database.read { db in
+            try store.codecs(of: plan.base.manifest.tensors.map(\.digest), in: db)
+        }
         var measured: [BuildReport.Tensor] = []
         var pendingScales: [String: [UInt8]] = [:]
         var factors = try FactorBatch(plan: plan, from: 0, measuring: measuring, store: store)
@@ -49,11 +67,16 @@ public struct MergeEngine: Sendable {
             }
             let base = try read(tensor.base, codecs: codecs)
             defer { withExtendedLifetime(base) {} }
-            let result = UnsafeMutableRawBufferPointer(rebasing: output[0..<tensor.byteCount])
+            let result = try destination(tensor)
+            guard result.count == tensor.byteCount else {
+                throw StoreError.mergeRefused("\(result.count) bytes given for \(tensor.name), which has \(tensor.byteCount)")
+            }
             switch tensor.action {
-            case .passThrough where tensor.dtype == tensor.base.dtype:
+            case .passThrough where tensor.dtype == tensor.base.dtype && !copyingPassThrough:
                 try body(tensor, base.bytes)
                 continue
+            case .passThrough where tensor.dtype == tensor.base.dtype:
+                Self.copy(base.bytes, into: result, threads: threads)
             case .passThrough:
                 try convert(base.bytes, from: tensor.base.dtype, into: result, as: tensor.dtype)
             case .lowRank(let terms, let dora):
@@ -131,6 +154,23 @@ public struct MergeEngine: Sendable {
             try body(tensor, UnsafeRawBufferPointer(result))
         }
         return measured
+    }
+
+    /// Copies a tensor passed through, in one contiguous share per thread (of at least 4 MiB each).
+    static func copy(_ source: UnsafeRawBufferPointer, into result: UnsafeMutableRawBufferPointer, threads: Int) {
+        let workers = min(threads, max(1, source.count >> 22))
+        guard workers > 1, let from = source.baseAddress, let to = result.baseAddress else {
+            result.copyMemory(from: source)
+            return
+        }
+        // Each worker writes only its own share of `result`.
+        nonisolated(unsafe) let (shared, target) = (from, to)
+        let count = source.count
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            let start = count * worker / workers
+            let end = count * (worker + 1) / workers
+            target.advanced(by: start).copyMemory(from: shared.advanced(by: start), byteCount: end - start)
+        }
     }
 
     /// A base tensor's bytes, checked against the recorded size.

@@ -113,7 +113,30 @@ struct MergeFixtureTests {
             }
             #expect(outputs.allSatisfy { !$0.isEmpty }, "the engine delivered no tensors")
             #expect(outputs[0] == outputs[1] && outputs[1] == outputs[2])
+
+            // Into caller memory (the whole model, tensor after tensor), the same bytes, pass-through included.
+            var model = [UInt8](repeating: 0xAB, count: plan.outputBytes)
+            var offset = 0
+            try model.withUnsafeMutableBytes { model in
+                try MergeEngine(plan: plan, store: test.store, threads: 2).run { tensor in
+                    defer { offset += tensor.byteCount }
+                    return UnsafeMutableRawBufferPointer(rebasing: model[offset ..< offset + tensor.byteCount])
+                }
+            }
+            #expect(offset == plan.outputBytes)
+            #expect(model == Array(outputs[0].joined()))
         }
+    }
+
+    /// Large pass-through tensors are copied in shares, one per thread; every byte lands in place.
+    @Test(arguments: [1, 2, 3])
+    func passThroughCopiesSplitAcrossThreadsExactly(threads: Int) {
+        let source = (0 ..< (9 << 20) + 7).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 13) }
+        var target = [UInt8](repeating: 0, count: source.count)
+        source.withUnsafeBytes { source in
+            target.withUnsafeMutableBytes { target in MergeEngine.copy(source, into: target, threads: threads) }
+        }
+        #expect(target == source)
     }
 
     @Test func shardedOutputHoldsTheSameTensors() throws {

@@ -81,7 +81,7 @@ import Testing
             }
             try await client.execute(uri: "/api/models/acme/merged/tree/v1/no-such-folder", method: .get) { response in
                 #expect(response.status == .notFound)
-                #expect(response.headers[HTTPField.Name("X-Error-Code")!] == "EntryNotFound")
+                #expect(response.headers[.xErrorCode] == "EntryNotFound")
             }
         }
     }

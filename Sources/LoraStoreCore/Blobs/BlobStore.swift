@@ -130,26 +130,34 @@ public struct BlobStore: Sendable {
             digest: digest, logicalSize: logicalSize, storedSize: storedSize, codec: codec, created: false)
     }
 
-    /// Reads a blob's logical bytes: mapped when raw, decoded when compressed. With `verify`, the bytes are
-    /// re-hashed and must match the digest.
+    /// Reads a blob's logical bytes: mapped when raw, decoded when compressed. With `size` (the logical size a
+    /// manifest or the index records), a blob of another size is ``BlobStoreError/damaged(_:reason:)``; an
+    /// encoded blob's size is checked from its header, before its output is allocated. With `verify`, the
+    /// bytes are re-hashed and must match the digest.
     ///
     /// Raw blobs read without `verify` stay mapped for the next read (``BlobMappings``); a verifying read,
     /// which scans every blob once, maps its own.
-    public func read(_ digest: Digest, codec: BlobCodec, verify: Bool = false) throws -> BlobContents {
+    public func read(_ digest: Digest, codec: BlobCodec, size: Int? = nil, verify: Bool = false) throws -> BlobContents {
         let path = path(of: digest)
-        if codec == .raw, !verify {
-            return BlobContents(mapping: try mappings.mapping(of: digest, path: path))
-        }
-        guard access(path, F_OK) == 0 else { throw BlobStoreError.missing(digest) }
-        let mapping = try MappedFile(url: URL(fileURLWithPath: path))
         let contents: BlobContents
-        switch codec {
-        case .raw:
-            contents = BlobContents(mapping: mapping)
-        case .byteGroupedZlib:
-            contents = try decoded(digest, mapping, size: ByteGroupedCodec.decodedSize, decode: ByteGroupedCodec.decode)
-        case .exponentANS:
-            contents = try decoded(digest, mapping, size: ExponentCodec.decodedSize, decode: ExponentCodec.decode)
+        if codec == .raw, !verify {
+            contents = BlobContents(mapping: try mappings.mapping(of: digest, path: path))
+        } else {
+            guard access(path, F_OK) == 0 else { throw BlobStoreError.missing(digest) }
+            let mapping = try MappedFile(url: URL(fileURLWithPath: path))
+            switch codec {
+            case .raw:
+                contents = BlobContents(mapping: mapping)
+            case .byteGroupedZlib:
+                contents = try decoded(
+                    digest, mapping, expected: size, size: ByteGroupedCodec.decodedSize, decode: ByteGroupedCodec.decode)
+            case .exponentANS:
+                contents = try decoded(
+                    digest, mapping, expected: size, size: ExponentCodec.decodedSize, decode: ExponentCodec.decode)
+            }
+        }
+        if let size, contents.bytes.count != size {
+            throw BlobStoreError.damaged(digest, reason: "\(contents.bytes.count) bytes, expected \(size)")
         }
         if verify {
             let actual = Digest(of: contents.bytes)
@@ -158,15 +166,25 @@ public struct BlobStore: Sendable {
         return contents
     }
 
-    /// Decodes a compressed blob into a new buffer of the size its header gives; any codec error becomes
-    /// ``BlobStoreError/damaged(_:reason:)`` naming the blob.
+    /// Decodes a compressed blob into a new buffer of the size its header gives, refusing a size other than
+    /// `expected` before allocating; any codec error becomes ``BlobStoreError/damaged(_:reason:)`` naming the
+    /// blob.
     private func decoded(
-        _ digest: Digest, _ mapping: MappedFile,
+        _ digest: Digest, _ mapping: MappedFile, expected: Int?,
         size: (UnsafeRawBufferPointer) throws(BlobCodecError) -> Int,
         decode: (UnsafeRawBufferPointer, UnsafeMutableRawBufferPointer) throws(BlobCodecError) -> Void
     ) throws -> BlobContents {
+        let byteCount: Int
         do {
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: try size(mapping.bytes), alignment: 64)
+            byteCount = try size(mapping.bytes)
+        } catch {
+            throw BlobStoreError.damaged(digest, reason: "\(error)")
+        }
+        if let expected, byteCount != expected {
+            throw BlobStoreError.damaged(digest, reason: "its header says \(byteCount) bytes, expected \(expected)")
+        }
+        do {
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: byteCount, alignment: 64)
             let contents = BlobContents(decoded: buffer)
             try decode(mapping.bytes, buffer)
             return contents

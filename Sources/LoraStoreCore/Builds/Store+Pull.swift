@@ -166,10 +166,7 @@ extension Store {
         let counter = ProgressCounter(phase: "writing", total: sizes.reduce(0, +), handler: progress)
         for (digest, size) in zip(digests, sizes) {
             guard let codec = codecs[digest] else { throw BlobStoreError.missing(digest) }
-            let contents = try blobs.read(digest, codec: codec)
-            guard contents.bytes.count == size else {
-                throw BlobStoreError.damaged(digest, reason: "\(contents.bytes.count) bytes, expected \(size)")
-            }
+            let contents = try blobs.read(digest, codec: codec, size: size)
             try writer.append(contents.bytes)
             counter.add(size)
         }

@@ -39,10 +39,7 @@ public struct LoadedAdapter: Sendable {
     /// The tensor `key` converted to F32 (adapters are upcast before any arithmetic, as PEFT does).
     func floats(_ key: String, store: Store) throws -> [Float] {
         guard let entry = tensors[key] else { throw StoreError.mergeRefused("adapter \(digest.short) has no tensor \(key)") }
-        let contents = try store.blobs.read(entry.digest, codec: codecs[entry.digest] ?? .raw)
-        guard contents.bytes.count == entry.size else {
-            throw BlobStoreError.damaged(entry.digest, reason: "\(contents.bytes.count) bytes, expected \(entry.size)")
-        }
+        let contents = try store.blobs.read(entry.digest, codec: codecs[entry.digest] ?? .raw, size: entry.size)
         return try FloatConversion.floats(contents.bytes, dtype: entry.dtype)
     }
 }

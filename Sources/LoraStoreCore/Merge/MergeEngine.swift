@@ -175,11 +175,7 @@ public struct MergeEngine: Sendable {
 
     /// A base tensor's bytes, checked against the recorded size.
     private func read(_ entry: TensorEntry, codecs: [Digest: BlobCodec]) throws -> BlobContents {
-        let contents = try store.blobs.read(entry.digest, codec: codecs[entry.digest] ?? .raw)
-        guard contents.bytes.count == entry.size else {
-            throw BlobStoreError.damaged(entry.digest, reason: "\(contents.bytes.count) bytes, expected \(entry.size)")
-        }
-        return contents
+        try store.blobs.read(entry.digest, codec: codecs[entry.digest] ?? .raw, size: entry.size)
     }
 
     /// The quantized base weight behind `tensor`: its stored bytes and, for `int8-row`, its scales.

@@ -43,13 +43,8 @@ extension Store {
         let codecs = try index.database.read { db in try self.codecs(of: manifest.blobDigests, in: db) }
         func read<T>(_ entry: TensorEntry, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
             guard let codec = codecs[entry.digest] else { throw BlobStoreError.missing(entry.digest) }
-            let contents = try blobs.read(entry.digest, codec: codec)
-            return try withExtendedLifetime(contents) {
-                guard contents.bytes.count == entry.size else {
-                    throw BlobStoreError.damaged(entry.digest, reason: "\(contents.bytes.count) bytes, expected \(entry.size)")
-                }
-                return try body(contents.bytes)
-            }
+            let contents = try blobs.read(entry.digest, codec: codec, size: entry.size)
+            return try withExtendedLifetime(contents) { try body(contents.bytes) }
         }
         let counter = ProgressCounter(phase: "writing", total: sizes.reduce(0, +), handler: progress)
         for ((tensor, entry), size) in zip(zip(tensors, output), sizes) {

@@ -33,13 +33,8 @@ extension Store {
                 base: original.manifest, scheme: scheme, tensors: tensors, policy: try codecPolicy(), progress: progress
             ) { entry in
                 guard let codec = codecs[entry.digest] else { throw BlobStoreError.missing(entry.digest) }
-                let contents = try blobs.read(entry.digest, codec: codec)
-                return try withExtendedLifetime(contents) {
-                    guard contents.bytes.count == entry.size else {
-                        throw BlobStoreError.damaged(entry.digest, reason: "\(contents.bytes.count) bytes, expected \(entry.size)")
-                    }
-                    return try FloatConversion.floats(contents.bytes, dtype: entry.dtype)
-                }
+                let contents = try blobs.read(entry.digest, codec: codec, size: entry.size)
+                return try withExtendedLifetime(contents) { try FloatConversion.floats(contents.bytes, dtype: entry.dtype) }
             }
             return try store(
                 PreparedPush(manifest: quantization.manifest, blobs: quantization.blobs, adapter: nil),

@@ -63,10 +63,7 @@ public final class ServedFileReader {
     private func contents(of digest: Digest, size: Int, index: Int) throws -> BlobContents {
         if let open, open.index == index { return open.contents }
         guard let codec = try store.blobInfo(digest)?.codec else { throw BlobStoreError.missing(digest) }
-        let contents = try store.blobs.read(digest, codec: codec)
-        guard contents.bytes.count == size else {
-            throw BlobStoreError.damaged(digest, reason: "\(contents.bytes.count) bytes, expected \(size)")
-        }
+        let contents = try store.blobs.read(digest, codec: codec, size: size)
         open = (index, contents)
         return contents
     }

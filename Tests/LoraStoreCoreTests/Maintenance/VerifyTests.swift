@@ -57,6 +57,34 @@ struct VerifyTests {
         }
     }
 
+    /// A compressed blob whose file holds another blob's encoding (a file misplaced or overwritten) is
+    /// refused from its header, before its output is allocated, naming the blob; the size a manifest records
+    /// is what the header must say.
+    @Test func anEncodedBlobOfAnotherSizeIsRefusedFromItsHeader() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            try test.push("adapters/b_r16_all_rslora", as: "acme/b", base: "micro/base:fp32")
+            let tensors = try test.store.describe(try Reference(parsing: "acme/b")).tensors.filter { $0.codec != .raw }
+            let small = try #require(tensors.min { $0.size < $1.size })
+            let large = try #require(tensors.first { $0.size != small.size })
+            try FileManager.default.removeItem(atPath: test.store.blobs.path(of: large.digest))
+            try FileManager.default.copyItem(
+                atPath: test.store.blobs.path(of: small.digest), toPath: test.store.blobs.path(of: large.digest))
+
+            #expect {
+                try test.store.blobs.read(large.digest, codec: large.codec, size: large.size)
+            } throws: { error in
+                error as? BlobStoreError == .damaged(large.digest, reason: "its header says \(small.size) bytes, expected \(large.size)")
+            }
+            #expect(throws: BlobStoreError.self) {
+                try test.store.merge(
+                    base: try Reference(parsing: "micro/base:fp32"), adapters: [(try Reference(parsing: "acme/b"), 1)],
+                    to: directory.appending(path: "merged"))
+            }
+            #expect(!FileManager.default.fileExists(atPath: directory.appending(path: "merged").path))
+        }
+    }
+
     @Test func aWriteInProgressIsNotAFaultButAStrayFileIs() throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory).withFP32Base()

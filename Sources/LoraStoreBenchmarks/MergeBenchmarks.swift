@@ -46,7 +46,7 @@ enum MergeBenchmarks {
             // The merged model in memory: every tensor at its own place, touched once before any timing so
             // that no case pays first-touch page faults, and far larger than the caches (huge pages, as the
             // reference buffers).
-            let merged = try HugePageBuffer(byteCount: baseBytes)
+            let merged = ScratchBuffer(byteCount: baseBytes)
             merged.bytes.initializeMemory(as: UInt8.self, repeating: 0)
             for mergeCase in cases {
                 let chosen = Array((adapters[mergeCase.rank] ?? []).prefix(mergeCase.count))
@@ -185,8 +185,8 @@ enum MergeBenchmarks {
                 + "(\(Format.rate(references.readRewrite)), \(cores) threads). *changed rate* gives the bytes of the tensors "
                 + "the adapters change per second of the whole run (the untouched tensors' copy included); the generated "
                 + "base has TinyLlama's vocabulary but fewer layers, so its untouched share is larger than a real model's. "
-                + "PEFT merges in place and copies nothing for untouched tensors. *FMA ceiling* is the base rate the merge would have if it took only the time "
-                + "of its multiply-adds (rows × columns × rank of every changed matrix) at the measured fused multiply-add "
+                + "PEFT merges in place and copies nothing for untouched tensors. *FMA ceiling* is the base rate the merge "
+                + "would have if it took only the time of its multiply-adds (rows × columns × rank of every changed matrix) at the measured fused multiply-add "
                 + "peak (\(String(format: "%.1f G/s", references.multiplyAdds / 1e9)), \(cores) threads): the bound compute "
                 + "puts on any kernel that keeps the F32 arithmetic; *compute ÷ ceiling* is how close the merge gets to it. "
                 + "*to folder (× synced copy)* is the fraction of the reference file copy "

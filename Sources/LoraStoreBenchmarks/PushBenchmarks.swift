@@ -14,8 +14,7 @@ enum PushBenchmarks {
                     + "blob writes with fsync, one index transaction. The reference is a plain copy of the same files "
                     + "(`read`/`write`, fsync per file) measured just before, best of \(options.repetitions). A second push "
                     + "of the same folder to another tag must write no tensor bytes. One run each (a first push needs an "
-                    + "empty store). On the copy "
-                    + "rows the ratio is against the reference file copy (one large file).",
+                    + "empty store). On the copy rows the ratio is against the reference file copy (one large file).",
             ],
             columns: ["case", "bytes", "time", "rate (× copying the same files with fsync)", "new blob bytes written"])
         for dtype in options.mergeDTypes.compactMap(DType.init(rawValue:)) {
@@ -24,7 +23,8 @@ enum PushBenchmarks {
             var copySeconds = Double.infinity
             for _ in 0..<options.repetitions {
                 let copyTarget = workspace.fresh("push-copy")
-                copySeconds = min(copySeconds, try Timing.seconds { copied = try FileCopy.copyFolder(folder, to: copyTarget, sync: true) })
+                let seconds = try Timing.seconds { copied = try FileCopy.copyFolder(folder, to: copyTarget, sync: true) }
+                copySeconds = min(copySeconds, seconds)
                 try? FileManager.default.removeItem(at: copyTarget)
                 Workspace.flush()
             }

@@ -44,7 +44,7 @@ enum ReferenceBenchmarks {
                     + "A rank-r merge needs r of them per weight element, so this bounds it when r is large.",
             ],
             columns: ["reference", "threads", "bandwidth"])
-        let buffer = try HugePageBuffer(byteCount: size)
+        let buffer = ScratchBuffer(byteCount: size)
         buffer.bytes.initializeMemory(as: UInt8.self, repeating: 1)
         var references = ReferenceBandwidths(
             readRewrite: 0, readRewriteSingle: 0, memcpy: 0, memcpySingle: 0, fileCopyCached: 0, fileCopySynced: 0,
@@ -59,7 +59,7 @@ enum ReferenceBenchmarks {
             if threads == cores { references.readRewrite = rate } else { references.readRewriteSingle = rate }
             report.row(["in-place read-and-rewrite", "\(threads)", Format.rate(rate)])
         }
-        let destination = try HugePageBuffer(byteCount: size)
+        let destination = ScratchBuffer(byteCount: size)
         destination.bytes.initializeMemory(as: UInt8.self, repeating: 0)
         for threads in [cores, 1] {
             let seconds = Timing.best(options.repetitions) { copy(buffer.bytes, into: destination.bytes, threads: threads) }

@@ -15,11 +15,14 @@ import Synchronization
 /// memory once. Measured on a 1.14 GiB F32 base with a rank-8 adapter (2 cores, merges one after another in
 /// one process, best of 8): 58–61 ms per merge with a new `malloc` buffer each, 51 ms with huge pages, 44 ms
 /// with huge pages and the kept buffer.
-final class ScratchBuffer: @unchecked Sendable {
+///
+/// Public so that the benchmarks measure their reference bandwidths and in-memory merges on memory of the
+/// same kind (``init(byteCount:)``).
+public final class ScratchBuffer: @unchecked Sendable {
     // @unchecked: one merge uses a buffer at a time; the idle slot hands it over under a lock.
 
-    /// The writable bytes, 64-byte aligned (page-aligned when mapped).
-    let bytes: UnsafeMutableRawBufferPointer
+    /// The writable bytes, 64-byte aligned (page-aligned when mapped), not yet touched.
+    public let bytes: UnsafeMutableRawBufferPointer
     private let isMapped: Bool
 
     /// Hands out buffers and keeps one idle buffer for the next merge.
@@ -47,7 +50,8 @@ final class ScratchBuffer: @unchecked Sendable {
         }
     }
 
-    private init(byteCount: Int) {
+    /// A buffer of `byteCount` bytes of its own, outside the pool.
+    public init(byteCount: Int) {
         let count = max(byteCount, 1)
         #if os(Linux)
         let address = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)

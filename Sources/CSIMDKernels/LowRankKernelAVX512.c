@@ -108,22 +108,13 @@ LORASTORE_INLINE void pack_left(const lorastore_merge_rows *plan, size_t row_sta
 /// types are compile-time constants after inlining, so the accumulators live in registers) and returns the
 /// lanes of non-finite stored values. `left` is the tile's first row in the packed left factor (its values
 /// for one `k` are TILE_ROWS floats apart). `masks` are the panels' real columns; `full` says both are
-/// complete, which lets 16-bit bases be loaded before the multiply-adds so their memory latency hides
-/// behind them.
+/// complete.
 LORASTORE_INLINE uint32_t merge_tile(
     const lorastore_merge_rows source, const float *left, size_t row, size_t chunk, const int rows, const int chunks,
     const int base_type, const int output_type, const int native_bf16, const int full, const __mmask16 masks[2]
 ) {
     const size_t rank = source.rank;
     const float *panel = source.packed + chunk * rank * LANES;
-    const int early = full && chunks == 2 && base_type != LORASTORE_ELEMENT_F32;
-    __m512i halves[TILE_ROWS];
-    if (early) {
-        UNROLLED
-        for (int i = 0; i < rows; i++) {
-            halves[i] = _mm512_loadu_si512((const uint16_t *)source.base + (row + i) * source.cols + chunk * LANES);
-        }
-    }
     __m512 delta[TILE_ROWS][2];
     UNROLLED
     for (int i = 0; i < rows; i++) {
@@ -142,21 +133,34 @@ LORASTORE_INLINE uint32_t merge_tile(
         }
     }
     uint32_t nonfinite = 0;
-    if (early && output_type == LORASTORE_ELEMENT_BF16 && native_bf16) {
-        // Both panels of a row round in one instruction, after one check for F32 subnormals (which it
-        // flushes): the rare pair holding one takes the integer rounding.
+    if (full && chunks == 2 && base_type != LORASTORE_ELEMENT_F32 && output_type == LORASTORE_ELEMENT_BF16 && native_bf16) {
+        // Both panels of a row round in one instruction after one look at the sums' classes: F32
+        // subnormals, which that instruction flushes, take the integer rounding. With a bounded delta a
+        // finite sum cannot round to infinity (see `bounded_delta`), so NaN and infinity are read from the
+        // same classes instead of from the stored values.
+        const int bounded = source.bounded_delta;
         UNROLLED
         for (int i = 0; i < rows; i++) {
-            __m512 low = _mm512_add_ps(widen_halves(_mm512_castsi512_si256(halves[i]), base_type), delta[i][0]);
-            __m512 high = _mm512_add_ps(widen_halves(_mm512_extracti64x4_epi64(halves[i], 1), base_type), delta[i][1]);
-            __mmask16 subnormal =
-                _mm512_fpclass_ps_mask(low, FP_CLASS_SUBNORMAL) | _mm512_fpclass_ps_mask(high, FP_CLASS_SUBNORMAL);
-            __m512i narrowed = subnormal == 0
-                ? (__m512i)_mm512_cvtne2ps_pbh(high, low)
-                : _mm512_inserti64x4(_mm512_castsi256_si512(bfloat16_rounded(low)), bfloat16_rounded(high), 1);
-            _mm512_storeu_si512((uint16_t *)source.output + (row + i) * source.cols + chunk * LANES, narrowed);
+            const size_t index = (row + i) * source.cols + chunk * LANES;
+            const __m256i *halves = (const __m256i *)((const uint16_t *)source.base + index);
+            __m512 low = _mm512_add_ps(widen_halves(_mm256_loadu_si256(halves), base_type), delta[i][0]);
+            __m512 high = _mm512_add_ps(widen_halves(_mm256_loadu_si256(halves + 1), base_type), delta[i][1]);
+            __mmask16 unusual = bounded
+                ? _mm512_fpclass_ps_mask(low, FP_CLASS_SUBNORMAL | FP_CLASS_NAN_OR_INFINITY)
+                    | _mm512_fpclass_ps_mask(high, FP_CLASS_SUBNORMAL | FP_CLASS_NAN_OR_INFINITY)
+                : _mm512_fpclass_ps_mask(low, FP_CLASS_SUBNORMAL) | _mm512_fpclass_ps_mask(high, FP_CLASS_SUBNORMAL);
             const __m512i exponent_bits = _mm512_set1_epi16(0x7F80);
-            nonfinite |= _mm512_cmpeq_epi16_mask(_mm512_and_si512(narrowed, exponent_bits), exponent_bits);
+            __m512i narrowed;
+            if (unusual == 0) {
+                narrowed = (__m512i)_mm512_cvtne2ps_pbh(high, low);
+                if (!bounded) {
+                    nonfinite |= _mm512_cmpeq_epi16_mask(_mm512_and_si512(narrowed, exponent_bits), exponent_bits);
+                }
+            } else {
+                narrowed = _mm512_inserti64x4(_mm512_castsi256_si512(bfloat16_rounded(low)), bfloat16_rounded(high), 1);
+                nonfinite |= _mm512_cmpeq_epi16_mask(_mm512_and_si512(narrowed, exponent_bits), exponent_bits);
+            }
+            _mm512_storeu_si512((uint16_t *)source.output + index, narrowed);
         }
         return nonfinite;
     }
@@ -165,14 +169,7 @@ LORASTORE_INLINE uint32_t merge_tile(
         UNROLLED
         for (int j = 0; j < chunks; j++) {
             size_t index = (row + i) * source.cols + (chunk + j) * LANES;
-            __m512 widened;
-            if (early) {
-                widened = widen_halves(
-                    j == 0 ? _mm512_castsi512_si256(halves[i]) : _mm512_extracti64x4_epi64(halves[i], 1), base_type);
-            } else {
-                widened = load_lanes(source.base, index, base_type, masks[j]);
-            }
-            __m512 sum = _mm512_add_ps(widened, delta[i][j]);
+            __m512 sum = _mm512_add_ps(load_lanes(source.base, index, base_type, masks[j]), delta[i][j]);
             nonfinite |= store_lanes(source.output, index, sum, output_type, native_bf16, masks[j]);
         }
     }
@@ -255,6 +252,18 @@ LORASTORE_AVX512 int lorastore_merge_rows_avx512(
     }
 }
 
+LORASTORE_AVX512 float lorastore_largest_magnitude_avx512(const float *values, size_t count) {
+    // `vmaxps` returns its second operand when either is NaN, so the running maximum skips NaN lanes.
+    __m512 largest = _mm512_setzero_ps();
+    size_t index = 0;
+    for (; index + LANES <= count; index += LANES) {
+        largest = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(values + index)), largest);
+    }
+    const __mmask16 tail = (__mmask16)((1u << (count - index)) - 1);
+    largest = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(tail, values + index)), largest);
+    return _mm512_reduce_max_ps(largest);
+}
+
 LORASTORE_AVX512 float lorastore_fma_chains_avx512(size_t iterations) {
     enum { CHAINS = 12 };
     __m512 chains[CHAINS];
@@ -270,6 +279,12 @@ LORASTORE_AVX512 float lorastore_fma_chains_avx512(size_t iterations) {
 }
 
 #else
+
+float lorastore_largest_magnitude_avx512(const float *values, size_t count) {
+    (void)values;
+    (void)count;
+    return 0;
+}
 
 float lorastore_fma_chains_avx512(size_t iterations) {
     (void)iterations;

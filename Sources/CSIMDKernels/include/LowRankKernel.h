@@ -40,6 +40,11 @@ typedef struct {
     int output_type;
     /// Round to BF16 with `vcvtneps2bf16` (set only where `lorastore_avx512_bf16_available()` is 1).
     int native_bf16;
+    /// 1 when every delta `left · packed` is known to be below 2^100 in magnitude. A BF16 or F16 base
+    /// weight is at most 0x7F7F as a BF16 (the largest finite one), 2^119 below the smallest F32 that
+    /// rounds to a BF16 infinity, so with such a delta a finite sum cannot round to infinity and the
+    /// kernel may find non-finite BF16 outputs from the F32 sums' classes alone.
+    int bounded_delta;
 } lorastore_merge_rows;
 
 /// Merges rows `row_start ..< row_end` with AVX-512, element by element exactly as the portable Swift
@@ -49,6 +54,10 @@ typedef struct {
 /// `LORASTORE_AVX512_TILE_ROWS` floats, one buffer per concurrent call. Returns 1 when any written value
 /// is NaN or infinite, else 0. Call only when `lorastore_avx512_available()` returned 1.
 int lorastore_merge_rows_avx512(const lorastore_merge_rows *plan, size_t row_start, size_t row_end, float *scratch);
+
+/// The largest magnitude among `count` floats, NaN ignored: what `bounded_delta` is computed from. Call
+/// only when `lorastore_avx512_available()` returned 1.
+float lorastore_largest_magnitude_avx512(const float *values, size_t count);
 
 /// Runs `iterations` rounds of twelve independent 16-lane F32 fused multiply-adds (the kernel's instruction,
 /// without its memory traffic) and returns a value that depends on all of them: benchmarks time it to know

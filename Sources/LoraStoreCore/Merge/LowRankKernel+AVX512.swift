@@ -53,7 +53,7 @@ extension LowRankKernel {
                         base: base, output: output, parts: parts.baseAddress, part_count: parts.count,
                         packed: panels.packed, cols: cols, rank: update.rank, chunks_per_block: panels.chunksPerBlock,
                         base_type: elementCode(baseType), output_type: elementCode(outputType),
-                        native_bf16: nativeBFloat16 ? 1 : 0),
+                        native_bf16: nativeBFloat16 ? 1 : 0, bounded_delta: hasBoundedDelta(update) ? 1 : 0),
                     scratch: scratch, scratchPerWorker: scratchPerWorker)
                 return parallelRows(rows, threads: workers) { worker, rowStart, rowEnd in
                     let workerScratch = shared.scratch + worker * shared.scratchPerWorker
@@ -64,6 +64,23 @@ extension LowRankKernel {
             }
         }
         return Outcome(hasNonFiniteOutput: nonFinite)
+    }
+
+    /// Whether every delta of `update` is below 2^100 in magnitude, the kernel's `bounded_delta`: each is a
+    /// sum of `rank` products `scale · left · right` per part, so `Σ |scale| · rank · max|left| · max|right|`
+    /// bounds it, with far more room than F32 rounding needs. The maxima skip NaN, which makes its sums NaN
+    /// (seen by the kernel either way); an infinite factor makes the bound infinite.
+    private static func hasBoundedDelta(_ update: LowRankUpdate) -> Bool {
+        let bound = update.parts.reduce(0.0) { sum, part in
+            sum + Double(part.scale.magnitude) * Double(part.rank)
+                * Double(largestMagnitude(part.left)) * Double(largestMagnitude(part.right))
+        }
+        return bound < 0x1p100
+    }
+
+    /// The largest magnitude among `values`, NaN skipped, sixteen lanes at a time.
+    private static func largestMagnitude(_ values: [Float]) -> Float {
+        values.withUnsafeBufferPointer { lorastore_largest_magnitude_avx512($0.baseAddress, $0.count) }
     }
 
     /// Calls `body` with the C view of `parts` (after those already `collected`), each pointing into its

@@ -6,5 +6,6 @@
 #include "CPUFeatures.h"
 #include "LowRankKernel.h"
 #include "ANSLanes.h"
+#include "StreamingCopy.h"
 
 #endif

@@ -1,3 +1,4 @@
+import CSIMDKernels
 import Foundation
 
 /// Runs a ``MergePlan``: streams the output tensors in base order, computing each changed one with the fused
@@ -156,22 +157,28 @@ public struct MergeEngine: Sendable {
         return measured
     }
 
-    /// Copies a tensor passed through, in one contiguous share per thread (of at least 4 MiB each).
+    /// Copies a tensor passed through, in one contiguous share per thread (of at least 4 MiB each). A tensor
+    /// of 4 MiB or more is copied with streaming stores (`lorastore_copy_streaming`): the merged model is
+    /// not read back by the merge, so reading each destination line before writing it (a third more memory
+    /// traffic) and filling the caches with it would only slow the kernel's next tensor.
     static func copy(_ source: UnsafeRawBufferPointer, into result: UnsafeMutableRawBufferPointer, threads: Int) {
-        let workers = min(threads, max(1, source.count >> 22))
-        guard workers > 1, let from = source.baseAddress, let to = result.baseAddress else {
+        guard let from = source.baseAddress, let to = result.baseAddress, source.count >= streamingCopyBytes else {
             result.copyMemory(from: source)
             return
         }
+        let workers = min(threads, max(1, source.count / streamingCopyBytes))
         // Each worker writes only its own share of `result`.
         nonisolated(unsafe) let (shared, target) = (from, to)
         let count = source.count
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             let start = count * worker / workers
             let end = count * (worker + 1) / workers
-            target.advanced(by: start).copyMemory(from: shared.advanced(by: start), byteCount: end - start)
+            lorastore_copy_streaming(target.advanced(by: start), shared.advanced(by: start), end - start)
         }
     }
+
+    /// The size from which ``copy(_:into:threads:)`` streams, and the least share it gives a thread.
+    static let streamingCopyBytes = 4 << 20
 
     /// A base tensor's bytes, checked against the recorded size.
     private func read(_ entry: TensorEntry, codecs: [Digest: BlobCodec]) throws -> BlobContents {

@@ -128,15 +128,23 @@ struct MergeFixtureTests {
         }
     }
 
-    /// Large pass-through tensors are copied in shares, one per thread; every byte lands in place.
-    @Test(arguments: [1, 2, 3])
-    func passThroughCopiesSplitAcrossThreadsExactly(threads: Int) {
-        let source = (0 ..< (9 << 20) + 7).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 13) }
-        var target = [UInt8](repeating: 0, count: source.count)
+    /// Large pass-through tensors are copied in shares, one per thread, with streaming stores after an
+    /// unaligned head; every byte lands in place, and nothing around the target is touched.
+    @Test(arguments: [1, 2, 3], [0, 5])
+    func passThroughCopiesSplitAcrossThreadsExactly(threads: Int, misalignment: Int) {
+        let count = (9 << 20) + 7
+        let source = (0 ..< count + 3).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 13) }
+        var target = [UInt8](repeating: 0xEE, count: count + misalignment + 1)
         source.withUnsafeBytes { source in
-            target.withUnsafeMutableBytes { target in MergeEngine.copy(source, into: target, threads: threads) }
+            target.withUnsafeMutableBytes { target in
+                MergeEngine.copy(
+                    UnsafeRawBufferPointer(rebasing: source[3...]),
+                    into: UnsafeMutableRawBufferPointer(rebasing: target[misalignment ..< misalignment + count]),
+                    threads: threads)
+            }
         }
-        #expect(target == source)
+        #expect(target[misalignment ..< misalignment + count].elementsEqual(source[3...]))
+        #expect(target[..<misalignment].allSatisfy { $0 == 0xEE } && target.last == 0xEE)
     }
 
     @Test func shardedOutputHoldsTheSameTensors() throws {

@@ -17,7 +17,13 @@ enum MergeBenchmarks {
         report.begin("Merge", method: method, columns: columns)
         let cases = options.ranks.map { Case(rank: $0, count: 1) }
             + options.adapterCounts.filter { $0 > 1 }.map { Case(rank: 16, count: $0) }
-        var rank16: [String: (fraction: Double, ceiling: Double)] = [:]
+        var rank16: [String: (fraction: Double, runFraction: Double, ceiling: Double)] = [:]
+        // The read-and-rewrite pass again, alternated with every merge: on a shared machine the bandwidth and
+        // the CPU time a merge gets drift over a run, so each case is compared with the reference measured
+        // alongside it rather than minutes before.
+        let readRewriteBuffer = ScratchBuffer(byteCount: options.memoryReferenceSize)
+        readRewriteBuffer.bytes.initializeMemory(as: UInt8.self, repeating: 1)
+        var pass: UInt32 = 0
         var peftResults = PeftResults()
         for dtype in options.mergeDTypes.compactMap(DType.init(rawValue:)) {
             let (model, folder) = try workspace.base(dtype)
@@ -55,7 +61,10 @@ enum MergeBenchmarks {
                 let adapterBytes = try chosenReferences.reduce(0) { $0 + (try store.resolve($1).manifest.logicalSize) }
                 var changedBytes = 0
                 var multiplyAdds = 0
-                let compute = try Timing.best(options.repetitions) {
+                let (readRewriteSeconds, compute) = try Timing.bestAlternating(options.repetitions) {
+                    pass &+= 1
+                    ReferenceBenchmarks.readRewrite(readRewriteBuffer.bytes, threads: cores, mask: pass)
+                } _: {
                     let plan = try MergePlan(base: baseManifest, adapters: selections, options: MergeOptions(), store: store)
                     changedBytes = plan.tensors.filter(\.isChanged).reduce(0) { $0 + $1.base.size }
                     multiplyAdds = plan.tensors.reduce(0) { $0 + $1.multiplyAdds }
@@ -75,6 +84,7 @@ enum MergeBenchmarks {
                     try store.merge(base: base, adapters: chosenReferences.map { ($0, 1.0) }, to: destination)
                 }
                 Workspace.flush()
+                let readRewrite = Double(options.memoryReferenceSize) / readRewriteSeconds
                 let computeRate = Double(baseBytes) / compute
                 let fullRate = Double(baseBytes) / full
                 // The time the multiply-adds alone take at the measured peak: no merge can be faster.
@@ -82,18 +92,20 @@ enum MergeBenchmarks {
                 let ceilingRate = Double(baseBytes) / ceilingSeconds
                 // No merge on this machine can be faster than this: the changed tensors read and written once at the
                 // read-and-rewrite bandwidth, or the multiply-adds at their peak, whichever takes longer.
-                let floorSeconds = max(Double(changedBytes) / references.readRewrite, ceilingSeconds)
+                let floorSeconds = max(Double(changedBytes) / readRewrite, ceilingSeconds)
                 if mergeCase.rank == 16, mergeCase.count == 1 {
-                    rank16[dtype.rawValue] = (computeRate / references.readRewrite, ceilingRate / references.readRewrite)
+                    rank16[dtype.rawValue] = (
+                        computeRate / readRewrite, computeRate / references.readRewrite, ceilingRate / readRewrite
+                    )
                 }
                 var cells = [
                     "\(dtype.rawValue) \(Format.bytes(baseBytes))", "\(mergeCase.rank) × \(mergeCase.count)",
-                    Format.bytes(adapterBytes),
-                    Format.rate(computeRate, of: references.readRewrite),
-                    Format.rate(Double(changedBytes) / compute, of: references.readRewrite),
-                    Format.ratio(ceilingRate / references.readRewrite) + "×",
+                    Format.bytes(adapterBytes), Format.rate(readRewrite),
+                    Format.rate(computeRate, of: readRewrite),
+                    Format.rate(Double(changedBytes) / compute, of: readRewrite),
+                    Format.ratio(ceilingRate / readRewrite) + "×",
                     Format.ratio(ceilingSeconds / compute) + "×",
-                    Format.rate(fullRate, of: references.readRewrite),
+                    Format.rate(fullRate, of: readRewrite),
                     Format.ratio(fullRate / references.fileCopySynced) + "×",
                 ]
                 switch options.peft {
@@ -128,8 +140,10 @@ enum MergeBenchmarks {
         for (dtype, figures) in rank16.sorted(by: { $0.key < $1.key }) {
             report.note(
                 "Target: merge at rank 16 ≥ 0.5 of the read-and-rewrite bandwidth. \(dtype), compute: "
-                    + "\(Format.ratio(figures.fraction)) — \(figures.fraction >= 0.5 ? "met" : "not met"); its "
-                    + "multiply-adds alone, at this machine's peak, allow at most \(Format.ratio(figures.ceiling)).")
+                    + "\(Format.ratio(figures.fraction)) of the bandwidth measured alongside — "
+                    + "\(figures.fraction >= 0.5 ? "met" : "not met") (\(Format.ratio(figures.runFraction)) of the "
+                    + "run's reference measured at the start); its multiply-adds alone, at this machine's peak, allow at "
+                    + "most \(Format.ratio(figures.ceiling)).")
         }
         switch options.peft {
         case .off: break
@@ -152,10 +166,14 @@ enum MergeBenchmarks {
                 + "every untouched tensor there (embeddings, head, norms: read and written once, as the reference "
                 + "charges them); no output file. Best of \(options.repetitions) in one process: after the first, the "
                 + "base's tensor files are still mapped (the store keeps raw blobs mapped between reads, as for a server "
-                + "merging one build after another), as PEFT's weights are in memory.",
+                + "merging one build after another), as PEFT's weights are in memory. Each repetition first runs the "
+                + "read-and-rewrite pass of Reference bandwidths once more (\(cores) threads, its own "
+                + "\(Format.bytes(options.memoryReferenceSize)) buffer), timed: *read-rewrite alongside* is the best of "
+                + "those, and every *×* in this table is against it, so that a merge and its reference see the same state "
+                + "of a machine whose bandwidth and CPU share drift over a run.",
             "- *to folder*: `Store.merge` writing the model folder (safetensors with SHA-256, fsync), then deleted. One run.",
         ]
-        var columns = ["base", "rank × adapters", "adapter bytes", "compute: base rate (× read-rewrite)",
+        var columns = ["base", "rank × adapters", "adapter bytes", "read-rewrite alongside", "compute: base rate (× read-rewrite)",
                        "compute: changed rate (×)", "FMA ceiling (× read-rewrite)", "compute ÷ ceiling",
                        "to folder: base rate (× read-rewrite)", "to folder (× synced copy)"]
         if options.peft.isRequested {
@@ -181,8 +199,8 @@ enum MergeBenchmarks {
             columns += ["PEFT merge_and_unload", "compute × PEFT", "to folder × PEFT", "floor × PEFT"]
         }
         method.append(
-            "*base rate* = all base tensor bytes / time, as a fraction of the in-place read-and-rewrite bandwidth "
-                + "(\(Format.rate(references.readRewrite)), \(cores) threads). *changed rate* gives the bytes of the tensors "
+            "*base rate* = all base tensor bytes / time, as a fraction of the read-and-rewrite bandwidth alongside. "
+                + "*changed rate* gives the bytes of the tensors "
                 + "the adapters change per second of the whole run (the untouched tensors' copy included); the generated "
                 + "base has TinyLlama's vocabulary but fewer layers, so its untouched share is larger than a real model's. "
                 + "PEFT merges in place and copies nothing for untouched tensors. *FMA ceiling* is the base rate the merge "

@@ -20,4 +20,17 @@ enum Timing {
         }
         return best
     }
+
+    /// The fastest of `repetitions` runs of `reference` and of `body`, run alternately (reference first), so
+    /// that both see the same state of a machine whose speed drifts.
+    static func bestAlternating(
+        _ repetitions: Int, _ reference: () throws -> Void, _ body: () throws -> Void
+    ) rethrows -> (reference: Double, body: Double) {
+        var best = (reference: Double.infinity, body: Double.infinity)
+        for _ in 0..<max(repetitions, 1) {
+            best.reference = min(best.reference, try seconds(reference))
+            best.body = min(best.body, try seconds(body))
+        }
+        return best
+    }
 }

@@ -95,13 +95,16 @@ public enum FidelityMeasure {
             nonisolated(unsafe) let perRow = perRow
             inputs.withUnsafeBufferPointer { inputs in
                 ParallelRows.run(ParallelRows.ranges(rows: rows, valuesPerRow: columns * (1 + probe.rows))) { _, range in
+                    // Per row, three widened values for each group of four columns (see `measureRow`).
+                    let widened = UnsafeMutableBufferPointer<SIMD4<Double>>.allocate(capacity: 3 * ((columns + 3) / 4))
+                    defer { widened.deallocate() }
                     for row in range {
                         let slice = row * columns ..< (row + 1) * columns
                         perRow[row] = measureRow(
                             base: UnsafeBufferPointer(rebasing: base[slice]),
                             delta: UnsafeBufferPointer(rebasing: delta[slice]),
                             output: UnsafeBufferPointer(rebasing: output[slice]),
-                            inputs: inputs, probeRows: probe.rows)
+                            inputs: inputs, probeRows: probe.rows, widened: widened)
                     }
                 }
             }
@@ -141,7 +144,7 @@ public enum FidelityMeasure {
 
     private static func measureRow(
         base: UnsafeBufferPointer<Float>, delta: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>,
-        inputs: UnsafeBufferPointer<Float>, probeRows: Int
+        inputs: UnsafeBufferPointer<Float>, probeRows: Int, widened: UnsafeMutableBufferPointer<SIMD4<Double>>
     ) -> RowSums {
         var sums = RowSums()
         let columns = base.count
@@ -156,6 +159,16 @@ public enum FidelityMeasure {
             let held = Double(b) + Double(d) - exact
             sums.onTheFlyErrorSquared += held * held
         }
+        // The values every probe reads, widened to Double once per row instead of once per probe: for each
+        // group of four columns, `W_exact`, the output's difference from it, and `Δ`, side by side.
+        let groups = (columns + 3) / 4
+        for group in 0..<groups {
+            let d = lanes(delta, group * 4)
+            let exact = wide(lanes(base, group * 4) + d)
+            widened[3 * group] = exact
+            widened[3 * group + 1] = wide(lanes(output, group * 4)) - exact
+            widened[3 * group + 2] = wide(d)
+        }
         // Four interleaved partial sums per quantity (lane = column mod 4, then added in lane order) keep
         // the loop from waiting on one long dependency chain; the order is fixed, so results are too.
         for probe in 0..<probeRows {
@@ -165,20 +178,15 @@ public enum FidelityMeasure {
             var exact = SIMD4<Double>()
             var baseProduct = SIMD4<Float>()
             var deltaProduct = SIMD4<Float>()
-            var column = 0
-            while column < columns {
-                let b = lanes(base, column)
-                let d = lanes(delta, column)
+            for group in 0..<groups {
+                let column = group * 4
                 let xc = lanes(x, column)
-                let w = b + d
                 let xd = wide(xc)
-                let wd = wide(w)
-                error += xd * (wide(lanes(output, column)) - wd)
-                effect += xd * wide(d)
-                exact += xd * wd
-                baseProduct += xc * b
-                deltaProduct += xc * d
-                column += 4
+                error += xd * widened[3 * group + 1]
+                effect += xd * widened[3 * group + 2]
+                exact += xd * widened[3 * group]
+                baseProduct += xc * lanes(base, column)
+                deltaProduct += xc * lanes(delta, column)
             }
             let errorSum = error[0] + error[1] + error[2] + error[3]
             let effectSum = effect[0] + effect[1] + effect[2] + effect[3]

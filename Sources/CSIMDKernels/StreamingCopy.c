@@ -1,7 +1,7 @@
 // Large copies without read-for-ownership traffic. glibc's memcpy switches to non-temporal stores only
-// above a threshold derived from the last-level cache (three quarters of it), which on a machine with a
+// above a threshold derived from the last-level cache (a large fraction of it), which on a machine with a
 // large shared L3 leaves copies of whole tensors on ordinary stores: every destination line is read before
-// it is written, a third more memory traffic than the copy needs.
+// it is written, three transfers per line where the copy needs two.
 
 #include "StreamingCopy.h"
 

@@ -40,10 +40,11 @@ typedef struct {
     int output_type;
     /// Round to BF16 with `vcvtneps2bf16` (set only where `lorastore_avx512_bf16_available()` is 1).
     int native_bf16;
-    /// 1 when every delta `left · packed` is known to be below 2^100 in magnitude. A BF16 or F16 base
-    /// weight is at most 0x7F7F as a BF16 (the largest finite one), 2^119 below the smallest F32 that
-    /// rounds to a BF16 infinity, so with such a delta a finite sum cannot round to infinity and the
-    /// kernel may find non-finite BF16 outputs from the F32 sums' classes alone.
+    /// 1 when the deltas `left · packed` are bounded by `Σ |scale| · rank · max|left| · max|right| < 2^100`,
+    /// so each computed one is far below 2^119 whatever its rounding. A BF16 or F16 base weight is at most
+    /// 0x7F7F as a BF16 (the largest finite one), 2^119 below the smallest F32 that rounds to a BF16
+    /// infinity, so with such deltas a finite sum cannot round to infinity and the kernel may find
+    /// non-finite BF16 outputs from the F32 sums' classes alone.
     int bounded_delta;
 } lorastore_merge_rows;
 

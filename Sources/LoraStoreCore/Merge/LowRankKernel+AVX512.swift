@@ -46,6 +46,8 @@ extension LowRankKernel {
         let scratchPerWorker = max(rowsPerTask * update.rank, 1)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * scratchPerWorker)
         defer { scratch.deallocate() }
+        // Only the paired BF16 rounding of a 16-bit base reads the bound.
+        let boundedDelta = baseType != .f32 && outputType == .bf16 && nativeBFloat16 && hasBoundedDelta(update)
         let nonFinite = withPanels(update, panelBytes: avx512PanelBytes) { panels in
             withLeftParts(update.parts[...], collected: []) { parts in
                 let shared = AVX512Rows(
@@ -53,7 +55,7 @@ extension LowRankKernel {
                         base: base, output: output, parts: parts.baseAddress, part_count: parts.count,
                         packed: panels.packed, cols: cols, rank: update.rank, chunks_per_block: panels.chunksPerBlock,
                         base_type: elementCode(baseType), output_type: elementCode(outputType),
-                        native_bf16: nativeBFloat16 ? 1 : 0, bounded_delta: hasBoundedDelta(update) ? 1 : 0),
+                        native_bf16: nativeBFloat16 ? 1 : 0, bounded_delta: boundedDelta ? 1 : 0),
                     scratch: scratch, scratchPerWorker: scratchPerWorker)
                 return parallelRows(rows, threads: workers) { worker, rowStart, rowEnd in
                     let workerScratch = shared.scratch + worker * shared.scratchPerWorker

@@ -157,16 +157,17 @@ public struct MergeEngine: Sendable {
         return measured
     }
 
-    /// Copies a tensor passed through, in one contiguous share per thread (of at least 4 MiB each). A tensor
-    /// of 4 MiB or more is copied with streaming stores (`lorastore_copy_streaming`): the merged model is
-    /// not read back by the merge, so reading each destination line before writing it (a third more memory
-    /// traffic) and filling the caches with it would only slow the kernel's next tensor.
+    /// Copies a tensor passed through (for ``run(into:)``, the merged model in memory), in one contiguous
+    /// share per thread of at least 4 MiB. A tensor of 4 MiB or more is copied with streaming stores
+    /// (`lorastore_copy_streaming`): the merge does not read the copy back, so reading each destination
+    /// line before writing it (half as much traffic again) and filling the caches with it would only slow
+    /// the kernel's next tensor.
     static func copy(_ source: UnsafeRawBufferPointer, into result: UnsafeMutableRawBufferPointer, threads: Int) {
         guard let from = source.baseAddress, let to = result.baseAddress, source.count >= streamingCopyBytes else {
             result.copyMemory(from: source)
             return
         }
-        let workers = min(threads, max(1, source.count / streamingCopyBytes))
+        let workers = max(1, min(threads, source.count / streamingCopyBytes))
         // Each worker writes only its own share of `result`.
         nonisolated(unsafe) let (shared, target) = (from, to)
         let count = source.count

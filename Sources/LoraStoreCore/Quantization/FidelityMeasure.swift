@@ -161,7 +161,7 @@ public enum FidelityMeasure {
         }
         // The values every probe reads, widened to Double once per row instead of once per probe: for each
         // group of four columns, `W_exact`, the output's difference from it, and `Δ`, side by side.
-        let groups = (columns + 3) / 4
+        let groups = probeRows > 0 ? (columns + 3) / 4 : 0
         for group in 0..<groups {
             let d = lanes(delta, group * 4)
             let exact = wide(lanes(base, group * 4) + d)

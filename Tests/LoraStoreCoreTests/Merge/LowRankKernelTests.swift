@@ -293,27 +293,29 @@ private let shapes: [(rows: Int, cols: Int, rank: Int)] = [
         #expect(subnormal != 0 && abs(subnormal) < Float.leastNormalMagnitude)
     }
 
-    /// With a delta far below the BF16 range (the usual case), the paired rounding of a 16-bit base reads
-    /// NaN and infinity from the F32 sums' classes instead of from the stored values: a base NaN or
-    /// infinity in the body of full 32-column pairs is still flagged, and the largest finite BF16 values
-    /// plus a delta still give the reference bytes without a flag.
-    @Test(arguments: [false, true])
-    func pairedRoundingFlagsNonFiniteBaseValues(nonFinite: Bool) throws {
-        let (rows, cols) = (9, 64)
+    /// With deltas bounded far below the BF16 range (the usual case), the paired rounding of a 16-bit base
+    /// reads NaN and infinity from the F32 sums' classes instead of from the stored values: one base NaN,
+    /// +infinity or −infinity in the body of full 32-column pairs is still flagged, and the largest finite
+    /// base values plus a delta of 2⁹⁶ (just inside the bound) give the reference bytes without a flag.
+    @Test(arguments: [DType.bf16, .f16], [Float?.none, .infinity, -.infinity, .nan])
+    func pairedRoundingFlagsNonFiniteBaseValues(baseType: DType, special: Float?) throws {
+        let (rows, cols, rank) = (9, 64, 4)
+        let largest = baseType == .bf16 ? Float(bitPattern: 0x7F7F_0000) : 65504
         var base = values(rows * cols, seed: 8, magnitude: 1)
-        base[2 * cols + 5] = Float(bitPattern: 0x7F7F_0000)  // the largest finite BF16
-        base[3 * cols + 40] = -Float(bitPattern: 0x7F7F_0000)
-        if nonFinite {
-            base[4 * cols + 7] = .infinity
-            base[5 * cols + 33] = .nan
-        }
-        let update = try randomUpdate(rows: rows, cols: cols, rank: 4, seed: 9)
-        let baseBytes = try encode(base, as: .bf16)
-        let expected = try reference(base: decode(baseBytes, as: .bf16), update: update, outputType: .bf16)
+        base[2 * cols + 5] = largest
+        base[3 * cols + 40] = -largest
+        if let special { base[4 * cols + 7] = special }
+        var left = values(rows * rank, seed: 9, magnitude: 0.5)
+        var right = values(rank * cols, seed: 10, magnitude: 0.5)
+        left[2 * rank] = 0x1p48
+        right[5] = 0x1p48  // delta (2, 5) ≈ 2⁹⁶ on the largest base value; bound 4 · 2⁴⁸ · 2⁴⁸ = 2⁹⁸
+        let update = try LowRankUpdate(rows: rows, cols: cols, rank: rank, left: left, right: right)
+        let baseBytes = try encode(base, as: baseType)
+        let expected = try reference(base: decode(baseBytes, as: baseType), update: update, outputType: .bf16)
         for implementation in implementations {
-            let result = try merge(baseBytes, .bf16, update, .bf16, threads: 1, implementation: implementation)
+            let result = try merge(baseBytes, baseType, update, .bf16, threads: 1, implementation: implementation)
             #expect(result.bytes == expected, "\(implementation)")
-            #expect(result.outcome.hasNonFiniteOutput == nonFinite, "\(implementation)")
+            #expect(result.outcome.hasNonFiniteOutput == (special != nil), "\(implementation)")
         }
     }
 

@@ -169,8 +169,9 @@ enum MergeBenchmarks {
                 + "merging one build after another), as PEFT's weights are in memory. Each repetition first runs the "
                 + "read-and-rewrite pass of Reference bandwidths once more (\(cores) threads, its own "
                 + "\(Format.bytes(options.memoryReferenceSize)) buffer), timed: *read-rewrite alongside* is the best of "
-                + "those, and every *×* in this table is against it, so that a merge and its reference see the same state "
-                + "of a machine whose bandwidth and CPU share drift over a run.",
+                + "those (taken apart from the merge's best), and every *×* in this table is against it, so that a merge "
+                + "and its reference are measured over the same minutes of a machine whose bandwidth and CPU share "
+                + "drift over a run.",
             "- *to folder*: `Store.merge` writing the model folder (safetensors with SHA-256, fsync), then deleted. One run.",
         ]
         var columns = ["base", "rank × adapters", "adapter bytes", "read-rewrite alongside", "compute: base rate (× read-rewrite)",

@@ -21,15 +21,20 @@ enum Timing {
         return best
     }
 
-    /// The fastest of `repetitions` runs of `reference` and of `body`, run alternately (reference first), so
-    /// that both see the same state of a machine whose speed drifts.
+    /// The fastest of up to `repetitions` runs of `reference` and of `body`, run alternately (reference
+    /// first) so that both are measured over the same period of a machine whose speed drifts; each minimum
+    /// is taken on its own. Stops early once `budget` seconds have been spent (at least one pair).
     static func bestAlternating(
-        _ repetitions: Int, _ reference: () throws -> Void, _ body: () throws -> Void
+        _ repetitions: Int, budget: Double = 20, _ reference: () throws -> Void, _ body: () throws -> Void
     ) rethrows -> (reference: Double, body: Double) {
         var best = (reference: Double.infinity, body: Double.infinity)
+        var spent = 0.0
         for _ in 0..<max(repetitions, 1) {
-            best.reference = min(best.reference, try seconds(reference))
-            best.body = min(best.body, try seconds(body))
+            let referenceTime = try seconds(reference)
+            let bodyTime = try seconds(body)
+            best = (min(best.reference, referenceTime), min(best.body, bodyTime))
+            spent += referenceTime + bodyTime
+            if spent >= budget { break }
         }
         return best
     }

@@ -6,19 +6,13 @@ import Testing
 /// Build requests and pulls that must be refused, naming what is wrong, with nothing recorded or written.
 @Suite("Build refusals")
 struct BuildRefusalTests {
-    private func store(_ directory: URL) throws -> TestStore {
-        let test = try TestStore(in: directory).withFP32Base()
-        try test.push("adapters/a_r8_qv", as: "acme/a", base: "micro/base:fp32")
-        return test
-    }
-
     private func buildRows(_ test: TestStore) throws -> Int {
         try test.store.index.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM build") ?? -1 }
     }
 
     @Test func aBuildOfAnUnknownBaseOrAdapterOrOfAnotherBasesAdapterIsRefused() throws {
         try TemporaryDirectory.with { directory in
-            let test = try store(directory)
+            let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
             try test.push("gpt2_fp32", as: "micro/gpt2")
             try test.push("adapters/g_gpt2_r8_fan_in_fan_out", as: "acme/gpt2-lora", base: "micro/gpt2")
             let before = try test.snapshot()
@@ -47,7 +41,7 @@ struct BuildRefusalTests {
     /// and the build stays a recipe.
     @Test func aPullIntoANonEmptyFolderIsRefusedAndTouchesNothing() throws {
         try TemporaryDirectory.with { directory in
-            let test = try store(directory)
+            let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
             let build = try test.store.createBuild(
                 base: try Reference(parsing: "micro/base:fp32"), adapters: [(try Reference(parsing: "acme/a"), 1)],
                 tag: try Reference(parsing: "acme/merged"))
@@ -70,7 +64,7 @@ struct BuildRefusalTests {
     /// evicted.
     @Test func pinsApplyToBuildsAndUnpinningMakesThemEvictable() throws {
         try TemporaryDirectory.with { directory in
-            let test = try store(directory)
+            let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
             #expect(throws: StoreError.wrongKind(reference: "acme/a:latest", expected: .build, found: .adapter)) {
                 try test.store.setPinned(try Reference(parsing: "acme/a"), true)
             }

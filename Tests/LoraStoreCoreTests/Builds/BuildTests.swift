@@ -8,8 +8,7 @@ import Testing
 struct BuildTests {
     /// A store with the F32 base and adapters a, b and d.
     private func store(_ directory: URL) throws -> TestStore {
-        let test = try TestStore(in: directory).withFP32Base()
-        try test.push("adapters/a_r8_qv", as: "acme/a", base: "micro/base:fp32")
+        let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
         try test.push("adapters/b_r16_all_rslora", as: "acme/b", base: "micro/base:fp32")
         try test.push("adapters/d_r8_qv_lmhead_saved", as: "acme/d", base: "micro/base:fp32")
         return test

@@ -6,12 +6,6 @@ import Testing
 /// Eviction against what happens around it: pins landing late, writers in other processes, downloads.
 @Suite("Cache eviction")
 struct CacheEvictionTests {
-    private func store(_ directory: URL) throws -> TestStore {
-        let test = try TestStore(in: directory).withFP32Base()
-        try test.push("adapters/a_r8_qv", as: "acme/a", base: "micro/base:fp32")
-        return test
-    }
-
     private func build(_ test: TestStore, _ name: String, weight: Double) throws -> Digest {
         let digest = try test.store.createBuild(
             base: try Reference(parsing: "micro/base:fp32"), adapters: [(try Reference(parsing: "acme/a"), weight)],
@@ -37,7 +31,7 @@ struct CacheEvictionTests {
     /// that the pin may follow).
     @Test func aBuildPinnedAfterItWasChosenIsNotEvicted() throws {
         try TemporaryDirectory.with { directory in
-            let test = try store(directory)
+            let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
             let pinned = try build(test, "acme/pinned", weight: 1)
             try test.store.setPinned(Reference(digest: pinned), true)
             #expect(try !test.store.evict(pinned))
@@ -51,7 +45,7 @@ struct CacheEvictionTests {
     /// garbage collection removes.
     @Test func evictionDeletesFilesOnlyWhenNoWriterIsActive() throws {
         try TemporaryDirectory.with { directory in
-            let test = try store(directory)
+            let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
             let first = try build(test, "acme/one", weight: 1)
             let files = try cacheFiles(test, of: first)
             #expect(!files.isEmpty)
@@ -76,7 +70,7 @@ struct CacheEvictionTests {
     /// A registry serving a build counts as pulling it, so the most downloaded build is not the first evicted.
     @Test func servingABuildMakesItTheMostRecentlyPulled() throws {
         try TemporaryDirectory.with { directory in
-            let test = try store(directory)
+            let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
             let served = try build(test, "acme/served", weight: 1)
             let idle = try build(test, "acme/idle", weight: 0.5)
             let hold = try test.store.holdForServing(served)

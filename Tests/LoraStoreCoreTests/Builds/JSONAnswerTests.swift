@@ -13,8 +13,7 @@ struct JSONAnswerTests {
 
     @Test func absentValuesAreNullNotMissing() throws {
         try TemporaryDirectory.with { directory in
-            let test = try TestStore(in: directory).withFP32Base()
-            try test.push("adapters/a_r8_qv", as: "acme/a", base: "micro/base:fp32")
+            let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
             try test.store.createBuild(
                 base: try Reference(parsing: "micro/base:fp32"), adapters: [(try Reference(parsing: "acme/a"), 1)],
                 tag: try Reference(parsing: "acme/bot"))

@@ -10,8 +10,7 @@ struct GarbageCollectionTests {
 
     @Test func removesExactlyTheUnreferencedPastTheGracePeriod() throws {
         try TemporaryDirectory.with { directory in
-            let test = try TestStore(in: directory).withFP32Base()
-            try test.push("adapters/a_r8_qv", as: "acme/a", base: "micro/base:fp32")
+            let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
             let b = try test.push("adapters/b_r16_all_rslora", as: "acme/b", base: "micro/base:fp32")
             let bBlobs = try test.store.resolve(try Reference(parsing: "acme/b")).manifest.blobDigests
             try test.store.untag(try Reference(parsing: "acme/b"))
@@ -68,8 +67,7 @@ struct GarbageCollectionTests {
 
     @Test func taggedBuildsKeepTheirInputsAndUntaggedRecipesGo() throws {
         try TemporaryDirectory.with { directory in
-            let test = try TestStore(in: directory).withFP32Base()
-            try test.push("adapters/a_r8_qv", as: "acme/a", base: "micro/base:fp32")
+            let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
             let build = try test.store.createBuild(
                 base: try Reference(parsing: "micro/base:fp32"), adapters: [(try Reference(parsing: "acme/a"), 1)],
                 tag: try Reference(parsing: "acme/kept"))

@@ -149,8 +149,7 @@ struct MergeFixtureTests {
 
     @Test func shardedOutputHoldsTheSameTensors() throws {
         try TemporaryDirectory.with { directory in
-            let test = try TestStore(in: directory).withFP32Base()
-            try test.push("adapters/a_r8_qv", as: "acme/a", base: "micro/base:fp32")
+            let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
             let single = try test.merge(base: "micro/base:fp32", adapters: [("acme/a", 1)], name: "single")
             let sharded = try test.merge(
                 base: "micro/base:fp32", adapters: [("acme/a", 1)], options: MergeOptions(maxShardSize: 100_000),

@@ -86,8 +86,7 @@ struct BatchPushTests {
     /// tensor, and nothing of the good items is stored.
     @Test func aBadItemRefusesTheWholeBatch() throws {
         try TemporaryDirectory.with { directory in
-            let test = try TestStore(in: directory).withFP32Base()
-            try test.push("adapters/a_r8_qv", as: "acme/a", base: "micro/base:fp32")
+            let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
             let keyA = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"
             let keyB = "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"
             let shape = directory.appending(path: "shape")

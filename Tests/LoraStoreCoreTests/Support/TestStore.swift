@@ -26,6 +26,13 @@ struct TestStore {
         return self
     }
 
+    /// Pushes `base_fp32` as `micro/base:fp32` and the rank-8 q/v adapter `a_r8_qv` against it as `acme/a`,
+    /// and returns the store.
+    func withFP32BaseAndAdapterA() throws -> TestStore {
+        try withFP32Base().push("adapters/a_r8_qv", as: "acme/a", base: "micro/base:fp32")
+        return self
+    }
+
     /// Merges and reads back every tensor of the output folder.
     func merge(
         base: String, adapters: [(String, Double)], options: MergeOptions = MergeOptions(), name: String = "merged"

@@ -43,34 +43,23 @@ bench=.build-bench/release/lorastore-bench
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/lorastore-benchmarks.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-zipnn_json="$work/zipnn.json"
-
-skip_zipnn() {
-    python3 -c 'import json, sys; json.dump({"status": "skipped", "reason": sys.argv[1]}, open(sys.argv[2], "w"))' "$1" "$zipnn_json"
-    echo "ZipNN skipped: $1" >&2
-}
 
 venv_error=
 if [ ! -x .venv-bench/bin/python ] && ! python3 -m venv .venv-bench > "$work/venv.log" 2>&1; then
     venv_error="python3 -m venv failed: $(tail -n 1 "$work/venv.log")"
 fi
 
+# ZipNN runs beside lorastore-bench (scripts/zipnn_bench.py, started by the codec group), so that its
+# rounds alternate with lorastore's; here it is only installed.
 echo "== ZipNN (virtualenv .venv-bench)"
 if [ -n "$venv_error" ]; then
-    skip_zipnn "$venv_error"
+    zipnn_arguments=(--zipnn-skipped "$venv_error")
 elif ! .venv-bench/bin/pip install --quiet --disable-pip-version-check zipnn > "$work/pip.log" 2>&1; then
-    skip_zipnn "pip install zipnn failed: $(grep -m 1 -i error "$work/pip.log" || tail -n 1 "$work/pip.log")"
+    zipnn_arguments=(--zipnn-skipped "pip install zipnn failed: $(grep -m 1 -i error "$work/pip.log" || tail -n 1 "$work/pip.log")")
 else
-    "$bench" --dump-samples "$work/samples" --codec-size "$codec_size"
-    repetitions=3
-    [ ${#quick[@]} -gt 0 ] && repetitions=1
-    if ! .venv-bench/bin/python scripts/zipnn_bench.py "$work/samples" "$zipnn_json" "$repetitions" 2> "$work/zipnn.log"; then
-        skip_zipnn "zipnn_bench.py failed: $(tail -n 1 "$work/zipnn.log")"
-    else
-        cat "$work/zipnn.log" >&2
-    fi
-    rm -rf "$work/samples"
+    zipnn_arguments=(--zipnn-python .venv-bench/bin/python)
 fi
+[ "${zipnn_arguments[0]}" = --zipnn-skipped ] && echo "ZipNN skipped: ${zipnn_arguments[1]}" >&2
 
 # PEFT's merge_and_unload is timed by lorastore-bench itself, which runs scripts/peft_merge_bench.py on
 # the folders it merged; here only the packages are installed, from PyPI (the machines we run on reach no
@@ -90,8 +79,8 @@ if [ "$peft" = yes ]; then
 fi
 
 echo "== lorastore-bench"
-"$bench" --size "$size" --codec-size "$codec_size" --zipnn "$zipnn_json" --work-dir "$work" \
-    --output "$work/results.md" "${quick[@]}" "${peft_arguments[@]}"
+"$bench" --size "$size" --codec-size "$codec_size" --work-dir "$work" --output "$work/results.md" \
+    "${quick[@]}" "${zipnn_arguments[@]}" "${peft_arguments[@]}"
 
 {
     cat <<'HEADER'
@@ -117,7 +106,9 @@ hand, run the script again.
 - **Wall-clock time**, best of 3 repetitions where a case can be repeated; a first push and a merge to
   a folder run once.
 - Codec speeds count logical (uncompressed) bytes. ZipNN comes from PyPI (`pip install zipnn` into
-  `.venv-bench`) and runs on the same sample bytes on one thread.
+  `.venv-bench`) and runs on the same sample bytes on one thread, its rounds alternated with lorastore's.
+  Real weights come from safetensors files already on the machine (the Hugging Face hub cache), never
+  downloaded.
 - With `--peft`, PEFT's `merge_and_unload` runs on CPU on the same base and adapter folders lorastore
   merged (torch, transformers and peft from PyPI into `.venv-bench`, run on CPU); see Merge.
 

@@ -1,76 +1,78 @@
 #!/usr/bin/env python3
-"""ZipNN on the codec samples of lorastore-bench: compression ratio and single-thread speed.
+"""ZipNN beside lorastore-bench: one single-threaded compression and decompression per request.
 
-Usage: zipnn_bench.py SAMPLES_DIR OUTPUT_JSON [REPETITIONS]
+Usage: zipnn_bench.py   (lorastore-bench starts it with --zipnn-python and talks to it on stdin/stdout)
 
-SAMPLES_DIR holds bf16.bin, f16.bin and f32.bin (raw little-endian tensors written by
-`lorastore-bench --dump-samples`). Each is compressed and decompressed with ZipNN on one thread
-(`threads=1`, the library's other settings left at their defaults); the best wall-clock time of
-REPETITIONS runs (default 3) is kept and the round trip is checked. The JSON is read back by
-`lorastore-bench --zipnn`; when zipnn cannot be imported it records why, with status "skipped".
+lorastore-bench alternates a round of its own codec with a round of ZipNN on the same sample, so that
+both are timed over the same minutes of a machine whose speed drifts; the process stays up between
+rounds so that importing zipnn (and torch, which it imports) is paid once.
+
+The first line written is a greeting, {"status": "ok", "version": ..., "settings": ...}, or
+{"status": "skipped", "reason": ...} when zipnn cannot be imported (and the script exits). Then each
+request line `DTYPE PATH` (BF16, F16 or F32; PATH a file of raw little-endian values) gets one line:
+{"bytes": n, "compressed": n, "compress_seconds": t, "decompress_seconds": t} after the round trip was
+checked, or {"error": "..."}. Timing is wall-clock around ZipNN's compress and decompress calls only.
 """
 
 import json
-import os
 import sys
 import time
 
-SAMPLES = [("BF16", "bf16.bin", "bfloat16"), ("F16", "f16.bin", "float16"), ("F32", "f32.bin", "float32")]
+ZIPNN_TYPES = {"BF16": "bfloat16", "F16": "float16", "F32": "float32"}
 
 
-def best_time(repetitions, body, argument):
-    """The best time of `body(argument())` over `repetitions` runs; `argument` is called outside the clock."""
-    best, result = float("inf"), None
-    for _ in range(repetitions):
-        value = argument()
-        start = time.perf_counter()
-        result = body(value)
-        best = min(best, time.perf_counter() - start)
-    return best, result
+def reply(message):
+    print(json.dumps(message), flush=True)
+
+
+def round_trip(zipnn_class, dtype, path):
+    """One compression and one decompression of the file at `path` as `dtype`, timed and checked."""
+    with open(path, "rb") as file:
+        data = file.read()
+    codec = zipnn_class(input_format="byte", bytearray_dtype=ZIPNN_TYPES[dtype], threads=1)
+    # zipnn 0.5.4 reorders the sign bit of BF16 and F32 input in place (even in an immutable `bytes`), so
+    # each compression gets a fresh copy, made outside the clock.
+    source = bytes(bytearray(data))
+    start = time.perf_counter()
+    compressed = bytes(codec.compress(source))
+    compress_seconds = time.perf_counter() - start
+    source = bytes(bytearray(compressed))
+    start = time.perf_counter()
+    restored = codec.decompress(source)
+    decompress_seconds = time.perf_counter() - start
+    if bytes(restored) != data:
+        return {"error": f"zipnn did not round-trip {path}"}
+    return {
+        "bytes": len(data),
+        "compressed": len(compressed),
+        "compress_seconds": compress_seconds,
+        "decompress_seconds": decompress_seconds,
+    }
 
 
 def main():
-    if len(sys.argv) not in (3, 4):
+    if len(sys.argv) != 1:
         sys.exit(__doc__)
-    folder, output = sys.argv[1], sys.argv[2]
-    repetitions = int(sys.argv[3]) if len(sys.argv) == 4 else 3
     try:
         from importlib.metadata import version
         from zipnn import ZipNN
     except Exception as error:  # an import failure of any kind means: skipped, with the reason
-        report = {"status": "skipped", "reason": f"cannot import zipnn: {error}"}
-    else:
-        results = []
-        for dtype, name, zipnn_dtype in SAMPLES:
-            with open(os.path.join(folder, name), "rb") as file:
-                data = file.read()
-            codec = ZipNN(input_format="byte", bytearray_dtype=zipnn_dtype, threads=1)
-            # zipnn 0.5.4 reorders the sign bit of BF16 and F32 input in place (even in an immutable
-            # `bytes`), so every compression gets a fresh copy, made outside the clock.
-            compress_time, compressed = best_time(repetitions, codec.compress, lambda: bytes(bytearray(data)))
-            compressed = bytes(compressed)
-            decompress_time, restored = best_time(repetitions, codec.decompress, lambda: bytes(bytearray(compressed)))
-            if bytes(restored) != data:
-                sys.exit(f"zipnn did not round-trip {name}")
-            row = {
-                "dtype": dtype,
-                "bytes": len(data),
-                "ratio": len(compressed) / len(data),
-                "compress_bytes_per_second": len(data) / compress_time,
-                "decompress_bytes_per_second": len(data) / decompress_time,
-            }
-            print(f"ZipNN {dtype}: ratio {row['ratio']:.3f}, compress {row['compress_bytes_per_second'] / 1e6:.0f} MB/s, "
-                  f"decompress {row['decompress_bytes_per_second'] / 1e6:.0f} MB/s", file=sys.stderr)
-            results.append(row)
-        report = {
-            "status": "ok",
-            "version": version("zipnn"),
-            "settings": "ZipNN(input_format='byte', bytearray_dtype=<type>, threads=1), other settings default; "
-                        f"best of {repetitions}",
-            "results": results,
-        }
-    with open(output, "w") as file:
-        json.dump(report, file, indent=2)
+        reply({"status": "skipped", "reason": f"cannot import zipnn: {error}"})
+        return
+    reply({
+        "status": "ok",
+        "version": version("zipnn"),
+        "settings": "ZipNN(input_format='byte', bytearray_dtype=<type>, threads=1), other settings default",
+    })
+    for line in sys.stdin:
+        dtype, _, path = line.rstrip("\n").partition(" ")
+        if dtype not in ZIPNN_TYPES or not path:
+            reply({"error": f"not a request: {line.strip()!r} (expected DTYPE PATH)"})
+            continue
+        try:
+            reply(round_trip(ZipNN, dtype, path))
+        except Exception as error:
+            reply({"error": f"zipnn failed on {path}: {error}"})
 
 
 if __name__ == "__main__":

@@ -21,14 +21,15 @@ struct BenchmarkOptions {
     var quick = false
     var output: URL?
     var workDirectory: URL?
-    /// Write the codec sample tensors as raw files into this folder and exit (input of zipnn_bench.py).
-    var dumpSamples: URL?
-    /// ZipNN figures written by zipnn_bench.py, shown beside the codec results.
-    var zipNNResults: URL?
+    /// Whether the codec group measures ZipNN beside lorastore's codec (scripts/zipnn_bench.py).
+    var zipNN: PythonPeer = .off
+    /// Safetensors files or folders whose weights the codec group also compresses; nil: the Hugging Face
+    /// hub cache (``RealWeights/defaultLocations(environment:)``).
+    var realWeights: [URL]?
     /// Also merge F32 bases (BF16 always).
     var mergeDTypes: [String] = ["BF16", "F32"]
     /// Also time PEFT's `merge_and_unload` on the merge cases.
-    var peft: PeftMerge.Mode = .off
+    var peft: PythonPeer = .off
 
     /// Repetitions of a timed case; the best is kept.
     var repetitions: Int { quick ? 1 : 3 }
@@ -44,22 +45,25 @@ struct BenchmarkOptions {
 
     static let usage = """
         usage: lorastore-bench [--size SIZE] [--codec-size SIZE] [--groups merge,codec,push,pull,index,savings,quantization] [--quick]
-                               [--output PATH] [--work-dir PATH] [--zipnn PATH] [--merge-dtypes BF16,F32]
+                               [--output PATH] [--work-dir PATH] [--merge-dtypes BF16,F32] [--real-weights PATH]...
+                               [--zipnn-python PATH | --zipnn-skipped REASON]
                                [--peft-python PATH | --peft-skipped REASON]
-               lorastore-bench --dump-samples DIR [--codec-size SIZE]
           --size          tensor bytes of each generated base and of the reference buffers (default 1GiB)
           --codec-size    bytes of each tensor the codecs compress (default 64MiB)
           --groups        groups to run besides the references (default all)
           --quick         smoke run: 128MiB base, 8MiB codec tensors, one repetition, fewer cases
           --output        write the Markdown results section here
           --work-dir      where generated models and stores go (default: a temporary folder, removed)
-          --zipnn         JSON written by scripts/zipnn_bench.py, shown beside the codec results
           --merge-dtypes  types of the merged bases (default BF16,F32)
+          --real-weights  a safetensors file or a folder of them whose weight matrices the codecs also
+                          compress (repeatable; default: the Hugging Face hub cache, if any)
+          --zipnn-python  also measure ZipNN beside the codecs with this Python (zipnn installed), running
+                          scripts/zipnn_bench.py from the current directory (the repository root)
+          --zipnn-skipped ZipNN was requested but could not be set up: show this reason in the codec results
           --peft-python   also time PEFT's merge_and_unload on the merge cases with this Python (torch,
                           transformers and peft installed), running scripts/peft_merge_bench.py from the
                           current directory (the repository root)
           --peft-skipped  PEFT was requested but could not be set up: show this reason in the merge results
-          --dump-samples  write the codec sample tensors (raw little-endian bytes) and exit
         SIZE is a number with an optional unit: B, KB, MB, GB (powers of 1000), KiB, MiB, GiB (of 1024).
         """
 
@@ -96,15 +100,14 @@ struct BenchmarkOptions {
             case "--quick": options.quick = true
             case "--output": options.output = URL(fileURLWithPath: try value(flag))
             case "--work-dir": options.workDirectory = URL(fileURLWithPath: try value(flag))
-            case "--zipnn": options.zipNNResults = URL(fileURLWithPath: try value(flag))
-            case "--dump-samples": options.dumpSamples = URL(fileURLWithPath: try value(flag))
+            case "--real-weights": options.realWeights = (options.realWeights ?? []) + [URL(fileURLWithPath: try value(flag))]
+            case "--zipnn-python":
+                options.zipNN = .run(python: URL(fileURLWithPath: try value(flag)))
+                try requireScript(ZipNNProcess.script, for: flag)
+            case "--zipnn-skipped": options.zipNN = .skipped(reason: try value(flag))
             case "--peft-python":
                 options.peft = .run(python: URL(fileURLWithPath: try value(flag)))
-                guard FileManager.default.fileExists(atPath: PeftMerge.script.path) else {
-                    throw UsageError(
-                        description: "--peft-python runs \(PeftMerge.script.relativePath), which is not in the current "
-                            + "directory; run from the repository root")
-                }
+                try requireScript(PeftMerge.script, for: flag)
             case "--peft-skipped": options.peft = .skipped(reason: try value(flag))
             case "--help", "-h": throw UsageError(description: "help")
             default: throw UsageError(description: "unknown argument \(flag)")
@@ -118,6 +121,15 @@ struct BenchmarkOptions {
             throw UsageError(description: "sizes must be at least 1MiB")
         }
         return options
+    }
+
+    /// Refuses `flag` when its script is not where it is run from.
+    private static func requireScript(_ script: URL, for flag: String) throws(UsageError) {
+        guard FileManager.default.fileExists(atPath: script.path) else {
+            throw UsageError(
+                description: "\(flag) runs \(script.relativePath), which is not in the current directory; run from the "
+                    + "repository root")
+        }
     }
 
     static func parseSize(_ text: String) throws(UsageError) -> Int {

@@ -2,25 +2,6 @@ import Foundation
 
 /// PEFT's `merge_and_unload` on CPU, measured by scripts/peft_merge_bench.py on the folders lorastore merged.
 enum PeftMerge {
-    /// Whether the merge benchmarks also measure PEFT.
-    enum Mode {
-        case off
-        /// Run the script with this Python (a virtualenv with torch, transformers and peft).
-        case run(python: URL)
-        /// Requested, but the Python packages could not be installed; the reason goes into the report.
-        case skipped(reason: String)
-
-        /// The merge results get PEFT columns (measured or marked skipped).
-        var isRequested: Bool {
-            if case .off = self { false } else { true }
-        }
-
-        /// The Python to run the script with, when PEFT is measured.
-        var python: URL? {
-            if case .run(let python) = self { python } else { nil }
-        }
-    }
-
     /// The script, relative to the repository root (the working directory of scripts/benchmarks.sh).
     static let script = URL(fileURLWithPath: "scripts/peft_merge_bench.py")
 

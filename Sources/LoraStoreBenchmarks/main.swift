@@ -19,10 +19,6 @@ do {
 }
 
 do {
-    if let samples = options.dumpSamples {
-        try CodecBenchmarks.dumpSamples(to: samples, options: options)
-        exit(0)
-    }
     let machine = MachineInfo.current()
     var report = BenchmarkReport(machine: machine, options: options)
     print(machine.summary)
@@ -32,7 +28,7 @@ do {
 
     let references = try ReferenceBenchmarks.run(options: options, workspace: workspace, report: &report)
     if options.groups.contains(.codec) {
-        try CodecBenchmarks.run(options: options, references: references, report: &report)
+        try CodecBenchmarks.run(options: options, references: references, workspace: workspace, report: &report)
     }
     if options.groups.contains(.push) {
         try PushBenchmarks.run(options: options, references: references, workspace: workspace, report: &report)

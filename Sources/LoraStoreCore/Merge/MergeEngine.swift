@@ -30,7 +30,7 @@ public struct MergeEngine: Sendable {
     /// count): the merged model in memory, each changed tensor written once by the kernel and each other one
     /// copied, as a caller that keeps the whole model needs.
     public func run(into destination: (PlannedTensor) throws -> UnsafeMutableRawBufferPointer) throws {
-        try run(measuring: false, copyingPassThrough: true, destination: destination) { _, _ in }
+        _ = try run(measuring: false, copyingPassThrough: true, destination: destination) { _, _ in }
     }
 
     /// Computes every output tensor in order and hands its bytes to `body`, and with `measuring` measures
@@ -61,6 +61,10 @@ public struct MergeEngine: Sendable {
         }
         var measured: [BuildReport.Tensor] = []
         var pendingScales: [String: [UInt8]] = [:]
+        // The deltas the measurements and requantization compute, one tensor at a time in one buffer, so
+        // a build measured tensor by tensor touches fresh memory once (see `delta`).
+        let deltas = deltaByteCount(measuring: measuring).map { ScratchBuffer.Pool.shared.take(atLeast: $0) }
+        defer { deltas.map(ScratchBuffer.Pool.shared.recycle) }
         var factors = try FactorBatch(plan: plan, from: 0, measuring: measuring, store: store)
         for (index, tensor) in plan.tensors.enumerated() {
             if !factors.range.contains(index) {
@@ -82,10 +86,11 @@ public struct MergeEngine: Sendable {
                 try convert(base.bytes, from: tensor.base.dtype, into: result, as: tensor.dtype)
             case .lowRank(let terms, let dora):
                 try mergeLowRank(tensor, base: base.bytes, terms: terms, dora: dora, factors: factors, into: result)
-                if measuring, dora == nil {
-                    let values = try FloatConversion.floats(base.bytes, dtype: tensor.base.dtype)
-                    let written = try FloatConversion.floats(UnsafeRawBufferPointer(result), dtype: tensor.dtype)
-                    measured.append(try measure(tensor, terms: terms, factors: factors, base: values, output: written))
+                if measuring, dora == nil, let deltas {
+                    measured.append(
+                        try measure(
+                            tensor, terms: terms, factors: factors, base: (base.bytes, tensor.base.dtype),
+                            output: (UnsafeRawBufferPointer(result), tensor.dtype), deltas: deltas))
                 }
             case .replace(let adapter, let key, let weight):
                 try replace(tensor, base: base.bytes, adapter: adapter, key: key, weight: weight, into: result)
@@ -99,22 +104,28 @@ public struct MergeEngine: Sendable {
                 try write(values, tensor: tensor, into: result)
             case .requantize(let terms):
                 let quantized = try quantizedBase(tensor, data: base.bytes, codecs: codecs)
+                guard let deltas else { throw StoreError.mergeRefused("no delta buffer for \(tensor.name)") }
                 let delta = try self.delta(
-                    terms, factors: factors, rows: quantized.rows, columns: quantized.columns, of: tensor.name)
+                    terms, factors: factors, rows: quantized.rows, columns: quantized.columns, of: tensor.name,
+                    into: deltas)
                 let merged: QuantizedTensor
                 do {
-                    merged = try delta.withUnsafeBufferPointer { try Quantizer.requantize(quantized, adding: $0) }
+                    merged = try Quantizer.requantize(quantized, adding: delta)
                 } catch {
                     throw StoreError.mergeRefused("requantizing \(tensor.name) (its base dequantized, plus the adapters' delta): \(error)")
                 }
                 merged.data.withUnsafeBytes { result.copyMemory(from: $0) }
                 pendingScales[tensor.name] = merged.scales
                 if measuring {
+                    let codes = try merged.codeDifference(from: quantized)
                     measured.append(
-                        try measure(
-                            tensor, delta: delta, rows: quantized.rows, base: Quantizer.dequantize(quantized),
-                            output: Quantizer.dequantize(merged),
-                            codes: try merged.codeDifference(from: quantized)))
+                        try Quantizer.dequantize(quantized).withUnsafeBytes { base in
+                            try Quantizer.dequantize(merged).withUnsafeBytes { output in
+                                try measure(
+                                    tensor, delta: delta, rows: quantized.rows, base: (base, .f32), output: (output, .f32),
+                                    codes: codes)
+                            }
+                        })
                 }
             case .requantizedScales(let weight):
                 guard let scales = pendingScales.removeValue(forKey: weight), scales.count == result.count else {
@@ -138,17 +149,26 @@ public struct MergeEngine: Sendable {
                         output: resultAddress, outputType: tensor.dtype, threads: threads)
                 }
                 if outcome.hasNonFiniteOutput { throw StoreError.nonFiniteResult(tensor: tensor.name) }
-                if measuring {
-                    let written = try FloatConversion.floats(UnsafeRawBufferPointer(result), dtype: tensor.dtype)
-                    measured.append(try measure(tensor, terms: terms, factors: factors, base: values, output: written))
+                if measuring, let deltas {
+                    measured.append(
+                        try values.withUnsafeBytes { base in
+                            try measure(
+                                tensor, terms: terms, factors: factors, base: (base, .f32),
+                                output: (UnsafeRawBufferPointer(result), tensor.dtype), deltas: deltas)
+                        })
                 }
             case .separate(let terms):
                 try body(tensor, base.bytes)
-                if measuring {
-                    let values = tensor.quantized == nil
-                        ? try FloatConversion.floats(base.bytes, dtype: tensor.base.dtype)
-                        : Quantizer.dequantize(try quantizedBase(tensor, data: base.bytes, codecs: codecs))
-                    measured.append(try measure(tensor, terms: terms, factors: factors, base: values, output: values))
+                if measuring, let deltas {
+                    let stored = (base.bytes, tensor.base.dtype)
+                    measured.append(
+                        try tensor.quantized == nil
+                            ? measure(tensor, terms: terms, factors: factors, base: stored, output: stored, deltas: deltas)
+                            : Quantizer.dequantize(try quantizedBase(tensor, data: base.bytes, codecs: codecs)).withUnsafeBytes {
+                                try measure(
+                                    tensor, terms: terms, factors: factors, base: ($0, .f32), output: ($0, .f32),
+                                    deltas: deltas)
+                            })
                 }
                 continue
             }
@@ -207,53 +227,71 @@ public struct MergeEngine: Sendable {
         }
     }
 
-    /// The terms' delta `Σ coefficient·B·A` in F32, row-major `rows × columns`: the kernel run on a zero
-    /// base, so it is exactly the delta a merge adds before its one rounding.
+    /// Bytes of the largest delta the run computes (`rows × columns` F32 of a tensor whose terms it measures
+    /// or requantizes), or nil when it computes none.
+    private func deltaByteCount(measuring: Bool) -> Int? {
+        let sizes = plan.tensors.compactMap { tensor -> Int? in
+            let terms: [PlannedTensor.Term]
+            switch tensor.action {
+            case .requantize(let read): terms = read
+            case .lowRank(let read, nil), .dequantize(let read), .separate(let read): terms = measuring ? read : []
+            case .passThrough, .lowRank, .replace, .addBias, .requantizedScales: terms = []
+            }
+            return terms.first.map { 4 * $0.module.rows * $0.module.columns }
+        }
+        return sizes.max()
+    }
+
+    /// The terms' delta `Σ coefficient·B·A` in F32, row-major `rows × columns`, written at the start of
+    /// `buffer` (valid until the next call): the kernel run on a zero base, so it is exactly the delta a
+    /// merge adds before its one rounding.
     ///
     /// - Throws: ``StoreError/mergeRefused(_:)`` naming `tensor` when the delta itself is not finite.
     private func delta(
-        _ terms: [PlannedTensor.Term], factors: FactorBatch, rows: Int, columns: Int, of tensor: String
-    ) throws -> [Float] {
+        _ terms: [PlannedTensor.Term], factors: FactorBatch, rows: Int, columns: Int, of tensor: String,
+        into buffer: ScratchBuffer
+    ) throws -> UnsafeBufferPointer<Float> {
         let update = try lowRankUpdate(terms, factors: factors, rows: rows, columns: columns)
-        var values = [Float](repeating: 0, count: rows * columns)
-        let outcome = try values.withUnsafeMutableBytes { buffer in
-            guard let address = buffer.baseAddress else { return LowRankKernel.Outcome(hasNonFiniteOutput: false) }
-            return try LowRankKernel.merge(
-                base: address, baseType: .f32, rows: rows, cols: columns, update: update, output: address,
-                outputType: .f32, threads: threads)
+        let count = rows * columns
+        guard count * 4 <= buffer.bytes.count, let address = buffer.bytes.baseAddress else {
+            throw StoreError.mergeRefused("the delta of \(tensor) does not fit the buffer planned for it")
         }
+        let values = address.initializeMemory(as: Float.self, repeating: 0, count: count)
+        let outcome = try LowRankKernel.merge(
+            base: values, baseType: .f32, rows: rows, cols: columns, update: update, output: values,
+            outputType: .f32, threads: threads)
         if outcome.hasNonFiniteOutput {
             throw StoreError.mergeRefused("the adapters' delta for \(tensor) has NaN or infinite values")
         }
-        return values
+        return UnsafeBufferPointer(start: values, count: count)
     }
 
-    /// Measures one touched tensor from its base and output values, computing the terms' delta.
+    /// A tensor as ``FidelityMeasure`` reads it: its bytes as stored and their type (F32, F16 or BF16).
+    private typealias StoredValues = (bytes: UnsafeRawBufferPointer, dtype: DType)
+
+    /// Measures one touched tensor from its base and output, computing the terms' delta into `deltas`.
     private func measure(
-        _ tensor: PlannedTensor, terms: [PlannedTensor.Term], factors: FactorBatch, base: [Float], output: [Float]
+        _ tensor: PlannedTensor, terms: [PlannedTensor.Term], factors: FactorBatch, base: StoredValues,
+        output: StoredValues, deltas: ScratchBuffer
     ) throws -> BuildReport.Tensor {
         guard let first = terms.first else {
             throw StoreError.mergeRefused("\(tensor.name) has no adapter terms to measure")
         }
         let delta = try self.delta(
-            terms, factors: factors, rows: first.module.rows, columns: first.module.columns, of: tensor.name)
+            terms, factors: factors, rows: first.module.rows, columns: first.module.columns, of: tensor.name,
+            into: deltas)
         return try measure(tensor, delta: delta, rows: first.module.rows, base: base, output: output, codes: nil)
     }
 
     private func measure(
-        _ tensor: PlannedTensor, delta: [Float], rows: Int, base: [Float], output: [Float],
-        codes: QuantizedTensor.CodeDifference?
+        _ tensor: PlannedTensor, delta: UnsafeBufferPointer<Float>, rows: Int, base: StoredValues,
+        output: StoredValues, codes: QuantizedTensor.CodeDifference?
     ) throws -> BuildReport.Tensor {
         let columns = rows > 0 ? delta.count / rows : 0
         do {
-            let comparison = try base.withUnsafeBufferPointer { base in
-                try delta.withUnsafeBufferPointer { delta in
-                    try output.withUnsafeBufferPointer { output in
-                        try FidelityMeasure.measure(
-                            base: base, delta: delta, output: output, rows: rows, columns: columns, codes: codes)
-                    }
-                }
-            }
+            let comparison = try FidelityMeasure.measure(
+                base: base.bytes, baseType: base.dtype, delta: delta, output: output.bytes, outputType: output.dtype,
+                rows: rows, columns: columns, codes: codes)
             return BuildReport.Tensor(name: tensor.name, fidelity: comparison)
         } catch {
             throw StoreError.mergeRefused("measuring \(tensor.name): \(error)")

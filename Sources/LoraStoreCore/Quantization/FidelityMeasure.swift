@@ -82,29 +82,63 @@ public enum FidelityMeasure {
         base: UnsafeBufferPointer<Float>, delta: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>,
         rows: Int, columns: Int, codes: QuantizedTensor.CodeDifference? = nil, probe: Probe = .standard
     ) throws(QuantizationError) -> Comparison {
+        try measure(
+            base: UnsafeRawBufferPointer(base), baseType: .f32, delta: delta, output: UnsafeRawBufferPointer(output),
+            outputType: .f32, rows: rows, columns: columns, codes: codes, probe: probe)
+    }
+
+    /// Measures one tensor whose base and output are given as stored: F32, F16 or BF16, widened to F32
+    /// (exactly) a row at a time, so a merge measures its output without a model-sized F32 copy of either.
+    /// - Throws: ``QuantizationError/sizeMismatch(what:expected:actual:)`` when a buffer does not hold
+    ///   `rows × columns` values of its type, ``QuantizationError/invalidShape(rows:columns:)`` for a bad
+    ///   shape, ``QuantizationError/incompatibleTensors(_:)`` for a type other than F32, F16 or BF16.
+    public static func measure(
+        base: UnsafeRawBufferPointer, baseType: DType, delta: UnsafeBufferPointer<Float>,
+        output: UnsafeRawBufferPointer, outputType: DType,
+        rows: Int, columns: Int, codes: QuantizedTensor.CodeDifference? = nil, probe: Probe = .standard
+    ) throws(QuantizationError) -> Comparison {
         guard rows >= 0, columns >= 0, !rows.multipliedReportingOverflow(by: columns).overflow, probe.rows >= 0 else {
             throw .invalidShape(rows: rows, columns: columns)
         }
         let count = rows * columns
-        for (name, buffer) in [("base", base), ("delta", delta), ("output", output)] where buffer.count != count {
-            throw .sizeMismatch(what: name, expected: count, actual: buffer.count)
+        for (name, type) in [("base", baseType), ("output", outputType)] where !type.isMergeable {
+            throw .incompatibleTensors("the \(name) is \(type.rawValue); fidelity is measured on F32, F16 or BF16")
         }
-        let inputs = probe.inputs(columns: columns)
+        let buffers = [
+            ("base", base.count, baseType.byteWidth ?? 1), ("delta", delta.count * 4, 4),
+            ("output", output.count, outputType.byteWidth ?? 1),
+        ]
+        for (name, bytes, width) in buffers where bytes != count * width {
+            throw .sizeMismatch(what: name, expected: count, actual: bytes / width)
+        }
+        // Rows are measured in groups of eight columns; the probe inputs are padded with zeros to whole
+        // groups, and so is each row's copy, so the lanes past the end add nothing.
+        let groups = (columns + lanes - 1) / lanes
+        let padded = groups * lanes
+        var inputs = [Float](repeating: 0, count: probe.rows * padded)
+        var wideInputs = [Double](repeating: 0, count: probe.rows * padded)
+        let generated = probe.inputs(columns: columns)
+        for row in 0 ..< probe.rows {
+            for column in 0 ..< columns {
+                inputs[row * padded + column] = generated[row * columns + column]
+                wideInputs[row * padded + column] = Double(generated[row * columns + column])
+            }
+        }
+        let source = Source(
+            base: base, baseType: baseType, delta: delta, output: output, outputType: outputType, columns: columns)
         var perRow = [RowSums](repeating: RowSums(), count: rows)
         perRow.withUnsafeMutableBufferPointer { perRow in
             nonisolated(unsafe) let perRow = perRow
             inputs.withUnsafeBufferPointer { inputs in
-                ParallelRows.run(ParallelRows.ranges(rows: rows, valuesPerRow: columns * (1 + probe.rows))) { _, range in
-                    // Per row, three widened values for each group of four columns (see `measureRow`).
-                    let widened = UnsafeMutableBufferPointer<SIMD4<Double>>.allocate(capacity: 3 * ((columns + 3) / 4))
-                    defer { widened.deallocate() }
-                    for row in range {
-                        let slice = row * columns ..< (row + 1) * columns
-                        perRow[row] = measureRow(
-                            base: UnsafeBufferPointer(rebasing: base[slice]),
-                            delta: UnsafeBufferPointer(rebasing: delta[slice]),
-                            output: UnsafeBufferPointer(rebasing: output[slice]),
-                            inputs: inputs, probeRows: probe.rows, widened: widened)
+                wideInputs.withUnsafeBufferPointer { wideInputs in
+                    let probeInputs = ProbeInputs(floats: inputs, doubles: wideInputs, rows: probe.rows, padded: padded)
+                    ParallelRows.run(ParallelRows.ranges(rows: rows, valuesPerRow: columns * (1 + probe.rows))) { _, range in
+                        let scratch = RowScratch(groups: groups)
+                        defer { scratch.deallocate() }
+                        for row in range {
+                            source.widen(row: row, into: scratch)
+                            perRow[row] = measureRow(scratch, groups: groups, probe: probeInputs)
+                        }
                     }
                 }
             }
@@ -119,6 +153,9 @@ public enum FidelityMeasure {
             probeEffectSquared: total.probeEffectSquared)
         return Comparison(merged: FidelityMetrics(sums: merged), onTheFly: FidelityMetrics(sums: onTheFly))
     }
+
+    /// Columns per group: one `SIMD8<Float>`, two `SIMD4<Double>`.
+    private static let lanes = 8
 
     /// The per-row sums, added in row order at the end.
     private struct RowSums {
@@ -142,79 +179,172 @@ public enum FidelityMeasure {
         }
     }
 
-    private static func measureRow(
-        base: UnsafeBufferPointer<Float>, delta: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>,
-        inputs: UnsafeBufferPointer<Float>, probeRows: Int, widened: UnsafeMutableBufferPointer<SIMD4<Double>>
-    ) -> RowSums {
-        var sums = RowSums()
-        let columns = base.count
-        for column in 0..<columns {
-            let b = base[column]
-            let d = delta[column]
-            let exact = Double(b + d)
-            let out = Double(output[column])
-            sums.errorSquared += (out - exact) * (out - exact)
-            sums.deltaSquared += Double(d) * Double(d)
-            sums.survivedDot += (out - Double(b)) * Double(d)
-            let held = Double(b) + Double(d) - exact
-            sums.onTheFlyErrorSquared += held * held
+    /// The tensor's three matrices as given; unchecked-sendable because it carries raw pointers, which the
+    /// workers only read.
+    private struct Source: @unchecked Sendable {
+        let base: UnsafeRawBufferPointer
+        let baseType: DType
+        let delta: UnsafeBufferPointer<Float>
+        let output: UnsafeRawBufferPointer
+        let outputType: DType
+        let columns: Int
+
+        /// Copies row `row` of each matrix into `scratch` as F32 (exact widening); the padding stays zero.
+        func widen(row: Int, into scratch: RowScratch) {
+            let start = row * columns
+            Self.widen(base, baseType, from: start, count: columns, into: scratch.base)
+            Self.widen(UnsafeRawBufferPointer(delta), .f32, from: start, count: columns, into: scratch.delta)
+            Self.widen(output, outputType, from: start, count: columns, into: scratch.output)
         }
-        // The values every probe reads, widened to Double once per row instead of once per probe: for each
-        // group of four columns, `W_exact`, the output's difference from it, and `Δ`, side by side.
-        let groups = probeRows > 0 ? (columns + 3) / 4 : 0
-        for group in 0..<groups {
-            let d = lanes(delta, group * 4)
-            let exact = wide(lanes(base, group * 4) + d)
-            widened[3 * group] = exact
-            widened[3 * group + 1] = wide(lanes(output, group * 4)) - exact
-            widened[3 * group + 2] = wide(d)
-        }
-        // Four interleaved partial sums per quantity (lane = column mod 4, then added in lane order) keep
-        // the loop from waiting on one long dependency chain; the order is fixed, so results are too.
-        for probe in 0..<probeRows {
-            let x = UnsafeBufferPointer(rebasing: inputs[probe * columns ..< (probe + 1) * columns])
-            var error = SIMD4<Double>()
-            var effect = SIMD4<Double>()
-            var exact = SIMD4<Double>()
-            var baseProduct = SIMD4<Float>()
-            var deltaProduct = SIMD4<Float>()
-            for group in 0..<groups {
-                let column = group * 4
-                let xc = lanes(x, column)
-                let xd = wide(xc)
-                error += xd * widened[3 * group + 1]
-                effect += xd * widened[3 * group + 2]
-                exact += xd * widened[3 * group]
-                baseProduct += xc * lanes(base, column)
-                deltaProduct += xc * lanes(delta, column)
+
+        private static func widen(
+            _ bytes: UnsafeRawBufferPointer, _ type: DType, from start: Int, count: Int,
+            into destination: UnsafeMutablePointer<Float>
+        ) {
+            guard let address = bytes.baseAddress, count > 0 else { return }
+            switch type {
+            case .bf16: FloatConversion.bfloat16ToFloat(address + 2 * start, destination, count: count)
+            case .f16: FloatConversion.float16ToFloat(address + 2 * start, destination, count: count)
+            default: UnsafeMutableRawPointer(destination).copyMemory(from: address + 4 * start, byteCount: 4 * count)
             }
-            let errorSum = error[0] + error[1] + error[2] + error[3]
-            let effectSum = effect[0] + effect[1] + effect[2] + effect[3]
-            let exactSum = exact[0] + exact[1] + exact[2] + exact[3]
-            let onTheFlySum = (baseProduct[0] + baseProduct[1] + baseProduct[2] + baseProduct[3])
-                + (deltaProduct[0] + deltaProduct[1] + deltaProduct[2] + deltaProduct[3])
-            let onTheFly = Double(onTheFlySum) - exactSum
-            sums.probeErrorSquared += errorSum * errorSum
-            sums.probeEffectSquared += effectSum * effectSum
+        }
+    }
+
+    /// One worker's copies of a row (base, delta, output in F32, zero-padded to whole groups) and the
+    /// values every probe reads, widened once per row: for each group, `W_exact`, the output's difference
+    /// from it, and `Δ`, each as two `SIMD4<Double>`.
+    private struct RowScratch {
+        let base: UnsafeMutablePointer<Float>
+        let delta: UnsafeMutablePointer<Float>
+        let output: UnsafeMutablePointer<Float>
+        let widened: UnsafeMutablePointer<SIMD4<Double>>
+
+        init(groups: Int) {
+            let padded = groups * FidelityMeasure.lanes
+            base = .allocate(capacity: 3 * padded)
+            base.initialize(repeating: 0, count: 3 * padded)
+            delta = base + padded
+            output = base + 2 * padded
+            widened = .allocate(capacity: 6 * groups)
+        }
+
+        func deallocate() {
+            base.deallocate()
+            widened.deallocate()
+        }
+    }
+
+    /// The probe inputs, zero-padded rows of ``lanes``-column groups, in F32 and widened to Double.
+    private struct ProbeInputs: @unchecked Sendable {
+        let floats: UnsafeBufferPointer<Float>
+        let doubles: UnsafeBufferPointer<Double>
+        let rows: Int
+        let padded: Int
+    }
+
+    /// The sums of one row. Each quantity is accumulated with fused multiply-adds in eight lanes (column
+    /// mod 8), which are added in lane order at the end: independent chains keep the loops from waiting
+    /// on one another, and the order is fixed, so the results are too.
+    private static func measureRow(_ row: RowScratch, groups: Int, probe: ProbeInputs) -> RowSums {
+        var errorSquared = Lanes()
+        var deltaSquared = Lanes()
+        var survivedDot = Lanes()
+        var heldSquared = Lanes()
+        for group in 0 ..< groups {
+            let b = load(row.base, group)
+            let d = load(row.delta, group)
+            let o = load(row.output, group)
+            // `W_exact` rounded once to F32, then widened; the rest are exact in Double.
+            let exact = Lanes(b + d)
+            let (base, delta, out) = (Lanes(b), Lanes(d), Lanes(o))
+            let error = out - exact
+            errorSquared = errorSquared.adding(error, times: error)
+            deltaSquared = deltaSquared.adding(delta, times: delta)
+            survivedDot = survivedDot.adding(out - base, times: delta)
+            let held = base + delta - exact
+            heldSquared = heldSquared.adding(held, times: held)
+            let widened = row.widened + 6 * group
+            (widened[0], widened[1]) = (exact.low, exact.high)
+            (widened[2], widened[3]) = (error.low, error.high)
+            (widened[4], widened[5]) = (delta.low, delta.high)
+        }
+        var sums = RowSums(
+            errorSquared: errorSquared.sum, deltaSquared: deltaSquared.sum, survivedDot: survivedDot.sum,
+            onTheFlyErrorSquared: heldSquared.sum)
+        guard let floats = probe.floats.baseAddress, let doubles = probe.doubles.baseAddress else { return sums }
+        for input in 0 ..< probe.rows {
+            let x = floats + input * probe.padded
+            let wideX = doubles + input * probe.padded
+            var error = Lanes()
+            var effect = Lanes()
+            var exact = Lanes()
+            var baseProduct = SIMD8<Float>()
+            var deltaProduct = SIMD8<Float>()
+            for group in 0 ..< groups {
+                let xd = Lanes(
+                    low: UnsafeRawPointer(wideX + group * lanes).loadUnaligned(as: SIMD4<Double>.self),
+                    high: UnsafeRawPointer(wideX + group * lanes + 4).loadUnaligned(as: SIMD4<Double>.self))
+                let widened = row.widened + 6 * group
+                exact = exact.adding(xd, times: Lanes(low: widened[0], high: widened[1]))
+                error = error.adding(xd, times: Lanes(low: widened[2], high: widened[3]))
+                effect = effect.adding(xd, times: Lanes(low: widened[4], high: widened[5]))
+                let xc = load(x, group)
+                baseProduct = baseProduct.addingProduct(xc, load(row.base, group))
+                deltaProduct = deltaProduct.addingProduct(xc, load(row.delta, group))
+            }
+            // On the fly, as a runtime computes it: each product accumulated in F32, then added.
+            let onTheFly = Double(baseProduct.sum() + deltaProduct.sum()) - exact.sum
+            sums.probeErrorSquared += error.sum * error.sum
+            sums.probeEffectSquared += effect.sum * effect.sum
             sums.onTheFlyProbeErrorSquared += onTheFly * onTheFly
         }
         return sums
     }
 
-    /// Four values from `column` on; lanes past the end are zero and add nothing.
+    /// Eight columns of a padded row.
     @inline(__always)
-    private static func lanes(_ buffer: UnsafeBufferPointer<Float>, _ column: Int) -> SIMD4<Float> {
-        guard column + 4 <= buffer.count, let start = buffer.baseAddress else {
-            var partial = SIMD4<Float>()
-            for lane in 0 ..< buffer.count - column { partial[lane] = buffer[column + lane] }
-            return partial
-        }
-        return UnsafeRawPointer(start + column).loadUnaligned(as: SIMD4<Float>.self)
+    private static func load(_ row: UnsafePointer<Float>, _ group: Int) -> SIMD8<Float> {
+        UnsafeRawPointer(row + group * lanes).loadUnaligned(as: SIMD8<Float>.self)
     }
 
-    /// Widens four F32 lanes to Double, lane by lane (compiles to one `vcvtps2pd`).
-    @inline(__always)
-    private static func wide(_ value: SIMD4<Float>) -> SIMD4<Double> {
-        SIMD4<Double>(Double(value[0]), Double(value[1]), Double(value[2]), Double(value[3]))
+    /// Eight Double lanes as two `SIMD4<Double>` (a YMM register each on x86_64 with AVX2).
+    private struct Lanes {
+        var low = SIMD4<Double>()
+        var high = SIMD4<Double>()
+
+        init() {}
+
+        init(low: SIMD4<Double>, high: SIMD4<Double>) {
+            self.low = low
+            self.high = high
+        }
+
+        /// Eight F32 values widened exactly, lane by lane (each half one `vcvtps2pd`).
+        @inline(__always)
+        init(_ values: SIMD8<Float>) {
+            low = SIMD4<Double>(Double(values[0]), Double(values[1]), Double(values[2]), Double(values[3]))
+            high = SIMD4<Double>(Double(values[4]), Double(values[5]), Double(values[6]), Double(values[7]))
+        }
+
+        @inline(__always)
+        static func - (lhs: Lanes, rhs: Lanes) -> Lanes {
+            Lanes(low: lhs.low - rhs.low, high: lhs.high - rhs.high)
+        }
+
+        @inline(__always)
+        static func + (lhs: Lanes, rhs: Lanes) -> Lanes {
+            Lanes(low: lhs.low + rhs.low, high: lhs.high + rhs.high)
+        }
+
+        /// `self + a·b` lane by lane, one rounding (fused multiply-add).
+        @inline(__always)
+        func adding(_ a: Lanes, times b: Lanes) -> Lanes {
+            Lanes(low: low.addingProduct(a.low, b.low), high: high.addingProduct(a.high, b.high))
+        }
+
+        /// The lanes added in order.
+        var sum: Double {
+            low[0] + low[1] + low[2] + low[3] + high[0] + high[1] + high[2] + high[3]
+        }
     }
 }

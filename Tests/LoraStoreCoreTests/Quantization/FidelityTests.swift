@@ -147,6 +147,93 @@ import LoraStoreCore
         #expect(inputs != FidelityMeasure.Probe(rows: 8, seed: 1).inputs(columns: 16))
     }
 
+    /// The sums against their definitions, computed one value at a time in Double, on a width that is not
+    /// a whole number of the measurement's eight-column groups.
+    @Test func sumsMatchTheirDefinitions() throws {
+        let (rows, columns) = (5, 37)
+        var random = GaussianSource(seed: 3)
+        let base = (0 ..< rows * columns).map { _ in 0.02 * random.next() }
+        let delta = (0 ..< rows * columns).map { _ in 1e-3 * random.next() }
+        let output = zip(base, delta).map { FloatConversion.float(fromBFloat16: FloatConversion.bfloat16(from: $0 + $1)) }
+        let probe = FidelityMeasure.Probe.standard
+        let inputs = probe.inputs(columns: columns)
+        var expected = (error: 0.0, delta: 0.0, survived: 0.0, probeError: 0.0, probeEffect: 0.0)
+        for row in 0 ..< rows {
+            let range = row * columns ..< (row + 1) * columns
+            for index in range {
+                let exact = Double(base[index] + delta[index])
+                expected.error += (Double(output[index]) - exact) * (Double(output[index]) - exact)
+                expected.delta += Double(delta[index]) * Double(delta[index])
+                expected.survived += (Double(output[index]) - Double(base[index])) * Double(delta[index])
+            }
+            for input in 0 ..< probe.rows {
+                var (error, effect) = (0.0, 0.0)
+                for (column, index) in range.enumerated() {
+                    let x = Double(inputs[input * columns + column])
+                    error += x * (Double(output[index]) - Double(base[index] + delta[index]))
+                    effect += x * Double(delta[index])
+                }
+                expected.probeError += error * error
+                expected.probeEffect += effect * effect
+            }
+        }
+        let sums = try base.withUnsafeBufferPointer { base in
+            try delta.withUnsafeBufferPointer { delta in
+                try output.withUnsafeBufferPointer { output in
+                    try FidelityMeasure.measure(base: base, delta: delta, output: output, rows: rows, columns: columns)
+                }
+            }
+        }.merged.sums
+        let pairs = [
+            (sums.errorSquared, expected.error), (sums.deltaSquared, expected.delta),
+            (sums.survivedDot, expected.survived), (sums.probeErrorSquared, expected.probeError),
+            (sums.probeEffectSquared, expected.probeEffect),
+        ]
+        for (measured, definition) in pairs {
+            #expect(definition > 0)
+            #expect(abs(measured - definition) <= 1e-9 * definition, "\(measured) vs \(definition)")
+        }
+    }
+
+    /// BF16 and F16 bytes as stored measure exactly as their F32 values do: a merge measures its output
+    /// without widening whole tensors first.
+    @Test(arguments: [DType.bf16, .f16])
+    func storedBytesMeasureAsTheirWidenedValues(dtype: DType) throws {
+        let (rows, columns) = (6, 45)
+        var random = GaussianSource(seed: 4)
+        let values = (0 ..< 2 * rows * columns).map { _ in 0.02 * random.next() }
+        var stored = [UInt8](repeating: 0, count: 2 * values.count)
+        try values.withUnsafeBytes { source in
+            try stored.withUnsafeMutableBytes { destination in
+                try FloatConversion.convert(
+                    source.baseAddress!, from: .f32, to: destination.baseAddress!, as: dtype, count: values.count)
+            }
+        }
+        let widened = try stored.withUnsafeBytes { try FloatConversion.floats($0, dtype: dtype) }
+        let count = rows * columns
+        let delta = (0 ..< count).map { _ in 1e-3 * random.next() }
+        let fromValues = try measure(
+            base: Array(widened[..<count]), delta: delta, output: Array(widened[count...]), rows: rows, columns: columns)
+        let fromBytes = try stored.withUnsafeBytes { bytes in
+            try delta.withUnsafeBufferPointer { delta in
+                try FidelityMeasure.measure(
+                    base: UnsafeRawBufferPointer(rebasing: bytes[..<(2 * count)]), baseType: dtype, delta: delta,
+                    output: UnsafeRawBufferPointer(rebasing: bytes[(2 * count)...]), outputType: dtype,
+                    rows: rows, columns: columns)
+            }
+        }
+        #expect(fromBytes == fromValues)
+        #expect(throws: QuantizationError.self) {
+            try stored.withUnsafeBytes { bytes in
+                try delta.withUnsafeBufferPointer { delta in
+                    try FidelityMeasure.measure(
+                        base: bytes, baseType: .i8, delta: delta, output: bytes, outputType: dtype, rows: rows,
+                        columns: columns)
+                }
+            }
+        }
+    }
+
     @Test func mismatchedBuffersAreRefused() throws {
         let short = [Float](repeating: 0, count: 10)
         #expect(throws: QuantizationError.sizeMismatch(what: "output", expected: Self.rows * Self.columns, actual: 10)) {
@@ -179,13 +266,14 @@ import LoraStoreCore
     }
 
     private func measure(
-        base: [Float], delta: [Float], output: [Float], codes: QuantizedTensor.CodeDifference? = nil
+        base: [Float], delta: [Float], output: [Float], codes: QuantizedTensor.CodeDifference? = nil,
+        rows: Int = FidelityTests.rows, columns: Int = FidelityTests.columns
     ) throws -> FidelityMeasure.Comparison {
         try base.withUnsafeBufferPointer { base in
             try delta.withUnsafeBufferPointer { delta in
                 try output.withUnsafeBufferPointer { output in
                     try FidelityMeasure.measure(
-                        base: base, delta: delta, output: output, rows: Self.rows, columns: Self.columns, codes: codes)
+                        base: base, delta: delta, output: output, rows: rows, columns: columns, codes: codes)
                 }
             }
         }

@@ -50,15 +50,29 @@ extension Store {
         do {
             let measured = try MergeEngine(plan: plan, store: self).run(measuring: true) { tensor, bytes in
                 let reusesBase = !tensor.isChanged && tensor.dtype == tensor.base.dtype
-                let digest = reusesBase ? tensor.base.digest : Digest(of: bytes)
-                if let expected = recorded?.tensors[tensors.count].digest, expected != digest {
-                    throw mismatch(tensor.name, expected: expected, actual: digest)
+                let expected = recorded?.tensors[tensors.count].digest
+                let digest: Digest
+                if reusesBase {
+                    digest = tensor.base.digest
+                    if let expected, expected != digest { throw mismatch(tensor.name, expected: expected, actual: digest) }
+                    try writer.append(bytes)
+                } else {
+                    // The tensor's digest and blob on one core, the folder's file (its own digest and write) on
+                    // another: both only read the bytes, and each pass alone is a core's work.
+                    // A failed write is rethrown after the blob is listed, so that it is removed with the others.
+                    let (tensorBlob, written) = try concurrently {
+                        let digest = Digest(of: bytes)
+                        if let expected, expected != digest { throw mismatch(tensor.name, expected: expected, actual: digest) }
+                        let blob = try blobs.write(
+                            bytes, digest: digest, encoding: encoding.encoding(for: .build, dtype: tensor.dtype))
+                        return (digest, blob)
+                    } _: {
+                        Result { try writer.append(bytes) }
+                    }
+                    digest = tensorBlob.0
+                    stored.append(tensorBlob.1)
+                    try written.get()
                 }
-                if !reusesBase {
-                    stored.append(
-                        try blobs.write(bytes, digest: digest, encoding: encoding.encoding(for: .build, dtype: tensor.dtype)))
-                }
-                try writer.append(bytes)
                 tensors.append(
                     BuildOutput.Tensor(
                         name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, file: fileOfTensor[tensor.name] ?? "",

@@ -1,0 +1,38 @@
+import Foundation
+
+/// A tmpfs of a few hundred kilobytes or megabytes, mounted for one test so that a disk really fills
+/// (`ENOSPC` from the kernel, at whatever write reaches the limit). Mounting needs root where the
+/// container allows it; elsewhere ``isAvailable`` is false and the tests that need one are skipped.
+enum SmallFilesystem {
+    /// Whether this process can mount a tmpfs (tried once, on a throwaway mount point).
+    static let isAvailable: Bool = {
+        (try? with(bytes: 64 << 10) { _ in true }) ?? false
+    }()
+
+    /// Mounts a tmpfs of `bytes` on a new temporary folder, runs `body` with it, then unmounts it.
+    static func with<Result>(bytes: Int, _ body: (URL) throws -> Result) throws -> Result {
+        try TemporaryDirectory.with { directory in
+            try run("/bin/mount", "-t", "tmpfs", "-o", "size=\(bytes)", "tmpfs", directory.path)
+            defer { try? run("/bin/umount", directory.path) }
+            return try body(directory)
+        }
+    }
+
+    /// A mount or unmount that did not succeed.
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    private static func run(_ executable: String, _ arguments: String...) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
+            throw Failure(description: "\(executable) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
+        }
+    }
+}

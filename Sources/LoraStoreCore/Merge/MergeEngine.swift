@@ -6,8 +6,9 @@ import Foundation
 ///
 /// Memory stays near one output tensor plus the adapters' factors: the output buffer (``ScratchBuffer``) is
 /// sized for the largest tensor (only the pages written are ever backed by memory), reused for every tensor
-/// and kept for the process's next merge; base tensors are memory-mapped; factors are decoded on all cores a
-/// ``FactorBatch`` (at most 64 MiB of F32, or one tensor's) ahead of the kernel.
+/// and kept for the process's next merge, and so is the F32 delta buffer of a measured or requantized
+/// merge; base tensors are memory-mapped; factors are decoded on all cores a ``FactorBatch`` (at most 64 MiB
+/// of F32, or one tensor's) ahead of the kernel.
 public struct MergeEngine: Sendable {
     public let plan: MergePlan
     let store: Store
@@ -63,8 +64,8 @@ public struct MergeEngine: Sendable {
         var pendingScales: [String: [UInt8]] = [:]
         // The deltas the measurements and requantization compute, one tensor at a time in one buffer, so
         // a build measured tensor by tensor touches fresh memory once (see `delta`).
-        let deltas = deltaByteCount(measuring: measuring).map { ScratchBuffer.Pool.shared.take(atLeast: $0) }
-        defer { deltas.map(ScratchBuffer.Pool.shared.recycle) }
+        let deltas = deltaByteCount(measuring: measuring).map { ScratchBuffer.Pool.deltas.take(atLeast: $0) }
+        defer { deltas.map(ScratchBuffer.Pool.deltas.recycle) }
         var factors = try FactorBatch(plan: plan, from: 0, measuring: measuring, store: store)
         for (index, tensor) in plan.tensors.enumerated() {
             if !factors.range.contains(index) {

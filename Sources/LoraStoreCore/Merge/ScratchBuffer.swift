@@ -10,7 +10,7 @@ import Synchronization
 /// Fresh memory costs a page fault and a zeroed page on its first touch, and a merge touches the whole
 /// buffer once per run. On Linux the buffer is its own anonymous mapping advised for transparent huge pages
 /// (`MADV_HUGEPAGE`), so a 44 MiB tensor takes 22 faults of 2 MiB instead of 11 264 of 4 KiB, and the
-/// kernel's stores need fewer TLB entries. Idle buffers are kept for the process's next merge
+/// kernel's stores need fewer TLB entries. One idle buffer is kept for the process's next merge
 /// (``Pool/shared``), so builds materialized one after another, as a server or the demo does, touch fresh
 /// memory once. Measured on a 1.14 GiB F32 base with a rank-8 adapter (2 cores, merges one after another in
 /// one process, best of 8): 58–61 ms per merge with a new `malloc` buffer each, 51 ms with huge pages, 44 ms
@@ -25,34 +25,30 @@ public final class ScratchBuffer: @unchecked Sendable {
     public let bytes: UnsafeMutableRawBufferPointer
     private let isMapped: Bool
 
-    /// Hands out buffers and keeps idle ones for the next merge: up to two, since a measured merge uses two
-    /// at once (its output, and the deltas it measures against).
+    /// Hands out buffers and keeps one idle buffer for the next merge.
     final class Pool: Sendable {
-        /// The pool the merge engine uses: one per process.
+        /// The pool of the merge engine's outputs: one per process.
         static let shared = Pool()
+        /// The pool of the F32 deltas a measured merge computes beside its output: its own, so that each
+        /// pool keeps a buffer of its own kind's size.
+        static let deltas = Pool()
 
-        /// Idle buffers kept at most.
-        static let capacity = 2
+        private let idle = Mutex<ScratchBuffer?>(nil)
 
-        private let idle = Mutex<[ScratchBuffer]>([])
-
-        /// A buffer of at least `byteCount` bytes: the smallest idle one that is large enough, else a new one.
+        /// A buffer of at least `byteCount` bytes: the idle one when it is large enough, else a new one.
         func take(atLeast byteCount: Int) -> ScratchBuffer {
-            let reused = idle.withLock { idle -> ScratchBuffer? in
-                let fitting = idle.indices.filter { idle[$0].bytes.count >= byteCount }
-                guard let index = fitting.min(by: { idle[$0].bytes.count < idle[$1].bytes.count }) else { return nil }
-                return idle.remove(at: index)
+            let reused = idle.withLock { slot -> ScratchBuffer? in
+                guard let buffer = slot, buffer.bytes.count >= byteCount else { return nil }
+                slot = nil
+                return buffer
             }
             return reused ?? ScratchBuffer(byteCount: byteCount)
         }
 
-        /// Keeps `buffer` for the next merge, dropping the smallest idle buffer when more than ``capacity``
-        /// would be kept.
+        /// Keeps `buffer` for the next merge, unless a larger one is already kept.
         func recycle(_ buffer: ScratchBuffer) {
-            idle.withLock { idle in
-                idle.append(buffer)
-                idle.sort { $0.bytes.count > $1.bytes.count }
-                if idle.count > Self.capacity { idle.removeLast(idle.count - Self.capacity) }
+            idle.withLock { slot in
+                if (slot?.bytes.count ?? 0) < buffer.bytes.count { slot = buffer }
             }
         }
     }

@@ -28,26 +28,6 @@ import Testing
         #expect(pool.take(atLeast: 4 << 20) === large)
     }
 
-    /// A measured merge holds two buffers at once (its output and its deltas): both are kept, each take
-    /// gets the smallest that fits, and a third recycled buffer drops the smallest.
-    @Test func twoBuffersAreKeptAndEachTakeGetsTheSmallestThatFits() {
-        let pool = ScratchBuffer.Pool()
-        let small = pool.take(atLeast: 1 << 20)
-        let medium = pool.take(atLeast: 4 << 20)
-        pool.recycle(medium)
-        pool.recycle(small)
-        #expect(pool.take(atLeast: 1 << 19) === small)
-        #expect(pool.take(atLeast: 2 << 20) === medium)
-
-        let large = pool.take(atLeast: 8 << 20)
-        pool.recycle(small)
-        pool.recycle(large)
-        pool.recycle(medium)
-        #expect(pool.take(atLeast: 1 << 20) === medium)
-        #expect(pool.take(atLeast: 1 << 20) === large)
-        #expect(pool.take(atLeast: 1 << 20) !== small)
-    }
-
     @Test func buffersAreAlignedForVectorStores() {
         let buffer = ScratchBuffer.Pool().take(atLeast: 100)
         #expect(Int(bitPattern: buffer.bytes.baseAddress) % 64 == 0)

@@ -1,7 +1,8 @@
 /// Measures how much of an adapter a materialized weight kept, next to applying the adapter on the fly.
 ///
-/// Inputs are F32 buffers, row-major `[rows, columns]`: the base as stored (dequantized, or widened from
-/// BF16/F16), the adapter delta `Δ`, and the output as it will be read back (dequantized or widened). The
+/// Inputs are row-major `[rows, columns]`: the base as stored (dequantized to F32, or F32, F16 or BF16
+/// values widened row by row), the adapter delta `Δ` in F32, and the output as it will be read back
+/// (likewise). The
 /// reference is `W_exact = base + Δ` rounded once to F32. Sums are accumulated in Double per row and added
 /// in row order, so the figures do not depend on the number of cores.
 ///
@@ -108,8 +109,9 @@ public enum FidelityMeasure {
             ("base", base.count, baseType.byteWidth ?? 1), ("delta", delta.count * 4, 4),
             ("output", output.count, outputType.byteWidth ?? 1),
         ]
-        for (name, bytes, width) in buffers where bytes != count * width {
-            throw .sizeMismatch(what: name, expected: count, actual: bytes / width)
+        for (name, bytes, width) in buffers {
+            let (expected, overflow) = count.multipliedReportingOverflow(by: width)
+            if overflow || bytes != expected { throw .sizeMismatch(what: name, expected: count, actual: bytes / width) }
         }
         // Rows are measured in groups of eight columns; the probe inputs are padded with zeros to whole
         // groups, and so is each row's copy, so the lanes past the end add nothing.
@@ -132,14 +134,13 @@ public enum FidelityMeasure {
             inputs.withUnsafeBufferPointer { inputs in
                 wideInputs.withUnsafeBufferPointer { wideInputs in
                     let probeInputs = ProbeInputs(floats: inputs, doubles: wideInputs, rows: probe.rows, padded: padded)
-                    ParallelRows.run(ParallelRows.ranges(rows: rows, valuesPerRow: columns * (1 + probe.rows))) { _, range in
-                        let scratch = RowScratch(groups: groups)
-                        defer { scratch.deallocate() }
+                    let ranges = ParallelRows.ranges(rows: rows, valuesPerRow: columns * (1 + probe.rows))
+                    ParallelRows.run(ranges, eachWorkerWith: { RowScratch(groups: groups) }) { scratch, range in
                         for row in range {
                             source.widen(row: row, into: scratch)
                             perRow[row] = measureRow(scratch, groups: groups, probe: probeInputs)
                         }
-                    }
+                    } finally: { $0.deallocate() }
                 }
             }
         }

@@ -157,7 +157,7 @@ import LoraStoreCore
         let output = zip(base, delta).map { FloatConversion.float(fromBFloat16: FloatConversion.bfloat16(from: $0 + $1)) }
         let probe = FidelityMeasure.Probe.standard
         let inputs = probe.inputs(columns: columns)
-        var expected = (error: 0.0, delta: 0.0, survived: 0.0, probeError: 0.0, probeEffect: 0.0)
+        var expected = (error: 0.0, delta: 0.0, survived: 0.0, held: 0.0, probeError: 0.0, probeEffect: 0.0)
         for row in 0 ..< rows {
             let range = row * columns ..< (row + 1) * columns
             for index in range {
@@ -165,6 +165,9 @@ import LoraStoreCore
                 expected.error += (Double(output[index]) - exact) * (Double(output[index]) - exact)
                 expected.delta += Double(delta[index]) * Double(delta[index])
                 expected.survived += (Double(output[index]) - Double(base[index])) * Double(delta[index])
+                // On the fly, the weight is base + Δ held exactly; its only error is W_exact's F32 rounding.
+                let held = Double(base[index]) + Double(delta[index]) - exact
+                expected.held += held * held
             }
             for input in 0 ..< probe.rows {
                 var (error, effect) = (0.0, 0.0)
@@ -177,22 +180,27 @@ import LoraStoreCore
                 expected.probeEffect += effect * effect
             }
         }
-        let sums = try base.withUnsafeBufferPointer { base in
+        let comparison = try base.withUnsafeBufferPointer { base in
             try delta.withUnsafeBufferPointer { delta in
                 try output.withUnsafeBufferPointer { output in
                     try FidelityMeasure.measure(base: base, delta: delta, output: output, rows: rows, columns: columns)
                 }
             }
-        }.merged.sums
+        }
+        let (sums, onTheFly) = (comparison.merged.sums, comparison.onTheFly.sums)
         let pairs = [
             (sums.errorSquared, expected.error), (sums.deltaSquared, expected.delta),
             (sums.survivedDot, expected.survived), (sums.probeErrorSquared, expected.probeError),
-            (sums.probeEffectSquared, expected.probeEffect),
+            (sums.probeEffectSquared, expected.probeEffect), (onTheFly.errorSquared, expected.held),
         ]
         for (measured, definition) in pairs {
             #expect(definition > 0)
             #expect(abs(measured - definition) <= 1e-9 * definition, "\(measured) vs \(definition)")
         }
+        // On the fly the probe's products are accumulated in F32, as a runtime does: its error is F32
+        // rounding, far below the adapter's effect, which the BF16 output's error is not.
+        #expect(onTheFly.probeErrorSquared <= 1e-6 * expected.probeEffect)
+        #expect(sums.probeErrorSquared > 1e-5 * expected.probeEffect)
     }
 
     /// BF16 and F16 bytes as stored measure exactly as their F32 values do: a merge measures its output

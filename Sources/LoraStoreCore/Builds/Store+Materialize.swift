@@ -57,8 +57,8 @@ extension Store {
                     if let expected, expected != digest { throw mismatch(tensor.name, expected: expected, actual: digest) }
                     try writer.append(bytes)
                 } else {
-                    // The tensor's digest and blob on one core, the folder's file (its own digest and write) on
-                    // another: both only read the bytes, and each pass alone is a core's work.
+                    // The tensor's digest and blob on one thread, the folder's file (its own digest and write) on
+                    // another: both only read the bytes, share no state, and each is mostly one core's work.
                     // A failed write is rethrown after the blob is listed, so that it is removed with the others.
                     let (tensorBlob, written) = try concurrently {
                         let digest = Digest(of: bytes)

@@ -4,6 +4,8 @@ import Dispatch
 /// the error of `first` is rethrown, else that of `second`, after both have finished.
 ///
 /// For two independent passes over the same memory, such as hashing a tensor while writing it elsewhere.
+/// The closures run on different threads and are not checked for sendability: they must not touch the
+/// same mutable state, and each must only use what no other thread uses meanwhile.
 func concurrently<First, Second>(
     _ first: () throws -> First, _ second: () throws -> Second
 ) throws -> (First, Second) {

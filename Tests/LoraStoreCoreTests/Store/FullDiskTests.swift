@@ -2,12 +2,15 @@ import Foundation
 import Testing
 @testable import LoraStoreCore
 
-/// A disk that fills during a push or a pull: the error says so and names the file, and the store is left
-/// as it was (a failed push) or the destination holds nothing (a failed pull), and the store keeps working.
+/// A disk that fills during a push or a pull: the error says so and names the file, the store is left as
+/// it was, a failed pull leaves nothing at its destination, and the store keeps working.
 @Suite(
     "Full disk",
     .enabled(if: SmallFilesystem.isAvailable, "mounting a small tmpfs needs root where the container allows it"))
 struct FullDiskTests {
+    private let base = "micro/base:fp32"
+    private let adapter = "acme/a"
+
     @Test func aPushThatFillsTheDiskFailsAndLeavesTheStoreAsItWas() throws {
         try SmallFilesystem.with(bytes: 3 << 20) { disk in
             let test = try TestStore(in: disk).withFP32Base()
@@ -16,38 +19,91 @@ struct FullDiskTests {
                 // About 4 MiB of tensors, more than the disk has left.
                 try SyntheticModel.sized(bytes: 4 << 20, dtype: .f32, seed: 5).write(to: folder)
                 let before = try test.snapshot()
-                let error = #expect(throws: (any Error).self) {
-                    try test.store.push(folder, to: try Reference(parsing: "acme/large"))
-                }
-                let message = error.map { "\($0)" } ?? ""
-                #expect(message.contains("No space left on device"), "\(message)")
+                let message = expectNoSpace { try test.store.push(folder, to: try Reference(parsing: "acme/large")) }
                 #expect(message.contains(disk.path), "the message names the file it could not write: \(message)")
                 #expect(try test.snapshot() == before, "the store changed")
             }
             // The space the failed push took is free again: a small push fits.
-            try test.push("adapters/a_r8_qv", as: "acme/a", base: "micro/base:fp32")
+            try test.push("adapters/a_r8_qv", as: adapter, base: base)
         }
     }
 
-    @Test func aPullOntoAFullDiskFailsAndLeavesNothingThere() throws {
+    /// The store's disk fills while a first pull stores the build's changed tensors (a 16 KiB `q_proj` with
+    /// 8 KiB left): nothing of the build stays in the store, and once there is room the pull merges it.
+    @Test func aPullWhoseStoreFillsLeavesTheStoreAsItWas() throws {
+        try SmallFilesystem.with(bytes: 4 << 20) { disk in
+            let test = try TestStore(in: disk).withFP32BaseAndAdapterA()
+            let build = try test.store.createBuild(
+                base: try Reference(parsing: base), adapters: [(try Reference(parsing: adapter), 1)])
+            let before = try test.snapshot()
+            try SmallFilesystem.resize(disk, to: try SmallFilesystem.usedBytes(disk) + (8 << 10))
+            try TemporaryDirectory.with { directory in
+                let destination = directory.appending(path: "merged")
+                let message = expectNoSpace { try test.store.pull(build.description, to: destination) }
+                #expect(message.contains(test.store.root.path), "\(message)")
+                #expect(!FileManager.default.fileExists(atPath: destination.path), "a partial folder was left")
+                #expect(try test.snapshot() == before, "the store changed")
+                #expect(try test.store.materializedOutput(of: build) == nil)
+
+                try SmallFilesystem.resize(disk, to: 4 << 20)
+                #expect(try test.store.pull(build.description, to: destination).merged)
+            }
+        }
+    }
+
+    /// The destination's disk fills in the middle of the first tensor the adapter changes, while that
+    /// tensor's blob is stored: the blob is removed again and the destination left empty.
+    @Test func aPullOntoAFullDiskLeavesNothingThereAndTheStoreAsItWas() throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
             let build = try test.store.createBuild(
-                base: try Reference(parsing: "micro/base:fp32"), adapters: [(try Reference(parsing: "acme/a"), 1)])
-            try SmallFilesystem.with(bytes: 256 << 10) { disk in
-                let destination = disk.appending(path: "merged")
-                let error = #expect(throws: (any Error).self) {
-                    try test.store.pull(build.description, to: destination)
-                }
-                let message = error.map { "\($0)" } ?? ""
-                #expect(message.contains("No space left on device"), "\(message)")
+                base: try Reference(parsing: base), adapters: [(try Reference(parsing: adapter), 1)])
+            let room = try bytesBeforeTheMiddleOfTheFirstChangedTensor(test)
+            let before = try test.snapshot()
+            try SmallFilesystem.with(bytes: room) { disk in
+                let message = expectNoSpace { try test.store.pull(build.description, to: disk.appending(path: "merged")) }
+                #expect(message.contains("model.safetensors"), "\(message)")
                 let left = try FileManager.default.contentsOfDirectory(atPath: disk.path)
                 #expect(left.isEmpty, "a partial folder was left: \(left)")
             }
+            #expect(try test.snapshot() == before, "the failed pull left blobs in the store")
             #expect(try test.store.materializedOutput(of: build) == nil, "a failed first pull left the build materialized")
-            // The store still merges the build, to a disk with room.
-            let result = try test.store.pull(build.description, to: directory.appending(path: "merged"))
-            #expect(result.merged)
+            #expect(try test.store.pull(build.description, to: directory.appending(path: "merged")).merged)
         }
+    }
+
+    /// Runs `body` expecting an error that says the disk is full, and returns its message.
+    private func expectNoSpace(
+        _ body: () throws -> Any, sourceLocation: SourceLocation = #_sourceLocation
+    ) -> String {
+        do {
+            _ = try body()
+            Issue.record("it succeeded", sourceLocation: sourceLocation)
+            return ""
+        } catch {
+            let message = "\(error)"
+            #expect(message.contains("No space left on device"), "\(message)", sourceLocation: sourceLocation)
+            return message
+        }
+    }
+
+    /// The size of a disk on which a pull of the build writes its small files and its model file up to the
+    /// middle of `layers.0.self_attn.q_proj` (the first tensor adapter `a` changes), from the layout of the
+    /// same merge written elsewhere.
+    private func bytesBeforeTheMiddleOfTheFirstChangedTensor(_ test: TestStore) throws -> Int {
+        let page = 4096
+        let sample = test.directory.appending(path: "layout-sample")
+        defer { try? FileManager.default.removeItem(at: sample) }
+        try test.store.merge(
+            base: try Reference(parsing: base), adapters: [(try Reference(parsing: adapter), 1)], to: sample)
+        var pages = 0
+        for name in try FileManager.default.contentsOfDirectory(atPath: sample.path) where name != "model.safetensors" {
+            let size = try FileManager.default.attributesOfItem(atPath: sample.appending(path: name).path)[.size] as? Int ?? 0
+            pages += (size + page - 1) / page
+        }
+        let model = try SafetensorsFile(contentsOf: sample.appending(path: "model.safetensors"))
+        let tensor = try #require(model[name: "model.layers.0.self_attn.q_proj.weight"])
+        let middle = model.dataOffset + tensor.dataRange.lowerBound + tensor.byteCount / 2
+        return (pages + middle / page) * page
     }
 }

@@ -34,8 +34,9 @@ def round_trip(zipnn_class, dtype, path):
     # each compression gets a fresh copy, made outside the clock.
     source = bytes(bytearray(data))
     start = time.perf_counter()
-    compressed = bytes(codec.compress(source))
+    compressed = codec.compress(source)
     compress_seconds = time.perf_counter() - start
+    compressed = bytes(compressed)
     source = bytes(bytearray(compressed))
     start = time.perf_counter()
     restored = codec.decompress(source)

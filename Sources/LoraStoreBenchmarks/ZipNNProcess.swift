@@ -87,13 +87,22 @@ final class ZipNNProcess {
     }
 
     /// One round of ZipNN on the raw little-endian values of `dtype` in `file`.
-    func round(file: URL, dtype: DType) throws -> Round {
-        try requests.write(contentsOf: Data("\(dtype.rawValue) \(file.path)\n".utf8))
-        let line = try Self.line(from: replies, pending: &pending)
-        if let error = try? Self.decode(Reply.self, from: line).error {
-            throw Failure(description: error)
+    ///
+    /// - Throws: ``Failure`` for anything that went wrong: the script's own error, a reply that is not a
+    ///   round, or a script that is gone (writing to it fails with `EPIPE` once `SIGPIPE` is ignored).
+    func round(file: URL, dtype: DType) throws(Failure) -> Round {
+        do {
+            try requests.write(contentsOf: Data("\(dtype.rawValue) \(file.path)\n".utf8))
+            let line = try Self.line(from: replies, pending: &pending)
+            if let error = try? Self.decode(Reply.self, from: line).error {
+                throw Failure(description: error)
+            }
+            return try Self.decode(Round.self, from: line)
+        } catch let failure as Failure {
+            throw failure
+        } catch {
+            throw Failure(description: "no round from scripts/zipnn_bench.py: \(error)")
         }
-        return try Self.decode(Round.self, from: line)
     }
 
     /// Ends the script (it exits when its input closes).

@@ -9,6 +9,12 @@
 // which prints every figure as it is measured and renders the Markdown at the end.
 
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// A write to the ZipNN or PEFT script after it died must fail with EPIPE, not end the run.
+signal(SIGPIPE, SIG_IGN)
 
 let options: BenchmarkOptions
 do {

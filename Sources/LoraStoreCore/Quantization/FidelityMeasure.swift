@@ -2,9 +2,8 @@
 ///
 /// Inputs are row-major `[rows, columns]`: the base as stored (dequantized to F32, or F32, F16 or BF16
 /// values widened row by row), the adapter delta `Δ` in F32, and the output as it will be read back
-/// (likewise). The
-/// reference is `W_exact = base + Δ` rounded once to F32. Sums are accumulated in Double per row and added
-/// in row order, so the figures do not depend on the number of cores.
+/// (likewise). The reference is `W_exact = base + Δ` rounded once to F32. Sums are accumulated in Double per
+/// row and added in row order, so the figures do not depend on the number of cores.
 ///
 /// Two applications are measured side by side (``Comparison``):
 /// - **merged**: the output weight as given.

@@ -7,5 +7,6 @@
 #include "LowRankKernel.h"
 #include "ANSLanes.h"
 #include "StreamingCopy.h"
+#include "FidelityRow.h"
 
 #endif

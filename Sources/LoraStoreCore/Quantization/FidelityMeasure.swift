@@ -1,3 +1,5 @@
+import CSIMDKernels
+
 /// Measures how much of an adapter a materialized weight kept, next to applying the adapter on the fly.
 ///
 /// Inputs are row-major `[rows, columns]`: the base as stored (dequantized to F32, or F32, F16 or BF16
@@ -97,6 +99,22 @@ public enum FidelityMeasure {
         output: UnsafeRawBufferPointer, outputType: DType,
         rows: Int, columns: Int, codes: QuantizedTensor.CodeDifference? = nil, probe: Probe = .standard
     ) throws(QuantizationError) -> Comparison {
+        try measure(
+            base: base, baseType: baseType, delta: delta, output: output, outputType: outputType, rows: rows,
+            columns: columns, codes: codes, probe: probe, implementation: .preferred)
+    }
+
+    /// ``measure(base:baseType:delta:output:outputType:rows:columns:codes:probe:)`` with the row sums of
+    /// `implementation`: AVX-512 (one ZMM register where the portable code uses two YMM registers) or
+    /// portable Swift, which give the same bits.
+    static func measure(
+        base: UnsafeRawBufferPointer, baseType: DType, delta: UnsafeBufferPointer<Float>,
+        output: UnsafeRawBufferPointer, outputType: DType, rows: Int, columns: Int,
+        codes: QuantizedTensor.CodeDifference?, probe: Probe, implementation: LowRankKernel.Implementation
+    ) throws(QuantizationError) -> Comparison {
+        guard implementation.isAvailable else {
+            throw .incompatibleTensors("the \(implementation) row sums do not run on this CPU")
+        }
         guard rows >= 0, columns >= 0, !rows.multipliedReportingOverflow(by: columns).overflow, probe.rows >= 0 else {
             throw .invalidShape(rows: rows, columns: columns)
         }
@@ -137,7 +155,9 @@ public enum FidelityMeasure {
                     ParallelRows.run(ranges, eachWorkerWith: { RowScratch(groups: groups) }) { scratch, range in
                         for row in range {
                             source.widen(row: row, into: scratch)
-                            perRow[row] = measureRow(scratch, groups: groups, probe: probeInputs)
+                            perRow[row] = implementation == .avx512
+                                ? measureRowAVX512(scratch, groups: groups, probe: probeInputs)
+                                : measureRow(scratch, groups: groups, probe: probeInputs)
                         }
                     } finally: { $0.deallocate() }
                 }
@@ -293,12 +313,33 @@ public enum FidelityMeasure {
                 deltaProduct = deltaProduct.addingProduct(xc, load(row.delta, group))
             }
             // On the fly, as a runtime computes it: each product accumulated in F32, then added.
-            let onTheFly = Double(baseProduct.sum() + deltaProduct.sum()) - exact.sum
+            let onTheFly = Double(laneSum(baseProduct) + laneSum(deltaProduct)) - exact.sum
             sums.probeErrorSquared += error.sum * error.sum
             sums.probeEffectSquared += effect.sum * effect.sum
             sums.onTheFlyProbeErrorSquared += onTheFly * onTheFly
         }
         return sums
+    }
+
+    /// ``measureRow(_:groups:probe:)`` in C with AVX-512 (`lorastore_measure_row_avx512`), the same bits.
+    private static func measureRowAVX512(_ row: RowScratch, groups: Int, probe: ProbeInputs) -> RowSums {
+        var sums = lorastore_row_sums()
+        UnsafeMutableRawPointer(row.widened).withMemoryRebound(to: Double.self, capacity: 3 * lanes * groups) { widened in
+            lorastore_measure_row_avx512(
+                row.base, row.delta, row.output, groups, probe.floats.baseAddress, probe.doubles.baseAddress,
+                probe.rows, probe.padded, widened, &sums)
+        }
+        return RowSums(
+            errorSquared: sums.error_squared, deltaSquared: sums.delta_squared, survivedDot: sums.survived_dot,
+            onTheFlyErrorSquared: sums.held_squared, probeErrorSquared: sums.probe_error_squared,
+            probeEffectSquared: sums.probe_effect_squared,
+            onTheFlyProbeErrorSquared: sums.on_the_fly_probe_error_squared)
+    }
+
+    /// Eight F32 lanes added from lane 0 up (the C path adds them the same way).
+    @inline(__always)
+    private static func laneSum(_ value: SIMD8<Float>) -> Float {
+        value[0] + value[1] + value[2] + value[3] + value[4] + value[5] + value[6] + value[7]
     }
 
     /// Eight columns of a padded row.

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import LoraStoreCore
+@testable import LoraStoreCore
 
 /// The loss of small adapters on re-quantization and narrow outputs, and the arithmetic of the report.
 @Suite struct FidelityTests {
@@ -201,6 +201,33 @@ import LoraStoreCore
         // rounding, far below the adapter's effect, which the BF16 output's error is not.
         #expect(onTheFly.probeErrorSquared <= 1e-6 * expected.probeEffect)
         #expect(sums.probeErrorSquared > 1e-5 * expected.probeEffect)
+    }
+
+    /// The AVX-512 row sums give the same bits as the portable ones: the figures a build records do not
+    /// depend on the CPU that measured it. Five probe rows leave one probe outside the C code's blocks of four.
+    @Test(
+        .enabled(if: LowRankKernel.Implementation.avx512.isAvailable, "this CPU has no AVX-512"),
+        arguments: [(1, 8), (37, 8), (64, 5), (203, 8)])
+    func avx512RowSumsEqualThePortableOnes(columns: Int, probeRows: Int) throws {
+        let rows = 7
+        var random = GaussianSource(seed: UInt64(10 + columns))
+        let base = (0 ..< rows * columns).map { _ in 0.02 * random.next() }
+        let delta = (0 ..< rows * columns).map { _ in 1e-3 * random.next() }
+        let output = zip(base, delta).map { FloatConversion.float(fromBFloat16: FloatConversion.bfloat16(from: $0 + $1)) }
+        let results = try [LowRankKernel.Implementation.portable, .avx512].map { implementation in
+            try base.withUnsafeBytes { base in
+                try delta.withUnsafeBufferPointer { delta in
+                    try output.withUnsafeBytes { output in
+                        try FidelityMeasure.measure(
+                            base: base, baseType: .f32, delta: delta, output: output, outputType: .f32, rows: rows,
+                            columns: columns, codes: nil, probe: FidelityMeasure.Probe(rows: probeRows, seed: 9),
+                            implementation: implementation)
+                    }
+                }
+            }
+        }
+        #expect(results[0] == results[1])
+        #expect(results[0].merged.sums.errorSquared > 0)
     }
 
     /// BF16 and F16 bytes as stored measure exactly as their F32 values do: a merge measures its output

@@ -324,7 +324,7 @@ public enum FidelityMeasure {
     /// ``measureRow(_:groups:probe:)`` in C with AVX-512 (`lorastore_measure_row_avx512`), the same bits.
     private static func measureRowAVX512(_ row: RowScratch, groups: Int, probe: ProbeInputs) -> RowSums {
         var sums = lorastore_row_sums()
-        UnsafeMutableRawPointer(row.widened).withMemoryRebound(to: Double.self, capacity: 3 * lanes * groups) { widened in
+        row.widened.withMemoryRebound(to: Double.self, capacity: 3 * lanes * groups) { widened in
             lorastore_measure_row_avx512(
                 row.base, row.delta, row.output, groups, probe.floats.baseAddress, probe.doubles.baseAddress,
                 probe.rows, probe.padded, widened, &sums)

@@ -548,27 +548,17 @@ extension LowRankKernel {
         }
     }
 
-    /// Runs `body(worker, task)` for tasks `0 ..< tasks` on up to `threads` workers (numbered from 0) and
-    /// returns whether any call returned `true`. Each worker takes the next task not yet taken, so a worker
-    /// whose core runs slower (another process, or on a virtual machine a busy neighbour) takes fewer
-    /// instead of holding up the others at the end of the pass. Each task writes disjoint memory, so which
-    /// worker runs a task cannot change the result.
+    /// Runs `body(worker, task)` for tasks `0 ..< tasks` on up to `threads` workers (numbered from 0, tasks
+    /// handed out by a ``WorkQueue``) and returns whether any call returned `true`. Each task writes disjoint
+    /// memory, so which worker runs a task cannot change the result.
     private static func parallel(tasks: Int, threads: Int, _ body: @Sendable (_ worker: Int, _ task: Int) -> Bool) -> Bool {
         let workers = workerCount(tasks: tasks, threads: threads)
-        if workers == 1 {
-            var any = false
-            for task in 0..<tasks where body(0, task) { any = true }
-            return any
-        }
         let flags = WorkerFlags(buffer: .allocate(capacity: workers))
         flags.buffer.initialize(repeating: false)
         defer { flags.buffer.deallocate() }
-        let next = Atomic<Int>(0)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        WorkQueue.run(tasks: tasks, workers: workers) { worker, next in
             var any = false
-            while true {
-                let task = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                guard task < tasks else { break }
+            while let task = next() {
                 if body(worker, task) { any = true }
             }
             flags.buffer[worker] = any

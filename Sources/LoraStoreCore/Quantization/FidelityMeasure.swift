@@ -1,4 +1,5 @@
 import CSIMDKernels
+import Foundation
 
 /// Measures how much of an adapter a materialized weight kept, next to applying the adapter on the fly.
 ///
@@ -152,14 +153,20 @@ public enum FidelityMeasure {
                 wideInputs.withUnsafeBufferPointer { wideInputs in
                     let probeInputs = ProbeInputs(floats: inputs, doubles: wideInputs, rows: probe.rows, padded: padded)
                     let ranges = ParallelRows.ranges(rows: rows, valuesPerRow: columns * (1 + probe.rows))
-                    ParallelRows.run(ranges, eachWorkerWith: { RowScratch(groups: groups) }) { scratch, range in
-                        for row in range {
-                            source.widen(row: row, into: scratch)
-                            perRow[row] = implementation == .avx512
-                                ? measureRowAVX512(scratch, groups: groups, probe: probeInputs)
-                                : measureRow(scratch, groups: groups, probe: probeInputs)
+                    let workers = min(ranges.count, ProcessInfo.processInfo.activeProcessorCount)
+                    WorkQueue.run(tasks: ranges.count, workers: workers) { _, next in
+                        // One scratch per worker, however many ranges it takes.
+                        let scratch = RowScratch(groups: groups)
+                        defer { scratch.deallocate() }
+                        while let index = next() {
+                            for row in ranges[index] {
+                                source.widen(row: row, into: scratch)
+                                perRow[row] = implementation == .avx512
+                                    ? measureRowAVX512(scratch, groups: groups, probe: probeInputs)
+                                    : measureRow(scratch, groups: groups, probe: probeInputs)
+                            }
                         }
-                    } finally: { $0.deallocate() }
+                    }
                 }
             }
         }

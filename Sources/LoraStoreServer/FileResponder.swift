@@ -59,6 +59,7 @@ struct FileResponder: Sendable {
         guard start < size else { return nil }
         if parts[1].isEmpty { return .some(start..<size) }
         guard let last = Int(parts[1]), last >= start else { return .some(nil) }
-        return .some(start..<min(size, last + 1))
+        // `last` may be any integer a client sends, up to `Int.max`: clamp before adding one.
+        return .some(start..<(min(last, size - 1) + 1))
     }
 }

@@ -93,6 +93,8 @@ import Testing
         #expect(FileResponder.parseRange("bytes=-10", size: 100) == .some(90..<100))
         #expect(FileResponder.parseRange("bytes=90-", size: 100) == .some(90..<100))
         #expect(FileResponder.parseRange("bytes=95-200", size: 100) == .some(95..<100))
+        #expect(FileResponder.parseRange("bytes=0-\(Int.max)", size: 100) == .some(0..<100), "a last byte at Int.max must not overflow")
+        #expect(FileResponder.parseRange("bytes=-\(Int.max)", size: 100) == .some(0..<100))
         #expect(FileResponder.parseRange("bytes=100-", size: 100) == nil)
         #expect(FileResponder.parseRange("bytes=-5", size: 0) == nil)
         #expect(FileResponder.parseRange("bytes=0-1,5-6", size: 100) == .some(nil))

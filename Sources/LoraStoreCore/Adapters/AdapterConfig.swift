@@ -63,7 +63,12 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         } catch {
             throw StoreError.invalidInput(path: file, reason: "not valid JSON: \(error)")
         }
-        guard case .object = document else { throw StoreError.invalidInput(path: file, reason: "not a JSON object") }
+        guard case .object(let members) = document else {
+            throw StoreError.invalidInput(path: file, reason: "not a JSON object")
+        }
+        // Python's json module keeps the last of duplicate keys and `document[...]` reads the first: refuse
+        // rather than merge with other values than PEFT would.
+        if let repeated = Self.repeatedKey(members) { throw invalid(repeated, "appears more than once") }
 
         peftType = document["peft_type"]?.string ?? "LORA"
         guard peftType == "LORA" else {
@@ -88,6 +93,7 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         case .null?, nil: alpha = Self.defaultAlpha
         case let value?:
             guard let number = value.double else { throw invalid("lora_alpha", "must be a number, not \(value.typeName)") }
+            guard number.isFinite else { throw invalid("lora_alpha", "must be a finite number") }
             alpha = number
         }
         targetModules = try Self.modules(document, "target_modules", file: file) ?? .unspecified
@@ -98,11 +104,12 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         case .array(let items)?:
             modulesToSave = items.compactMap(\.string)
             guard modulesToSave.count == items.count else { throw invalid("modules_to_save", "must list strings") }
+            for name in modulesToSave { try Self.checkExpression(name, field: "modules_to_save", file: file) }
         case .null?, nil: modulesToSave = []
         case let other?: throw invalid("modules_to_save", "must be a list, not \(other.typeName)")
         }
-        rankPattern = try Self.patterns(document, "rank_pattern", file: file)
-        alphaPattern = try Self.patterns(document, "alpha_pattern", file: file)
+        rankPattern = try Self.patterns(document, "rank_pattern", file: file) { $0.integer.map { $0 > 0 } ?? false }
+        alphaPattern = try Self.patterns(document, "alpha_pattern", file: file) { $0.double?.isFinite ?? false }
         switch document["layers_to_transform"] {
         case .number?:
             guard let layer = document["layers_to_transform"]?.integer else {
@@ -118,10 +125,13 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         }
         switch document["layers_pattern"] {
         // PEFT reads an empty pattern as none: any name before the layer index.
-        case .string(let pattern)?: layersPattern = pattern.isEmpty ? [] : [pattern]
+        case .string(let pattern)?:
+            try Self.checkExpression(pattern, field: "layers_pattern", file: file)
+            layersPattern = pattern.isEmpty ? [] : [pattern]
         case .array(let items)?:
             let patterns = items.compactMap(\.string)
             guard patterns.count == items.count else { throw invalid("layers_pattern", "must list strings") }
+            for pattern in patterns { try Self.checkExpression(pattern, field: "layers_pattern", file: file) }
             layersPattern = patterns
         case .null?, nil: layersPattern = nil
         case let other?: throw invalid("layers_pattern", "must be a string or a list, not \(other.typeName)")
@@ -134,13 +144,13 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
 
     /// The rank PEFT uses for a module (path without `base_model.model.`).
     public func rank(forModule path: String) -> Int {
-        Self.firstMatch(in: rankPattern, module: path).map { Int($0) } ?? rank
+        Self.firstMatch(in: rankPattern, module: path).flatMap { Int(exactly: $0) } ?? rank
     }
 
     /// The largest rank of any module: `r`, or a larger one from `rank_pattern` (the rank PEFT compares and
     /// gives a combination of adapters).
     public var largestRank: Int {
-        rankPattern.map { Int($0.value) }.reduce(rank, max)
+        rankPattern.compactMap { Int(exactly: $0.value) }.reduce(rank, max)
     }
 
     /// The alpha PEFT uses for a module.
@@ -219,7 +229,9 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
     /// `target_modules` or `exclude_modules`: one regular expression or a list of names; nil when absent.
     private static func modules(_ document: OrderedJSON, _ field: String, file: String) throws -> TargetModules? {
         switch document[field] {
-        case .string(let pattern)?: return .pattern(pattern)
+        case .string(let pattern)?:
+            try checkExpression(pattern, field: field, file: file)
+            return .pattern(pattern)
         case .array(let items)?:
             let names = items.compactMap(\.string)
             guard names.count == items.count else {
@@ -241,23 +253,46 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         }
     }
 
-    private static func patterns(_ document: OrderedJSON, _ field: String, file: String) throws -> [PatternEntry] {
+    /// `rank_pattern` or `alpha_pattern`: keys that are regular expressions, each mapped to a number that
+    /// `isValid` accepts (a positive integer rank, a finite alpha), in file order.
+    private static func patterns(
+        _ document: OrderedJSON, _ field: String, file: String, isValid: (OrderedJSON) -> Bool
+    ) throws -> [PatternEntry] {
         switch document[field] {
         case .object(let members)?:
+            if let repeated = repeatedKey(members) {
+                throw StoreError.invalidInput(path: file, reason: "field \"\(field)\" key \"\(repeated)\" appears more than once")
+            }
             return try members.map { member in
-                guard let value = member.value.double else {
+                guard let value = member.value.double, isValid(member.value) else {
+                    let expected = field == "rank_pattern" ? "a positive integer" : "a finite number"
                     throw StoreError.invalidInput(
-                        path: file, reason: "field \"\(field)\" key \"\(member.key)\" must map to a number")
+                        path: file, reason: "field \"\(field)\" key \"\(member.key)\" must map to \(expected)")
                 }
-                guard (try? NSRegularExpression(pattern: member.key)) != nil else {
-                    throw StoreError.invalidInput(
-                        path: file, reason: "field \"\(field)\" key \"\(member.key)\" is not a valid regular expression")
-                }
+                try checkExpression(member.key, field: field, file: file)
                 return PatternEntry(pattern: member.key, value: value)
             }
         case .null?, nil: return []
         case let other?:
             throw StoreError.invalidInput(path: file, reason: "field \"\(field)\" must be an object, not \(other.typeName)")
         }
+    }
+
+    /// Throws unless `pattern` compiles as a regular expression. The fields that hold one are checked as the
+    /// file is read, so that a pattern lorastore cannot read is an error naming the field, never a module
+    /// that quietly matches nothing.
+    private static func checkExpression(_ pattern: String, field: String, file: String) throws {
+        // Compiled as the group every use embeds it in, where an empty pattern is valid too.
+        guard (try? NSRegularExpression(pattern: "(?:\(pattern))")) == nil else { return }
+        throw StoreError.invalidInput(
+            path: file,
+            reason: "field \"\(field)\" holds \"\(pattern)\", which is not a valid regular expression (ICU syntax, "
+                + "as in NSRegularExpression)")
+    }
+
+    /// The first key that appears twice among an object's members, if any.
+    private static func repeatedKey(_ members: [OrderedJSON.Member]) -> String? {
+        var seen: Set<String> = []
+        return members.first { !seen.insert($0.key).inserted }?.key
     }
 }

@@ -103,6 +103,31 @@ struct PushFailureTests {
         }
     }
 
+    /// Values a config may hold in JSON but that no adapter can have: each is refused at push, naming the
+    /// field, where they used to trap (a rank of 1e20 converted to `Int`) or merge differently from PEFT.
+    @Test(arguments: [
+        (#""rank_pattern": {}"#, #""rank_pattern": {"q_proj": 1e20}"#, "rank_pattern"),
+        (#""rank_pattern": {}"#, #""rank_pattern": {"q_proj": 4.5}"#, "rank_pattern"),
+        (#""rank_pattern": {}"#, #""rank_pattern": {"v_proj": 0}"#, "rank_pattern"),
+        (#""alpha_pattern": {}"#, #""alpha_pattern": {"q_proj": 1e400}"#, "alpha_pattern"),
+        (#""alpha_pattern": {}"#, #""alpha_pattern": {"q_proj": 4, "q_proj": 8}"#, "alpha_pattern"),
+        (#""lora_alpha": 16"#, #""lora_alpha": 1e400"#, "lora_alpha"),
+        (#""lora_alpha": 16"#, #""lora_alpha": 16, "lora_alpha": 32"#, "lora_alpha"),
+        (#""exclude_modules": null"#, #""exclude_modules": "(?P<name>k_proj)""#, "exclude_modules"),
+        (#""layers_pattern": null"#, #""layers_pattern": ["layers("]"#, "layers_pattern"),
+    ])
+    func configValuesNoAdapterCanHave(field: String, replacement: String, named: String) throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let folder = directory.appending(path: "config")
+            try AdapterFolder.copy("a_r8_qv", to: folder, editConfig: {
+                #expect($0.contains(field))
+                return $0.replacingOccurrences(of: field, with: replacement)
+            })
+            try expectRefused(test, folder, as: "acme/config", mentions: ["adapter_config.json", "\"\(named)\""])
+        }
+    }
+
     @Test func adaptersPEFTDoesNotMergeIntoTheOriginalBase() throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory).withFP32Base()
@@ -249,7 +274,7 @@ struct PushFailureTests {
     }
 
     @Test func badNamesAndTags() throws {
-        for text in ["Acme/x", "acme//x", "../x", "acme/x:", "acme/x:.hidden", "acme/x@sha256:1234", "/acme", "acme/x:a/b", "a..b"] {
+        for text in ["Acme/x", "acme//x", "../x", "acme/x:", "acme/x:.hidden", "acme/x@sha256:1234", "/acme", "acme/x:a/b", "a..b", "sha256:deadbeef", "sha256:\(String(repeating: "ab", count: 31))a"] {
             #expect(throws: ReferenceError.self, "\(text)") { try Reference(parsing: text) }
         }
         let digest = String(repeating: "ab", count: 32)

@@ -163,6 +163,9 @@ public struct MergePlan: Sendable {
         if let limit = options.maxAdapterLoss, !(limit >= 0 && limit.isFinite) {
             throw StoreError.mergeRefused("the maximum adapter loss is a share of 0 or more, not \(limit)")
         }
+        if let size = options.maxShardSize, size <= 0 {
+            throw StoreError.mergeRefused("the maximum shard size is a positive number of bytes, not \(size)")
+        }
         guard let scheme = base.quantization?.values.first?.scheme else {
             if let policy = options.quantizedBase {
                 throw StoreError.mergeRefused("the base is not quantized; the \(policy.rawValue) policy is for quantized bases")

@@ -81,7 +81,7 @@ struct Show: AsyncParsableCommand {
     }
 
     private func formatNumber(_ value: Double) -> String {
-        value.rounded() == value ? String(Int(value)) : String(value)
+        Int(exactly: value).map(String.init) ?? String(value)
     }
 
     private func scaleText(_ adapter: AdapterRecord) -> String {

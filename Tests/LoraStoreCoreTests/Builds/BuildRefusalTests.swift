@@ -37,6 +37,23 @@ struct BuildRefusalTests {
         }
     }
 
+    /// Options no merge can honour are refused when the recipe is recorded, not when it is first pulled.
+    @Test func aShardSizeBelowOneByteIsRefused() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
+            let before = try test.snapshot()
+            for size in [0, -1] {
+                #expect(throws: StoreError.mergeRefused("the maximum shard size is a positive number of bytes, not \(size)")) {
+                    try test.store.createBuild(
+                        base: try Reference(parsing: "micro/base:fp32"), adapters: [(try Reference(parsing: "acme/a"), 1)],
+                        options: MergeOptions(maxShardSize: size))
+                }
+            }
+            #expect(try test.snapshot() == before)
+            #expect(try buildRows(test) == 0)
+        }
+    }
+
     /// A pull or merge into a folder that holds anything is refused, naming it: the folder keeps its files
     /// and the build stays a recipe.
     @Test func aPullIntoANonEmptyFolderIsRefusedAndTouchesNothing() throws {

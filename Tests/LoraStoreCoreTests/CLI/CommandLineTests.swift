@@ -106,6 +106,10 @@ struct CommandLineTests {
             #expect(tokens.count == 1 && tokens[0]["id"] as? String == id && !(tokens[0]["revokedAt"] is NSNull))
             let unknown = try run(["token", "revoke", "nope"])
             #expect(unknown.status == 1 && unknown.output.contains("nope"), "\(unknown.output)")
+            // A weight beyond Int's range used to trap when `show` printed it as an integer.
+            #expect(try run(["build", "create", "acme/huge", "--base", "micro/base:fp32", "--adapter", "acme/a@1e19"]).status == 0)
+            let huge = try run(["show", "acme/huge"])
+            #expect(huge.status == 0 && huge.output.contains("1e+19"), "\(huge.output)")
         }
     }
 }

@@ -22,7 +22,11 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses a reference, explaining what is wrong with a malformed one.
     public init(parsing text: String) throws(ReferenceError) {
-        if let digest = Digest(text), text.hasPrefix("sha256:") {
+        if text.hasPrefix("sha256:") {
+            // A mistyped digest would otherwise read as tag `<hex>` of a repository named `sha256`.
+            guard let digest = Digest(text) else {
+                throw ReferenceError(text, "a digest is written sha256: followed by 64 hex digits")
+            }
             self.repository = nil
             self.selector = .digest(digest)
             return

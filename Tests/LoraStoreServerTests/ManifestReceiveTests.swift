@@ -29,6 +29,15 @@ import Testing
             baseOfABase.base = Digest(of: Array("elsewhere".utf8))
             var quantizedAdapter = adapter
             quantizedAdapter.quantization = [:]
+            var fileTwice = adapter
+            fileTwice.files.append(adapter.files[0])
+            var tensorFileNamedLikeAFile = adapter
+            for index in tensorFileNamedLikeAFile.tensors.indices { tensorFileNamedLikeAFile.tensors[index].file = adapter.files[0].path }
+            var splitTensorFile = adapter
+            splitTensorFile.tensors[1].file = "elsewhere.safetensors"
+            var overflowingShape = adapter
+            overflowingShape.tensors[0].shape = [Int.max / 2, 4]
+            overflowingShape.tensors[0].size = 0
             let pretty = try JSONSerialization.data(
                 withJSONObject: try JSONSerialization.jsonObject(with: adapter.canonicalJSON()), options: [.prettyPrinted, .sortedKeys])
             let cases: [(String, Data)] = [
@@ -38,6 +47,10 @@ import Testing
                 ("bytes that do not fit the shape", try wrongSize.canonicalJSON()),
                 ("a base naming a base", try baseOfABase.canonicalJSON()),
                 ("a quantized adapter", try quantizedAdapter.canonicalJSON()),
+                ("a file listed twice", try fileTwice.canonicalJSON()),
+                ("a tensor file named like a small file", try tensorFileNamedLikeAFile.canonicalJSON()),
+                ("a tensor file split in two runs", try splitTensorFile.canonicalJSON()),
+                ("a shape whose size overflows", try overflowingShape.canonicalJSON()),
                 ("not JSON", Data("{".utf8)),
             ]
             let before = try store.list()

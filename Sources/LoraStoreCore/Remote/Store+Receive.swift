@@ -99,8 +99,8 @@ extension Store {
         let manifest: Manifest
         do {
             manifest = try Manifest(json: json)
-        } catch {
-            throw ReceiveError.invalidManifest("not a lorastore manifest (\(error))")
+        } catch let error as DecodingError {
+            throw ReceiveError.invalidManifest("not a lorastore manifest: \(error.explanation)")
         }
         guard try manifest.canonicalJSON() == json else {
             throw ReceiveError.invalidManifest("not in canonical form (sorted keys, no whitespace, unescaped slashes)")
@@ -115,9 +115,19 @@ extension Store {
         where !ReceiveError.isSafeFileName(name) {
             throw ReceiveError.unsafeName(name)
         }
+        // A tensor file's tensors are listed together, and no name is both a tensor file and a small file:
+        // a model folder could not hold two files of one name.
+        var fileNames = Set<String>()
+        for name in manifest.tensorFiles + manifest.files.map(\.path) where !fileNames.insert(name).inserted {
+            throw ReceiveError.invalidManifest("the file \"\(name)\" is listed twice")
+        }
+        let tensorRuns = zip(manifest.tensors, manifest.tensors.dropFirst()).filter { $0.file != $1.file }.count + 1
+        guard manifest.tensors.isEmpty || tensorRuns == manifest.tensorFiles.count else {
+            throw ReceiveError.invalidManifest("the tensors of a file must be listed together")
+        }
         for tensor in manifest.tensors {
-            let elements = tensor.shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
-            guard tensor.shape.allSatisfy({ $0 >= 0 }), tensor.dtype.byteCount(elementCount: elements) == tensor.size else {
+            let size = try? TensorInfo.byteCount(dtype: tensor.dtype, shape: tensor.shape, file: "", tensor: tensor.name)
+            guard size == tensor.size else {
                 throw ReceiveError.invalidManifest("tensor \"\(tensor.name)\": \(tensor.size) bytes do not fit \(tensor.dtype) \(tensor.shape)")
             }
         }

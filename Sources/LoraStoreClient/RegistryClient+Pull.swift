@@ -24,10 +24,17 @@ extension RegistryClient {
         for file in list.files where !ReceiveError.isSafeRelativePath(file.name) {
             throw RegistryClientError.invalidResponse("the server listed an unsafe file name \"\(file.name)\"")
         }
+        let total = try list.files.reduce(0) { total, file in
+            let (sum, overflow) = total.addingReportingOverflow(file.size)
+            guard file.size >= 0, !overflow else {
+                throw RegistryClientError.invalidResponse("the server listed \(file.name) with an impossible size, \(file.size) bytes")
+            }
+            return sum
+        }
         let staging = destination.deletingLastPathComponent().appending(path: ".\(destination.lastPathComponent).pulling")
         try manager.createDirectory(at: staging, withIntermediateDirectories: true)
         try Self.removeUnlisted(in: staging, keeping: list.files.map(\.name))
-        let counter = TransferCounter(phase: "downloading", total: list.files.reduce(0) { $0 + $1.size }, handler: progress)
+        let counter = TransferCounter(phase: "downloading", total: total, handler: progress)
         for file in list.files {
             let url = staging.appending(path: file.name)
             try manager.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -38,7 +45,7 @@ extension RegistryClient {
         return PullResult(
             downloaded: list.digest, kind: list.kind, destination: destination.path,
             files: Dictionary(list.files.map { ($0.name, $0.digest) }, uniquingKeysWith: { first, _ in first }),
-            bytes: list.files.reduce(0) { $0 + $1.size })
+            bytes: total)
     }
 
     /// Removes what an earlier, interrupted pull left in `staging` that the listing no longer names (files

@@ -74,7 +74,11 @@ public struct RegistryClient: Sendable {
         let data = Data(body.readableBytesView)
         guard let digest = response.headers.first(name: "Lorastore-Digest").flatMap({ Digest($0) }), Digest(of: data) == digest
         else { throw RegistryClientError.invalidResponse("the manifest of \(reference) does not match its digest") }
-        return (digest, try Manifest(json: data))
+        do {
+            return (digest, try Manifest(json: data))
+        } catch let error as DecodingError {
+            throw RegistryClientError.invalidResponse("the manifest of \(reference) is not one this lorastore reads: \(error.explanation)")
+        }
     }
 
     /// The files of a base, adapter or build (which the server materializes first); `text` may be an
@@ -92,8 +96,8 @@ public struct RegistryClient: Sendable {
         let (_, buffer) = try await send(path: path, query: query, method: method, body: body.map { .bytes(ByteBuffer(bytes: $0)) })
         do {
             return try RegistryAPI.decoder().decode(type, from: Data(buffer.readableBytesView))
-        } catch {
-            throw RegistryClientError.invalidResponse("\(error)")
+        } catch let error as DecodingError {
+            throw RegistryClientError.invalidResponse("the answer to \(path) is not the JSON expected: \(error.explanation)")
         }
     }
 

@@ -96,10 +96,20 @@ public struct RegistryError: HTTPResponseError, Sendable {
             default: "BAD_REQUEST"
             }
             self.init(error.status, code: code, message: error.body ?? error.status.reasonPhrase)
-        case is DecodingError:
-            self.init(.badRequest, code: "BAD_REQUEST", message: "the request body is not the JSON this endpoint takes: \(error)")
+        case let error as DecodingError:
+            self.init(
+                .badRequest, code: "BAD_REQUEST",
+                message: "the request body is not the JSON this endpoint takes: \(error.explanation)")
         default:
-            self.init(.internalServerError, code: "INTERNAL", message: "\(error)")
+            // Anything else is the server's fault (a file it could not read, the index); its description may
+            // name paths on the server, so it goes to the log (see `ErrorMiddleware`), not to the client.
+            self.init(.internalServerError, code: "INTERNAL", message: "the server failed to answer; its log says why")
         }
     }
+
+    /// Whether `translating` turns `error` into an internal error, whose details only the log gets.
+    static func isInternal(_ error: any Error) -> Bool {
+        RegistryError(translating: error).status.code >= 500 && !(error is RegistryError)
+    }
+
 }

@@ -1,12 +1,16 @@
 import Hummingbird
 
 /// Turns every error a handler throws into a ``RegistryError`` answer (JSON with a stable code), so store
-/// errors reach clients as 400/404/409 with their message instead of a bare 500.
+/// errors reach clients as 400/404/409 with their message instead of a bare 500. The server's own failures
+/// are logged in full and answered with a message that names nothing on the server.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch {
+            if RegistryError.isInternal(error) {
+                context.logger.error("\(request.method) \(request.uri.path) failed: \(error)")
+            }
             throw RegistryError(translating: error)
         }
     }

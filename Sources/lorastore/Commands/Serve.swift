@@ -26,6 +26,10 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port \(port): a port is a number from 0 to 65535") }
+    }
+
     func run() async throws {
         let store = try global.openStore(creating: true)
         var configuration = RegistryConfiguration(host: host, port: port, requireTokenForReads: requireReadToken)

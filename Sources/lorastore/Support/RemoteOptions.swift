@@ -15,7 +15,9 @@ struct RemoteOptions: ParsableArguments {
     func client() throws -> RegistryClient? {
         let environment = ProcessInfo.processInfo.environment
         guard let text = remote ?? environment["LORASTORE_REMOTE"], !text.isEmpty else { return nil }
-        guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+        guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https", url.host != nil,
+              (0...65535).contains(url.port ?? 0)
+        else {
             throw CommandError("--remote \(text): give the server's URL, e.g. http://127.0.0.1:8080")
         }
         let token = token ?? environment["LORASTORE_TOKEN"]

@@ -80,7 +80,7 @@ enum CodecBenchmarks {
                 + "to the type; tensors named after a file are its weight matrices (two or more dimensions, names ending "
                 + "in `weight`) of that type, concatenated in file order up to the same size. *ratio* = compressed / raw "
                 + "(smaller is better). Speeds are logical (uncompressed) bytes per second of wall-clock time, best of "
-                + "\(options.repetitions), each decode into a newly allocated buffer (as a blob read and ZipNN do); in "
+                + "\(options.repetitions), each decode into newly allocated memory, allocated as a blob read allocates it (an anonymous mapping advised for transparent huge pages, for a blob of 2 MiB or more; ZipNN decodes into memory from `malloc`); in "
                 + "brackets, the fraction of the read-and-rewrite bandwidth on the same number of threads.",
             "- *lorastore xans*: `ExponentCodec`, the store's codec for these types (exponent and top mantissa bits "
                 + "tANS-coded in 64 lanes, sign and low mantissa bits stored, 128 Ki-element chunks), on 1 thread and on "
@@ -184,23 +184,24 @@ enum CodecBenchmarks {
     ) throws -> (ratio: Double, compress: Double, decompress: Double) {
         var best = (compress: Double.infinity, decompress: Double.infinity)
         var encoded: [UInt8]?
-        var decoded: [UInt8] = []
+        var decoded: ScratchBuffer?
         for _ in 0..<max(repetitions, 1) {
             try alongside()
             best.compress = min(best.compress, Timing.seconds { encoded = encode() })
             guard let encoded else { throw RoundTripFailure(codec: "lorastore \(codec) (nothing gained)", dtype: dtype) }
-            // Each decode writes into fresh memory, as a blob read does (and as ZipNN's does), page faults included.
+            // Each decode writes into fresh memory allocated as a blob read allocates it (huge pages for a
+            // large blob), page faults included; the previous repetition's buffer is freed first.
+            decoded = nil
             let decompress = try encoded.withUnsafeBytes { encodedBytes in
                 try Timing.seconds {
-                    decoded = try [UInt8](unsafeUninitializedCapacity: input.count) { buffer, initialized in
-                        try decode(encodedBytes, UnsafeMutableRawBufferPointer(buffer))
-                        initialized = input.count
-                    }
+                    let buffer = ScratchBuffer(byteCount: input.count)
+                    try decode(encodedBytes, buffer.bytes)
+                    decoded = buffer
                 }
             }
             best.decompress = min(best.decompress, decompress)
         }
-        guard let encoded, decoded.withUnsafeBytes({ equal($0, input) }) else {
+        guard let encoded, let decoded, equal(UnsafeRawBufferPointer(decoded.bytes), input) else {
             throw RoundTripFailure(codec: "lorastore \(codec)", dtype: dtype)
         }
         return (Double(encoded.count) / Double(input.count), best.compress, best.decompress)

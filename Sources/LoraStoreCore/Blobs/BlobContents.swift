@@ -4,22 +4,18 @@
 public final class BlobContents: @unchecked Sendable {
     /// The blob's logical bytes.
     public let bytes: UnsafeRawBufferPointer
-    private let mapping: MappedFile?
-    private let allocation: UnsafeMutableRawBufferPointer?
+    /// What holds the bytes: the blob file's mapping, or the buffer it was decoded into.
+    private let owner: AnyObject
 
     init(mapping: MappedFile) {
-        self.mapping = mapping
-        self.allocation = nil
+        self.owner = mapping
         self.bytes = mapping.bytes
     }
 
-    init(decoded allocation: UnsafeMutableRawBufferPointer) {
-        self.mapping = nil
-        self.allocation = allocation
-        self.bytes = UnsafeRawBufferPointer(allocation)
-    }
-
-    deinit {
-        allocation?.deallocate()
+    /// The first `count` bytes of `buffer`, which a decoder filled (huge pages for a large blob, see
+    /// ``ScratchBuffer``).
+    init(decoded buffer: ScratchBuffer, count: Int) {
+        self.owner = buffer
+        self.bytes = UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<count])
     }
 }

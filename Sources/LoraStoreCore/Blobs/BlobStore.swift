@@ -184,10 +184,9 @@ public struct BlobStore: Sendable {
             throw BlobStoreError.damaged(digest, reason: "its header says \(byteCount) bytes, expected \(expected)")
         }
         do {
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: byteCount, alignment: 64)
-            let contents = BlobContents(decoded: buffer)
-            try decode(mapping.bytes, buffer)
-            return contents
+            let buffer = ScratchBuffer(byteCount: byteCount)
+            try decode(mapping.bytes, UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<byteCount]))
+            return BlobContents(decoded: buffer, count: byteCount)
         } catch {
             throw BlobStoreError.damaged(digest, reason: "\(error)")
         }

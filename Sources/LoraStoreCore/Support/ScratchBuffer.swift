@@ -5,19 +5,23 @@ import Darwin
 #endif
 import Synchronization
 
-/// The merge engine's output buffer: tens to hundreds of megabytes, written tensor after tensor.
+/// A large buffer of fresh memory: the merge engine's output, and a compressed blob's decoded bytes.
 ///
-/// Fresh memory costs a page fault and a zeroed page on its first touch, and a merge touches the whole
-/// buffer once per run. On Linux the buffer is its own anonymous mapping advised for transparent huge pages
-/// (`MADV_HUGEPAGE`), so a 44 MiB tensor takes 22 faults of 2 MiB instead of 11 264 of 4 KiB, and the
-/// kernel's stores need fewer TLB entries. One idle buffer is kept for the process's next merge
-/// (``Pool/shared``), so builds materialized one after another, as a server or the demo does, touch fresh
-/// memory once. Measured on a 1.14 GiB F32 base with a rank-8 adapter (2 cores, merges one after another in
-/// one process, best of 8): 58–61 ms per merge with a new `malloc` buffer each, 51 ms with huge pages, 44 ms
-/// with huge pages and the kept buffer.
+/// Fresh memory costs a page fault and a zeroed page on its first touch. On Linux a buffer of 2 MiB or more
+/// is its own anonymous mapping advised for transparent huge pages (`MADV_HUGEPAGE`), so a 44 MiB tensor
+/// takes 22 faults of 2 MiB instead of 11 264 of 4 KiB, and the stores into it need fewer TLB entries;
+/// smaller ones come from `malloc`, where a mapping of their own would cost more system calls than it
+/// saves. Measured on this project's 2-core machine, writing 64 MiB of fresh memory: 15 ms with `malloc`,
+/// 3.9 ms mapped with huge pages (best of 5; a write of memory already touched takes 1.8 ms).
 ///
-/// Public so that the benchmarks measure their reference bandwidths and in-memory merges on memory of the
-/// same kind (``init(byteCount:)``).
+/// The merge engine keeps one idle buffer for the process's next merge (``Pool/shared``), so builds
+/// materialized one after another, as a server or the demo does, touch fresh memory once. Measured on a
+/// 1.14 GiB F32 base with a rank-8 adapter (2 cores, merges one after another in one process, best of 8):
+/// 58–61 ms per merge with a new `malloc` buffer each, 51 ms with huge pages, 44 ms with huge pages and the
+/// kept buffer.
+///
+/// Public so that the benchmarks measure their reference bandwidths, in-memory merges and decodes on memory
+/// of the same kind (``init(byteCount:)``).
 public final class ScratchBuffer: @unchecked Sendable {
     // @unchecked: one merge uses a buffer at a time; the idle slot hands it over under a lock.
 
@@ -53,11 +57,15 @@ public final class ScratchBuffer: @unchecked Sendable {
         }
     }
 
+    /// Bytes from which a buffer is a mapping of its own: one transparent huge page.
+    static let mappedThreshold = 2 << 20
+
     /// A buffer of `byteCount` bytes of its own, outside the pool.
     public init(byteCount: Int) {
         let count = max(byteCount, 1)
         #if os(Linux)
-        let address = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        let address = count >= Self.mappedThreshold
+            ? mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) : nil
         if let address, address != UnsafeMutableRawPointer(bitPattern: -1) {
             // Advice only: without transparent huge pages the mapping works with 4 KiB pages.
             _ = madvise(address, count, MADV_HUGEPAGE)

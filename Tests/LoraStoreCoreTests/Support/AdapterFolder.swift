@@ -31,7 +31,7 @@ enum AdapterFolder {
     static func writeF32(_ tensors: [(name: String, shape: [Int], values: [Float])], to url: URL) throws {
         let buffers = tensors.map { tensor in tensor.values.withUnsafeBytes { Array($0) } }
         try withByteBuffers(buffers) { pointers in
-            try SafetensorsWriter.write(
+            _ = try SafetensorsWriter.write(
                 to: url,
                 tensors: zip(tensors, pointers).map { ($0.name, .f32, $0.shape, $1) },
                 metadata: ["format": "pt"])

@@ -138,7 +138,7 @@ extension Store {
             let data = try Data(contentsOf: url)
             let digest = Digest(of: data)
             fileEntries.append(FileEntry(path: url.lastPathComponent, digest: digest, size: data.count))
-            blobs[digest] = PendingBlob(source: .file(data), encoding: CodecPolicy.fileEncoding)
+            blobs[digest] = PendingBlob(source: .file(data, name: url.path), encoding: CodecPolicy.fileEncoding)
         }
         var fileMetadata: [String: [String: String]] = [:]
         for file in files {

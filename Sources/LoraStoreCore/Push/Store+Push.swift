@@ -128,7 +128,14 @@ extension Store {
         let attempts = try missing.parallelMap { digest, blob in
             Result {
                 defer { counter.add(blob.size) }
-                return try blob.withBytes { try BlobBatch.stage($0, digest: digest, encoding: blob.encoding, in: blobs) }
+                do {
+                    return try blob.withBytes { try BlobBatch.stage($0, digest: digest, encoding: blob.encoding, in: blobs) }
+                } catch let error as FileAccessError {
+                    // The temporary file's name says nothing to the user; what was being stored does.
+                    throw FileAccessError(
+                        operation: error.operation, path: error.path, code: error.code,
+                        reason: "\(error.reason), while storing \(blob.origin)")
+                }
             }
         }
         var staged: [BlobBatch.Staged] = []

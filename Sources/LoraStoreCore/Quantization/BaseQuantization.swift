@@ -89,7 +89,8 @@ struct BaseQuantization {
                 let data = Data(bytes)
                 let digest = Digest(of: data)
                 tensors.append(TensorEntry(name: name, dtype: dtype, shape: shape, digest: digest, size: data.count, file: entry.file))
-                blobs[digest] = PendingBlob(source: .file(data), encoding: policy.encoding(for: .base, dtype: dtype))
+                blobs[digest] = PendingBlob(
+                    source: .file(data, name: "quantized tensor \"\(name)\""), encoding: policy.encoding(for: .base, dtype: dtype))
             }
             weights[entry.name] = QuantizedWeight(
                 scheme: scheme, dtype: entry.dtype, shape: entry.shape,
@@ -114,7 +115,7 @@ struct BaseQuantization {
             let data = index.encoded()
             let digest = Digest(of: data)
             files[position] = FileEntry(path: ShardIndex.fileName, digest: digest, size: data.count)
-            blobs[digest] = PendingBlob(source: .file(data), encoding: CodecPolicy.fileEncoding)
+            blobs[digest] = PendingBlob(source: .file(data, name: ShardIndex.fileName), encoding: CodecPolicy.fileEncoding)
         }
         manifest = Manifest(
             kind: .base, tensors: tensors, files: files, fileMetadata: fileMetadata, quantization: weights)

@@ -21,6 +21,9 @@ struct FullDiskTests {
                 let before = try test.snapshot()
                 let message = expectNoSpace { try test.store.push(folder, to: try Reference(parsing: "acme/large")) }
                 #expect(message.contains(disk.path), "the message names the file it could not write: \(message)")
+                #expect(
+                    message.contains("while storing tensor \"") && message.contains(folder.path),
+                    "the message names the tensor and the file it comes from: \(message)")
                 #expect(try test.snapshot() == before, "the store changed")
             }
             // The space the failed push took is free again: a small push fits.

@@ -7,7 +7,10 @@ extension Store {
     /// Everything is validated before anything is written: safetensors structure, shard index, NaN and
     /// infinity, and for adapters every key and shape against the base. Then new blobs are written
     /// (existing ones are reused, so a model pushed twice or in another shard layout adds no tensor bytes)
-    /// and one transaction records blobs, manifest and tag. A push that fails leaves the store as it was.
+    /// and one transaction records blobs, manifest and tag. A push that fails leaves the store as it was,
+    /// except when the index itself fails (its disk full, say): then blob files the push linked may stay,
+    /// unreferenced, until `lorastore gc` removes them, since only the index can tell whether another
+    /// writer adopted them.
     @discardableResult
     public func push(_ path: URL, to reference: Reference, options: PushOptions = PushOptions()) throws -> PushResult {
         guard let repository = reference.repository, let tag = reference.tag else {

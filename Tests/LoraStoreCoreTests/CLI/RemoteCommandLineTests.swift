@@ -23,6 +23,18 @@ struct RemoteCommandLineTests {
         return (process, port)
     }
 
+    /// A port no socket can have is refused with the option named, before NIO (which would trap on it)
+    /// sees it.
+    @Test func portsOutsideTheirRangeAreRefused() throws {
+        try TemporaryDirectory.with { directory in
+            let store = directory.appending(path: "store").path
+            let serve = try CommandLineTool.run(["serve", "--port", "70000", "--store", store])
+            #expect(serve.status != 0 && serve.output.contains("--port 70000"), "\(serve.output)")
+            let list = try CommandLineTool.run(["ls", "--remote", "http://127.0.0.1:99999"])
+            #expect(list.status != 0 && list.output.contains("--remote http://127.0.0.1:99999"), "\(list.output)")
+        }
+    }
+
     @Test func pushAndPullThroughAServerProcess() throws {
         try TemporaryDirectory.with { directory in
             let server = directory.appending(path: "server").path

@@ -30,6 +30,11 @@ struct FileResponder: Sendable {
                 headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(file.size)"
             }
         }
+        // The bytes are read as they are sent, after the status line: a blob missing from a damaged store
+        // must fail the request here, while it can still be answered with an error.
+        if let missing = file.blobs.first(where: { self.store.blobs.storedSize(of: $0) == nil }) {
+            throw BlobStoreError.missing(missing)
+        }
         let (store, metrics, sent) = (store, metrics, range)
         let body = ResponseBody(contentLength: sent.count) { writer in
             let reader = ServedFileReader(file, in: store, range: sent)

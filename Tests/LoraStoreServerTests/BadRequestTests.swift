@@ -66,6 +66,21 @@ import Testing
         }
     }
 
+    /// A failure of the server's own (here a blob file gone from under the index) is a 500 whose message
+    /// names nothing on the server: the full error goes to the log.
+    @Test func theServersOwnFailuresNameNothingOnTheServer() async throws {
+        try await RouterTest.with { client, store, _ in
+            let digest = try #require(try store.resolve(try Reference(parsing: "micro/base:fp32")).manifest.tensors.first?.digest)
+            try FileManager.default.removeItem(atPath: store.blobs.path(of: digest))
+            try await client.execute(uri: "/api/v1/blobs/\(digest.hex)", method: .get) { response in
+                #expect(response.status == .internalServerError)
+                let (code, message) = try RouterTest.error(in: Data(buffer: response.body))
+                #expect(code == "INTERNAL")
+                #expect(!message.contains(store.root.path) && !message.contains(digest.hex), "\(message)")
+            }
+        }
+    }
+
     @Test func namesAndPathsCannotLeaveTheStore() async throws {
         try await RouterTest.with { client, store, admin in
             let auth: HTTPFields = [.authorization: "Bearer \(admin)"]

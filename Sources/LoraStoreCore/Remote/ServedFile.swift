@@ -41,6 +41,15 @@ public struct ServedFile: Sendable, Hashable {
         self.source = source
     }
 
+    /// The blobs the file's bytes are read from, in order.
+    public var blobs: [Digest] {
+        switch source {
+        case .blob(let digest): [digest]
+        case .safetensors(_, let tensors): tensors.map(\.digest)
+        case .bytes: []
+        }
+    }
+
     /// Whether the file holds tensors (what Hugging Face keeps in LFS).
     public var isTensorFile: Bool {
         if case .safetensors = source { true } else { false }

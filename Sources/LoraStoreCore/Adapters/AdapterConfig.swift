@@ -108,8 +108,12 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         case .null?, nil: modulesToSave = []
         case let other?: throw invalid("modules_to_save", "must be a list, not \(other.typeName)")
         }
-        rankPattern = try Self.patterns(document, "rank_pattern", file: file) { $0.integer.map { $0 > 0 } ?? false }
-        alphaPattern = try Self.patterns(document, "alpha_pattern", file: file) { $0.double?.isFinite ?? false }
+        rankPattern = try Self.patterns(document, "rank_pattern", file: file, expected: "a positive integer") {
+            $0.integer.map { $0 > 0 } ?? false
+        }
+        alphaPattern = try Self.patterns(document, "alpha_pattern", file: file, expected: "a finite number") {
+            $0.double?.isFinite ?? false
+        }
         switch document["layers_to_transform"] {
         case .number?:
             guard let layer = document["layers_to_transform"]?.integer else {
@@ -254,9 +258,9 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
     }
 
     /// `rank_pattern` or `alpha_pattern`: keys that are regular expressions, each mapped to a number that
-    /// `isValid` accepts (a positive integer rank, a finite alpha), in file order.
+    /// `isValid` accepts (`expected` says what that is, for the error), in file order.
     private static func patterns(
-        _ document: OrderedJSON, _ field: String, file: String, isValid: (OrderedJSON) -> Bool
+        _ document: OrderedJSON, _ field: String, file: String, expected: String, isValid: (OrderedJSON) -> Bool
     ) throws -> [PatternEntry] {
         switch document[field] {
         case .object(let members)?:
@@ -265,7 +269,6 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
             }
             return try members.map { member in
                 guard let value = member.value.double, isValid(member.value) else {
-                    let expected = field == "rank_pattern" ? "a positive integer" : "a finite number"
                     throw StoreError.invalidInput(
                         path: file, reason: "field \"\(field)\" key \"\(member.key)\" must map to \(expected)")
                 }

@@ -23,7 +23,7 @@ import Synchronization
 /// Public so that the benchmarks measure their reference bandwidths, in-memory merges and decodes on memory
 /// of the same kind (``init(byteCount:)``).
 public final class ScratchBuffer: @unchecked Sendable {
-    // @unchecked: one merge uses a buffer at a time; the idle slot hands it over under a lock.
+    // @unchecked: one merge or one blob read uses a buffer at a time; the idle slot hands it over under a lock.
 
     /// The writable bytes, 64-byte aligned (page-aligned when mapped), not yet touched.
     public let bytes: UnsafeMutableRawBufferPointer

@@ -63,13 +63,24 @@ LORASTORE_INLINE __m256i bfloat16_rounded_native(__m512 value) {
     return (__m256i)_mm512_cvtneps_pbh(value);
 }
 
-/// Rounds sixteen F32 values once into `type`, stores the lanes in `mask`, and returns the lanes whose
-/// stored value is NaN or infinite (overflow when narrowing included).
+/// Whether `address` starts a `bytes`-aligned block, as a non-temporal store needs.
+LORASTORE_INLINE int is_aligned(const void *address, uintptr_t bytes) {
+    return ((uintptr_t)address & (bytes - 1)) == 0;
+}
+
+/// Rounds sixteen F32 values once into `type`, stores the lanes in `mask` (all of them with a non-temporal
+/// store when `streaming` and the address allows), and returns the lanes whose stored value is NaN or
+/// infinite (overflow when narrowing included).
 LORASTORE_INLINE __mmask16 store_lanes(
-    void *output, size_t index, __m512 value, int type, int native_bf16, __mmask16 mask
+    void *output, size_t index, __m512 value, int type, int native_bf16, int streaming, __mmask16 mask
 ) {
     if (type == LORASTORE_ELEMENT_F32) {
-        _mm512_mask_storeu_ps((float *)output + index, mask, value);
+        float *destination = (float *)output + index;
+        if (streaming && mask == 0xFFFF && is_aligned(destination, 64)) {
+            _mm512_stream_ps(destination, value);
+        } else {
+            _mm512_mask_storeu_ps(destination, mask, value);
+        }
         return _mm512_fpclass_ps_mask(value, FP_CLASS_NAN_OR_INFINITY);
     }
     __m256i narrowed;
@@ -81,7 +92,12 @@ LORASTORE_INLINE __mmask16 store_lanes(
         narrowed = native_bf16 ? bfloat16_rounded_native(value) : bfloat16_rounded(value);
         exponent_bits = _mm256_set1_epi16(0x7F80);
     }
-    _mm256_mask_storeu_epi16((uint16_t *)output + index, mask, narrowed);
+    uint16_t *destination = (uint16_t *)output + index;
+    if (streaming && mask == 0xFFFF && is_aligned(destination, 32)) {
+        _mm256_stream_si256((__m256i *)destination, narrowed);
+    } else {
+        _mm256_mask_storeu_epi16(destination, mask, narrowed);
+    }
     return _mm256_mask_cmpeq_epi16_mask(mask, _mm256_and_si256(narrowed, exponent_bits), exponent_bits);
 }
 
@@ -160,7 +176,12 @@ LORASTORE_INLINE uint32_t merge_tile(
                 narrowed = _mm512_inserti64x4(_mm512_castsi256_si512(bfloat16_rounded(low)), bfloat16_rounded(high), 1);
                 nonfinite |= _mm512_cmpeq_epi16_mask(_mm512_and_si512(narrowed, exponent_bits), exponent_bits);
             }
-            _mm512_storeu_si512((uint16_t *)source.output + index, narrowed);
+            uint16_t *destination = (uint16_t *)source.output + index;
+            if (source.streaming_stores && is_aligned(destination, 64)) {
+                _mm512_stream_si512((void *)destination, narrowed);
+            } else {
+                _mm512_storeu_si512(destination, narrowed);
+            }
         }
         return nonfinite;
     }
@@ -170,7 +191,8 @@ LORASTORE_INLINE uint32_t merge_tile(
         for (int j = 0; j < chunks; j++) {
             size_t index = (row + i) * source.cols + (chunk + j) * LANES;
             __m512 sum = _mm512_add_ps(load_lanes(source.base, index, base_type, masks[j]), delta[i][j]);
-            nonfinite |= store_lanes(source.output, index, sum, output_type, native_bf16, masks[j]);
+            nonfinite |= store_lanes(
+                source.output, index, sum, output_type, native_bf16, source.streaming_stores, masks[j]);
         }
     }
     return nonfinite;
@@ -245,11 +267,15 @@ LORASTORE_AVX512 int lorastore_merge_rows_avx512(
     const lorastore_merge_rows *plan, size_t row_start, size_t row_end, float *scratch
 ) {
     pack_left(plan, row_start, row_end, scratch);
+    int nonfinite;
     switch (plan->base_type) {
-    case LORASTORE_ELEMENT_F32: return merge_rows_to(plan, scratch, row_start, row_end, LORASTORE_ELEMENT_F32);
-    case LORASTORE_ELEMENT_F16: return merge_rows_to(plan, scratch, row_start, row_end, LORASTORE_ELEMENT_F16);
-    default: return merge_rows_to(plan, scratch, row_start, row_end, LORASTORE_ELEMENT_BF16);
+    case LORASTORE_ELEMENT_F32: nonfinite = merge_rows_to(plan, scratch, row_start, row_end, LORASTORE_ELEMENT_F32); break;
+    case LORASTORE_ELEMENT_F16: nonfinite = merge_rows_to(plan, scratch, row_start, row_end, LORASTORE_ELEMENT_F16); break;
+    default: nonfinite = merge_rows_to(plan, scratch, row_start, row_end, LORASTORE_ELEMENT_BF16);
     }
+    // Non-temporal stores are weakly ordered: make them visible before the caller reports the rows done.
+    if (plan->streaming_stores) _mm_sfence();
+    return nonfinite;
 }
 
 LORASTORE_AVX512 float lorastore_largest_magnitude_avx512(const float *values, size_t count) {

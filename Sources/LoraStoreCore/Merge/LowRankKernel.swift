@@ -66,6 +66,21 @@ public enum LowRankKernel {
         output: UnsafeMutableRawPointer, outputType: DType,
         threads: Int, implementation: Implementation = .preferred
     ) throws -> Outcome {
+        try merge(
+            base: base, baseType: baseType, rows: rows, cols: cols, update: update, output: output,
+            outputType: outputType, threads: threads, implementation: implementation,
+            streamingStoresFrom: streamingStoreBytes)
+    }
+
+    /// ``merge(base:baseType:rows:cols:update:output:outputType:threads:implementation:)`` with the output
+    /// size from which the AVX-512 kernel writes with non-temporal stores (``streamingStoreBytes``; tests
+    /// lower it to reach those stores with small matrices).
+    static func merge(
+        base: UnsafeRawPointer, baseType: DType, rows: Int, cols: Int,
+        update: LowRankUpdate,
+        output: UnsafeMutableRawPointer, outputType: DType,
+        threads: Int, implementation: Implementation, streamingStoresFrom streamingBytes: Int
+    ) throws -> Outcome {
         guard implementation.isAvailable else { throw Failure.unavailable(implementation) }
         guard baseType.isMergeable else { throw Failure.unsupportedType(baseType) }
         guard outputType.isMergeable else { throw Failure.unsupportedType(outputType) }
@@ -77,7 +92,8 @@ public enum LowRankKernel {
         }
         if rows == 0 || cols == 0 { return Outcome(hasNonFiniteOutput: false) }
         if implementation == .avx512 {
-            return mergeAVX512(base, baseType, rows, cols, update, output, outputType, threads)
+            let streaming = rows * cols * (outputType.byteWidth ?? 4) >= streamingBytes
+            return mergeAVX512(base, baseType, rows, cols, update, output, outputType, threads, streaming: streaming)
         }
         switch baseType {
         case .f32: return merge(FloatConversion.Float32Lanes.self, base, rows, cols, update, output, outputType, threads)

@@ -1,5 +1,5 @@
 import Testing
-import LoraStoreCore
+@testable import LoraStoreCore
 
 /// Deterministic values in [-magnitude, magnitude].
 private func values(_ count: Int, seed: UInt64, magnitude: Float) -> [Float] {
@@ -55,20 +55,26 @@ private func reference(base: [Float], update: LowRankUpdate, outputType: DType) 
 /// The implementations this CPU runs; every exactness test runs on each of them.
 private let implementations = LowRankKernel.Implementation.allCases.filter(\.isAvailable)
 
+/// Merges into a fresh buffer of output bytes that starts `offset` bytes past a 64-byte boundary, so that
+/// the AVX-512 kernel's streaming stores (taken from `streamingStoresFrom` output bytes) meet aligned and
+/// unaligned rows as chosen.
 private func merge(
     _ base: [UInt8], _ baseType: DType, _ update: LowRankUpdate, _ outputType: DType, threads: Int,
-    implementation: LowRankKernel.Implementation = .preferred
+    implementation: LowRankKernel.Implementation = .preferred,
+    streamingStoresFrom streamingBytes: Int = LowRankKernel.streamingStoreBytes, offset: Int = 0
 ) throws -> (bytes: [UInt8], outcome: LowRankKernel.Outcome) {
-    var output = [UInt8](repeating: 0xAA, count: update.rows * update.cols * (outputType.byteWidth ?? 4))
+    let count = update.rows * update.cols * (outputType.byteWidth ?? 4)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: count + offset, alignment: 64)
+    defer { buffer.deallocate() }
+    buffer.initializeMemory(as: UInt8.self, repeating: 0xAA)
+    let output = UnsafeMutableRawBufferPointer(rebasing: buffer[offset...])
     let outcome = try base.withUnsafeBytes { source in
-        try output.withUnsafeMutableBytes { destination in
-            try LowRankKernel.merge(
-                base: source.baseAddress!, baseType: baseType, rows: update.rows, cols: update.cols, update: update,
-                output: destination.baseAddress!, outputType: outputType, threads: threads,
-                implementation: implementation)
-        }
+        try LowRankKernel.merge(
+            base: source.baseAddress!, baseType: baseType, rows: update.rows, cols: update.cols, update: update,
+            output: output.baseAddress!, outputType: outputType, threads: threads,
+            implementation: implementation, streamingStoresFrom: streamingBytes)
     }
-    return (output, outcome)
+    return (Array(output), outcome)
 }
 
 private func randomUpdate(rows: Int, cols: Int, rank: Int, seed: UInt64) throws -> LowRankUpdate {
@@ -154,6 +160,30 @@ private let shapes: [(rows: Int, cols: Int, rank: Int)] = [
             let avx512 = try merge(input.base, baseType, input.update, outputType, threads: 2, implementation: .avx512)
             #expect(avx512.bytes == portable.bytes, "\(name)")
             #expect(avx512.outcome == portable.outcome, "\(name)")
+        }
+    }
+
+    /// The AVX-512 kernel's non-temporal stores (for large outputs) write what its ordinary stores write,
+    /// on rows that start on a 64-byte boundary and on rows that do not (which fall back to ordinary
+    /// stores), with the special values and with random ones.
+    @Test(
+        .enabled(
+            if: LowRankKernel.Implementation.avx512.isAvailable,
+            "this CPU has no AVX-512: the AVX-512 merge kernel's streaming stores are not compared"),
+        arguments: [DType.f32, .f16, .bf16], [DType.f32, .f16, .bf16])
+    func streamingStoresWriteWhatOrdinaryStoresWrite(baseType: DType, outputType: DType) throws {
+        let random = (
+            base: try encode(values(40 * 256, seed: 31, magnitude: 2), as: baseType),
+            update: try randomUpdate(rows: 40, cols: 256, rank: 16, seed: 32))
+        for (name, input) in [("special values", try specialValueInputs(baseType: baseType)), ("random values", random)] {
+            let portable = try merge(input.base, baseType, input.update, outputType, threads: 1, implementation: .portable)
+            for offset in [0, 2, 32] {
+                let streamed = try merge(
+                    input.base, baseType, input.update, outputType, threads: 2, implementation: .avx512,
+                    streamingStoresFrom: 0, offset: offset)
+                #expect(streamed.bytes == portable.bytes, "\(name), output \(offset) bytes past a 64-byte boundary")
+                #expect(streamed.outcome == portable.outcome, "\(name)")
+            }
         }
     }
 

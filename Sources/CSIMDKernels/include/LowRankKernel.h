@@ -46,8 +46,9 @@ typedef struct {
     /// infinity, so with such deltas a finite sum cannot round to infinity and the kernel may find
     /// non-finite BF16 outputs from the F32 sums' classes alone.
     int bounded_delta;
-    /// 1 to write whole 64-byte-aligned vectors with non-temporal stores, which skip reading each output
-    /// line before overwriting it; for outputs too large to be read back from the caches anyway.
+    /// 1 to write whole vectors at aligned addresses (64 bytes, or 32 for sixteen 16-bit values) with
+    /// non-temporal stores, which skip reading each output line before overwriting it; for outputs too
+    /// large to be read back from the caches anyway.
     int streaming_stores;
 } lorastore_merge_rows;
 

@@ -3,7 +3,6 @@ import Hummingbird
 import Logging
 import LoraStoreClient
 import LoraStoreCore
-import ServiceLifecycle
 import Testing
 
 /// The client against a server that answers what no lorastore registry would: the client refuses with an
@@ -43,22 +42,9 @@ import Testing
         let app = Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next(), let endpoint = URL(string: "http://127.0.0.1:\(port)") else {
-                throw CancellationError()
-            }
-            let result: Result<Void, any Error>
-            do {
-                result = .success(try await body(endpoint))
-            } catch {
-                result = .failure(error)
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            try result.get()
+        try await RunningServer.with(app, ports: ports, logger: logger) { port in
+            guard let endpoint = URL(string: "http://127.0.0.1:\(port)") else { throw CancellationError() }
+            try await body(endpoint)
         }
     }
 }

@@ -2,7 +2,6 @@ import Foundation
 import LoraStoreClient
 import LoraStoreCore
 import LoraStoreServer
-import ServiceLifecycle
 import Logging
 
 /// A registry server on 127.0.0.1 and a free port over a fresh store, for one test.
@@ -44,23 +43,11 @@ struct TestRegistry: Sendable {
             let app = buildApplication(
                 store: store, configuration: configuration, metrics: metrics, logger: logger,
                 onServerRunning: { port in continuation.yield(port) })
-            let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
-            return try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
-                var iterator = ports.makeAsyncIterator()
-                guard let port = await iterator.next() else { throw CancellationError() }
-                let registry = TestRegistry(
-                    directory: directory, store: store, metrics: metrics,
-                    endpoint: URL(string: "http://127.0.0.1:\(port)")!, adminToken: admin.secret)
-                let result: Result<T, any Error>
-                do {
-                    result = .success(try await body(registry))
-                } catch {
-                    result = .failure(error)
-                }
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
-                return try result.get()
+            return try await RunningServer.with(app, ports: ports, logger: logger) { port in
+                try await body(
+                    TestRegistry(
+                        directory: directory, store: store, metrics: metrics,
+                        endpoint: URL(string: "http://127.0.0.1:\(port)")!, adminToken: admin.secret))
             }
         }
     }

@@ -106,10 +106,4 @@ public struct RegistryError: HTTPResponseError, Sendable {
             self.init(.internalServerError, code: "INTERNAL", message: "the server failed to answer; its log says why")
         }
     }
-
-    /// Whether `translating` turns `error` into an internal error, whose details only the log gets.
-    static func isInternal(_ error: any Error) -> Bool {
-        RegistryError(translating: error).status.code >= 500 && !(error is RegistryError)
-    }
-
 }

@@ -8,10 +8,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch {
-            if RegistryError.isInternal(error) {
+            let answer = RegistryError(translating: error)
+            // A failure of the server's own: its details go to the log only.
+            if answer.status.code >= 500, !(error is RegistryError) {
                 context.logger.error("\(request.method) \(request.uri.path) failed: \(error)")
             }
-            throw RegistryError(translating: error)
+            throw answer
         }
     }
 }

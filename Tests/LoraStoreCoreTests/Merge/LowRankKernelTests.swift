@@ -77,6 +77,15 @@ private func merge(
     return (Array(output), outcome)
 }
 
+/// A random `rows × cols` base of `baseType` and a random rank-`rank` update of it.
+private func randomInputs(
+    rows: Int, cols: Int, rank: Int, baseType: DType, seed: UInt64
+) throws -> (base: [UInt8], update: LowRankUpdate) {
+    (
+        try encode(values(rows * cols, seed: seed + 1, magnitude: 2), as: baseType),
+        try randomUpdate(rows: rows, cols: cols, rank: rank, seed: seed))
+}
+
 private func randomUpdate(rows: Int, cols: Int, rank: Int, seed: UInt64) throws -> LowRankUpdate {
     try LowRankUpdate(
         rows: rows, cols: cols, rank: rank,
@@ -152,9 +161,7 @@ private let shapes: [(rows: Int, cols: Int, rank: Int)] = [
         arguments: [DType.f32, .f16, .bf16], [DType.f32, .f16, .bf16])
     func avx512MatchesPortable(baseType: DType, outputType: DType) throws {
         let special = try specialValueInputs(baseType: baseType)
-        let random = (
-            base: try encode(values(97 * 131, seed: 22, magnitude: 2), as: baseType),
-            update: try randomUpdate(rows: 97, cols: 131, rank: 17, seed: 21))
+        let random = try randomInputs(rows: 97, cols: 131, rank: 17, baseType: baseType, seed: 21)
         for (name, input) in [("special values", special), ("random values", random)] {
             let portable = try merge(input.base, baseType, input.update, outputType, threads: 1, implementation: .portable)
             let avx512 = try merge(input.base, baseType, input.update, outputType, threads: 2, implementation: .avx512)
@@ -172,9 +179,7 @@ private let shapes: [(rows: Int, cols: Int, rank: Int)] = [
             "this CPU has no AVX-512: the AVX-512 merge kernel's streaming stores are not compared"),
         arguments: [DType.f32, .f16, .bf16], [DType.f32, .f16, .bf16])
     func streamingStoresWriteWhatOrdinaryStoresWrite(baseType: DType, outputType: DType) throws {
-        let random = (
-            base: try encode(values(40 * 256, seed: 31, magnitude: 2), as: baseType),
-            update: try randomUpdate(rows: 40, cols: 256, rank: 16, seed: 32))
+        let random = try randomInputs(rows: 40, cols: 256, rank: 16, baseType: baseType, seed: 31)
         for (name, input) in [("special values", try specialValueInputs(baseType: baseType)), ("random values", random)] {
             let portable = try merge(input.base, baseType, input.update, outputType, threads: 1, implementation: .portable)
             for offset in [0, 2, 32] {

@@ -104,7 +104,7 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         case .array(let items)?:
             modulesToSave = items.compactMap(\.string)
             guard modulesToSave.count == items.count else { throw invalid("modules_to_save", "must list strings") }
-            for name in modulesToSave { try Self.checkExpression(name, field: "modules_to_save", file: file) }
+            for name in modulesToSave { try Self.checkPattern(name, as: .savedModule, field: "modules_to_save", file: file) }
         case .null?, nil: modulesToSave = []
         case let other?: throw invalid("modules_to_save", "must be a list, not \(other.typeName)")
         }
@@ -130,12 +130,12 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         switch document["layers_pattern"] {
         // PEFT reads an empty pattern as none: any name before the layer index.
         case .string(let pattern)?:
-            try Self.checkExpression(pattern, field: "layers_pattern", file: file)
+            try Self.checkPattern(pattern, as: .layerName, field: "layers_pattern", file: file)
             layersPattern = pattern.isEmpty ? [] : [pattern]
         case .array(let items)?:
             let patterns = items.compactMap(\.string)
             guard patterns.count == items.count else { throw invalid("layers_pattern", "must list strings") }
-            for pattern in patterns { try Self.checkExpression(pattern, field: "layers_pattern", file: file) }
+            for pattern in patterns { try Self.checkPattern(pattern, as: .layerName, field: "layers_pattern", file: file) }
             layersPattern = patterns
         case .null?, nil: layersPattern = nil
         case let other?: throw invalid("layers_pattern", "must be a string or a list, not \(other.typeName)")
@@ -177,27 +177,26 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
     /// never loaded by PEFT.
     public func targets(module path: String) -> Bool {
         switch excludeModules {
-        case .pattern(let pattern)?: if Self.matches("^(?:\(pattern))$", path) { return false }
+        case .pattern(let pattern)?: if PeftPatternRole.wholePath.matches(pattern, module: path) { return false }
         case .names(let names)?: if Self.names(names, include: path) { return false }
         case .unspecified?, nil: break
         }
-        if modulesToSave.contains(where: { Self.matches("^(?:(^|.*\\.)\($0)($|\\..*))", path) }) { return false }
+        if modulesToSave.contains(where: { PeftPatternRole.savedModule.matches($0, module: path) }) { return false }
         switch targetModules {
         // Unsaid or PEFT's shorthand for every linear layer: the file's factors are what was targeted.
         case .unspecified: return true
-        case .pattern(let pattern): return pattern == "all-linear" || Self.matches("^(?:\(pattern))$", path)
+        case .pattern(let pattern): return pattern == "all-linear" || PeftPatternRole.wholePath.matches(pattern, module: path)
         case .names(let names):
             if names.contains(path) { return true }
             guard names.contains(where: { path.hasSuffix("." + $0) }) else { return false }
             guard let layers = layersToTransform, !layers.isEmpty else { return true }
-            let prefixes = (layersPattern ?? []).isEmpty
-                ? ["^.*?\\.[^.]*\\.(\\d+)\\."]
-                : (layersPattern ?? []).map { "^(?:^|.*?\\.)\($0)\\.(\\d+)\\." }
-            for prefix in prefixes {
-                guard let expression = try? NSRegularExpression(pattern: prefix),
-                      let match = expression.firstMatch(in: path, range: NSRange(path.startIndex..., in: path))
-                else { continue }
-                guard let range = Range(match.range(at: 1), in: path), let layer = Int(path[range]) else { return false }
+            let rules = (layersPattern ?? []).isEmpty
+                ? [try? PythonPattern(PeftPatternRole.defaultLayerIndex)]
+                : (layersPattern ?? []).map { try? PeftPatternRole.layerName.compile($0) }
+            for rule in rules {
+                guard let match = rule?.matchPrefix(path) else { continue }
+                // Python's int() reads any Unicode decimal digits, as `\d` matches them.
+                guard let digits = match.group(named: "idx"), let layer = Self.decimalValue(digits) else { return false }
                 return layers.contains(layer)
             }
             return false
@@ -209,10 +208,16 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         names.contains { path == $0 || path.hasSuffix("." + $0) }
     }
 
-    /// Whether the regular expression `pattern` (anchored by the caller) matches `path`.
-    private static func matches(_ pattern: String, _ path: String) -> Bool {
-        guard let expression = try? NSRegularExpression(pattern: pattern) else { return false }
-        return expression.firstMatch(in: path, range: NSRange(path.startIndex..., in: path)) != nil
+    /// The value of decimal digits of any script, as Python's `int()` reads what `\d` matched.
+    private static func decimalValue(_ digits: String) -> Int? {
+        var value = 0
+        for scalar in digits.unicodeScalars {
+            guard let digit = scalar.properties.numericValue, digit >= 0, digit < 10, digit == digit.rounded() else { return nil }
+            let (shifted, overflow) = value.multipliedReportingOverflow(by: 10)
+            guard !overflow else { return nil }
+            value = shifted + Int(digit)
+        }
+        return value
     }
 
     /// Whether `modules_to_save` names the module at `path` (the name itself or its last segments).
@@ -222,19 +227,14 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
 
     /// PEFT's rule: the first key K, in file order, such that `(.*\.)?(K)$` matches the whole module path.
     private static func firstMatch(in patterns: [PatternEntry], module path: String) -> Double? {
-        for entry in patterns {
-            guard let expression = try? NSRegularExpression(pattern: "^(.*\\.)?(\(entry.pattern))$") else { continue }
-            let range = NSRange(path.startIndex..., in: path)
-            if expression.firstMatch(in: path, range: range) != nil { return entry.value }
-        }
-        return nil
+        patterns.first { PeftPatternRole.patternKey.matches($0.pattern, module: path) }?.value
     }
 
     /// `target_modules` or `exclude_modules`: one regular expression or a list of names; nil when absent.
     private static func modules(_ document: OrderedJSON, _ field: String, file: String) throws -> TargetModules? {
         switch document[field] {
         case .string(let pattern)?:
-            try checkExpression(pattern, field: field, file: file)
+            try checkPattern(pattern, as: .wholePath, field: field, file: file)
             return .pattern(pattern)
         case .array(let items)?:
             let names = items.compactMap(\.string)
@@ -272,7 +272,7 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
                     throw StoreError.invalidInput(
                         path: file, reason: "field \"\(field)\" key \"\(member.key)\" must map to \(expected)")
                 }
-                try checkExpression(member.key, field: field, file: file)
+                try checkPattern(member.key, as: .patternKey, field: field, file: file)
                 return PatternEntry(pattern: member.key, value: value)
             }
         case .null?, nil: return []
@@ -281,16 +281,21 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         }
     }
 
-    /// Throws unless `pattern` compiles as a regular expression. The fields that hold one are checked as the
-    /// file is read, so that a pattern lorastore cannot read is an error naming the field, never a module
-    /// that quietly matches nothing.
-    private static func checkExpression(_ pattern: String, field: String, file: String) throws {
-        // Compiled as the group every use embeds it in, where an empty pattern is valid too.
-        guard (try? NSRegularExpression(pattern: "(?:\(pattern))")) == nil else { return }
-        throw StoreError.invalidInput(
-            path: file,
-            reason: "field \"\(field)\" holds \"\(pattern)\", which is not a valid regular expression (ICU syntax, "
-                + "as in NSRegularExpression)")
+    /// Throws unless `pattern` compiles in the form PEFT embeds it in for `role`. The fields that hold one
+    /// are checked as the file is read, so that a pattern Python would refuse, or one lorastore does not
+    /// match, is an error naming the field, never a module that quietly matches nothing.
+    private static func checkPattern(_ pattern: String, as role: PeftPatternRole, field: String, file: String) throws {
+        do {
+            _ = try role.compile(pattern)
+        } catch {
+            // Positions are counted in the composed pattern; give them in the field's own.
+            let position = min(max(0, error.position - role.affixes.prefix.unicodeScalars.count), pattern.unicodeScalars.count)
+            let problem = error.isUnsupported
+                ? "which uses \(error.reason) (at position \(position)); lorastore does not match that, as it matches patterns "
+                    + "in linear time, without backtracking"
+                : "which Python's re module refuses as PEFT uses it: \(error.reason) at position \(position)"
+            throw StoreError.invalidInput(path: file, reason: "field \"\(field)\" holds \"\(pattern)\", \(problem)")
+        }
     }
 
     /// The first key that appears twice among an object's members, if any.

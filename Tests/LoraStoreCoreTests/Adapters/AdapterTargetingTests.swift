@@ -48,4 +48,26 @@ struct AdapterTargetingTests {
         #expect(!saved.targets(module: "lm_head"))
         #expect(saved.targets(module: "model.layers.0.self_attn.q_proj"))
     }
+
+    @Test func patternsAreReadWithPythonSyntax() throws {
+        let named = try config(#""target_modules": "(?P<path>.*)\\.(?P<name>q|v)_proj""#)
+        #expect(named.targets(module: "model.layers.0.self_attn.q_proj"))
+        #expect(!named.targets(module: "model.layers.0.self_attn.k_proj"))
+        let lookahead = try config(#""target_modules": "^(?!vision_tower).*\\.q_proj$""#)
+        #expect(lookahead.targets(module: "model.layers.0.self_attn.q_proj"))
+        #expect(!lookahead.targets(module: "vision_tower.layers.0.self_attn.q_proj"))
+        // PEFT embeds a rank_pattern key as `(.*\.)?(KEY)$`: a key naming a middle segment matches nothing.
+        let ranks = try config(#""target_modules": ["q_proj"], "rank_pattern": {"self_attn": 4, "layers\\.1\\..*": 2}"#)
+        #expect(ranks.rank(forModule: "model.layers.0.self_attn.q_proj") == 8)
+        #expect(ranks.rank(forModule: "model.layers.1.self_attn.q_proj") == 2)
+    }
+
+    /// A backtracking engine takes time exponential in the path's length on this pattern when the path does
+    /// not match; a config pushed to a registry must not be able to stall it.
+    @Test(.timeLimit(.minutes(1))) func aPatternCannotMakeMatchingTakeExponentialTime() throws {
+        let nested = try config(#""target_modules": ".*(a+)+\\.q_proj""#)
+        let path = "model." + String(repeating: "a", count: 64) + ".v_proj"
+        #expect(!nested.targets(module: path))
+        #expect(nested.targets(module: "model." + String(repeating: "a", count: 64) + ".q_proj"))
+    }
 }

@@ -113,7 +113,10 @@ struct PushFailureTests {
         (#""alpha_pattern": {}"#, #""alpha_pattern": {"q_proj": 4, "q_proj": 8}"#, "alpha_pattern"),
         (#""lora_alpha": 16"#, #""lora_alpha": 1e400"#, "lora_alpha"),
         (#""lora_alpha": 16"#, #""lora_alpha": 16, "lora_alpha": 32"#, "lora_alpha"),
-        (#""exclude_modules": null"#, #""exclude_modules": "(?P<name>k_proj)""#, "exclude_modules"),
+        // ICU's named group, which Python's re refuses (PEFT's own syntax, `(?P<name>…)`, is accepted).
+        (#""exclude_modules": null"#, #""exclude_modules": "(?<name>k_proj)""#, "exclude_modules"),
+        // A backreference: Python accepts it, lorastore does not match it.
+        (#""exclude_modules": null"#, #""exclude_modules": "(k)_proj\\1""#, "exclude_modules"),
         (#""layers_pattern": null"#, #""layers_pattern": ["layers("]"#, "layers_pattern"),
     ])
     func configValuesNoAdapterCanHave(field: String, replacement: String, named: String) throws {

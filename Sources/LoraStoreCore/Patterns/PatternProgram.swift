@@ -1,0 +1,118 @@
+/// A compiled pattern: instructions for ``PatternMatcher``, in the style of a Thompson NFA (a `split` tries
+/// its preferred target first, which gives Python's leftmost-first choice among matches).
+struct PatternProgram: Sendable {
+    enum Instruction: Sendable {
+        case scalar(Unicode.Scalar)
+        /// A scalar whose lowercase is this one.
+        case caselessScalar(Unicode.Scalar)
+        case any
+        case anyButNewline
+        case set(ScalarSet)
+        case split(preferred: Int, other: Int)
+        case jump(Int)
+        /// The end of an unbounded repetition's body: back to its head, unless the iteration matched
+        /// nothing (the head was already explored at this position), in which case Python leaves the loop
+        /// with that iteration's captures; so does this, by falling through.
+        case repeatLoop(head: Int)
+        /// Records the position in a capture slot: group g's bounds are slots 2g and 2g + 1.
+        case save(slot: Int)
+        case assertion(PatternAssertion)
+        /// A look-around: the sub-program must match (or not, when `negated`) here; a look-behind of
+        /// `behind` scalars must match exactly the scalars before the position.
+        case look(PatternProgram, behind: Int?, negated: Bool)
+        case match
+    }
+
+    var instructions: [Instruction]
+    /// Capture slots: two for the whole match, two per group.
+    var slotCount: Int
+
+    /// The most instructions a pattern may compile to. Bounded repetitions are compiled as copies, so
+    /// `a{1000000}` is refused rather than using megabytes per match.
+    static let largestSize = 50_000
+
+    /// Compiles a parsed pattern with `groupCount` capturing groups.
+    init(_ node: PatternNode, groupCount: Int) throws(PatternError) {
+        var compiler = Compiler()
+        try compiler.emit(node)
+        compiler.instructions.append(.match)
+        instructions = compiler.instructions
+        slotCount = 2 * (groupCount + 1)
+    }
+
+    private struct Compiler {
+        var instructions: [Instruction] = []
+
+        mutating func emit(_ node: PatternNode) throws(PatternError) {
+            switch node {
+            case .empty: break
+            case .scalar(let scalar, let caseless): try append(caseless ? .caselessScalar(scalar) : .scalar(scalar))
+            case .any(let dotAll): try append(dotAll ? .any : .anyButNewline)
+            case .set(let set): try append(.set(set))
+            case .sequence(let items): for item in items { try emit(item) }
+            case .alternation(let branches): try emitAlternation(branches)
+            case .repetition(let body, let min, let max, let lazy): try emitRepetition(body, min: min, max: max, lazy: lazy)
+            case .capture(let body, let group):
+                try append(.save(slot: 2 * group))
+                try emit(body)
+                try append(.save(slot: 2 * group + 1))
+            case .assertion(let assertion): try append(.assertion(assertion))
+            case .look(let body, let behind, let negated):
+                // Groups inside a look-around are not reported (PEFT reads none).
+                try append(.look(try PatternProgram(body, groupCount: 0), behind: behind ? body.fixedWidth : nil, negated: negated))
+            }
+        }
+
+        private mutating func emitAlternation(_ branches: [PatternNode]) throws(PatternError) {
+            var jumpsToEnd: [Int] = []
+            for (index, branch) in branches.enumerated() {
+                guard index < branches.count - 1 else {
+                    try emit(branch)
+                    break
+                }
+                let split = instructions.count
+                try append(.match)
+                try emit(branch)
+                jumpsToEnd.append(instructions.count)
+                try append(.match)
+                instructions[split] = .split(preferred: split + 1, other: instructions.count)
+            }
+            for jump in jumpsToEnd { instructions[jump] = .jump(instructions.count) }
+        }
+
+        private mutating func emitRepetition(_ body: PatternNode, min: Int, max: Int?, lazy: Bool) throws(PatternError) {
+            for _ in 0..<min { try emit(body) }
+            guard let max else {
+                let loop = instructions.count
+                try append(.match)
+                try emit(body)
+                try append(.repeatLoop(head: loop))
+                instructions[loop] = choice(continuing: loop + 1, leaving: instructions.count, lazy: lazy)
+                return
+            }
+            var optional: [Int] = []
+            for _ in min..<max {
+                optional.append(instructions.count)
+                try append(.match)
+                try emit(body)
+            }
+            for split in optional {
+                instructions[split] = choice(continuing: split + 1, leaving: instructions.count, lazy: lazy)
+            }
+        }
+
+        private func choice(continuing: Int, leaving: Int, lazy: Bool) -> Instruction {
+            lazy ? .split(preferred: leaving, other: continuing) : .split(preferred: continuing, other: leaving)
+        }
+
+        /// Appends one instruction (a placeholder when it is patched later).
+        private mutating func append(_ instruction: Instruction) throws(PatternError) {
+            guard instructions.count < PatternProgram.largestSize else {
+                throw PatternError(
+                    reason: "the pattern compiles to more than \(PatternProgram.largestSize) instructions (its repetitions expanded)",
+                    position: 0, isUnsupported: true)
+            }
+            instructions.append(instruction)
+        }
+    }
+}

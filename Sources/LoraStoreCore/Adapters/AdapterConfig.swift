@@ -87,6 +87,14 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
                 "alora_invocation_tokens",
                 "is set: an activated LoRA applies only after its invocation tokens, so it cannot be merged into the weights (PEFT refuses too)")
         }
+        switch document["target_parameters"] {
+        case .null?, nil, .array([])?: break
+        default:
+            throw invalid(
+                "target_parameters",
+                "is set: PEFT wraps those parameters (its ParamWrapper, for MoE experts among others), which lorastore does not "
+                    + "merge; it refuses rather than merge the adapter without them")
+        }
         guard let rank = document["r"]?.integer, rank > 0 else { throw invalid("r", "must be a positive integer") }
         self.rank = rank
         switch document["lora_alpha"] {
@@ -220,9 +228,16 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         return value
     }
 
-    /// Whether `modules_to_save` names the module at `path` (the name itself or its last segments).
+    /// Whether the module at `path` is saved whole by `modules_to_save`, as PEFT 0.21's `_set_trainable`
+    /// decides: a module whose name ends with an entry is wrapped with everything inside it, so a
+    /// classification head `classifier` saves `classifier.dense` and `classifier.out_proj` too.
     public func savesModule(_ path: String) -> Bool {
-        Self.names(modulesToSave, include: path)
+        var module = Substring(path)
+        while true {
+            if modulesToSave.contains(where: { module.hasSuffix($0) }) { return true }
+            guard let dot = module.lastIndex(of: ".") else { return false }
+            module = module[..<dot]
+        }
     }
 
     /// PEFT's rule: the first key K, in file order, such that `(.*\.)?(K)$` matches the whole module path.

@@ -93,10 +93,11 @@ public struct MergeEngine: Sendable {
                             tensor, terms: terms, factors: factors, base: (base.bytes, tensor.base.dtype),
                             output: (UnsafeRawBufferPointer(result), tensor.dtype), deltas: deltas))
                 }
-            case .replace(let adapter, let key, let weight):
-                try replace(tensor, base: base.bytes, adapter: adapter, key: key, weight: weight, into: result)
-            case .addBias(let terms):
-                var values = try FloatConversion.floats(base.bytes, dtype: tensor.base.dtype)
+            case .replace(let replacement):
+                try write(try replaced(base.bytes, dtype: tensor.base.dtype, by: replacement), tensor: tensor, into: result)
+            case .addBias(let terms, let replacement):
+                var values = try replacement.map { try replaced(base.bytes, dtype: tensor.base.dtype, by: $0) }
+                    ?? FloatConversion.floats(base.bytes, dtype: tensor.base.dtype)
                 for term in terms {
                     let bias = try plan.adapters[term.adapter].floats(term.key, store: store)
                     let coefficient = Float(term.coefficient)
@@ -381,21 +382,18 @@ public struct MergeEngine: Sendable {
     }
 
     /// modules_to_save: exactly the saved tensor at weight 1, else W + w·(S − W) in F32.
-    private func replace(
-        _ tensor: PlannedTensor, base: UnsafeRawBufferPointer, adapter: Int, key: String, weight: Double,
-        into result: UnsafeMutableRawBufferPointer
-    ) throws {
-        let saved = try plan.adapters[adapter].floats(key, store: store)
-        guard weight != 1 else {
-            try write(saved, tensor: tensor, into: result)
-            return
-        }
-        var values = try FloatConversion.floats(base, dtype: tensor.base.dtype)
-        let coefficient = Float(weight)
+    /// A replaced tensor in F32: W + w·(S − W), exactly the adapter's S at weight 1.
+    private func replaced(
+        _ base: UnsafeRawBufferPointer, dtype: DType, by replacement: PlannedTensor.Replacement
+    ) throws -> [Float] {
+        let saved = try plan.adapters[replacement.adapter].floats(replacement.key, store: store)
+        guard replacement.weight != 1 else { return saved }
+        var values = try FloatConversion.floats(base, dtype: dtype)
+        let coefficient = Float(replacement.weight)
         for index in values.indices {
             values[index] = values[index].addingProduct(coefficient, saved[index] - values[index])
         }
-        try write(values, tensor: tensor, into: result)
+        return values
     }
 
     /// Rounds F32 values once into the tensor's output type, refusing non-finite results.

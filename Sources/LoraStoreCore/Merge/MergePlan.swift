@@ -40,8 +40,8 @@ public struct MergePlan: Sendable {
     private static func plan(base: Manifest, adapters: [LoadedAdapter], options: MergeOptions) throws -> [PlannedTensor] {
         var terms: [String: [PlannedTensor.Term]] = [:]
         var dora: [String: PlannedTensor.DoRA] = [:]
-        var replacements: [String: (adapter: Int, key: String, weight: Double)] = [:]
-        var biases: [String: [(adapter: Int, key: String, coefficient: Double)]] = [:]
+        var replacements: [String: PlannedTensor.Replacement] = [:]
+        var biases: [String: [PlannedTensor.BiasTerm]] = [:]
         let baseDigests = Dictionary(base.tensors.map { ($0.name, $0.digest) }, uniquingKeysWith: { first, _ in first })
         for (index, adapter) in adapters.enumerated() where adapter.weight != 0 {
             // A base_layer copy equal to the base changes nothing; a different one replaces the base tensor
@@ -61,7 +61,7 @@ public struct MergePlan: Sendable {
                     throw StoreError.mergeRefused(
                         "adapters \(adapters[other.adapter].digest.short) and \(adapter.digest.short) both replace \(target) (modules_to_save)")
                 }
-                replacements[target] = (index, key, adapter.weight)
+                replacements[target] = PlannedTensor.Replacement(adapter: index, key: key, weight: adapter.weight)
             }
             for module in adapter.layout.modules {
                 terms[module.target, default: []].append(
@@ -71,7 +71,8 @@ public struct MergePlan: Sendable {
                         adapter: index, magnitudeKey: magnitudeKey, transposed: module.transposed)
                 }
                 if let biasKey = module.biasKey {
-                    biases[module.path + ".bias", default: []].append((index, biasKey, adapter.weight * module.scale))
+                    biases[module.path + ".bias", default: []].append(
+                        PlannedTensor.BiasTerm(adapter: index, key: biasKey, coefficient: adapter.weight * module.scale))
                 }
             }
         }
@@ -94,6 +95,19 @@ public struct MergePlan: Sendable {
             for (target, list) in terms where Set(list.map(\.module.rank)).count > 1 {
                 throw StoreError.mergeRefused("peft-linear needs equal ranks; \(target) has ranks \(list.map(\.module.rank))")
             }
+            if let (target, list) = biases.min(by: { $0.key < $1.key }) {
+                throw StoreError.mergeRefused(
+                    "peft-linear combines LoRA weights only; adapter \(adapters[list[0].adapter].digest.short) has a LoRA bias on "
+                        + "\(target), which lorastore does not combine the way PEFT's add_weighted_adapter would")
+            }
+            if let (target, copy) = replacements.filter({ $0.value.key.contains(".base_layer.") }).min(by: { $0.key < $1.key }) {
+                throw StoreError.mergeRefused(
+                    "peft-linear combines LoRA weights only; adapter \(adapters[copy.adapter].digest.short) carries its own \(target), "
+                        + "which lorastore does not combine the way PEFT's add_weighted_adapter would")
+            }
+            // PEFT's combined adapter wraps each modules_to_save module afresh from the base model, so its merge
+            // keeps the base's tensors there.
+            replacements.removeAll()
         }
         try check(options, base: base, adapters: adapters)
         let quantization = base.quantization ?? [:]
@@ -142,10 +156,10 @@ public struct MergePlan: Sendable {
             let action: PlannedTensor.Action
             if let list = terms[entry.name] {
                 action = .lowRank(list, dora: dora[entry.name])
-            } else if let replaced = replacements[entry.name] {
-                action = .replace(adapter: replaced.adapter, key: replaced.key, weight: replaced.weight)
             } else if let list = biases[entry.name] {
-                action = .addBias(list)
+                action = .addBias(list, onto: replacements[entry.name])
+            } else if let replaced = replacements[entry.name] {
+                action = .replace(replaced)
             } else {
                 action = .passThrough
             }

@@ -41,9 +41,10 @@ public struct PlannedTensor: Sendable {
         /// The base plus one low-rank update made of these terms; DoRA rescales the result.
         case lowRank([Term], dora: DoRA?)
         /// modules_to_save: W + w·(S − W), exactly S when w = 1.
-        case replace(adapter: Int, key: String, weight: Double)
-        /// LoRA biases added to the base bias: b + Σ coefficient·bias.
-        case addBias([(adapter: Int, key: String, coefficient: Double)])
+        case replace(Replacement)
+        /// LoRA biases added to the base bias, or to the bias an adapter replaces it with (PEFT's
+        /// `bias="all"` saves the trained base bias beside `lora_B.bias`): b + Σ coefficient·bias.
+        case addBias([BiasTerm], onto: Replacement?)
         /// A quantized weight plus one low-rank update, quantized again in its scheme (``QuantizedBuildPolicy/requantize``).
         case requantize([Term])
         /// The row scales of the requantized weight named here (its `.scale` companion, written after it).
@@ -66,6 +67,22 @@ public struct PlannedTensor: Sendable {
         let adapter: Int
         let module: AdapterModule
         /// weight × scale, for the `exact` combination.
+        let coefficient: Double
+    }
+
+    /// A tensor an adapter carries whole, in place of the base's.
+    struct Replacement: Sendable {
+        let adapter: Int
+        let key: String
+        /// The adapter's weight: the result is W + weight·(S − W).
+        let weight: Double
+    }
+
+    /// One adapter's LoRA bias (`lora_B.bias`).
+    struct BiasTerm: Sendable {
+        let adapter: Int
+        let key: String
+        /// weight × scale.
         let coefficient: Double
     }
 

@@ -8,8 +8,12 @@ import Testing
 struct ConvolutionAndBiasTests {
     private let scale = 6.0 / 2.0
 
-    /// A base with a conv kernel [4, 3, 2, 2] and its bias [4], and an adapter of rank 2 with a LoRA bias.
-    private func write(_ directory: URL, groupedKernel: Bool = false) throws -> (base: URL, adapter: URL, values: [String: [Float]]) {
+    /// A base with a conv kernel [4, 3, 2, 2] and its bias [4], and an adapter of rank 2 with a LoRA bias;
+    /// with `trainedBias`, the adapter was trained with `bias="all"` and carries its own copy of the base
+    /// bias (`conv.base_layer.bias`), as PEFT saves it.
+    private func write(
+        _ directory: URL, groupedKernel: Bool = false, trainedBias: Bool = false
+    ) throws -> (base: URL, adapter: URL, values: [String: [Float]]) {
         func values(_ count: Int, _ seed: Int) -> [Float] { (0..<count).map { Float(sin(Double($0 * 7 + seed))) * 0.1 } }
         let kernelShape = groupedKernel ? [4, 1, 2, 2] : [4, 3, 2, 2]
         let tensors: [String: [Float]] = [
@@ -17,21 +21,25 @@ struct ConvolutionAndBiasTests {
             "base_model.model.conv.lora_A.weight": values(2 * 3 * 2 * 2, 3),
             "base_model.model.conv.lora_B.weight": values(4 * 2, 4),
             "base_model.model.conv.lora_B.bias": values(4, 5),
+            "base_model.model.conv.base_layer.bias": values(4, 6),
         ]
         let base = directory.appending(path: "base.safetensors")
         try AdapterFolder.writeF32(
             [("conv.weight", kernelShape, tensors["conv.weight"]!), ("conv.bias", [4], tensors["conv.bias"]!)], to: base)
         let adapter = directory.appending(path: "adapter")
         try FileManager.default.createDirectory(at: adapter, withIntermediateDirectories: true)
-        try #"{"peft_type": "LORA", "r": 2, "lora_alpha": 6, "target_modules": ["conv"], "lora_bias": true, "bias": "none"}"#
+        let bias = trainedBias ? "all" : "none"
+        try #"{"peft_type": "LORA", "r": 2, "lora_alpha": 6, "target_modules": ["conv"], "lora_bias": true, "bias": "\#(bias)"}"#
             .write(to: adapter.appending(path: "adapter_config.json"), atomically: true, encoding: .utf8)
-        try AdapterFolder.writeF32(
-            [
-                ("base_model.model.conv.lora_A.weight", [2, 3, 2, 2], tensors["base_model.model.conv.lora_A.weight"]!),
-                ("base_model.model.conv.lora_B.weight", [4, 2, 1, 1], tensors["base_model.model.conv.lora_B.weight"]!),
-                ("base_model.model.conv.lora_B.bias", [4], tensors["base_model.model.conv.lora_B.bias"]!),
-            ],
-            to: adapter.appending(path: "adapter_model.safetensors"))
+        var adapterTensors = [
+            ("base_model.model.conv.lora_A.weight", [2, 3, 2, 2], tensors["base_model.model.conv.lora_A.weight"]!),
+            ("base_model.model.conv.lora_B.weight", [4, 2, 1, 1], tensors["base_model.model.conv.lora_B.weight"]!),
+            ("base_model.model.conv.lora_B.bias", [4], tensors["base_model.model.conv.lora_B.bias"]!),
+        ]
+        if trainedBias {
+            adapterTensors.append(("base_model.model.conv.base_layer.bias", [4], tensors["base_model.model.conv.base_layer.bias"]!))
+        }
+        try AdapterFolder.writeF32(adapterTensors, to: adapter.appending(path: "adapter_model.safetensors"))
         return (base, adapter, tensors)
     }
 
@@ -58,6 +66,51 @@ struct ConvolutionAndBiasTests {
             for out in 0..<4 {
                 #expect(abs(Double(bias[out]) - (Double(baseBias[out]) + scale * Double(loraBias[out]))) <= 1e-6)
             }
+        }
+    }
+
+    /// With `bias="all"` PEFT loads the adapter's trained bias into the base layer, then its merge adds the
+    /// scaled LoRA bias to that: b' = trained + s·lora_B.bias (the LoRA bias used to be dropped here).
+    @Test func addsTheLoRABiasToTheTrainedBaseBias() throws {
+        try TemporaryDirectory.with { directory in
+            let (base, adapter, values) = try write(directory, trainedBias: true)
+            let test = try TestStore(in: directory)
+            try test.store.push(base, to: try Reference(parsing: "tiny/conv"))
+            try test.store.push(adapter, to: try Reference(parsing: "tiny/lora"), options: PushOptions(base: try Reference(parsing: "tiny/conv")))
+            let merged = try test.merge(base: "tiny/conv", adapters: [("tiny/lora", 1)])
+            let bias = try #require(merged["conv.bias"]).floats
+            let loraBias = try #require(values["base_model.model.conv.lora_B.bias"])
+            let trained = try #require(values["base_model.model.conv.base_layer.bias"])
+            for out in 0..<4 {
+                #expect(abs(Double(bias[out]) - (Double(trained[out]) + scale * Double(loraBias[out]))) <= 1e-6)
+            }
+        }
+    }
+
+    /// PEFT saves a `modules_to_save` module whole: a classification head `classifier` saves the tensors
+    /// of `classifier.dense` and `classifier.out_proj`, each replacing the base's.
+    @Test func aSavedModuleReplacesTheTensorsOfItsSubmodules() throws {
+        try TemporaryDirectory.with { directory in
+            let (base, adapter, _) = try write(directory)
+            let head: [(name: String, shape: [Int], values: [Float])] = [
+                ("classifier.dense.weight", [2, 2], [1, 2, 3, 4]), ("classifier.out_proj.weight", [1, 2], [5, 6]),
+            ]
+            let kernel = try LoadedTensor.file(base)
+            try AdapterFolder.writeF32(
+                kernel.sorted { $0.key < $1.key }.map { ($0.key, $0.value.shape, $0.value.floats) } + head, to: base)
+            try #"{"peft_type": "LORA", "r": 2, "lora_alpha": 6, "target_modules": ["conv"], "lora_bias": true, "modules_to_save": ["classifier"]}"#
+                .write(to: adapter.appending(path: "adapter_config.json"), atomically: true, encoding: .utf8)
+            let file = adapter.appending(path: "adapter_model.safetensors")
+            let trained = head.map { ("base_model.model." + $0.name, $0.shape, $0.values.map { $0 + 10 }) }
+            try AdapterFolder.writeF32(
+                try LoadedTensor.file(file).sorted { $0.key < $1.key }.map { ($0.key, $0.value.shape, $0.value.floats) } + trained,
+                to: file)
+            let test = try TestStore(in: directory)
+            try test.store.push(base, to: try Reference(parsing: "tiny/conv"))
+            try test.store.push(adapter, to: try Reference(parsing: "tiny/lora"), options: PushOptions(base: try Reference(parsing: "tiny/conv")))
+            let merged = try test.merge(base: "tiny/conv", adapters: [("tiny/lora", 1)])
+            #expect(try #require(merged["classifier.dense.weight"]).floats == [11, 12, 13, 14])
+            #expect(try #require(merged["classifier.out_proj.weight"]).floats == [15, 16])
         }
     }
 

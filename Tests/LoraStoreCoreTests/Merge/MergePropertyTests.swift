@@ -114,6 +114,23 @@ struct MergePropertyTests {
         }
     }
 
+    /// PEFT's `add_weighted_adapter` wraps modules_to_save afresh from the base, so merging the combined
+    /// adapter keeps the base's `lm_head`; the exact combination takes the adapter's.
+    @Test func peftLinearKeepsTheBaseWhereAnAdapterSavesAModule() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try store(directory, adapters: ["acme/d": "d_r8_qv_lmhead_saved"])
+            let exact = try test.merge(base: "micro/base:fp32", adapters: [("acme/d", 1)], name: "exact")
+            let linear = try test.merge(
+                base: "micro/base:fp32", adapters: [("acme/d", 1)], options: MergeOptions(combine: .peftLinear), name: "linear")
+            let base = try LoadedTensor.file(Fixtures.url("base_fp32/model.safetensors"))
+            let saved = try LoadedTensor.file(Fixtures.url("adapters/d_r8_qv_lmhead_saved/adapter_model.safetensors"))
+            #expect(try #require(exact["lm_head.weight"]).floats == (try #require(saved["base_model.model.lm_head.weight"])).floats)
+            #expect(try #require(linear["lm_head.weight"]).floats == (try #require(base["lm_head.weight"])).floats)
+            let q = "model.layers.0.self_attn.q_proj.weight"
+            #expect(try #require(linear[q]).floats != (try #require(base[q])).floats, "the LoRA update still applies")
+        }
+    }
+
     @Test func peftLinearScalesByTheRootOfTheRankWhenTheFirstAdapterUsesRSLoRA() throws {
         try TemporaryDirectory.with { directory in
             let test = try store(directory, adapters: ["acme/b": "b_r16_all_rslora"])

@@ -118,6 +118,8 @@ struct PushFailureTests {
         // A backreference: Python accepts it, lorastore does not match it.
         (#""exclude_modules": null"#, #""exclude_modules": "(k)_proj\\1""#, "exclude_modules"),
         (#""layers_pattern": null"#, #""layers_pattern": ["layers("]"#, "layers_pattern"),
+        // PEFT's ParamWrapper, which lorastore does not merge: refused rather than merged without them.
+        (#""target_parameters": null"#, #""target_parameters": ["q_proj.weight"]"#, "target_parameters"),
     ])
     func configValuesNoAdapterCanHave(field: String, replacement: String, named: String) throws {
         try TemporaryDirectory.with { directory in

@@ -84,10 +84,15 @@ extension Store {
     }
 
     /// Whether the temporary file at `path` belongs to a running process: its name is
-    /// `<name>.<process id>.<random>`, as every writer under `tmp/` names its files.
+    /// `<name>.<process id>.<random>`, as every writer under `tmp/` names its files, or it is the staging
+    /// folder of a model folder written there (a registry assembling a download), which
+    /// ``ModelFolderWriter`` names `.<folder name>.partial-<process id>`.
     static func isWrittenByLiveProcess(_ path: String) -> Bool {
         let parts = path.split(separator: "/").last?.split(separator: ".") ?? []
-        guard parts.count >= 3, let pid = pid_t(parts[parts.count - 2]), pid > 0 else { return false }
+        let stagingPrefix = "partial-"
+        let processID = parts.last.flatMap { $0.hasPrefix(stagingPrefix) ? $0.dropFirst(stagingPrefix.count) : nil }
+            ?? (parts.count >= 3 ? parts[parts.count - 2] : nil)
+        guard let pid = processID.flatMap({ pid_t($0) }), pid > 0 else { return false }
         return kill(pid, 0) == 0 || errno == EPERM
     }
 

@@ -22,6 +22,26 @@ struct VerifyTests {
         return process.processIdentifier
     }
 
+    /// A registry assembles a download in `tmp/serve-<build>.<pid>.<random>`, staged by `ModelFolderWriter`
+    /// as `.serve-<build>.<pid>.<random>.partial-<pid>`: while that process runs, neither is a stray (a
+    /// repair used to delete the staging folder under the download); once it has exited, both are.
+    @Test func aRunningDownloadsStagingFolderIsNotAStray() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let exited = try exitedProcessID()
+            let folder = test.store.blobs.temporaryDirectory
+            let live = folder.appending(path: ".serve-abc.\(getpid()).18446744073709551615.partial-\(getpid())")
+            let abandoned = folder.appending(path: ".serve-abc.\(exited).18446744073709551615.partial-\(exited)")
+            for staging in [live, abandoned] {
+                try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+            }
+            let report = try test.store.verify(repair: true)
+            #expect(report.faults.map(\.path) == [abandoned.path])
+            #expect(FileManager.default.fileExists(atPath: live.path))
+            #expect(!FileManager.default.fileExists(atPath: abandoned.path))
+        }
+    }
+
     @Test func namesEachFault() throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory).withFP32Base()

@@ -82,9 +82,8 @@ extension Store {
             let report = BuildReport(build: build.digest, options: recipe.options, tensors: measured)
             try Self.checkAdapterLoss(
                 report.adapterLoss, options: recipe.options, scheme: base.manifest.quantization?.values.first?.scheme)
-            try writer.finish()
+            try writer.finish { try writeSeparateAdapters(of: recipe, into: $0) }
             folderWritten = true
-            try writeSeparateAdapters(of: recipe, into: destination)
             let files = layout.files.compactMap { file in
                 writer.fileDigests[file.name].map { BuildOutput.File(name: file.name, digest: $0, size: file.header.fileSize) }
             }

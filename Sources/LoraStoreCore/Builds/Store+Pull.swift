@@ -103,8 +103,7 @@ extension Store {
         let writer = try ModelFolderWriter(destination: destination, layout: layout)
         try copyFiles(of: base.manifest, into: writer)
         try writeTensors(output.tensors.map(\.digest), sizes: output.tensors.map(\.size), into: writer, progress: progress)
-        try writer.finish()
-        try writeSeparateAdapters(of: recipe, into: destination)
+        try writer.finish { try writeSeparateAdapters(of: recipe, into: $0) }
         return PullResult(
             digest: build.digest, kind: .build, destination: destination.path,
             files: Dictionary(output.files.map { ($0.name, $0.digest) }, uniquingKeysWith: { first, _ in first }),

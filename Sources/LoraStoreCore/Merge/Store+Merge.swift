@@ -32,8 +32,7 @@ extension Store {
         try Self.checkAdapterLoss(
             BuildReport.adapterLoss(of: measured, options: options), options: options,
             scheme: baseManifest.manifest.quantization?.values.first?.scheme)
-        try writer.finish()
-        try writeSeparateAdapters(of: plan.recipe, into: destination)
+        try writer.finish { try writeSeparateAdapters(of: plan.recipe, into: $0) }
         return MergeResult(
             destination: destination.path, base: baseManifest.digest, adapters: selections,
             tensorCount: plan.tensors.count, changedTensors: plan.tensors.filter(\.isChanged).count,

@@ -74,16 +74,22 @@ public final class ModelFolderWriter {
     }
 
     /// Completes the files, writes the shard index, and moves the folder into place.
-    public func finish() throws {
+    ///
+    /// `addingContents` writes what else the folder holds (a `separate` build's adapters) into the staging
+    /// folder it is given, before the rename: a folder under its final name is always whole.
+    public func finish(addingContents: (URL) throws -> Void = { _ in }) throws {
         try finishFile()
         if let index = layout.shardIndex {
             try index.encoded().withUnsafeBytes { try addFile(ShardIndex.fileName, contents: $0) }
         }
+        try addingContents(staging)
         let manager = FileManager.default
         if manager.fileExists(atPath: destination.path) {
             try manager.removeItem(at: destination)
         }
         try manager.moveItem(at: staging, to: destination)
+        // The rename is durable once the folder that holds it is flushed.
+        try WritableFile.syncDirectory(destination.deletingLastPathComponent().path)
     }
 
     private func finishFile() throws {

@@ -1,0 +1,33 @@
+import Foundation
+import Testing
+@testable import LoraStoreCore
+
+@Suite("Model folders written whole")
+struct ModelFolderWriterTests {
+    private struct Interrupted: Error {}
+
+    /// What the folder holds beside its safetensors files (a `separate` build's adapters) is written before
+    /// the folder takes its name: a failure there leaves no folder that looks finished.
+    @Test func extraContentsAreWrittenBeforeTheFolderTakesItsName() throws {
+        try TemporaryDirectory.with { directory in
+            let layout = try ModelLayout(tensors: [("w", .f32, [2])], metadata: [:], maxShardSize: nil)
+            let values: [Float] = [1, 2]
+            func write(_ name: String, adding: @escaping (URL) throws -> Void) throws -> URL {
+                let destination = directory.appending(path: name)
+                let writer = try ModelFolderWriter(destination: destination, layout: layout)
+                try values.withUnsafeBytes { try writer.append($0) }
+                try writer.finish(addingContents: adding)
+                return destination
+            }
+            #expect(throws: Interrupted.self) {
+                try write("interrupted") { staging in
+                    try Data([1]).write(to: staging.appending(path: "first-adapter"))
+                    throw Interrupted()
+                }
+            }
+            #expect(!FileManager.default.fileExists(atPath: directory.appending(path: "interrupted").path))
+            let whole = try write("whole") { try Data([1]).write(to: $0.appending(path: "adapter")) }
+            #expect(Set(try FileManager.default.contentsOfDirectory(atPath: whole.path)) == ["model.safetensors", "adapter"])
+        }
+    }
+}

@@ -13,7 +13,10 @@ import Synchronization
 /// count in the process's resident file pages (`RssFile`), not in its own memory (`RssAnon`).
 ///
 /// A hit is checked against the file on disk (device, inode, size), so a blob file that was removed,
-/// replaced or truncated since it was mapped is never read through a stale mapping.
+/// replaced or truncated since it was mapped is never read through a stale mapping. A mapping also keeps
+/// its file's disk space after the file is removed, so the kept ones are checked the same way every
+/// `sweepInterval` of reads, and those of files gone are released: a `gc` or cache eviction run by another
+/// process (the CLI beside a server) frees its disk space by the server's next read after it.
 final class BlobMappings: Sendable {
     /// Bytes of files kept mapped: past this, the least recently used mappings are released (each unmaps
     /// when its last reader lets go of it).
@@ -24,10 +27,14 @@ final class BlobMappings: Sendable {
         let lastUse: UInt64
     }
 
+    /// How often reads look for kept mappings of files removed since.
+    let sweepInterval: Duration
+
     private struct State {
         var entries: [Digest: Entry] = [:]
         var bytes = 0
         var clock: UInt64 = 0
+        var lastSweep: ContinuousClock.Instant?
 
         /// Keeps `mapping` as the most recently used one for `digest`.
         mutating func keep(_ mapping: MappedFile, for digest: Digest) {
@@ -47,13 +54,15 @@ final class BlobMappings: Sendable {
 
     /// A quarter of the machine's memory by default: enough for the bases a server merges from, while
     /// their page tables stay a fraction of a percent of it.
-    init(capacity: Int = Int(clamping: ProcessInfo.processInfo.physicalMemory / 4)) {
+    init(capacity: Int = Int(clamping: ProcessInfo.processInfo.physicalMemory / 4), sweepInterval: Duration = .seconds(10)) {
         self.capacity = capacity
+        self.sweepInterval = sweepInterval
     }
 
     /// The mapping of `digest`'s file at `path`: the kept one when it still maps that file, else a new one.
     /// - Throws: ``BlobStoreError/missing(_:)`` when there is no file, ``FileAccessError`` when it cannot be mapped.
     func mapping(of digest: Digest, path: String) throws -> MappedFile {
+        releaseRemovedIfDue()
         guard let current = FileIdentity(path: path) else { throw BlobStoreError.missing(digest) }
         let kept = state.withLock { state -> MappedFile? in
             guard let mapping = state.entries[digest]?.mapping else { return nil }
@@ -74,6 +83,24 @@ final class BlobMappings: Sendable {
             }
         }
         return mapping
+    }
+
+    /// Releases the kept mappings whose file is gone or replaced, unless that was checked less than
+    /// `sweepInterval` ago. The files are inspected outside the lock.
+    private func releaseRemovedIfDue() {
+        let now = ContinuousClock.now
+        let kept = state.withLock { state -> [(digest: Digest, path: String, identity: FileIdentity)]? in
+            if let last = state.lastSweep, now - last < sweepInterval { return nil }
+            state.lastSweep = now
+            return state.entries.map { ($0.key, $0.value.mapping.url.path, $0.value.mapping.identity) }
+        }
+        let stale = (kept ?? []).filter { FileIdentity(path: $0.path) != $0.identity }
+        guard !stale.isEmpty else { return }
+        state.withLock { state in
+            for entry in stale where state.entries[entry.digest]?.mapping.identity == entry.identity {
+                state.release(entry.digest)
+            }
+        }
     }
 
     /// Releases the kept mapping of `digest`, if any (its file is being removed).

@@ -33,6 +33,23 @@ struct BlobMappingsTests {
         }
     }
 
+    /// Another process removing a blob file (a `gc` beside a server) does not free its disk space while the
+    /// file stays mapped: the next read after the sweep interval releases that mapping, whatever it reads.
+    @Test func aReadReleasesTheMappingsOfFilesRemovedElsewhere() throws {
+        try TemporaryDirectory.with { directory in
+            let blobs = BlobStore(root: directory)
+            try blobs.createDirectories()
+            let removed = try writeBlob(blobs, value: 1, count: 8192)
+            let kept = try writeBlob(blobs, value: 2, count: 4096)
+            let mappings = BlobMappings(sweepInterval: .zero)
+            _ = try mappings.mapping(of: removed, path: blobs.path(of: removed))
+            #expect(mappings.mappedBytes == 8192)
+            #expect(unlink(blobs.path(of: removed)) == 0, "removed without telling the mappings, as another process does")
+            _ = try mappings.mapping(of: kept, path: blobs.path(of: kept))
+            #expect(mappings.mappedBytes == 4096)
+        }
+    }
+
     /// A blob file replaced or truncated since it was mapped is mapped again: a kept mapping never hands out
     /// bytes the file no longer has (reading past a truncated file's end would crash the process).
     @Test func aChangedFileIsMappedAgain() throws {

@@ -260,12 +260,13 @@ public struct AdapterLayout: Sendable, Hashable {
             throw mismatch(keyA, "base \(target) \(base.shape) is not a matrix or convolution kernel")
         }
         if let magnitudeKey = parts.magnitude {
-            guard kind == .linear else {
-                throw mismatch(magnitudeKey, "DoRA is merged for linear layers only")
-            }
-            let outFeatures = transposed ? columns : rows
-            guard signatures[magnitudeKey]?.shape == [outFeatures] else {
-                throw mismatch(magnitudeKey, "DoRA magnitude must have shape [\(outFeatures)]")
+            // PEFT's DoRA norms are per output feature: a row of a linear weight or of a convolution kernel
+            // flattened to [out, in·kernel], a column of a fan_in_fan_out [in, out] weight or of an embedding
+            // (one magnitude per embedding dimension). A convolution's magnitude keeps the kernel's rank.
+            let features = transposed ? columns : rows
+            let expected = kind == .convolution ? [1, features] + base.shape.dropFirst(2).map { _ in 1 } : [features]
+            guard signatures[magnitudeKey]?.shape == expected else {
+                throw mismatch(magnitudeKey, "DoRA magnitude must have shape \(expected)")
             }
         }
         if let biasKey = parts.bias {

@@ -14,8 +14,10 @@ public struct BuildRecipe: Sendable, Hashable, Codable {
 
     /// The current merge semantics. 1.1: PEFT's linear combination with the sign on A and the rsLoRA scale,
     /// only the modules the adapter's config targets, `base_layer` copies that differ from the base, and each
-    /// module laid out by its class (GPT-2's Conv1D as `[in, out]`) rather than by `fan_in_fan_out`.
-    public static let currentEngineVersion = "1.1"
+    /// module laid out by its class (GPT-2's Conv1D as `[in, out]`) rather than by `fan_in_fan_out`. 1.2: a
+    /// LoRA bias adds to the trained bias an adapter carries (`bias="all"`) instead of being dropped, and
+    /// PEFT's linear combination keeps the base's tensors where an adapter saves a module.
+    public static let currentEngineVersion = "1.2"
 
     public init(base: Digest, adapters: [WeightedAdapter], options: MergeOptions = MergeOptions()) {
         self.base = base

@@ -25,25 +25,39 @@ extension RegistryClient {
         }
         let package = try PushPackage(
             path: path, kind: kind, base: base, baseModelType: baseModelType, progress: options.progress)
-        let missing = try await json(
-            RegistryAPI.MissingBlobsResponse.self, path: "blobs/missing", method: .POST,
-            body: try RegistryAPI.encoder().encode(
-                RegistryAPI.MissingBlobsRequest(repository: repository, digests: package.blobDigests))
-        ).missing
-        let uploadBytes = missing.reduce(0) { $0 + package.size(of: $1) }
-        let counter = TransferCounter(phase: "uploading", total: uploadBytes, handler: options.progress)
-        for digest in missing {
-            try await upload(digest, from: package, for: repository, counter: counter)
+        var uploaded: Set<Digest> = []
+        var attempt = 1
+        while true {
+            let missing = try await json(
+                RegistryAPI.MissingBlobsResponse.self, path: "blobs/missing", method: .POST,
+                body: try RegistryAPI.encoder().encode(
+                    RegistryAPI.MissingBlobsRequest(repository: repository, digests: package.blobDigests))
+            ).missing
+            let counter = TransferCounter(
+                phase: "uploading", total: missing.reduce(0) { $0 + package.size(of: $1) }, handler: options.progress)
+            for digest in missing {
+                try await upload(digest, from: package, for: repository, counter: counter)
+            }
+            uploaded.formUnion(missing)
+            do {
+                var result = try await json(
+                    PushResult.self, path: "manifests/\(reference)", method: .PUT, body: package.manifestJSON)
+                result.newBlobs = uploaded.count
+                result.newLogicalBytes = uploaded.reduce(0) { $0 + package.size(of: $1) }
+                result.newStoredBytes = 0
+                result.reusedBytes = package.manifest.logicalSize - result.newLogicalBytes
+                result.skippedFiles = package.skippedFiles
+                return result
+            } catch RegistryClientError.server(_, "MISSING_BLOBS", _) where attempt < Self.pushAttempts {
+                // A blob the server had when asked was collected since (garbage collection or a cache
+                // eviction on the server): ask again and send what it lacks now.
+                attempt += 1
+            }
         }
-        var result = try await json(
-            PushResult.self, path: "manifests/\(reference)", method: .PUT, body: package.manifestJSON)
-        result.newBlobs = missing.count
-        result.newLogicalBytes = uploadBytes
-        result.newStoredBytes = 0
-        result.reusedBytes = package.manifest.logicalSize - uploadBytes
-        result.skippedFiles = package.skippedFiles
-        return result
     }
+
+    /// How many times a push asks for missing blobs and records its manifest before it gives up.
+    static let pushAttempts = 3
 
     /// Uploads one blob, streamed from the package.
     private func upload(

@@ -164,16 +164,18 @@ extension Store {
         let adapter = try manifest.kind == .adapter ? receivedAdapterRecord(manifest, visibleTo: visibility) : nil
         return try withMaintenanceLock(.shared) {
             let sizes = manifest.tensors.map { ($0.digest, $0.size) } + manifest.files.map { ($0.digest, $0.size) }
-            let missing = try index.database.read { db in
-                try sizes.filter { digest, size in
+            // Checked in the transaction that records the manifest: a cache eviction (which removes rows in a
+            // write transaction) cannot take a blob between the check and the rows that reference it.
+            let previous = try index.database.write { db in
+                let missing = try sizes.filter { digest, size in
                     try Int.fetchOne(db, sql: "SELECT logical_size FROM blob WHERE digest = ?", arguments: [digest]) != size
                         || !isAvailable(digest, to: repository, visibleTo: visibility, in: db)
                 }.map(\.0)
+                guard missing.isEmpty else { throw ReceiveError.missingBlobs(Set(missing).sorted()) }
+                return try record(
+                    PreparedPush(manifest: manifest, blobs: [:], adapter: adapter), digest: digest, json: json,
+                    repository: repository, tag: tag, in: db)
             }
-            guard missing.isEmpty else { throw ReceiveError.missingBlobs(Set(missing).sorted()) }
-            let previous = try commit(
-                PreparedPush(manifest: manifest, blobs: [:], adapter: adapter), digest: digest, json: json,
-                repository: repository, tag: tag)
             return PushResult(
                 reference: "\(repository):\(tag)", digest: digest, kind: manifest.kind, previousDigest: previous.tagged,
                 tensorCount: manifest.tensors.count, fileCount: manifest.files.count, logicalBytes: manifest.logicalSize,

@@ -154,9 +154,10 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         baseModelNameOrPath = document["base_model_name_or_path"]?.string
     }
 
-    /// The rank PEFT uses for a module (path without `base_model.model.`).
-    public func rank(forModule path: String) -> Int {
-        Self.firstMatch(in: rankPattern, module: path).flatMap { Int(exactly: $0) } ?? rank
+    /// The rank PEFT uses for a module (path without `base_model.model.`); see ``ModuleMatcher``, which an
+    /// adapter's every module should share.
+    public func rank(forModule path: String) throws(PatternError) -> Int {
+        try ModuleMatcher(self).rank(forModule: path)
     }
 
     /// The largest rank of any module: `r`, or a larger one from `rank_pattern` (the rank PEFT compares and
@@ -165,67 +166,14 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         rankPattern.compactMap { Int(exactly: $0.value) }.reduce(rank, max)
     }
 
-    /// The alpha PEFT uses for a module.
-    public func alpha(forModule path: String) -> Double {
-        Self.firstMatch(in: alphaPattern, module: path) ?? alpha
+    /// The alpha PEFT uses for a module; see ``ModuleMatcher``.
+    public func alpha(forModule path: String) throws(PatternError) -> Double {
+        try ModuleMatcher(self).alpha(forModule: path)
     }
 
-    /// The LoRA scale for a module: alpha / r, or alpha / √r with rsLoRA.
-    public func scale(forModule path: String) -> Double {
-        let rank = Double(rank(forModule: path))
-        return alpha(forModule: path) / (useRSLoRA ? rank.squareRoot() : rank)
-    }
-
-    /// Whether PEFT puts LoRA on the module at `path`, as PEFT 0.21's `check_target_module_exists` decides:
-    /// not named by `exclude_modules`, not a `modules_to_save` module, and named by `target_modules` (one
-    /// regular expression the whole path matches; or a list: the path itself, or a path ending in `.` and an
-    /// entry, which must then also be in `layers_to_transform` when that is given). The layer index is the
-    /// first number after a `layers_pattern` name, or with none, the first number between dots (so an
-    /// expert index deeper in the path is not taken for the layer). A file's factors for other modules are
-    /// never loaded by PEFT.
-    public func targets(module path: String) -> Bool {
-        switch excludeModules {
-        case .pattern(let pattern)?: if PeftPatternRole.wholePath.matches(pattern, module: path) { return false }
-        case .names(let names)?: if Self.names(names, include: path) { return false }
-        case .unspecified?, nil: break
-        }
-        if modulesToSave.contains(where: { PeftPatternRole.savedModule.matches($0, module: path) }) { return false }
-        switch targetModules {
-        // Unsaid or PEFT's shorthand for every linear layer: the file's factors are what was targeted.
-        case .unspecified: return true
-        case .pattern(let pattern): return pattern == "all-linear" || PeftPatternRole.wholePath.matches(pattern, module: path)
-        case .names(let names):
-            if names.contains(path) { return true }
-            guard names.contains(where: { path.hasSuffix("." + $0) }) else { return false }
-            guard let layers = layersToTransform, !layers.isEmpty else { return true }
-            let rules = (layersPattern ?? []).isEmpty
-                ? [try? PythonPattern(PeftPatternRole.defaultLayerIndex)]
-                : (layersPattern ?? []).map { try? PeftPatternRole.layerName.compile($0) }
-            for rule in rules {
-                guard let match = rule?.matchPrefix(path) else { continue }
-                // Python's int() reads any Unicode decimal digits, as `\d` matches them.
-                guard let digits = match.group(named: "idx"), let layer = Self.decimalValue(digits) else { return false }
-                return layers.contains(layer)
-            }
-            return false
-        }
-    }
-
-    /// PEFT's name rule: `path` is one of `names`, or ends with `.` and one of them.
-    private static func names(_ names: [String], include path: String) -> Bool {
-        names.contains { path == $0 || path.hasSuffix("." + $0) }
-    }
-
-    /// The value of decimal digits of any script, as Python's `int()` reads what `\d` matched.
-    private static func decimalValue(_ digits: String) -> Int? {
-        var value = 0
-        for scalar in digits.unicodeScalars {
-            guard let digit = scalar.properties.numericValue, digit >= 0, digit < 10, digit == digit.rounded() else { return nil }
-            let (shifted, overflow) = value.multipliedReportingOverflow(by: 10)
-            guard !overflow else { return nil }
-            value = shifted + Int(digit)
-        }
-        return value
+    /// Whether PEFT puts LoRA on the module at `path`; see ``ModuleMatcher/targets(module:)``.
+    public func targets(module path: String) throws(PatternError) -> Bool {
+        try ModuleMatcher(self).targets(module: path)
     }
 
     /// Whether the module at `path` is saved whole by `modules_to_save`, as PEFT 0.21's `_set_trainable`
@@ -238,11 +186,6 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
             guard let dot = module.lastIndex(of: ".") else { return false }
             module = module[..<dot]
         }
-    }
-
-    /// PEFT's rule: the first key K, in file order, such that `(.*\.)?(K)$` matches the whole module path.
-    private static func firstMatch(in patterns: [PatternEntry], module path: String) -> Double? {
-        patterns.first { PeftPatternRole.patternKey.matches($0.pattern, module: path) }?.value
     }
 
     /// `target_modules` or `exclude_modules`: one regular expression or a list of names; nil when absent.

@@ -46,6 +46,12 @@ public struct AdapterLayout: Sendable, Hashable {
         func mismatch(_ key: String, _ reason: String) -> StoreError {
             .adapterMismatch(file: file, key: key, reason: reason)
         }
+        let matcher: ModuleMatcher
+        do {
+            matcher = try ModuleMatcher(config)
+        } catch {
+            throw StoreError.invalidInput(path: file, reason: "its adapter_config.json holds a pattern lorastore cannot match: \(error)")
+        }
         var factors: [String: Factors] = [:]
         var replacements: [String: String] = [:]
         var baseLayerCopies: [String: String] = [:]
@@ -93,8 +99,17 @@ public struct AdapterLayout: Sendable, Hashable {
         let ordered = factors.keys.sorted {
             (position[$0 + ".weight"] ?? .max, $0) < (position[$1 + ".weight"] ?? .max, $1)
         }
-        let paths = ordered.filter(config.targets(module:))
-        let untargeted = ordered.filter { !config.targets(module: $0) }
+        var paths: [String] = []
+        var untargeted: [String] = []
+        for path in ordered {
+            let targeted: Bool
+            do {
+                targeted = try matcher.targets(module: path)
+            } catch {
+                throw mismatch(factors[path]?.a ?? path, "matching module \"\(path)\" against adapter_config.json's patterns: \(error)")
+            }
+            if targeted { paths.append(path) } else { untargeted.append(path) }
+        }
         if paths.isEmpty, let first = untargeted.first {
             throw mismatch(
                 factors[first]?.a ?? first,
@@ -102,7 +117,7 @@ public struct AdapterLayout: Sendable, Hashable {
         }
         let modules = try paths.map { path in
             try Self.module(
-                path: path, parts: factors[path] ?? Factors(), signatures: signatures, config: config,
+                path: path, parts: factors[path] ?? Factors(), signatures: signatures, matcher: matcher,
                 fanInFanOut: Self.storesInputsFirst(module: path, baseModelType: baseModelType, config: config),
                 baseTensors: baseTensors, mismatch: mismatch)
         }
@@ -202,7 +217,7 @@ public struct AdapterLayout: Sendable, Hashable {
     }
 
     private static func module(
-        path: String, parts: Factors, signatures: [String: Signature], config: AdapterConfig, fanInFanOut: Bool,
+        path: String, parts: Factors, signatures: [String: Signature], matcher: ModuleMatcher, fanInFanOut: Bool,
         baseTensors: [String: Signature], mismatch: (String, String) -> StoreError
     ) throws -> AdapterModule {
         let anyKey = parts.a ?? parts.b ?? parts.magnitude ?? parts.bias ?? path
@@ -220,7 +235,13 @@ public struct AdapterLayout: Sendable, Hashable {
         guard b.shape[1] == rank else {
             throw mismatch(keyB, "B \(b.shape) does not have A's rank \(rank) as its second dimension")
         }
-        let configured = config.rank(forModule: path)
+        let configured: Int
+        let scale: Double
+        do {
+            (configured, scale) = (try matcher.rank(forModule: path), try matcher.scale(forModule: path))
+        } catch {
+            throw mismatch(keyA, "matching module \"\(path)\" against rank_pattern and alpha_pattern: \(error)")
+        }
         guard configured == rank else {
             throw mismatch(keyA, "rank \(rank) differs from the configured rank \(configured) (r / rank_pattern)")
         }
@@ -279,7 +300,7 @@ public struct AdapterLayout: Sendable, Hashable {
             }
         }
         return AdapterModule(
-            path: path, target: target, kind: kind, rank: rank, scale: config.scale(forModule: path), keyA: keyA,
+            path: path, target: target, kind: kind, rank: rank, scale: scale, keyA: keyA,
             keyB: keyB, magnitudeKey: parts.magnitude, biasKey: parts.bias, transposed: transposed, rows: rows,
             columns: columns)
     }

@@ -29,11 +29,4 @@ enum PeftPatternRole: Sendable {
     func compile(_ pattern: String) throws(PatternError) -> PythonPattern {
         try PythonPattern(affixes.prefix + pattern + affixes.suffix)
     }
-
-    /// Whether `pattern`, embedded for this role, matches the module at `path` as PEFT's call does; false
-    /// for a pattern that does not compile (``AdapterConfig`` refuses those as it reads them).
-    func matches(_ pattern: String, module path: String) -> Bool {
-        guard let compiled = try? compile(pattern) else { return false }
-        return self == .wholePath ? compiled.matchesWhole(path) : compiled.matchPrefix(path) != nil
-    }
 }

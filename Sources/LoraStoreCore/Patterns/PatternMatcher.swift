@@ -3,8 +3,23 @@
 /// finds, and the work is at most the program's size times the text's length, whatever the pattern. Python
 /// itself can take exponential time on a pattern such as `(a+)+b`; lorastore matches patterns from pushed
 /// configs on the server, so it must not.
-struct PatternMatcher {
+///
+/// Look-arounds run as matches of their own at each position they are reached, so nested ones multiply
+/// that bound. Every match therefore also has a budget of steps, look-arounds included
+/// (``stepBudget``): a pattern that needs more is refused (``PatternError/Kind/tooCostly``) rather than
+/// left to hold a registry's thread. Patterns of PEFT configs take a few hundred steps per module path.
+final class PatternMatcher {
     let text: [Unicode.Scalar]
+    /// Steps left to this match and its look-arounds.
+    private var steps: Int
+
+    /// The steps one match may take, look-arounds included: about 10 ms of matching.
+    static let stepBudget = 2_000_000
+
+    init(text: [Unicode.Scalar], stepBudget: Int = PatternMatcher.stepBudget) {
+        self.text = text
+        steps = stepBudget
+    }
 
     private enum Job {
         case explore(instruction: Int, position: Int)
@@ -13,9 +28,9 @@ struct PatternMatcher {
 
     /// The capture slots of the leftmost-first match of `program` starting at `start` (and ending at `end`,
     /// when given), or nil.
-    func match(_ program: PatternProgram, from start: Int, endingAt end: Int? = nil) -> [Int]? {
+    func match(_ program: PatternProgram, from start: Int, endingAt end: Int? = nil) throws(PatternError) -> [Int]? {
         let columns = text.count + 1
-        var visited = [UInt64](repeating: 0, count: (program.instructions.count * columns + 63) / 64)
+        var visited = VisitedStates(count: program.instructions.count * columns)
         var slots = [Int](repeating: -1, count: program.slotCount)
         var jobs: [Job] = [.explore(instruction: 0, position: start)]
         while let job = jobs.popLast() {
@@ -30,10 +45,15 @@ struct PatternMatcher {
                 position = at
             }
             thread: while true {
-                let bit = instruction * columns + position
-                let (word, mask) = (bit >> 6, UInt64(1) << UInt64(bit & 63))
-                if visited[word] & mask != 0 { break thread }
-                visited[word] |= mask
+                guard visited.insert(instruction * columns + position) else { break thread }
+                steps -= 1
+                guard steps >= 0 else {
+                    throw PatternError(
+                        kind: .tooCostly,
+                        reason: "matching it against a text of \(text.count) characters takes more than "
+                            + "\(Self.stepBudget) steps, more than lorastore spends on one match",
+                        position: 0)
+                }
                 switch program.instructions[instruction] {
                 case .scalar(let scalar):
                     guard position < text.count, text[position] == scalar else { break thread }
@@ -58,8 +78,7 @@ struct PatternMatcher {
                     instruction = target
                     continue thread
                 case .repeatLoop(let head):
-                    let headBit = head * columns + position
-                    if visited[headBit >> 6] & (UInt64(1) << UInt64(headBit & 63)) == 0 {
+                    if !visited.contains(head * columns + position) {
                         instruction = head
                         continue thread
                     }
@@ -71,9 +90,9 @@ struct PatternMatcher {
                 case .look(let body, let behind, let negated):
                     let found: Bool
                     if let behind {
-                        found = position >= behind && match(body, from: position - behind, endingAt: position) != nil
+                        found = position >= behind ? try match(body, from: position - behind, endingAt: position) != nil : false
                     } else {
-                        found = match(body, from: position) != nil
+                        found = try match(body, from: position) != nil
                     }
                     guard found != negated else { break thread }
                 case .match:
@@ -104,5 +123,36 @@ struct PatternMatcher {
 
     private func isWord(_ index: Int, ascii: Bool) -> Bool {
         text.indices.contains(index) && ScalarCategory(kind: .word, ascii: ascii).contains(text[index])
+    }
+}
+
+/// The (instruction, position) states a match has explored: a bitmap while instructions × positions is small,
+/// else a set, so that memory follows the states explored (bounded by the step budget) rather than the
+/// product of the pattern's and the text's sizes.
+private struct VisitedStates {
+    private var bits: [UInt64]
+    private var sparse: Set<Int> = []
+    private let isDense: Bool
+
+    /// The most states kept as a bitmap: 1 MiB of bits.
+    private static let denseLimit = 1 << 23
+
+    init(count: Int) {
+        isDense = count <= Self.denseLimit
+        bits = isDense ? [UInt64](repeating: 0, count: (count + 63) / 64) : []
+    }
+
+    /// Records `state`; false when it was already recorded.
+    mutating func insert(_ state: Int) -> Bool {
+        guard isDense else { return sparse.insert(state).inserted }
+        let (word, mask) = (state >> 6, UInt64(1) << UInt64(state & 63))
+        guard bits[word] & mask == 0 else { return false }
+        bits[word] |= mask
+        return true
+    }
+
+    func contains(_ state: Int) -> Bool {
+        guard isDense else { return sparse.contains(state) }
+        return bits[state >> 6] & (UInt64(1) << UInt64(state & 63)) != 0
     }
 }

@@ -241,12 +241,12 @@ struct PatternParser {
     }
 
     func error(_ reason: String, at offset: Int? = nil) -> PatternError {
-        PatternError(reason: reason, position: offset ?? position, isUnsupported: false)
+        PatternError(kind: .invalid, reason: reason, position: offset ?? position)
     }
 
     mutating func noteUnsupported(_ construct: String, at offset: Int) {
         if firstUnsupported == nil {
-            firstUnsupported = PatternError(reason: construct, position: offset, isUnsupported: true)
+            firstUnsupported = PatternError(kind: .unsupported, reason: construct, position: offset)
         }
     }
 }

@@ -26,22 +26,27 @@ struct PatternProgram: Sendable {
     var instructions: [Instruction]
     /// Capture slots: two for the whole match, two per group.
     var slotCount: Int
+    /// Instructions here and in the look-arounds' programs.
+    var size: Int
 
-    /// The most instructions a pattern may compile to. Bounded repetitions are compiled as copies, so
-    /// `a{1000000}` is refused rather than using megabytes per match.
-    static let largestSize = 50_000
+    /// The most instructions a pattern may compile to, its look-arounds' included. Bounded repetitions are
+    /// compiled as copies, so `a{100000}` is refused rather than matched slowly.
+    static let largestSize = 10_000
 
     /// Compiles a parsed pattern with `groupCount` capturing groups.
     init(_ node: PatternNode, groupCount: Int) throws(PatternError) {
         var compiler = Compiler()
         try compiler.emit(node)
-        compiler.instructions.append(.match)
+        try compiler.append(.match)
         instructions = compiler.instructions
         slotCount = 2 * (groupCount + 1)
+        size = compiler.size
     }
 
     private struct Compiler {
         var instructions: [Instruction] = []
+        /// Instructions so far, the look-arounds' included.
+        var size = 0
 
         mutating func emit(_ node: PatternNode) throws(PatternError) {
             switch node {
@@ -59,7 +64,9 @@ struct PatternProgram: Sendable {
             case .assertion(let assertion): try append(.assertion(assertion))
             case .look(let body, let behind, let negated):
                 // Groups inside a look-around are not reported (PEFT reads none).
-                try append(.look(try PatternProgram(body, groupCount: 0), behind: behind ? body.fixedWidth : nil, negated: negated))
+                let program = try PatternProgram(body, groupCount: 0)
+                size += program.size
+                try append(.look(program, behind: behind ? body.fixedWidth : nil, negated: negated))
             }
         }
 
@@ -106,11 +113,14 @@ struct PatternProgram: Sendable {
         }
 
         /// Appends one instruction (a placeholder when it is patched later).
-        private mutating func append(_ instruction: Instruction) throws(PatternError) {
-            guard instructions.count < PatternProgram.largestSize else {
+        mutating func append(_ instruction: Instruction) throws(PatternError) {
+            size += 1
+            guard size <= PatternProgram.largestSize else {
                 throw PatternError(
-                    reason: "the pattern compiles to more than \(PatternProgram.largestSize) instructions (its repetitions expanded)",
-                    position: 0, isUnsupported: true)
+                    kind: .tooCostly,
+                    reason: "the pattern compiles to more than \(PatternProgram.largestSize) instructions (its repetitions "
+                        + "expanded), more than lorastore matches",
+                    position: 0)
             }
             instructions.append(instruction)
         }

@@ -4,7 +4,8 @@
 /// A pattern Python refuses is refused, naming the problem and its position. Constructs that need real
 /// backtracking (backreferences, conditional and atomic groups, possessive quantifiers) are refused as
 /// unsupported, and in exchange every match takes time at most linear in the pattern's size times the text's
-/// length: a config pushed to a registry cannot stall it with a pattern such as `(a+)+b`.
+/// length (look-arounds aside), and never more than a fixed budget of steps: a config pushed to a registry
+/// cannot stall it with a pattern such as `(a+)+b`.
 ///
 /// Whether a text matches, and where the match ends, are always Python's. One difference remains, in what a
 /// group reports: a group inside a repetition whose last iteration matched nothing (`(a|)*` on `a`) keeps
@@ -25,15 +26,17 @@ public struct PythonPattern: Sendable {
     }
 
     /// Whether the whole text matches: Python's `re.fullmatch(pattern, text) is not None`.
-    public func matchesWhole(_ text: String) -> Bool {
+    /// - Throws: ``PatternError/Kind/tooCostly`` when the match would take more than its step budget.
+    public func matchesWhole(_ text: String) throws(PatternError) -> Bool {
         let matcher = PatternMatcher(text: Array(text.unicodeScalars))
-        return matcher.match(program, from: 0, endingAt: matcher.text.count) != nil
+        return try matcher.match(program, from: 0, endingAt: matcher.text.count) != nil
     }
 
     /// The match at the start of the text that Python's `re.match(pattern, text)` returns, or nil.
-    public func matchPrefix(_ text: String) -> PatternMatch? {
+    /// - Throws: ``PatternError/Kind/tooCostly`` when the match would take more than its step budget.
+    public func matchPrefix(_ text: String) throws(PatternError) -> PatternMatch? {
         let matcher = PatternMatcher(text: Array(text.unicodeScalars))
-        return matcher.match(program, from: 0).map { PatternMatch(text: matcher.text, slots: $0, groupNames: groupNames) }
+        return try matcher.match(program, from: 0).map { PatternMatch(text: matcher.text, slots: $0, groupNames: groupNames) }
     }
 }
 

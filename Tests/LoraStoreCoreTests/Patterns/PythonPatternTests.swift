@@ -92,7 +92,7 @@ struct PythonPatternTests {
 
     /// Compares lorastore's matches of `patterns` on `texts` with Python's `outcomes`; with
     /// `allowingUnsupported`, a pattern Python accepts may be refused for a construct lorastore does not match.
-    private func compare(_ patterns: [String], _ texts: [String], with outcomes: [Outcome], allowingUnsupported: Bool = false) {
+    private func compare(_ patterns: [String], _ texts: [String], with outcomes: [Outcome], allowingUnsupported: Bool = false) throws {
         for (pattern, outcome) in zip(patterns, outcomes) {
             let compiled: PythonPattern
             do {
@@ -107,10 +107,10 @@ struct PythonPatternTests {
                 continue
             }
             for (path, result) in zip(texts, expected) {
-                let prefix = compiled.matchPrefix(path)
+                let prefix = try compiled.matchPrefix(path)
                 let group = prefix.flatMap { $0.group(named: "idx") ?? $0.group(1) }
                 let actual = Outcome.Result(
-                    whole: compiled.matchesWhole(path), prefixLength: prefix.map { $0.group(0)?.unicodeScalars.count ?? 0 } ?? -1,
+                    whole: try compiled.matchesWhole(path), prefixLength: prefix.map { $0.group(0)?.unicodeScalars.count ?? 0 } ?? -1,
                     group: group)
                 #expect(actual == result, "\(pattern) on \(path.debugDescription)")
             }
@@ -120,7 +120,7 @@ struct PythonPatternTests {
     @Test(.enabled(if: PythonInterop.python != nil, "LORASTORE_PYTHON is not set (no Python to compare with)"))
     func everyPatternMatchesAsPythonMatchesIt() throws {
         let outcomes = try python(Self.patterns + Self.unsupported, Self.paths)
-        compare(Self.patterns, Self.paths, with: outcomes)
+        try compare(Self.patterns, Self.paths, with: outcomes)
         for (pattern, outcome) in zip(Self.unsupported, outcomes.dropFirst(Self.patterns.count)) {
             #expect(outcome.error == nil, "\(pattern): Python accepts it")
             #expect(throws: PatternError.self) { try PythonPattern(pattern) }
@@ -147,7 +147,7 @@ struct PythonPatternTests {
         let texts = (0..<24).map { _ in
             String((0..<Int.random(in: 0...7, using: &random)).map { _ in "ab1. A\n".randomElement(using: &random) ?? "a" })
         }
-        compare(patterns, texts, with: try python(patterns, texts), allowingUnsupported: true)
+        try compare(patterns, texts, with: try python(patterns, texts), allowingUnsupported: true)
     }
 
     @Test func unsupportedConstructsAreNamed() {
@@ -164,11 +164,11 @@ struct PythonPatternTests {
 
     @Test func peftShapedPatternsMatchWithoutPython() throws {
         let layer = try PythonPattern(#".*?\.[^.]*\.(?P<idx>\d+)\."#)
-        #expect(layer.matchPrefix("model.layers.1.mlp.experts.0.gate_proj")?.group(named: "idx") == "1")
+        #expect(try layer.matchPrefix("model.layers.1.mlp.experts.0.gate_proj")?.group(named: "idx") == "1")
         let target = try PythonPattern(#"^(?!.*vision).*\.(q_proj|k_proj)$"#)
-        #expect(target.matchesWhole("model.layers.0.self_attn.q_proj"))
-        #expect(!target.matchesWhole("vision_tower.layers.0.self_attn.q_proj"))
-        #expect(!target.matchesWhole("model.layers.0.self_attn.v_proj"))
+        #expect(try target.matchesWhole("model.layers.0.self_attn.q_proj"))
+        #expect(try !target.matchesWhole("vision_tower.layers.0.self_attn.q_proj"))
+        #expect(try !target.matchesWhole("model.layers.0.self_attn.v_proj"))
         #expect(throws: PatternError.self) { try PythonPattern("(a") }
     }
 
@@ -178,10 +178,33 @@ struct PythonPatternTests {
         let text = String(repeating: "a", count: 60) + "!"
         for pattern in ["(a+)+b", "(a|a)*b", "(a*)*b", "(.*a){20}b", "((a+)+)+$"] {
             let compiled = try PythonPattern(pattern)
-            #expect(!compiled.matchesWhole(text), "\(pattern)")
-            #expect(compiled.matchPrefix(text) == nil, "\(pattern)")
+            #expect(try !compiled.matchesWhole(text), "\(pattern)")
+            #expect(try compiled.matchPrefix(text) == nil, "\(pattern)")
         }
         #expect(try PythonPattern("(a+)+!").matchesWhole(text))
+    }
+
+    /// Nested look-arounds run at every position they are reached, so their work multiplies (here about n³
+    /// steps on n = 3000): the match stops at its step budget with an error instead of holding the thread.
+    @Test(.timeLimit(.minutes(1))) func nestedLookAroundsStopAtTheStepBudget() throws {
+        let nested = try PythonPattern("(?:(?=.*(?=.*(?=.*x))).)*y")
+        let text = String(repeating: "a", count: 3000)
+        #expect { try nested.matchesWhole(text) } throws: { error in
+            (error as? PatternError)?.kind == .tooCostly && "\(error)".contains("3000 characters")
+        }
+        #expect(try !nested.matchesWhole("aay"), "short texts still match within the budget")
+        #expect(try nested.matchesWhole("xay") == false && nested.matchesWhole("y"))
+    }
+
+    /// A large pattern against a long text keeps its explored states in a set, not a bitmap of every
+    /// (instruction, position) pair, and matches the same.
+    @Test func aLargePatternOnALongTextMatchesWithoutABitmapOfEveryState() throws {
+        let text = String(repeating: "a", count: 100_000) + "b"
+        let bounded = try PythonPattern("a{0,2000}b")
+        #expect(bounded.program.size * (text.unicodeScalars.count + 1) > 1 << 23)
+        #expect(try bounded.matchPrefix(text) == nil, "the b is further than 2000 characters")
+        #expect(try bounded.matchPrefix(String(text.suffix(1500)))?.group(0)?.count == 1500)
+        #expect(try PythonPattern("a*b").matchesWhole(text))
     }
 
     @Test func expansionIsBounded() {

@@ -1,8 +1,15 @@
 /// Which modules an adapter config gives LoRA, and with what rank and alpha, as PEFT 0.21 decides, with the
 /// config's patterns compiled once: every module of an adapter is matched against the same compiled
-/// patterns rather than compiling each for each module.
+/// patterns rather than compiling each for each module. All of a matcher's matches (and its copies') draw
+/// on one ``StepBudget`` of ``adapterStepBudget`` steps.
 public struct ModuleMatcher: Sendable {
+    /// The config whose rules these are.
     public let config: AdapterConfig
+    private let budget = StepBudget(steps: Self.adapterStepBudget)
+
+    /// The matching steps one adapter's modules may take in all: about a second, against a few hundred
+    /// steps per module for the patterns PEFT configs hold.
+    public static let adapterStepBudget = 200_000_000
     private let excluded: PythonPattern?
     private let targeted: PythonPattern?
     private let savedModules: [PythonPattern]
@@ -55,21 +62,21 @@ public struct ModuleMatcher: Sendable {
     /// - Throws: ``PatternError/Kind/tooCostly`` when a pattern takes more than its step budget on `path`.
     public func targets(module path: String) throws(PatternError) -> Bool {
         switch config.excludeModules {
-        case .pattern?: if let excluded, try excluded.matchesWhole(path) { return false }
+        case .pattern?: if let excluded, try excluded.matchesWhole(path, budget: budget) { return false }
         case .names(let names)?: if Self.names(names, include: path) { return false }
         case .unspecified?, nil: break
         }
-        for saved in savedModules where try saved.matchPrefix(path) != nil { return false }
+        for saved in savedModules where try saved.matchPrefix(path, budget: budget) != nil { return false }
         switch config.targetModules {
         // Unsaid or PEFT's shorthand for every linear layer: the file's factors are what was targeted.
         case .unspecified: return true
-        case .pattern: return try targeted?.matchesWhole(path) ?? true
+        case .pattern: return try targeted?.matchesWhole(path, budget: budget) ?? true
         case .names(let names):
             if names.contains(path) { return true }
             guard names.contains(where: { path.hasSuffix("." + $0) }) else { return false }
             guard let layers = config.layersToTransform, !layers.isEmpty else { return true }
             for rule in layerRules {
-                guard let match = try rule.matchPrefix(path) else { continue }
+                guard let match = try rule.matchPrefix(path, budget: budget) else { continue }
                 // Python's int() reads any Unicode decimal digits, as `\d` matches them.
                 guard let digits = match.group(named: "idx"), let layer = Self.decimalValue(digits) else { return false }
                 return layers.contains(layer)
@@ -81,12 +88,12 @@ public struct ModuleMatcher: Sendable {
     /// The rank PEFT uses for a module (path without `base_model.model.`): the first `rank_pattern` key, in
     /// file order, whose `(.*\.)?(KEY)$` matches the path, else `r`.
     public func rank(forModule path: String) throws(PatternError) -> Int {
-        try Self.firstMatch(in: rankKeys, module: path).flatMap { Int(exactly: $0) } ?? config.rank
+        try firstMatch(in: rankKeys, module: path).flatMap { Int(exactly: $0) } ?? config.rank
     }
 
     /// The alpha PEFT uses for a module, by the same rule from `alpha_pattern`.
     public func alpha(forModule path: String) throws(PatternError) -> Double {
-        try Self.firstMatch(in: alphaKeys, module: path) ?? config.alpha
+        try firstMatch(in: alphaKeys, module: path) ?? config.alpha
     }
 
     /// The LoRA scale for a module: alpha / r, or alpha / √r with rsLoRA.
@@ -95,10 +102,10 @@ public struct ModuleMatcher: Sendable {
         return try alpha(forModule: path) / (config.useRSLoRA ? rank.squareRoot() : rank)
     }
 
-    private static func firstMatch(
+    private func firstMatch(
         in keys: [(pattern: PythonPattern, value: Double)], module path: String
     ) throws(PatternError) -> Double? {
-        for key in keys where try key.pattern.matchPrefix(path) != nil { return key.value }
+        for key in keys where try key.pattern.matchPrefix(path, budget: budget) != nil { return key.value }
         return nil
     }
 

@@ -83,7 +83,9 @@ public struct MergePlan: Sendable {
                     "\(target) uses DoRA (adapter \(adapter.digest.short)); a DoRA module merges alone and at weight 1")
             }
         }
-        for (target, replaced) in replacements where terms[target] != nil {
+        for (target, replaced) in replacements.sorted(by: { $0.key < $1.key })
+        where terms[target] != nil || biases[target, default: []].contains(where: { $0.adapter != replaced.adapter }) {
+            // An adapter's own LoRA bias adds to the bias it carries (PEFT's bias="all"); another's does not.
             throw StoreError.mergeRefused(
                 "\(target) is replaced by adapter \(adapters[replaced.adapter].digest.short) (modules_to_save) and changed by LoRA from another")
         }

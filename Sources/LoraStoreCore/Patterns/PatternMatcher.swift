@@ -5,20 +5,32 @@
 /// configs on the server, so it must not.
 ///
 /// Look-arounds run as matches of their own at each position they are reached, so nested ones multiply
-/// that bound. Every match therefore also has a budget of steps, look-arounds included
-/// (``stepBudget``): a pattern that needs more is refused (``PatternError/Kind/tooCostly``) rather than
-/// left to hold a registry's thread. Patterns of PEFT configs take a few hundred steps per module path.
+/// that bound. Every match therefore also has a budget of steps, look-arounds and the clearing of their
+/// state included (``stepBudget``), drawn from a ``StepBudget`` that other matches share when one is given:
+/// a pattern that needs more is refused (``PatternError/Kind/tooCostly``) rather than left to hold a
+/// registry's thread. Patterns of PEFT configs take a few hundred steps per module path.
 final class PatternMatcher {
     let text: [Unicode.Scalar]
     /// Steps left to this match and its look-arounds.
     private var steps: Int
+    private let shared: StepBudget?
+    /// Whether the shared budget, rather than the match's own, set `steps`.
+    private let limitedByShared: Bool
 
     /// The steps one match may take, look-arounds included: about 10 ms of matching.
     static let stepBudget = 2_000_000
 
-    init(text: [Unicode.Scalar], stepBudget: Int = PatternMatcher.stepBudget) {
+    init(text: [Unicode.Scalar], sharing shared: StepBudget? = nil) {
         self.text = text
-        steps = stepBudget
+        self.shared = shared
+        steps = shared?.take(upTo: Self.stepBudget) ?? Self.stepBudget
+        limitedByShared = steps < Self.stepBudget
+    }
+
+    /// Returns the steps this match did not spend to the shared budget.
+    func finish() {
+        shared?.giveBack(max(0, steps))
+        steps = 0
     }
 
     private enum Job {
@@ -30,7 +42,10 @@ final class PatternMatcher {
     /// when given), or nil.
     func match(_ program: PatternProgram, from start: Int, endingAt end: Int? = nil) throws(PatternError) -> [Int]? {
         let columns = text.count + 1
-        var visited = VisitedStates(count: program.instructions.count * columns)
+        let states = program.instructions.count * columns
+        // Clearing a bitmap costs a step per word, as a look-around reached at many positions clears one each time.
+        try spend(states <= VisitedStates.denseLimit ? (states + 63) / 64 : 0)
+        var visited = VisitedStates(count: states)
         var slots = [Int](repeating: -1, count: program.slotCount)
         var jobs: [Job] = [.explore(instruction: 0, position: start)]
         while let job = jobs.popLast() {
@@ -46,20 +61,13 @@ final class PatternMatcher {
             }
             thread: while true {
                 guard visited.insert(instruction * columns + position) else { break thread }
-                steps -= 1
-                guard steps >= 0 else {
-                    throw PatternError(
-                        kind: .tooCostly,
-                        reason: "matching it against a text of \(text.count) characters takes more than "
-                            + "\(Self.stepBudget) steps, more than lorastore spends on one match",
-                        position: 0)
-                }
+                try spend(1)
                 switch program.instructions[instruction] {
                 case .scalar(let scalar):
                     guard position < text.count, text[position] == scalar else { break thread }
                     position += 1
-                case .caselessScalar(let scalar):
-                    guard position < text.count, text[position].lowercased == scalar else { break thread }
+                case .foldedScalar(let scalar, let folding):
+                    guard position < text.count, folding.lower(text[position]) == scalar else { break thread }
                     position += 1
                 case .any:
                     guard position < text.count else { break thread }
@@ -77,11 +85,6 @@ final class PatternMatcher {
                 case .jump(let target):
                     instruction = target
                     continue thread
-                case .repeatLoop(let head):
-                    if !visited.contains(head * columns + position) {
-                        instruction = head
-                        continue thread
-                    }
                 case .save(let slot):
                     jobs.append(.restore(slot: slot, position: slots[slot]))
                     slots[slot] = position
@@ -105,6 +108,17 @@ final class PatternMatcher {
             }
         }
         return nil
+    }
+
+    private func spend(_ count: Int) throws(PatternError) {
+        steps -= count
+        guard steps < 0 else { return }
+        let reason = limitedByShared
+            ? "matching every module of the adapter against the config's patterns takes more than the "
+                + "\(shared?.total ?? 0) steps lorastore spends on one adapter"
+            : "matching it against a text of \(text.count) characters takes more than the \(Self.stepBudget) steps "
+                + "lorastore spends on one match"
+        throw PatternError(kind: .tooCostly, reason: reason, position: 0)
     }
 
     private func holds(_ assertion: PatternAssertion, at position: Int) -> Bool {
@@ -135,7 +149,7 @@ private struct VisitedStates {
     private let isDense: Bool
 
     /// The most states kept as a bitmap: 1 MiB of bits.
-    private static let denseLimit = 1 << 23
+    static let denseLimit = 1 << 23
 
     init(count: Int) {
         isDense = count <= Self.denseLimit
@@ -149,10 +163,5 @@ private struct VisitedStates {
         guard bits[word] & mask == 0 else { return false }
         bits[word] |= mask
         return true
-    }
-
-    func contains(_ state: Int) -> Bool {
-        guard isDense else { return sparse.contains(state) }
-        return bits[state >> 6] & (UInt64(1) << UInt64(state & 63)) != 0
     }
 }

@@ -1,8 +1,8 @@
 /// A parsed regular expression, before compilation into a ``PatternProgram``.
 indirect enum PatternNode: Sendable {
     case empty
-    /// One scalar; with `caseless`, any scalar whose lowercase is the same.
-    case scalar(Unicode.Scalar, caseless: Bool)
+    /// One scalar, or with a caseless `folding`, any scalar whose lowercase is this one (stored lowercased).
+    case scalar(Unicode.Scalar, folding: CaseFolding)
     /// `.`: any scalar, or any but a newline unless `dotAll`.
     case any(dotAll: Bool)
     case set(ScalarSet)
@@ -18,6 +18,7 @@ indirect enum PatternNode: Sendable {
     case look(PatternNode, behind: Bool, negated: Bool)
 
     /// The number of scalars every match consumes, or nil when it varies (Python's look-behind requires one).
+    /// Saturates at `Int.max` rather than overflow.
     var fixedWidth: Int? {
         switch self {
         case .empty, .assertion, .look: return 0
@@ -26,7 +27,8 @@ indirect enum PatternNode: Sendable {
             var total = 0
             for item in items {
                 guard let width = item.fixedWidth else { return nil }
-                total += width
+                let (sum, overflow) = total.addingReportingOverflow(width)
+                total = overflow ? .max : sum
             }
             return total
         case .alternation(let branches):
@@ -34,9 +36,37 @@ indirect enum PatternNode: Sendable {
             guard let first = widths.first ?? 0, widths.allSatisfy({ $0 == first }) else { return nil }
             return first
         case .repetition(let body, let min, let max, _):
-            guard max == min, let width = body.fixedWidth else { return nil }
-            return width * min
+            guard let width = body.fixedWidth else { return nil }
+            // Repeating something of no width has no width, however often (Python: `(?:)*` is (0, 0)).
+            guard width > 0 else { return 0 }
+            guard max == min else { return nil }
+            let (product, overflow) = width.multipliedReportingOverflow(by: min)
+            return overflow ? .max : product
         case .capture(let body, _): return body.fixedWidth
+        }
+    }
+
+    /// Whether the node can match without consuming a scalar. An unbounded repetition of such a node is
+    /// refused (see ``PatternParser``): Python ends a loop after an iteration that matched nothing, which a
+    /// matcher that explores each state once cannot follow.
+    var canMatchEmpty: Bool {
+        switch self {
+        case .empty, .assertion, .look: return true
+        case .scalar, .any, .set: return false
+        case .sequence(let items): return items.allSatisfy(\.canMatchEmpty)
+        case .alternation(let branches): return branches.contains(where: \.canMatchEmpty)
+        case .repetition(let body, let min, _, _): return min == 0 || body.canMatchEmpty
+        case .capture(let body, _): return body.canMatchEmpty
+        }
+    }
+
+    /// Whether the node compiles to no instruction at all (an empty group, or repetitions of one).
+    var compilesToNothing: Bool {
+        switch self {
+        case .empty: return true
+        case .sequence(let items): return items.allSatisfy(\.compilesToNothing)
+        case .repetition(let body, _, _, _): return body.compilesToNothing
+        default: return false
         }
     }
 }

@@ -54,7 +54,7 @@ extension PatternParser {
         case "b": return .assertion(.wordBoundary(ascii: flags.ascii))
         case "B": return .assertion(.notWordBoundary(ascii: flags.ascii))
         case "d", "D", "s", "S", "w", "W":
-            return .set(ScalarSet(items: [categoryItem(scalar)], negated: false, caseless: false))
+            return .set(ScalarSet(items: [categoryItem(scalar)], negated: false, folding: .exact))
         case "1"..."9":
             // As Python reads it: three octal digits are a character; otherwise one or two digits name a
             // group, which must exist.
@@ -130,8 +130,13 @@ extension PatternParser {
             text.unicodeScalars.append(digit)
             position += 1
         }
-        guard let value = UInt32(text, radix: 16), let scalar = Unicode.Scalar(value) else {
+        guard let value = UInt32(text, radix: 16), value <= 0x10FFFF else {
             throw error("bad escape \\\(scalars[start + 1])\(text)", at: start)
+        }
+        // Python's str may hold a lone surrogate; Swift's strings, and so module paths here, cannot.
+        guard let scalar = Unicode.Scalar(value) else {
+            noteUnsupported("a surrogate escape", at: start)
+            return "?"
         }
         return scalar
     }
@@ -148,7 +153,7 @@ extension PatternParser {
 
     /// The rest of a `[…]` set after its `[`.
     mutating func parseSet(start: Int) throws(PatternError) -> ScalarSet {
-        var set = ScalarSet(items: [], negated: take("^"), caseless: flags.caseless)
+        var set = ScalarSet(items: [], negated: take("^"), folding: flags.folding)
         let first = position
         while true {
             guard let scalar = next() else { throw error("unterminated character set", at: start) }
@@ -190,6 +195,6 @@ extension PatternParser {
     }
 
     func literal(_ scalar: Unicode.Scalar) -> PatternNode {
-        .scalar(flags.caseless ? scalar.lowercased : scalar, caseless: flags.caseless)
+        .scalar(flags.folding.lower(scalar), folding: flags.folding)
     }
 }

@@ -7,61 +7,71 @@ extension PatternParser {
         guard scalars.indices.contains(position + 2), scalars[position + 1] == "?",
               Self.flagLetters.contains(scalars[position + 2]) else { return nil }
         position += 2
-        var flags = self.flags
-        while let scalar = peek(), Self.flagLetters.contains(scalar) {
-            position += 1
-            try apply(scalar, to: &flags, on: true)
-        }
+        let letters = try flagLetters(turningOn: true, besides: [])
         guard take(")") else {
             position = start
             return nil
         }
+        var flags = self.flags
+        for letter in letters { apply(letter, to: &flags, on: true) }
         return flags
     }
 
     /// `?flags-flags:` after a `(`: the flags inside the group, or nil when this is not a flag group.
     mutating func parseScopedFlags(start: Int) throws(PatternError) -> Flags? {
-        var flags = self.flags
-        var sawFlag = false
-        while let scalar = peek(), Self.flagLetters.contains(scalar) {
-            position += 1
-            sawFlag = true
-            try apply(scalar, to: &flags, on: true)
-        }
+        let on = try flagLetters(turningOn: true, besides: [])
+        var off: [Unicode.Scalar] = []
         if take("-") {
             guard let first = peek(), Self.flagLetters.contains(first) else { throw error("missing flag", at: position) }
-            while let scalar = peek(), Self.flagLetters.contains(scalar) {
-                position += 1
-                guard scalar != "a", scalar != "u", scalar != "L" else {
-                    throw error("bad inline flags: cannot turn off flags 'a', 'u' and 'L'", at: position - 1)
-                }
-                try apply(scalar, to: &flags, on: false)
-            }
-            sawFlag = true
+            off = try flagLetters(turningOn: false, besides: on)
         }
-        guard sawFlag else { return nil }
+        guard !on.isEmpty || !off.isEmpty else { return nil }
         guard take(":") else { throw error("missing :", at: position) }
+        var flags = self.flags
+        for letter in on { apply(letter, to: &flags, on: true) }
+        for letter in off { apply(letter, to: &flags, on: false) }
         return flags
     }
 
     static let flagLetters: Set<Unicode.Scalar> = ["a", "i", "L", "m", "s", "u", "x"]
 
-    func apply(_ letter: Unicode.Scalar, to flags: inout Flags, on: Bool) throws(PatternError) {
+    /// A run of flag letters, refused where `sre_parse` refuses them: `L` in a `str` pattern, `a` with `u`,
+    /// turning off `a` or `u`, or turning off a flag the same group turns on (`on`).
+    private mutating func flagLetters(turningOn: Bool, besides on: [Unicode.Scalar]) throws(PatternError) -> [Unicode.Scalar] {
+        var letters: [Unicode.Scalar] = []
+        while let letter = peek(), Self.flagLetters.contains(letter) {
+            position += 1
+            if letter == "L" { throw error("bad inline flags: cannot use 'L' flag with a str pattern", at: position - 1) }
+            if turningOn {
+                let types = Set(letters + [letter]).intersection(["a", "u"])
+                if types.count > 1 { throw error("bad inline flags: flags 'a', 'u' and 'L' are incompatible", at: position - 1) }
+            } else {
+                if letter == "a" || letter == "u" {
+                    throw error("bad inline flags: cannot turn off flags 'a', 'u' and 'L'", at: position - 1)
+                }
+                if on.contains(letter) { throw error("bad inline flags: flag turned on and off", at: position - 1) }
+            }
+            letters.append(letter)
+        }
+        return letters
+    }
+
+    private func apply(_ letter: Unicode.Scalar, to flags: inout Flags, on: Bool) {
         switch letter {
         case "a": flags.ascii = on
         case "i": flags.caseless = on
         case "m": flags.multiline = on
         case "s": flags.dotAll = on
         case "x": flags.verbose = on
-        case "u": flags.ascii = false
-        default: throw error("bad inline flags: cannot use 'L' flag with a str pattern", at: position - 1)
+        default: flags.ascii = false
         }
     }
 
-    /// Skips whitespace and a `#` comment in a verbose pattern; true when anything was skipped.
+    /// Skips whitespace and a `#` comment in a verbose pattern; true when anything was skipped. Python skips
+    /// ASCII whitespace only.
     mutating func skipVerboseSpace() -> Bool {
         guard let scalar = peek() else { return false }
-        if scalar.properties.isWhitespace {
+        if [" ", "\t", "\n", "\r", "\u{0B}", "\u{0C}"].contains(scalar) {
             position += 1
             return true
         }

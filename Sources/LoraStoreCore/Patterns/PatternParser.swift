@@ -3,8 +3,11 @@
 /// refused here too.
 ///
 /// Backreferences, conditional groups, atomic groups and possessive quantifiers are refused as unsupported:
-/// they are what makes matching need backtracking, and no PEFT config needs them. So is `\N{name}`, for
-/// want of Unicode's name table. The inline flags, escapes, sets and quantifiers are in the extensions
+/// they are what makes matching need backtracking, and no PEFT config needs them. So is an unbounded
+/// repetition of something that can match nothing (`(a|)*`, `(?:x*)*`): Python ends such a loop after an
+/// empty iteration, which the matcher cannot follow; with none, it finds exactly Python's match. So are
+/// `\N{name}`, for want of Unicode's name table, surrogate escapes, and groups nested deeper than
+/// ``deepestNesting``. The inline flags, escapes, sets and quantifiers are in the extensions
 /// `PatternParser+Flags` and `PatternParser+Escapes`.
 struct PatternParser {
     /// The inline flags in effect.
@@ -14,6 +17,9 @@ struct PatternParser {
         var dotAll = false
         var ascii = false
         var verbose = false
+
+        /// How literals and sets compare case.
+        var folding: CaseFolding { caseless ? (ascii ? .ascii : .unicode) : .exact }
     }
 
     let scalars: [Unicode.Scalar]
@@ -23,6 +29,12 @@ struct PatternParser {
     private(set) var groupNames: [String: Int] = [:]
     /// Groups whose closing parenthesis is still ahead: a reference to one is an error in Python.
     private var openGroups: Set<Int> = []
+    /// Groups open around the current position, of any kind.
+    private var depth = 0
+
+    /// The most groups one may nest: parsing, compiling and releasing a pattern recurse once per level.
+    /// (Python refuses a few hundred levels too, for its own recursion limit.)
+    static let deepestNesting = 100
     /// The first construct lorastore does not match. Parsing goes on past it, because a pattern Python
     /// refuses must get Python's error, wherever it is.
     private var firstUnsupported: PatternError?
@@ -61,19 +73,23 @@ struct PatternParser {
                 }
                 let possessive = take("+")
                 if possessive { noteUnsupported("a possessive quantifier", at: start) }
+                if quantifier.max == nil, last.canMatchEmpty {
+                    noteUnsupported("an unbounded repetition of something that can match nothing", at: start)
+                }
                 items.append(.repetition(last, min: quantifier.min, max: quantifier.max, lazy: !possessive && take("?")))
                 repeatable = false
                 repeated = true
                 continue
             }
-            repeated = false
             if scalar == "(", let flags = try parseGlobalFlags() {
                 guard topLevel, items.isEmpty else { throw error("global flags not at the start of the expression", at: start) }
                 self.flags = flags
                 repeatable = false
                 continue
             }
+            // A comment group adds nothing: a quantifier after it applies to what came before.
             guard let item = try parseAtom() else { continue }
+            repeated = false
             items.append(item)
             // Python repeats any group, but no anchor outside one.
             if case .assertion = item, scalars[start] != "(" { repeatable = false } else { repeatable = true }
@@ -101,6 +117,13 @@ struct PatternParser {
     }
 
     private mutating func parseGroup(start: Int) throws(PatternError) -> PatternNode? {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.deepestNesting else {
+            throw PatternError(
+                kind: .tooCostly, reason: "groups nest more than \(Self.deepestNesting) deep, more than lorastore reads",
+                position: start)
+        }
         guard take("?") else { return try parseCapture(start: start, name: nil) }
         let extensionStart = position
         guard let kind = next() else { throw error("unexpected end of pattern", at: extensionStart) }
@@ -125,7 +148,8 @@ struct PatternParser {
                 throw error("unknown extension ?<\(direction.map(String.init) ?? "")", at: extensionStart)
             }
             let body = try parseGroupBody(start: start)
-            guard body.fixedWidth != nil else { throw error("look-behind requires fixed-width pattern", at: start) }
+            guard let width = body.fixedWidth else { throw error("look-behind requires fixed-width pattern", at: start) }
+            guard width < Self.repeatLimit else { throw error("looks too much behind", at: start) }
             return .look(body, behind: true, negated: direction == "!")
         case "#":
             while let scalar = next() { if scalar == ")" { return nil } }
@@ -168,6 +192,7 @@ struct PatternParser {
         let nameStart = position
         let name = try parseGroupReference()
         if let group = Int(name) {
+            guard group >= 0 else { throw error("bad character in group name '\(name)'", at: nameStart) }
             guard group > 0 else { throw error("bad group number", at: nameStart) }
         } else if groupNames[name] == nil {
             throw error("unknown group name '\(name)'", at: nameStart)
@@ -190,7 +215,7 @@ struct PatternParser {
             name.unicodeScalars.append(scalar)
         }
         guard !name.isEmpty else { throw error("missing group name", at: start) }
-        guard name.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) }) || Self.isIdentifier(name) else {
+        guard Int(name) != nil || Self.isIdentifier(name) else {
             throw error("bad character in group name '\(name)'", at: start)
         }
         return name

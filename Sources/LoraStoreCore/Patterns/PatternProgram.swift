@@ -3,17 +3,13 @@
 struct PatternProgram: Sendable {
     enum Instruction: Sendable {
         case scalar(Unicode.Scalar)
-        /// A scalar whose lowercase is this one.
-        case caselessScalar(Unicode.Scalar)
+        /// A scalar whose lowercase under the folding is this one.
+        case foldedScalar(Unicode.Scalar, CaseFolding)
         case any
         case anyButNewline
         case set(ScalarSet)
         case split(preferred: Int, other: Int)
         case jump(Int)
-        /// The end of an unbounded repetition's body: back to its head, unless the iteration matched
-        /// nothing (the head was already explored at this position), in which case Python leaves the loop
-        /// with that iteration's captures; so does this, by falling through.
-        case repeatLoop(head: Int)
         /// Records the position in a capture slot: group g's bounds are slots 2g and 2g + 1.
         case save(slot: Int)
         case assertion(PatternAssertion)
@@ -35,7 +31,7 @@ struct PatternProgram: Sendable {
 
     /// Compiles a parsed pattern with `groupCount` capturing groups.
     init(_ node: PatternNode, groupCount: Int) throws(PatternError) {
-        var compiler = Compiler()
+        var compiler = Compiler(groupCount: groupCount)
         try compiler.emit(node)
         try compiler.append(.match)
         instructions = compiler.instructions
@@ -44,6 +40,9 @@ struct PatternProgram: Sendable {
     }
 
     private struct Compiler {
+        /// The pattern's capturing groups: a look-around's program has slots for them all, since its groups
+        /// keep their numbers (their captures are not reported).
+        let groupCount: Int
         var instructions: [Instruction] = []
         /// Instructions so far, the look-arounds' included.
         var size = 0
@@ -51,7 +50,7 @@ struct PatternProgram: Sendable {
         mutating func emit(_ node: PatternNode) throws(PatternError) {
             switch node {
             case .empty: break
-            case .scalar(let scalar, let caseless): try append(caseless ? .caselessScalar(scalar) : .scalar(scalar))
+            case .scalar(let scalar, let folding): try append(folding == .exact ? .scalar(scalar) : .foldedScalar(scalar, folding))
             case .any(let dotAll): try append(dotAll ? .any : .anyButNewline)
             case .set(let set): try append(.set(set))
             case .sequence(let items): for item in items { try emit(item) }
@@ -64,7 +63,7 @@ struct PatternProgram: Sendable {
             case .assertion(let assertion): try append(.assertion(assertion))
             case .look(let body, let behind, let negated):
                 // Groups inside a look-around are not reported (PEFT reads none).
-                let program = try PatternProgram(body, groupCount: 0)
+                let program = try PatternProgram(body, groupCount: groupCount)
                 size += program.size
                 try append(.look(program, behind: behind ? body.fixedWidth : nil, negated: negated))
             }
@@ -88,12 +87,14 @@ struct PatternProgram: Sendable {
         }
 
         private mutating func emitRepetition(_ body: PatternNode, min: Int, max: Int?, lazy: Bool) throws(PatternError) {
+            // Copies of nothing are nothing: `(?:){4294967294}` must not loop four billion times.
+            guard !body.compilesToNothing else { return }
             for _ in 0..<min { try emit(body) }
             guard let max else {
                 let loop = instructions.count
                 try append(.match)
                 try emit(body)
-                try append(.repeatLoop(head: loop))
+                try append(.jump(loop))
                 instructions[loop] = choice(continuing: loop + 1, leaving: instructions.count, lazy: lazy)
                 return
             }

@@ -50,38 +50,33 @@ extension Store {
             var stored = try blobs.write(bytes, digest: digest, encoding: encoding, spooledFile: spooledFile)
             do {
                 try index.database.write { db in
-                    stored = try indexReceivedBlob(
-                        bytes, as: stored, encoding: encoding, spooledFile: spooledFile, repository: repository, in: db)
+                    stored = try restoreIfRemoved(stored, bytes: bytes, encoding: encoding, spooledFile: spooledFile)
+                    try db.execute(
+                        sql: "INSERT OR IGNORE INTO blob (digest, logical_size, stored_size, codec, created_at) VALUES (?, ?, ?, ?, ?)",
+                        arguments: [digest, stored.logicalSize, stored.storedSize, stored.codec, Date().timeIntervalSince1970])
+                    try db.execute(
+                        sql: "INSERT OR IGNORE INTO repository_upload (repository, blob_digest) VALUES (?, ?)",
+                        arguments: [repository, digest])
                 }
             } catch {
-                if stored.created { removeUnindexed([stored.digest]) }
+                if stored.created { removeUnindexed([digest]) }
                 throw error
             }
             return stored
         }
     }
 
-    /// Indexes a received blob that ``BlobStore/write(_:digest:encoding:spooledFile:)`` placed or found, inside
-    /// the caller's write transaction, and returns it as it is now on disk.
+    /// A received blob as it is on disk inside the write transaction that indexes it, written again if it
+    /// is gone.
     ///
-    /// A file the write found may belong to a writer that failed since and removed it (`removeUnindexed`, which
-    /// also runs in a write transaction, so inside this one the file stays as it is seen here): the bytes are
-    /// then written again, so that the row never points at a missing file.
-    func indexReceivedBlob(
-        _ bytes: UnsafeRawBufferPointer, as found: StoredBlob, encoding: BlobEncoding, spooledFile: String,
-        repository: String, in db: Database
+    /// ``BlobStore/write(_:digest:encoding:spooledFile:)`` may have found the file of a writer that failed
+    /// since and removed it (`removeUnindexed`, which runs in a write transaction too, so inside this one the
+    /// file stays as it is seen here): indexing it as found would leave a row pointing at no file.
+    func restoreIfRemoved(
+        _ found: StoredBlob, bytes: UnsafeRawBufferPointer, encoding: BlobEncoding, spooledFile: String
     ) throws -> StoredBlob {
-        var stored = found
-        if !stored.created, blobs.storedSize(of: stored.digest) == nil {
-            stored = try blobs.write(bytes, digest: stored.digest, encoding: encoding, spooledFile: spooledFile)
-        }
-        try db.execute(
-            sql: "INSERT OR IGNORE INTO blob (digest, logical_size, stored_size, codec, created_at) VALUES (?, ?, ?, ?, ?)",
-            arguments: [stored.digest, stored.logicalSize, stored.storedSize, stored.codec, Date().timeIntervalSince1970])
-        try db.execute(
-            sql: "INSERT OR IGNORE INTO repository_upload (repository, blob_digest) VALUES (?, ?)",
-            arguments: [repository, stored.digest])
-        return stored
+        guard !found.created, blobs.storedSize(of: found.digest) == nil else { return found }
+        return try blobs.write(bytes, digest: found.digest, encoding: encoding, spooledFile: spooledFile)
     }
 
     /// The base the repository's latest adapter push was checked against, if any: what an adapter push

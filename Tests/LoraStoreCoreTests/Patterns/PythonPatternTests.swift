@@ -11,13 +11,13 @@ struct PythonPatternTests {
         "model.layers.0.self_attn.q_proj", "model.layers.12.self_attn.v_proj", "model.layers.1.mlp.experts.0.gate_proj",
         "transformer.h.3.attn.c_attn", "vision_tower.encoder.layers.2.self_attn.q_proj", "lm_head", "q_proj",
         "model.embed_tokens", "", "a", "ab", "aab", "ABC", "a\n", "a\nb", "x.Q_PROJ", "é.q_proj", "ℕ9", "a-b c",
-        "model.layers.٣.mlp.down_proj", "{}", "]", "a{2}",
+        "model.layers.٣.mlp.down_proj", "{}", "]", "a{2}", "\u{212A}", "K", "k", "ba", "a\u{A0}b",
     ]
 
     /// Patterns Python accepts and lorastore matches, or both refuse; each is checked against every path.
     static let patterns = [
         // What PEFT configs hold, and the forms PEFT wraps them in.
-        #".*\.(q_proj|v_proj)"#, #"^(?!.*vision).*\.(q_proj|k_proj)$"#, #"model\.layers\.\d+\.self_attn\.(q|k|v|o)_proj"#,
+        #".*\.(q_proj|v_proj)"#, #"^(?!.*vision).*\.(q_proj|k_proj)$"#, #"^(?!.*(vision|audio)).*\.(q_proj|v_proj)$"#, #"model\.layers\.\d+\.self_attn\.(q|k|v|o)_proj"#,
         #"(.*\.)?(q_proj)$"#, #"(.*\.)?(layers\.1[0-9]\..*)$"#, #"(^|.*\.)lm_head($|\..*)"#, #"(^|.*\.)embed_tokens($|\..*)"#,
         #".*?\.[^.]*\.(?P<idx>\d+)\."#, #"(?:^|.*?\.)layers\.(?P<idx>\d+)\."#, #"(?:^|.*?\.)h\.(?P<idx>\d+)\."#,
         #"(?:^|.*?\.)(?:h|layers)\.(?P<idx>\d+)\."#, #".*(?<!vision_tower)\.layers\.\d\..*"#, #".*(?<=self_attn\.)q_proj"#,
@@ -28,11 +28,16 @@ struct PythonPatternTests {
         "(?a)\\w+", "(?x) a  b # comment", "(?x)[ ]", "(?#comment)a", "a(?#c)*", "\\x61", "\\u0061b", "\\141b", "\\0",
         "[\\1-\\7]", "\\.", "\\-", "()", "(|a)b", "a|", "|", "(a)|b", "((a)b)?c", "(?P<n>a)(?P<m>b)", "(?=a)a", "(?!a).*",
         "(?<=a)b", "^*", "a**", "*a", "+", "(a", "a)", "[a", "[z-a]", "\\q", "\\8", "(a)\\2", "[\\8]", "(?P<1>a)", "(?P<n>a)(?P<n>b)",
-        "(?<n>a)", "(?<=a+)b", "()*", "(?:a|)*", "(?:a*)*b?", "(?:\\b)*a", "\\B", "(a\\1)", "(?P<n>a(?P=n))", "(?i", "(?z)", "a(?i)b", "\\x6", "\\777", "(?-i:a)", "(?i-a:b)", "(?L)a", "(?u)\\w",
+        "(?<n>a)", "(?<=a+)b", "\\B", "(a\\1)", "(?P<n>a(?P=n))", "(?au)x", "(?i-i:a)", "(?x)a\u{A0}b",
+        "a*(?#x)*", "(?<=(?:a{3037000500}){3037000500})b", "(?i)k", "(?ai)k",
+        "(?:ab|a)*b", "(?<=(?=x)a)b", "(?i", "(?z)", "a(?i)b", "\\x6", "\\777", "(?-i:a)", "(?i-a:b)", "(?L)a", "(?u)\\w",
     ]
 
     /// Patterns Python accepts that lorastore refuses as unsupported.
-    static let unsupported = ["(a)\\1", "(?P<n>a)(?P=n)", "(a)?(?(1)b|c)", "(?>a+)b", "a*+", "\\N{LATIN SMALL LETTER A}"]
+    static let unsupported = [
+        "(a)\\1", "(?P<n>a)(?P=n)", "(a)?(?(1)b|c)", "(a)(?(+1)b)", "(?>a+)b", "a*+", "\\N{LATIN SMALL LETTER A}",
+        "\\ud800", "()*", "(a|)*", "(?:a*)*b?", "(?:\\b)*a", "(?:b?|.)*", "(?<=a(?:)*)b",
+    ]
 
     static let script = #"""
     import json, re, sys
@@ -176,7 +181,7 @@ struct PythonPatternTests {
     /// would never finish, so finishing is the assertion.
     @Test(.timeLimit(.minutes(1))) func nestedQuantifiersTakeLinearTime() throws {
         let text = String(repeating: "a", count: 60) + "!"
-        for pattern in ["(a+)+b", "(a|a)*b", "(a*)*b", "(.*a){20}b", "((a+)+)+$"] {
+        for pattern in ["(a+)+b", "(a|a)*b", "(a|aa)+b", "(.*a){20}b", "((a+)+)+$"] {
             let compiled = try PythonPattern(pattern)
             #expect(try !compiled.matchesWhole(text), "\(pattern)")
             #expect(try compiled.matchPrefix(text) == nil, "\(pattern)")
@@ -205,6 +210,39 @@ struct PythonPatternTests {
         #expect(try bounded.matchPrefix(text) == nil, "the b is further than 2000 characters")
         #expect(try bounded.matchPrefix(String(text.suffix(1500)))?.group(0)?.count == 1500)
         #expect(try PythonPattern("a*b").matchesWhole(text))
+    }
+
+    /// Parsing, compiling and releasing a pattern recurse once per nested group: deep nesting is refused
+    /// (Python too stops at its recursion limit) rather than overflowing the stack.
+    @Test func deepNestingIsRefused() throws {
+        let depth = PatternParser.deepestNesting
+        #expect(try PythonPattern(String(repeating: "(", count: depth) + "a" + String(repeating: ")", count: depth)).matchesWhole("a"))
+        let tooDeep = String(repeating: "(?:", count: 100_000) + String(repeating: ")", count: 100_000)
+        #expect { try PythonPattern(tooDeep) } throws: { ($0 as? PatternError)?.kind == .tooCostly }
+    }
+
+    /// Several matches drawing on one shared budget stop when it runs out, though each is within its own.
+    @Test func matchesSharingABudgetStopWhenItRunsOut() throws {
+        let pattern = try PythonPattern("(?:a|b)*c")
+        let text = String(repeating: "a", count: 1000)
+        let budget = StepBudget(steps: 50_000)
+        var completed = 0
+        #expect {
+            for _ in 0..<1000 {
+                _ = try pattern.matchesWhole(text, budget: budget)
+                completed += 1
+            }
+        } throws: { error in
+            "\(error)".contains("50000 steps lorastore spends on one adapter")
+        }
+        #expect(completed > 0 && completed < 1000)
+        #expect(try !pattern.matchesWhole(text), "alone, each match is within its own budget")
+    }
+
+    /// Repetitions of nothing compile to nothing, however large their counts (Python compiles this one but
+    /// is killed trying to match it).
+    @Test(.timeLimit(.minutes(1))) func repeatedEmptyGroupsCompileToNothing() throws {
+        #expect(try PythonPattern("(?:(?:){4294967294}){4294967294}a").matchesWhole("a"))
     }
 
     @Test func expansionIsBounded() {

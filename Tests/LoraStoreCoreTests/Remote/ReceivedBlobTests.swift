@@ -23,14 +23,15 @@ struct ReceivedBlobTests {
             store.removeUnindexed([digest])
             #expect(store.blobs.storedSize(of: digest) == nil)
 
-            let indexed = try bytes.withUnsafeBytes { raw in
-                try store.index.database.write { db in
-                    try store.indexReceivedBlob(
-                        raw, as: found, encoding: .raw, spooledFile: spool.path, repository: "acme/upload", in: db)
-                }
+            let restored = try bytes.withUnsafeBytes { raw in
+                try store.restoreIfRemoved(found, bytes: raw, encoding: .raw, spooledFile: spool.path)
             }
-            #expect(indexed.created)
+            #expect(restored.created, "so that a failed index write removes it again")
             #expect(store.blobs.storedSize(of: digest) == bytes.count)
+            let indexed = try bytes.withUnsafeBytes { raw in
+                try store.storeReceivedBlob(raw, digest: digest, encoding: .raw, spooledFile: spool.path, repository: "acme/upload")
+            }
+            #expect(!indexed.created)
             #expect(try store.blobInfo(digest)?.logicalSize == bytes.count)
             try FileManager.default.removeItem(at: spool)
             #expect(try store.verify(deep: true).faults.map { "\($0)" } == [])

@@ -154,26 +154,11 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         baseModelNameOrPath = document["base_model_name_or_path"]?.string
     }
 
-    /// The rank PEFT uses for a module (path without `base_model.model.`); see ``ModuleMatcher``, which an
-    /// adapter's every module should share.
-    public func rank(forModule path: String) throws(PatternError) -> Int {
-        try ModuleMatcher(self).rank(forModule: path)
-    }
-
     /// The largest rank of any module: `r`, or a larger one from `rank_pattern` (the rank PEFT compares and
-    /// gives a combination of adapters).
+    /// gives a combination of adapters). Which modules are targeted, with what rank and alpha, is
+    /// ``ModuleMatcher``'s to say.
     public var largestRank: Int {
         rankPattern.compactMap { Int(exactly: $0.value) }.reduce(rank, max)
-    }
-
-    /// The alpha PEFT uses for a module; see ``ModuleMatcher``.
-    public func alpha(forModule path: String) throws(PatternError) -> Double {
-        try ModuleMatcher(self).alpha(forModule: path)
-    }
-
-    /// Whether PEFT puts LoRA on the module at `path`; see ``ModuleMatcher/targets(module:)``.
-    public func targets(module path: String) throws(PatternError) -> Bool {
-        try ModuleMatcher(self).targets(module: path)
     }
 
     /// Whether the module at `path` is saved whole by `modules_to_save`, as PEFT 0.21's `_set_trainable`

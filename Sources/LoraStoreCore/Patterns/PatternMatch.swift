@@ -6,7 +6,7 @@ public struct PatternMatch: Sendable {
 
     /// The text group `index` matched (0: the whole match), or nil when it took no part in the match.
     public func group(_ index: Int) -> String? {
-        guard slots.indices.contains(2 * index + 1) else { return nil }
+        guard index >= 0, index < slots.count / 2 else { return nil }
         let (start, end) = (slots[2 * index], slots[2 * index + 1])
         guard start >= 0, end >= start else { return nil }
         var scalars = String.UnicodeScalarView()

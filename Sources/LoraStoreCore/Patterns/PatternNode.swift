@@ -36,8 +36,9 @@ indirect enum PatternNode: Sendable {
             guard let first = widths.first ?? 0, widths.allSatisfy({ $0 == first }) else { return nil }
             return first
         case .repetition(let body, let min, let max, _):
+            // No copies, or copies of something of no width, have no width (Python: `(?:)*` is (0, 0)).
+            if max == 0 { return 0 }
             guard let width = body.fixedWidth else { return nil }
-            // Repeating something of no width has no width, however often (Python: `(?:)*` is (0, 0)).
             guard width > 0 else { return 0 }
             guard max == min else { return nil }
             let (product, overflow) = width.multipliedReportingOverflow(by: min)
@@ -46,9 +47,9 @@ indirect enum PatternNode: Sendable {
         }
     }
 
-    /// Whether the node can match without consuming a scalar. An unbounded repetition of such a node is
-    /// refused (see ``PatternParser``): Python ends a loop after an iteration that matched nothing, which a
-    /// matcher that explores each state once cannot follow.
+    /// Whether the node can match without consuming a scalar. A repetition of such a node with two or more
+    /// optional iterations is refused (see ``PatternParser``): Python tries no further iteration after one
+    /// that matched nothing, which a matcher that explores each state once cannot follow.
     var canMatchEmpty: Bool {
         switch self {
         case .empty, .assertion, .look: return true
@@ -60,12 +61,12 @@ indirect enum PatternNode: Sendable {
         }
     }
 
-    /// Whether the node compiles to no instruction at all (an empty group, or repetitions of one).
+    /// Whether the node compiles to no instruction at all (an empty group, no copies, or copies of either).
     var compilesToNothing: Bool {
         switch self {
         case .empty: return true
         case .sequence(let items): return items.allSatisfy(\.compilesToNothing)
-        case .repetition(let body, _, _, _): return body.compilesToNothing
+        case .repetition(let body, _, let max, _): return max == 0 || body.compilesToNothing
         default: return false
         }
     }

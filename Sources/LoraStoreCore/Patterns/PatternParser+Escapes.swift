@@ -88,7 +88,8 @@ extension PatternParser {
             // Python looks the name up in the Unicode database; lorastore has no such table.
             guard take("{") else { throw error("missing {", at: position) }
             while let scalar = next(), scalar != "}" {}
-            guard scalars[position - 1] == "}", position - start > 3 else { throw error("missing }", at: start) }
+            guard scalars[position - 1] == "}" else { throw error("missing }", at: start) }
+            guard position - start > 4 else { throw error("missing character name", at: start) }
             noteUnsupported("a named character escape \\N{…}", at: start)
             return "?"
         case "0"..."7":

@@ -38,20 +38,22 @@ extension PatternParser {
     /// A run of flag letters, refused where `sre_parse` refuses them: `L` in a `str` pattern, `a` with `u`,
     /// turning off `a` or `u`, or turning off a flag the same group turns on (`on`).
     private mutating func flagLetters(turningOn: Bool, besides on: [Unicode.Scalar]) throws(PatternError) -> [Unicode.Scalar] {
+        // Each letter is kept once (a repeat changes nothing), so a long run stays cheap to check.
         var letters: [Unicode.Scalar] = []
         while let letter = peek(), Self.flagLetters.contains(letter) {
             position += 1
             if letter == "L" { throw error("bad inline flags: cannot use 'L' flag with a str pattern", at: position - 1) }
             if turningOn {
-                let types = Set(letters + [letter]).intersection(["a", "u"])
-                if types.count > 1 { throw error("bad inline flags: flags 'a', 'u' and 'L' are incompatible", at: position - 1) }
+                if (letter == "a" && letters.contains("u")) || (letter == "u" && letters.contains("a")) {
+                    throw error("bad inline flags: flags 'a', 'u' and 'L' are incompatible", at: position - 1)
+                }
             } else {
                 if letter == "a" || letter == "u" {
                     throw error("bad inline flags: cannot turn off flags 'a', 'u' and 'L'", at: position - 1)
                 }
                 if on.contains(letter) { throw error("bad inline flags: flag turned on and off", at: position - 1) }
             }
-            letters.append(letter)
+            if !letters.contains(letter) { letters.append(letter) }
         }
         return letters
     }

@@ -3,11 +3,12 @@
 /// refused here too.
 ///
 /// Backreferences, conditional groups, atomic groups and possessive quantifiers are refused as unsupported:
-/// they are what makes matching need backtracking, and no PEFT config needs them. So is an unbounded
-/// repetition of something that can match nothing (`(a|)*`, `(?:x*)*`): Python ends such a loop after an
-/// empty iteration, which the matcher cannot follow; with none, it finds exactly Python's match. So are
-/// `\N{name}`, for want of Unicode's name table, surrogate escapes, and groups nested deeper than
-/// ``deepestNesting``. The inline flags, escapes, sets and quantifiers are in the extensions
+/// they are what makes matching need backtracking, and no PEFT config needs them. So is a repetition with two
+/// or more optional iterations of something that can match nothing (`(a|)*`, `(?:x*)*`, `(?:a|b??){0,2}`):
+/// Python tries no further iteration after an empty one, which the matcher cannot follow; with none, it
+/// finds exactly Python's match. So are `\N{name}`, for want of Unicode's name table, and surrogate
+/// escapes; patterns longer than ``longestPattern`` scalars or with groups nested deeper than
+/// ``deepestNesting`` are refused as too costly. The inline flags, escapes, sets and quantifiers are in the extensions
 /// `PatternParser+Flags` and `PatternParser+Escapes`.
 struct PatternParser {
     /// The inline flags in effect.
@@ -43,8 +44,16 @@ struct PatternParser {
         scalars = Array(pattern.unicodeScalars)
     }
 
+    /// The longest pattern read, in scalars: far beyond any PEFT config's, and a bound on parsing's work.
+    static let longestPattern = 100_000
+
     /// Parses the whole pattern.
     mutating func parse() throws(PatternError) -> PatternNode {
+        guard scalars.count <= Self.longestPattern else {
+            throw PatternError(
+                kind: .tooCostly, reason: "the pattern is \(scalars.count) characters long, more than lorastore reads",
+                position: 0)
+        }
         let node = try parseAlternation(topLevel: true)
         if position < scalars.count { throw error("unbalanced parenthesis") }
         if let firstUnsupported { throw firstUnsupported }
@@ -73,8 +82,8 @@ struct PatternParser {
                 }
                 let possessive = take("+")
                 if possessive { noteUnsupported("a possessive quantifier", at: start) }
-                if quantifier.max == nil, last.canMatchEmpty {
-                    noteUnsupported("an unbounded repetition of something that can match nothing", at: start)
+                if last.canMatchEmpty, quantifier.max.map({ $0 - quantifier.min >= 2 }) ?? true {
+                    noteUnsupported("a repetition of something that can match nothing", at: start)
                 }
                 items.append(.repetition(last, min: quantifier.min, max: quantifier.max, lazy: !possessive && take("?")))
                 repeatable = false

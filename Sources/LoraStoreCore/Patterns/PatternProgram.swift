@@ -29,20 +29,20 @@ struct PatternProgram: Sendable {
     /// compiled as copies, so `a{100000}` is refused rather than matched slowly.
     static let largestSize = 10_000
 
-    /// Compiles a parsed pattern with `groupCount` capturing groups.
-    init(_ node: PatternNode, groupCount: Int) throws(PatternError) {
-        var compiler = Compiler(groupCount: groupCount)
+    /// Compiles a parsed pattern with `groupCount` capturing groups; without `recordingGroups` (a
+    /// look-around's body), groups only group, and the program records the match's bounds alone.
+    init(_ node: PatternNode, groupCount: Int, recordingGroups: Bool = true) throws(PatternError) {
+        var compiler = Compiler(recordsGroups: recordingGroups)
         try compiler.emit(node)
         try compiler.append(.match)
         instructions = compiler.instructions
-        slotCount = 2 * (groupCount + 1)
+        slotCount = recordingGroups ? 2 * (groupCount + 1) : 2
         size = compiler.size
     }
 
     private struct Compiler {
-        /// The pattern's capturing groups: a look-around's program has slots for them all, since its groups
-        /// keep their numbers (their captures are not reported).
-        let groupCount: Int
+        /// Whether groups record their bounds: not inside a look-around, whose groups are not reported.
+        let recordsGroups: Bool
         var instructions: [Instruction] = []
         /// Instructions so far, the look-arounds' included.
         var size = 0
@@ -57,13 +57,14 @@ struct PatternProgram: Sendable {
             case .alternation(let branches): try emitAlternation(branches)
             case .repetition(let body, let min, let max, let lazy): try emitRepetition(body, min: min, max: max, lazy: lazy)
             case .capture(let body, let group):
+                guard recordsGroups else { return try emit(body) }
                 try append(.save(slot: 2 * group))
                 try emit(body)
                 try append(.save(slot: 2 * group + 1))
             case .assertion(let assertion): try append(.assertion(assertion))
             case .look(let body, let behind, let negated):
                 // Groups inside a look-around are not reported (PEFT reads none).
-                let program = try PatternProgram(body, groupCount: groupCount)
+                let program = try PatternProgram(body, groupCount: 0, recordingGroups: false)
                 size += program.size
                 try append(.look(program, behind: behind ? body.fixedWidth : nil, negated: negated))
             }

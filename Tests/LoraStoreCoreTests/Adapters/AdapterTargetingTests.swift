@@ -2,11 +2,11 @@ import Foundation
 import Testing
 @testable import LoraStoreCore
 
-/// `AdapterConfig.targets(module:)` against the cases of PEFT 0.21's `check_target_module_exists`.
+/// `ModuleMatcher.targets(module:)` against the cases of PEFT 0.21's `check_target_module_exists`.
 @Suite("Which modules a config targets")
 struct AdapterTargetingTests {
-    private func config(_ fields: String) throws -> AdapterConfig {
-        try AdapterConfig(json: Data("{\"r\": 8, \(fields)}".utf8), file: "adapter_config.json")
+    private func config(_ fields: String) throws -> ModuleMatcher {
+        try ModuleMatcher(AdapterConfig(json: Data("{\"r\": 8, \(fields)}".utf8), file: "adapter_config.json"))
     }
 
     @Test func namesMatchWholePathsOrLastSegments() throws {

@@ -30,13 +30,14 @@ struct PythonPatternTests {
         "(?<=a)b", "^*", "a**", "*a", "+", "(a", "a)", "[a", "[z-a]", "\\q", "\\8", "(a)\\2", "[\\8]", "(?P<1>a)", "(?P<n>a)(?P<n>b)",
         "(?<n>a)", "(?<=a+)b", "\\B", "(a\\1)", "(?P<n>a(?P=n))", "(?au)x", "(?i-i:a)", "(?x)a\u{A0}b",
         "a*(?#x)*", "(?<=(?:a{3037000500}){3037000500})b", "(?i)k", "(?ai)k",
-        "(?:ab|a)*b", "(?<=(?=x)a)b", "(?i", "(?z)", "a(?i)b", "\\x6", "\\777", "(?-i:a)", "(?i-a:b)", "(?L)a", "(?u)\\w",
+        "(?:ab|a)*b", "(?<=(?=x)a)b", "(a|){1,2}b", "(?:b?){3}a", "(?<=(?:a|bc){0})x", "(?<=(?:a*){0,0})x", "\\N{}",
+        "[\\N{}]", "(?i", "(?z)", "a(?i)b", "\\x6", "\\777", "(?-i:a)", "(?i-a:b)", "(?L)a", "(?u)\\w",
     ]
 
     /// Patterns Python accepts that lorastore refuses as unsupported.
     static let unsupported = [
         "(a)\\1", "(?P<n>a)(?P=n)", "(a)?(?(1)b|c)", "(a)(?(+1)b)", "(?>a+)b", "a*+", "\\N{LATIN SMALL LETTER A}",
-        "\\ud800", "()*", "(a|)*", "(?:a*)*b?", "(?:\\b)*a", "(?:b?|.)*", "(?<=a(?:)*)b",
+        "\\ud800", "()*", "(a|)*", "(?:a*)*b?", "(?:\\b)*a", "(?:b?|.)*", "(?<=a(?:)*)b", "(?:a|b??){0,2}a", "(|a){0,2}b",
     ]
 
     static let script = #"""
@@ -169,7 +170,9 @@ struct PythonPatternTests {
 
     @Test func peftShapedPatternsMatchWithoutPython() throws {
         let layer = try PythonPattern(#".*?\.[^.]*\.(?P<idx>\d+)\."#)
-        #expect(try layer.matchPrefix("model.layers.1.mlp.experts.0.gate_proj")?.group(named: "idx") == "1")
+        let match = try layer.matchPrefix("model.layers.1.mlp.experts.0.gate_proj")
+        #expect(match?.group(named: "idx") == "1")
+        #expect(match?.group(Int.max) == nil && match?.group(-1) == nil && match?.group(2) == nil)
         let target = try PythonPattern(#"^(?!.*vision).*\.(q_proj|k_proj)$"#)
         #expect(try target.matchesWhole("model.layers.0.self_attn.q_proj"))
         #expect(try !target.matchesWhole("vision_tower.layers.0.self_attn.q_proj"))
@@ -243,6 +246,15 @@ struct PythonPatternTests {
     /// is killed trying to match it).
     @Test(.timeLimit(.minutes(1))) func repeatedEmptyGroupsCompileToNothing() throws {
         #expect(try PythonPattern("(?:(?:){4294967294}){4294967294}a").matchesWhole("a"))
+        #expect(try PythonPattern("(?:(?:x{0}){4294967294}){4294967294}a").matchesWhole("a"))
+    }
+
+    /// A long run of flag letters is read in one pass; a pattern longer than lorastore reads is refused.
+    @Test(.timeLimit(.minutes(1))) func longPatternsAreReadInLinearTimeOrRefused() throws {
+        let flags = "(?" + String(repeating: "i", count: PatternParser.longestPattern - 4) + ")a"
+        #expect(try PythonPattern(flags).matchesWhole("A"))
+        let tooLong = String(repeating: "a", count: PatternParser.longestPattern + 1)
+        #expect { try PythonPattern(tooLong) } throws: { ($0 as? PatternError)?.kind == .tooCostly }
     }
 
     @Test func expansionIsBounded() {

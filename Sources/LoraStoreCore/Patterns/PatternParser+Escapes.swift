@@ -154,7 +154,8 @@ extension PatternParser {
 
     /// The rest of a `[…]` set after its `[`.
     mutating func parseSet(start: Int) throws(PatternError) -> ScalarSet {
-        var set = ScalarSet(items: [], negated: take("^"), folding: flags.folding)
+        let negated = take("^")
+        var items: [ScalarSet.Item] = []
         let first = position
         while true {
             guard let scalar = next() else { throw error("unterminated character set", at: start) }
@@ -167,7 +168,7 @@ extension PatternParser {
                 low = .range(scalar.value...scalar.value)
             }
             guard peek() == "-", scalars.indices.contains(position + 1), scalars[position + 1] != "]" else {
-                set.items.append(low)
+                items.append(low)
                 continue
             }
             position += 1
@@ -178,9 +179,9 @@ extension PatternParser {
                 throw error("bad character range", at: itemStart)
             }
             guard lower.lowerBound <= upper.lowerBound else { throw error("bad character range", at: itemStart) }
-            set.items.append(.range(lower.lowerBound...upper.lowerBound))
+            items.append(.range(lower.lowerBound...upper.lowerBound))
         }
-        return set
+        return ScalarSet(items: items, negated: negated, folding: flags.folding)
     }
 
     mutating func parseSetEscape(start: Int) throws(PatternError) -> ScalarSet.Item {

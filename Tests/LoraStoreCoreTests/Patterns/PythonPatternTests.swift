@@ -30,7 +30,7 @@ struct PythonPatternTests {
         "(?<=a)b", "^*", "a**", "*a", "+", "(a", "a)", "[a", "[z-a]", "\\q", "\\8", "(a)\\2", "[\\8]", "(?P<1>a)", "(?P<n>a)(?P<n>b)",
         "(?<n>a)", "(?<=a+)b", "\\B", "(a\\1)", "(?P<n>a(?P=n))", "(?au)x", "(?i-i:a)", "(?x)a\u{A0}b",
         "a*(?#x)*", "(?<=(?:a{3037000500}){3037000500})b", "(?i)k", "(?ai)k",
-        "(?:ab|a)*b", "(?<=(?=x)a)b", "(a|){1,2}b", "(?:b?){3}a", "(?<=(?:a|bc){0})x", "(?<=(?:a*){0,0})x", "\\N{}",
+        "(?:ab|a)*b", "(?<=(?=x)a)b", "(a|){1,2}b", "(?:b?){3}a", "(?<=(?:a|bc){0})x", "[a-cb-eg]+", "[^b-da-b]+", "(?<=(?:a*){0,0})x", "\\N{}",
         "[\\N{}]", "(?i", "(?z)", "a(?i)b", "\\x6", "\\777", "(?-i:a)", "(?i-a:b)", "(?L)a", "(?u)\\w",
     ]
 
@@ -255,6 +255,17 @@ struct PythonPatternTests {
         #expect(try PythonPattern(flags).matchesWhole("A"))
         let tooLong = String(repeating: "a", count: PatternParser.longestPattern + 1)
         #expect { try PythonPattern(tooLong) } throws: { ($0 as? PatternError)?.kind == .tooCostly }
+    }
+
+    /// The matcher tests set membership at every step: a set written with 40 000 items is searched, not
+    /// scanned, and its merged ranges keep exactly its members.
+    @Test(.timeLimit(.minutes(1))) func largeSetsAreSearched() throws {
+        let members = stride(from: 0x4E00, to: 0x4E00 + 80_000, by: 2).compactMap(Unicode.Scalar.init)
+        var text = String.UnicodeScalarView()
+        text.append(contentsOf: members)
+        let set = try PythonPattern("[" + String(text) + "]+")
+        #expect(try set.matchesWhole(String(text)))
+        #expect(try !set.matchesWhole(String(text) + "\u{4E01}"))
     }
 
     @Test func expansionIsBounded() {

@@ -10,6 +10,11 @@ public struct ModuleMatcher: Sendable {
     /// The matching steps one adapter's modules may take in all: about a second, against a few hundred
     /// steps per module for the patterns PEFT configs hold.
     public static let adapterStepBudget = 200_000_000
+
+    /// The longest module path matched, in scalars: far beyond any real model's, and a bound on what one
+    /// match allocates (its text is copied, its visited states are a bitmap of the program's size × the
+    /// path's length).
+    public static let longestModulePath = 4096
     private let excluded: PythonPattern?
     private let targeted: PythonPattern?
     private let savedModules: [PythonPattern]
@@ -61,6 +66,7 @@ public struct ModuleMatcher: Sendable {
     /// never loaded by PEFT.
     /// - Throws: ``PatternError/Kind/tooCostly`` when a pattern takes more than its step budget on `path`.
     public func targets(module path: String) throws(PatternError) -> Bool {
+        try checkLength(path)
         switch config.excludeModules {
         case .pattern?: if let excluded, try excluded.matchesWhole(path, budget: budget) { return false }
         case .names(let names)?: if Self.names(names, include: path) { return false }
@@ -88,18 +94,31 @@ public struct ModuleMatcher: Sendable {
     /// The rank PEFT uses for a module (path without `base_model.model.`): the first `rank_pattern` key, in
     /// file order, whose `(.*\.)?(KEY)$` matches the path, else `r`.
     public func rank(forModule path: String) throws(PatternError) -> Int {
-        try firstMatch(in: rankKeys, module: path).flatMap { Int(exactly: $0) } ?? config.rank
+        try checkLength(path)
+        return try firstMatch(in: rankKeys, module: path).flatMap { Int(exactly: $0) } ?? config.rank
     }
 
     /// The alpha PEFT uses for a module, by the same rule from `alpha_pattern`.
     public func alpha(forModule path: String) throws(PatternError) -> Double {
-        try firstMatch(in: alphaKeys, module: path) ?? config.alpha
+        try checkLength(path)
+        return try firstMatch(in: alphaKeys, module: path) ?? config.alpha
     }
 
     /// The LoRA scale for a module: alpha / r, or alpha / √r with rsLoRA.
     public func scale(forModule path: String) throws(PatternError) -> Double {
         let rank = Double(try rank(forModule: path))
         return try alpha(forModule: path) / (config.useRSLoRA ? rank.squareRoot() : rank)
+    }
+
+    /// Refuses a module path longer than ``longestModulePath`` as too costly to match.
+    private func checkLength(_ path: String) throws(PatternError) {
+        let length = path.unicodeScalars.count
+        guard length > Self.longestModulePath else { return }
+        throw PatternError(
+            kind: .tooCostly,
+            reason: "the module path is \(length) characters long, more than the \(Self.longestModulePath) lorastore matches "
+                + "against a config's patterns",
+            position: 0)
     }
 
     private func firstMatch(

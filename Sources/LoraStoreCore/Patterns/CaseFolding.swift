@@ -13,7 +13,9 @@ enum CaseFolding: Sendable, Hashable {
     func lower(_ scalar: Unicode.Scalar) -> Unicode.Scalar {
         switch self {
         case .exact: return scalar
-        case .unicode: return Self.single(scalar.properties.lowercaseMapping) ?? scalar
+        case .unicode:
+            if scalar.isASCII { return Self.ascii.lower(scalar) }
+            return Self.single(scalar.properties.lowercaseMapping) ?? scalar
         case .ascii: return ("A"..."Z").contains(scalar) ? Unicode.Scalar(scalar.value + 0x20) ?? scalar : scalar
         }
     }
@@ -22,7 +24,9 @@ enum CaseFolding: Sendable, Hashable {
     func upper(_ scalar: Unicode.Scalar) -> Unicode.Scalar {
         switch self {
         case .exact: return scalar
-        case .unicode: return Self.single(scalar.properties.uppercaseMapping) ?? scalar
+        case .unicode:
+            if scalar.isASCII { return Self.ascii.upper(scalar) }
+            return Self.single(scalar.properties.uppercaseMapping) ?? scalar
         case .ascii: return ("a"..."z").contains(scalar) ? Unicode.Scalar(scalar.value - 0x20) ?? scalar : scalar
         }
     }

@@ -19,6 +19,11 @@ final class PatternMatcher {
 
     /// The steps one match may take, look-arounds included: about 10 ms of matching.
     static let stepBudget = 2_000_000
+    /// What starting a match costs besides its steps (copying the text, allocating its state), in steps.
+    static let matchOverhead = 64
+    /// What testing a non-ASCII scalar against a class, a set or a caseless literal costs (Unicode property
+    /// and case-mapping lookups), in steps.
+    static let unicodeLookupCost = 16
 
     init(text: [Unicode.Scalar], sharing shared: StepBudget? = nil) {
         self.text = text
@@ -43,8 +48,9 @@ final class PatternMatcher {
     func match(_ program: PatternProgram, from start: Int, endingAt end: Int? = nil) throws(PatternError) -> [Int]? {
         let columns = text.count + 1
         let states = program.instructions.count * columns
-        // Clearing a bitmap costs a step per word, as a look-around reached at many positions clears one each time.
-        try spend(states <= VisitedStates.denseLimit ? (states + 63) / 64 : 0)
+        // Starting costs steps too, as a look-around reached at many positions starts once at each: a step per
+        // word of bitmap cleared, one per eight capture slots filled.
+        try spend(Self.matchOverhead + (states <= VisitedStates.denseLimit ? (states + 63) / 64 : 0) + program.slotCount / 8)
         var visited = VisitedStates(count: states)
         var slots = [Int](repeating: -1, count: program.slotCount)
         var jobs: [Job] = [.explore(instruction: 0, position: start)]
@@ -67,7 +73,9 @@ final class PatternMatcher {
                     guard position < text.count, text[position] == scalar else { break thread }
                     position += 1
                 case .foldedScalar(let scalar, let folding):
-                    guard position < text.count, folding.lower(text[position]) == scalar else { break thread }
+                    guard position < text.count else { break thread }
+                    if !text[position].isASCII { try spend(Self.unicodeLookupCost) }
+                    guard folding.lower(text[position]) == scalar else { break thread }
                     position += 1
                 case .any:
                     guard position < text.count else { break thread }
@@ -76,7 +84,9 @@ final class PatternMatcher {
                     guard position < text.count, text[position] != "\n" else { break thread }
                     position += 1
                 case .set(let set):
-                    guard position < text.count, set.contains(text[position]) else { break thread }
+                    guard position < text.count else { break thread }
+                    if !text[position].isASCII { try spend(Self.unicodeLookupCost) }
+                    guard set.contains(text[position]) else { break thread }
                     position += 1
                 case .split(let preferred, let other):
                     jobs.append(.explore(instruction: other, position: position))
@@ -148,8 +158,9 @@ private struct VisitedStates {
     private var sparse: Set<Int> = []
     private let isDense: Bool
 
-    /// The most states kept as a bitmap: 1 MiB of bits.
-    static let denseLimit = 1 << 23
+    /// The most states kept as a bitmap: 8 MiB of bits, more than a longest module path (see
+    /// ``ModuleMatcher/longestModulePath``) against a largest program needs.
+    static let denseLimit = 1 << 26
 
     init(count: Int) {
         isDense = count <= Self.denseLimit

@@ -12,6 +12,8 @@ extension PatternParser {
             position = start
             return nil
         }
+        globalFlagLetters.formUnion(letters)
+        if globalFlagLetters.isSuperset(of: ["a", "u"]) { throw error("ASCII and UNICODE flags are incompatible", at: start) }
         var flags = self.flags
         for letter in letters { apply(letter, to: &flags, on: true) }
         return flags
@@ -71,14 +73,15 @@ extension PatternParser {
 
     /// Skips whitespace and a `#` comment in a verbose pattern; true when anything was skipped. Python skips
     /// ASCII whitespace only.
-    mutating func skipVerboseSpace() -> Bool {
+    mutating func skipVerboseSpace() throws(PatternError) -> Bool {
         guard let scalar = peek() else { return false }
         if [" ", "\t", "\n", "\r", "\u{0B}", "\u{0C}"].contains(scalar) {
             position += 1
             return true
         }
         guard scalar == "#" else { return false }
-        while let skipped = next(), skipped != "\n" {}
+        // To the end of the line, token by token as Python reads it: an escaped newline does not end it.
+        while let token = try nextToken(), token.escaped || token.scalar != "\n" {}
         return true
     }
 }

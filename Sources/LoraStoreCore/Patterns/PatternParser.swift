@@ -32,6 +32,8 @@ struct PatternParser {
     private var openGroups: Set<Int> = []
     /// Groups open around the current position, of any kind.
     private var depth = 0
+    /// The letters of every global flag group so far: Python refuses `a` and `u` together across them.
+    var globalFlagLetters: Set<Unicode.Scalar> = []
 
     /// The most groups one may nest: parsing, compiling and releasing a pattern recurse once per level.
     /// (Python refuses a few hundred levels too, for its own recursion limit.)
@@ -74,7 +76,7 @@ struct PatternParser {
         var repeatable = false
         var repeated = false
         while let scalar = peek(), scalar != "|", scalar != ")" {
-            if flags.verbose, skipVerboseSpace() { continue }
+            if flags.verbose, try skipVerboseSpace() { continue }
             let start = position
             if let quantifier = try parseQuantifier() {
                 guard let last = items.popLast(), repeatable else {
@@ -161,7 +163,8 @@ struct PatternParser {
             guard width < Self.repeatLimit else { throw error("looks too much behind", at: start) }
             return .look(body, behind: true, negated: direction == "!")
         case "#":
-            while let scalar = next() { if scalar == ")" { return nil } }
+            // Python reads the comment token by token: `\)` does not end it.
+            while let token = try nextToken() { if !token.escaped, token.scalar == ")" { return nil } }
             throw error("missing ), unterminated comment", at: start)
         case "(": return try parseConditional(start: start)
         case ">":
@@ -266,6 +269,14 @@ struct PatternParser {
         guard let scalar = peek() else { return nil }
         position += 1
         return scalar
+    }
+
+    /// The next token as Python's tokenizer reads it: a scalar, or a backslash and the scalar after it.
+    mutating func nextToken() throws(PatternError) -> (scalar: Unicode.Scalar, escaped: Bool)? {
+        guard let scalar = next() else { return nil }
+        guard scalar == "\\" else { return (scalar, false) }
+        guard let escaped = next() else { throw error("bad escape (end of pattern)", at: position - 1) }
+        return (escaped, true)
     }
 
     mutating func take(_ scalar: Unicode.Scalar) -> Bool {

@@ -24,10 +24,16 @@ struct PatternProgram: Sendable {
     var slotCount: Int
     /// Instructions here and in the look-arounds' programs.
     var size: Int
+    /// Nodes compiling visited, the look-arounds' included.
+    var work: Int
 
     /// The most instructions a pattern may compile to, its look-arounds' included. Bounded repetitions are
     /// compiled as copies, so `a{100000}` is refused rather than matched slowly.
     static let largestSize = 10_000
+
+    /// The most nodes compiling may visit: copies of a body that emits little (groups that only group, a
+    /// look-around's captures) cost their walk even so.
+    static let largestCompileWork = 1_000_000
 
     /// Compiles a parsed pattern with `groupCount` capturing groups; without `recordingGroups` (a
     /// look-around's body), groups only group, and the program records the match's bounds alone.
@@ -38,6 +44,7 @@ struct PatternProgram: Sendable {
         instructions = compiler.instructions
         slotCount = recordingGroups ? 2 * (groupCount + 1) : 2
         size = compiler.size
+        work = compiler.work
     }
 
     private struct Compiler {
@@ -46,8 +53,18 @@ struct PatternProgram: Sendable {
         var instructions: [Instruction] = []
         /// Instructions so far, the look-arounds' included.
         var size = 0
+        /// Nodes visited so far, the look-arounds' included.
+        var work = 0
 
         mutating func emit(_ node: PatternNode) throws(PatternError) {
+            work += 1
+            guard work <= PatternProgram.largestCompileWork else {
+                throw PatternError(
+                    kind: .tooCostly,
+                    reason: "compiling the pattern visits more than \(PatternProgram.largestCompileWork) parts (its repetitions "
+                        + "expanded), more than lorastore compiles",
+                    position: 0)
+            }
             switch node {
             case .empty: break
             case .scalar(let scalar, let folding): try append(folding == .exact ? .scalar(scalar) : .foldedScalar(scalar, folding))
@@ -66,6 +83,7 @@ struct PatternProgram: Sendable {
                 // Groups inside a look-around are not reported (PEFT reads none).
                 let program = try PatternProgram(body, groupCount: 0, recordingGroups: false)
                 size += program.size
+                work += program.work
                 try append(.look(program, behind: behind ? body.fixedWidth : nil, negated: negated))
             }
         }

@@ -7,9 +7,10 @@
 /// length (look-arounds aside), and never more than a fixed budget of steps: a config pushed to a registry
 /// cannot stall it with a pattern such as `(a+)+b`.
 ///
-/// The match found, its extent and its groups, are Python's (groups inside look-arounds are not reported);
-/// case-insensitive matching differs only for the few letters with several case forms (see
-/// ``CaseFolding``).
+/// The match found, its extent and its groups, are Python's (groups inside look-arounds are not reported),
+/// with two exceptions: case-insensitive matching of the few letters with several case forms (see
+/// ``CaseFolding``), and `\d`, `\w` and `\s` on characters added to Unicode after version 14, which
+/// Python 3.11 knows nothing of and Swift's tables include.
 public struct PythonPattern: Sendable {
     /// The pattern as written.
     public let source: String

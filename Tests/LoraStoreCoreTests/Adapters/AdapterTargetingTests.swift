@@ -69,6 +69,9 @@ struct AdapterTargetingTests {
         let path = "model." + String(repeating: "a", count: 64) + ".v_proj"
         #expect(try !nested.targets(module: path))
         #expect(try nested.targets(module: "model." + String(repeating: "a", count: 64) + ".q_proj"))
+        // A path longer than lorastore matches is refused before any match copies it.
+        let longPath = "model." + String(repeating: "a", count: ModuleMatcher.longestModulePath) + ".q_proj"
+        #expect { try nested.targets(module: longPath) } throws: { ($0 as? PatternError)?.kind == .tooCostly }
         // Look-arounds multiply the work; past its step budget a match is an error, never a stall.
         let costly = try config(#""target_modules": "(?:(?=.*(?=.*(?=.*x))).)*y""#)
         #expect { try costly.targets(module: String(repeating: "a", count: 3000)) } throws: { error in

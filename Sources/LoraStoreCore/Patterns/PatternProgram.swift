@@ -59,11 +59,7 @@ struct PatternProgram: Sendable {
         mutating func emit(_ node: PatternNode) throws(PatternError) {
             work += 1
             guard work <= PatternProgram.largestCompileWork else {
-                throw PatternError(
-                    kind: .tooCostly,
-                    reason: "compiling the pattern visits more than \(PatternProgram.largestCompileWork) parts (its repetitions "
-                        + "expanded), more than lorastore compiles",
-                    position: 0)
+                throw Self.tooCostly("compiling the pattern visits more than \(PatternProgram.largestCompileWork) parts")
             }
             switch node {
             case .empty: break
@@ -136,13 +132,14 @@ struct PatternProgram: Sendable {
         mutating func append(_ instruction: Instruction) throws(PatternError) {
             size += 1
             guard size <= PatternProgram.largestSize else {
-                throw PatternError(
-                    kind: .tooCostly,
-                    reason: "the pattern compiles to more than \(PatternProgram.largestSize) instructions (its repetitions "
-                        + "expanded), more than lorastore matches",
-                    position: 0)
+                throw Self.tooCostly("the pattern compiles to more than \(PatternProgram.largestSize) instructions")
             }
             instructions.append(instruction)
+        }
+
+        /// A compile limit exceeded: `what`, with repetitions expanded as the compiler copies them.
+        private static func tooCostly(_ what: String) -> PatternError {
+            PatternError(kind: .tooCostly, reason: "\(what) (its repetitions expanded), more than lorastore compiles", position: 0)
         }
     }
 }

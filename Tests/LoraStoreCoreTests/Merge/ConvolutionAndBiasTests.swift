@@ -43,13 +43,18 @@ struct ConvolutionAndBiasTests {
         return (base, adapter, tensors)
     }
 
+    /// Pushes `base` as tiny/conv and `adapter` as tiny/lora into a new store in `directory`, and merges them.
+    private func pushAndMerge(base: URL, adapter: URL, in directory: URL) throws -> [String: LoadedTensor] {
+        let test = try TestStore(in: directory)
+        try test.store.push(base, to: try Reference(parsing: "tiny/conv"))
+        try test.store.push(adapter, to: try Reference(parsing: "tiny/lora"), options: PushOptions(base: try Reference(parsing: "tiny/conv")))
+        return try test.merge(base: "tiny/conv", adapters: [("tiny/lora", 1)])
+    }
+
     @Test func mergesAConvolutionKernelAndTheLoRABias() throws {
         try TemporaryDirectory.with { directory in
             let (base, adapter, values) = try write(directory)
-            let test = try TestStore(in: directory)
-            try test.store.push(base, to: try Reference(parsing: "tiny/conv"))
-            try test.store.push(adapter, to: try Reference(parsing: "tiny/lora"), options: PushOptions(base: try Reference(parsing: "tiny/conv")))
-            let merged = try test.merge(base: "tiny/conv", adapters: [("tiny/lora", 1)])
+            let merged = try pushAndMerge(base: base, adapter: adapter, in: directory)
             let a = try #require(values["base_model.model.conv.lora_A.weight"])
             let b = try #require(values["base_model.model.conv.lora_B.weight"])
             let w = try #require(values["conv.weight"])
@@ -74,16 +79,37 @@ struct ConvolutionAndBiasTests {
     @Test func addsTheLoRABiasToTheTrainedBaseBias() throws {
         try TemporaryDirectory.with { directory in
             let (base, adapter, values) = try write(directory, trainedBias: true)
-            let test = try TestStore(in: directory)
-            try test.store.push(base, to: try Reference(parsing: "tiny/conv"))
-            try test.store.push(adapter, to: try Reference(parsing: "tiny/lora"), options: PushOptions(base: try Reference(parsing: "tiny/conv")))
-            let merged = try test.merge(base: "tiny/conv", adapters: [("tiny/lora", 1)])
+            let merged = try pushAndMerge(base: base, adapter: adapter, in: directory)
             let bias = try #require(merged["conv.bias"]).floats
             let loraBias = try #require(values["base_model.model.conv.lora_B.bias"])
             let trained = try #require(values["base_model.model.conv.base_layer.bias"])
             for out in 0..<4 {
                 #expect(abs(Double(bias[out]) - (Double(trained[out]) + scale * Double(loraBias[out]))) <= 1e-6)
             }
+        }
+    }
+
+    /// One adapter's trained bias and another's LoRA bias on the same layer do not combine: refused, as a
+    /// replaced weight that another adapter changes is.
+    @Test func refusesAnotherAdaptersLoRABiasOnATrainedBias() throws {
+        try TemporaryDirectory.with { directory in
+            for folder in ["trained", "plain"] {
+                try FileManager.default.createDirectory(at: directory.appending(path: folder), withIntermediateDirectories: true)
+            }
+            let trained = try write(directory.appending(path: "trained"), trainedBias: true)
+            let plain = try write(directory.appending(path: "plain"))
+            let test = try TestStore(in: directory)
+            try test.store.push(trained.base, to: try Reference(parsing: "tiny/conv"))
+            let onBase = PushOptions(base: try Reference(parsing: "tiny/conv"))
+            try test.store.push(trained.adapter, to: try Reference(parsing: "tiny/trained"), options: onBase)
+            try test.store.push(plain.adapter, to: try Reference(parsing: "tiny/plain"), options: onBase)
+            #expect {
+                try test.merge(base: "tiny/conv", adapters: [("tiny/trained", 1), ("tiny/plain", 1)])
+            } throws: { error in
+                "\(error)".contains("conv.bias") && "\(error)".contains("changed by LoRA from another")
+            }
+            let alone = try test.merge(base: "tiny/conv", adapters: [("tiny/trained", 1)], name: "alone")
+            #expect(alone["conv.bias"] != nil, "its own LoRA bias adds to its trained bias")
         }
     }
 
@@ -105,10 +131,7 @@ struct ConvolutionAndBiasTests {
             try AdapterFolder.writeF32(
                 try LoadedTensor.file(file).sorted { $0.key < $1.key }.map { ($0.key, $0.value.shape, $0.value.floats) } + trained,
                 to: file)
-            let test = try TestStore(in: directory)
-            try test.store.push(base, to: try Reference(parsing: "tiny/conv"))
-            try test.store.push(adapter, to: try Reference(parsing: "tiny/lora"), options: PushOptions(base: try Reference(parsing: "tiny/conv")))
-            let merged = try test.merge(base: "tiny/conv", adapters: [("tiny/lora", 1)])
+            let merged = try pushAndMerge(base: base, adapter: adapter, in: directory)
             #expect(try #require(merged["classifier.dense.weight"]).floats == [11, 12, 13, 14])
             #expect(try #require(merged["classifier.out_proj.weight"]).floats == [15, 16])
         }

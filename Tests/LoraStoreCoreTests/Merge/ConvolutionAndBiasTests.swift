@@ -23,6 +23,7 @@ struct ConvolutionAndBiasTests {
             "base_model.model.conv.lora_B.bias": values(4, 5),
             "base_model.model.conv.base_layer.bias": values(4, 6),
         ]
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let base = directory.appending(path: "base.safetensors")
         try AdapterFolder.writeF32(
             [("conv.weight", kernelShape, tensors["conv.weight"]!), ("conv.bias", [4], tensors["conv.bias"]!)], to: base)
@@ -41,6 +42,15 @@ struct ConvolutionAndBiasTests {
         }
         try AdapterFolder.writeF32(adapterTensors, to: adapter.appending(path: "adapter_model.safetensors"))
         return (base, adapter, tensors)
+    }
+
+    /// Expects the merged `conv.bias` to be `start` + s·lora_B.bias.
+    private func expectBias(_ merged: [String: LoadedTensor], startingFrom start: [Float], values: [String: [Float]]) throws {
+        let bias = try #require(merged["conv.bias"]).floats
+        let loraBias = try #require(values["base_model.model.conv.lora_B.bias"])
+        for out in 0..<4 {
+            #expect(abs(Double(bias[out]) - (Double(start[out]) + scale * Double(loraBias[out]))) <= 1e-6)
+        }
     }
 
     /// Pushes `base` as tiny/conv and `adapter` as tiny/lora into a new store in `directory`, and merges them.
@@ -65,12 +75,7 @@ struct ConvolutionAndBiasTests {
                     #expect(abs(Double(kernel[out * 12 + column]) - (Double(w[out * 12 + column]) + scale * delta)) <= 1e-6)
                 }
             }
-            let bias = try #require(merged["conv.bias"]).floats
-            let loraBias = try #require(values["base_model.model.conv.lora_B.bias"])
-            let baseBias = try #require(values["conv.bias"])
-            for out in 0..<4 {
-                #expect(abs(Double(bias[out]) - (Double(baseBias[out]) + scale * Double(loraBias[out]))) <= 1e-6)
-            }
+            try expectBias(merged, startingFrom: try #require(values["conv.bias"]), values: values)
         }
     }
 
@@ -80,12 +85,7 @@ struct ConvolutionAndBiasTests {
         try TemporaryDirectory.with { directory in
             let (base, adapter, values) = try write(directory, trainedBias: true)
             let merged = try pushAndMerge(base: base, adapter: adapter, in: directory)
-            let bias = try #require(merged["conv.bias"]).floats
-            let loraBias = try #require(values["base_model.model.conv.lora_B.bias"])
-            let trained = try #require(values["base_model.model.conv.base_layer.bias"])
-            for out in 0..<4 {
-                #expect(abs(Double(bias[out]) - (Double(trained[out]) + scale * Double(loraBias[out]))) <= 1e-6)
-            }
+            try expectBias(merged, startingFrom: try #require(values["base_model.model.conv.base_layer.bias"]), values: values)
         }
     }
 
@@ -93,9 +93,6 @@ struct ConvolutionAndBiasTests {
     /// replaced weight that another adapter changes is.
     @Test func refusesAnotherAdaptersLoRABiasOnATrainedBias() throws {
         try TemporaryDirectory.with { directory in
-            for folder in ["trained", "plain"] {
-                try FileManager.default.createDirectory(at: directory.appending(path: folder), withIntermediateDirectories: true)
-            }
             let trained = try write(directory.appending(path: "trained"), trainedBias: true)
             let plain = try write(directory.appending(path: "plain"))
             let test = try TestStore(in: directory)

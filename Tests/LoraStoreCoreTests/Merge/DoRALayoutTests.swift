@@ -55,13 +55,16 @@ struct DoRALayoutTests {
     @Test func rescalesEachOutputChannelOfAConvolution() throws {
         try TemporaryDirectory.with { directory in
             let (merged, values) = try merge(in: directory)
-            let (w, a, b) = (values["conv.weight"]!, values["base_model.model.conv.lora_A.weight"]!, values["base_model.model.conv.lora_B.weight"]!)
+            let w = try #require(values["conv.weight"])
+            let a = try #require(values["base_model.model.conv.lora_A.weight"])
+            let b = try #require(values["base_model.model.conv.lora_B.weight"])
             let combined = (0..<48).map { index in
                 let (out, column) = (index / 12, index % 12)
                 return Double(w[index]) + scale * (0..<Self.rank).reduce(0.0) { $0 + Double(b[out * 2 + $1]) * Double(a[$1 * 12 + column]) }
             }
             let want = expected(
-                combined, rows: 4, columns: 12, magnitude: values["base_model.model.conv.lora_magnitude_vector"]!, perColumn: false)
+                combined, rows: 4, columns: 12, magnitude: try #require(values["base_model.model.conv.lora_magnitude_vector"]),
+                perColumn: false)
             let got = try #require(merged["conv.weight"]).floats
             #expect(zip(got, want).allSatisfy { abs(Double($0) - $1) <= 1e-6 * max(1, abs($1)) })
         }
@@ -70,15 +73,17 @@ struct DoRALayoutTests {
     @Test func rescalesEachDimensionOfAnEmbedding() throws {
         try TemporaryDirectory.with { directory in
             let (merged, values) = try merge(in: directory)
-            let w = values["emb.weight"]!
-            let (a, b) = (values["base_model.model.emb.lora_embedding_A"]!, values["base_model.model.emb.lora_embedding_B"]!)
+            let w = try #require(values["emb.weight"])
+            let a = try #require(values["base_model.model.emb.lora_embedding_A"])
+            let b = try #require(values["base_model.model.emb.lora_embedding_B"])
             // ΔW = s·(B·A)ᵀ: token t, dimension d takes Σ_k B[d, k]·A[k, t].
             let combined = (0..<60).map { index in
                 let (token, dimension) = (index / 6, index % 6)
                 return Double(w[index]) + scale * (0..<Self.rank).reduce(0.0) { $0 + Double(b[dimension * 2 + $1]) * Double(a[$1 * 10 + token]) }
             }
             let want = expected(
-                combined, rows: 10, columns: 6, magnitude: values["base_model.model.emb.lora_magnitude_vector"]!, perColumn: true)
+                combined, rows: 10, columns: 6, magnitude: try #require(values["base_model.model.emb.lora_magnitude_vector"]),
+                perColumn: true)
             let got = try #require(merged["emb.weight"]).floats
             #expect(zip(got, want).allSatisfy { abs(Double($0) - $1) <= 1e-6 * max(1, abs($1)) })
         }

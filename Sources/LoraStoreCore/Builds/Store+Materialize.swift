@@ -49,7 +49,7 @@ extension Store {
         var folderWritten = false
         do {
             let measured = try MergeEngine(plan: plan, store: self).run(measuring: true) { tensor, bytes in
-                let reusesBase = !tensor.isChanged && tensor.dtype == tensor.base.dtype
+                let reusesBase = tensor.reusesBaseBytes
                 let expected = recorded?.tensors[tensors.count].digest
                 let digest: Digest
                 if reusesBase {

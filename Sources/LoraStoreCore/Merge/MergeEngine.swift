@@ -27,11 +27,25 @@ public struct MergeEngine: Sendable {
         try run(measuring: false, body)
     }
 
-    /// Writes every output tensor, in order, into the memory `destination` gives for it (exactly its byte
-    /// count): the merged model in memory, each changed tensor written once by the kernel and each other one
-    /// copied, as a caller that keeps the whole model needs.
-    public func run(into destination: (PlannedTensor) throws -> UnsafeMutableRawBufferPointer) throws {
-        _ = try run(measuring: false, copyingPassThrough: true, destination: destination) { _, _ in }
+    /// What a merge into caller memory does with a tensor whose output is the base's own bytes
+    /// (``PlannedTensor/reusesBaseBytes``).
+    public enum UnchangedTensors: Sendable {
+        /// Copied into the memory the destination gives for it: the whole merged model in the caller's memory.
+        case copied
+        /// Neither read, nor written, nor asked of the destination: the caller takes it from the base's blobs
+        /// (mapped, and shared by every merge of that base), as a build stores only what changes and as PEFT's
+        /// in-place merge leaves untouched weights where they are.
+        case leftInBase
+    }
+
+    /// Writes the output tensors, in order, into the memory `destination` gives for each (exactly its byte
+    /// count): each changed tensor written once by the kernel, and each other one as `unchanged` says.
+    public func run(
+        unchanged: UnchangedTensors = .copied, into destination: (PlannedTensor) throws -> UnsafeMutableRawBufferPointer
+    ) throws {
+        _ = try run(
+            measuring: false, passThrough: unchanged == .copied ? .copy : .skip, destination: destination
+        ) { _, _ in }
     }
 
     /// Computes every output tensor in order and hands its bytes to `body`, and with `measuring` measures
@@ -45,16 +59,25 @@ public struct MergeEngine: Sendable {
         let capacity = plan.tensors.map(\.byteCount).max() ?? 0
         let scratch = ScratchBuffer.Pool.shared.take(atLeast: capacity)
         defer { ScratchBuffer.Pool.shared.recycle(scratch) }
-        return try run(measuring: measuring, copyingPassThrough: false, destination: { tensor in
+        return try run(measuring: measuring, passThrough: .handOver, destination: { tensor in
             UnsafeMutableRawBufferPointer(rebasing: scratch.bytes[0..<tensor.byteCount])
         }, body)
     }
 
-    /// The merge loop: each output tensor is written to the memory `destination` gives for it, except that a
-    /// tensor passed through unchanged is handed to `body` straight from the base's mapping unless
-    /// `copyingPassThrough`.
+    /// What the merge loop does with a tensor whose output is the base's own bytes.
+    private enum PassThrough {
+        /// Hand it to the loop's `body` straight from the base's mapping.
+        case handOver
+        /// Copy it into the memory `destination` gives for it.
+        case copy
+        /// Leave it out: neither read, nor written, nor given to `body`.
+        case skip
+    }
+
+    /// The merge loop: each output tensor is written to the memory `destination` gives for it, except a
+    /// tensor whose output is the base's own bytes, which `passThrough` decides.
     private func run(
-        measuring: Bool, copyingPassThrough: Bool, destination: (PlannedTensor) throws -> UnsafeMutableRawBufferPointer,
+        measuring: Bool, passThrough: PassThrough, destination: (PlannedTensor) throws -> UnsafeMutableRawBufferPointer,
         _ body: (PlannedTensor, UnsafeRawBufferPointer) throws -> Void
     ) throws -> [BuildReport.Tensor] {
         let codecs = try store.index.database.read { db in
@@ -68,6 +91,7 @@ public struct MergeEngine: Sendable {
         defer { deltas.map(ScratchBuffer.Pool.deltas.recycle) }
         var factors = try FactorBatch(plan: plan, from: 0, measuring: measuring, store: store)
         for (index, tensor) in plan.tensors.enumerated() {
+            if passThrough == .skip, tensor.reusesBaseBytes { continue }
             if !factors.range.contains(index) {
                 factors = try FactorBatch(plan: plan, from: index, measuring: measuring, store: store)
             }
@@ -78,10 +102,10 @@ public struct MergeEngine: Sendable {
                 throw StoreError.mergeRefused("\(result.count) bytes given for \(tensor.name), which has \(tensor.byteCount)")
             }
             switch tensor.action {
-            case .passThrough where tensor.dtype == tensor.base.dtype && !copyingPassThrough:
+            case .passThrough where tensor.reusesBaseBytes && passThrough == .handOver:
                 try body(tensor, base.bytes)
                 continue
-            case .passThrough where tensor.dtype == tensor.base.dtype:
+            case .passThrough where tensor.reusesBaseBytes:
                 Self.copy(base.bytes, into: result, threads: threads)
             case .passThrough:
                 try convert(base.bytes, from: tensor.base.dtype, into: result, as: tensor.dtype)
@@ -160,6 +184,7 @@ public struct MergeEngine: Sendable {
                         })
                 }
             case .separate(let terms):
+                if passThrough == .copy { Self.copy(base.bytes, into: result, threads: threads) }
                 try body(tensor, base.bytes)
                 if measuring, let deltas {
                     let stored = (base.bytes, tensor.base.dtype)

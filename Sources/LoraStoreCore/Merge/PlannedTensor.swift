@@ -30,6 +30,12 @@ public struct PlannedTensor: Sendable {
         }
     }
 
+    /// Whether the output is the base tensor's own bytes (unchanged, same type): a build stores nothing for
+    /// it and a merge in memory can leave it in the base's blob.
+    public var reusesBaseBytes: Bool {
+        !isChanged && dtype == base.dtype
+    }
+
     /// The byte size of the output.
     public var byteCount: Int {
         dtype.byteCount(elementCount: shape.reduce(1, *)) ?? 0

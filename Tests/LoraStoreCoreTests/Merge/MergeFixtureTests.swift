@@ -128,6 +128,56 @@ struct MergeFixtureTests {
         }
     }
 
+    /// The two ways into caller memory give the streamed merge's bytes: the whole model, every tensor in
+    /// place; or only the tensors whose bytes differ from the base's, the others never asked for. On a
+    /// float base and on an int8 base whose adapters are kept separate (every weight the base's own).
+    @Test(arguments: [false, true])
+    func mergesIntoMemoryGiveTheStreamedBytes(quantizedSeparate: Bool) throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            var baseName = "micro/base:fp32"
+            if quantizedSeparate {
+                baseName = "micro/base:i8"
+                try test.store.quantize(
+                    try Reference(parsing: "micro/base:fp32"), scheme: .int8Row, to: try Reference(parsing: baseName))
+            }
+            try test.push("adapters/b_r16_all_rslora", as: "acme/b", base: "micro/base:fp32")
+            let plan = try MergePlan(
+                base: try test.store.resolve(try Reference(parsing: baseName)),
+                adapters: [WeightedAdapter(digest: try test.store.resolve(try Reference(parsing: "acme/b")).digest, weight: 1)],
+                options: MergeOptions(quantizedBase: quantizedSeparate ? .separate : nil), store: test.store)
+            var streamed: [String: [UInt8]] = [:]
+            try MergeEngine(plan: plan, store: test.store).run { tensor, bytes in streamed[tensor.name] = Array(bytes) }
+
+            var model = [UInt8](repeating: 0xAB, count: plan.outputBytes)
+            var offset = 0
+            try model.withUnsafeMutableBytes { model in
+                try MergeEngine(plan: plan, store: test.store).run(into: { tensor in
+                    defer { offset += tensor.byteCount }
+                    return UnsafeMutableRawBufferPointer(rebasing: model[offset ..< offset + tensor.byteCount])
+                })
+            }
+            #expect(offset == plan.outputBytes)
+            // Compared into a Bool first: a failing `==` of megabyte arrays would print every byte.
+            let wholeModelMatches = model == Array(plan.tensors.compactMap { streamed[$0.name] }.joined())
+            #expect(wholeModelMatches, "the whole model in memory differs from the streamed tensors")
+
+            var given: [(name: String, buffer: UnsafeMutableRawBufferPointer)] = []
+            defer { given.forEach { $0.buffer.deallocate() } }
+            try MergeEngine(plan: plan, store: test.store).run(unchanged: .leftInBase) { tensor in
+                given.append((tensor.name, .allocate(byteCount: tensor.byteCount, alignment: 64)))
+                return given[given.count - 1].buffer
+            }
+            let expected = plan.tensors.filter { !$0.reusesBaseBytes }.map(\.name)
+            #expect(given.map(\.name) == expected)
+            #expect(quantizedSeparate ? expected.isEmpty : !expected.isEmpty && expected.count < plan.tensors.count)
+            for (name, buffer) in given {
+                let matches = Array(buffer) == streamed[name]
+                #expect(matches, "\(name) differs from the streamed tensor")
+            }
+        }
+    }
+
     /// Large pass-through tensors are copied in shares, one per thread, with streaming stores after an
     /// unaligned head; every byte lands in place, and nothing around the target is touched.
     @Test(arguments: [1, 2, 3], [0, 5])

@@ -21,19 +21,23 @@ enum Timing {
         return best
     }
 
-    /// The fastest of up to `repetitions` runs of `reference` and of `body`, run alternately (reference
-    /// first) so that both are measured over the same period of a machine whose speed drifts; each minimum
-    /// is taken on its own. Stops early once `budget` seconds have been spent (at least one pair).
+    /// The fastest of up to `repetitions` runs of `reference` and of each of `bodies`, run in turn (reference
+    /// first) so that all are measured over the same period of a machine whose speed drifts; each minimum is
+    /// taken on its own. Stops early once `budget` seconds have been spent (at least one round).
     static func bestAlternating(
-        _ repetitions: Int, budget: Double = 20, _ reference: () throws -> Void, _ body: () throws -> Void
-    ) rethrows -> (reference: Double, body: Double) {
-        var best = (reference: Double.infinity, body: Double.infinity)
+        _ repetitions: Int, budget: Double = 20, _ reference: () throws -> Void, _ bodies: [() throws -> Void]
+    ) throws -> (reference: Double, bodies: [Double]) {
+        var best = (reference: Double.infinity, bodies: [Double](repeating: .infinity, count: bodies.count))
         var spent = 0.0
         for _ in 0..<max(repetitions, 1) {
             let referenceTime = try seconds(reference)
-            let bodyTime = try seconds(body)
-            best = (min(best.reference, referenceTime), min(best.body, bodyTime))
-            spent += referenceTime + bodyTime
+            best.reference = min(best.reference, referenceTime)
+            spent += referenceTime
+            for (index, body) in bodies.enumerated() {
+                let bodyTime = try seconds(body)
+                best.bodies[index] = min(best.bodies[index], bodyTime)
+                spent += bodyTime
+            }
             if spent >= budget { break }
         }
         return best

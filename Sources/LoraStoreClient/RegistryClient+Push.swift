@@ -28,31 +28,35 @@ extension RegistryClient {
         var uploaded: Set<Digest> = []
         var attempt = 1
         while true {
-            let missing = try await json(
-                RegistryAPI.MissingBlobsResponse.self, path: "blobs/missing", method: .POST,
-                body: try RegistryAPI.encoder().encode(
-                    RegistryAPI.MissingBlobsRequest(repository: repository, digests: package.blobDigests))
-            ).missing
-            let counter = TransferCounter(
-                phase: "uploading", total: missing.reduce(0) { $0 + package.size(of: $1) }, handler: options.progress)
-            for digest in missing {
-                try await upload(digest, from: package, for: repository, counter: counter)
+            let recorded: PushResult? = try await retryingWhileBusy {
+                let missing = try await json(
+                    RegistryAPI.MissingBlobsResponse.self, path: "blobs/missing", method: .POST,
+                    body: try RegistryAPI.encoder().encode(
+                        RegistryAPI.MissingBlobsRequest(repository: repository, digests: package.blobDigests))
+                ).missing
+                let counter = TransferCounter(
+                    phase: "uploading", total: missing.reduce(0) { $0 + package.size(of: $1) }, handler: options.progress)
+                for digest in missing {
+                    try await upload(digest, from: package, for: repository, counter: counter)
+                    uploaded.insert(digest)
+                }
+                do {
+                    var result = try await json(
+                        PushResult.self, path: "manifests/\(reference)", method: .PUT, body: package.manifestJSON)
+                    result.newBlobs = uploaded.count
+                    result.newLogicalBytes = uploaded.reduce(0) { $0 + package.size(of: $1) }
+                    result.newStoredBytes = 0
+                    result.reusedBytes = package.manifest.logicalSize - result.newLogicalBytes
+                    result.skippedFiles = package.skippedFiles
+                    return result
+                } catch RegistryClientError.server(_, "MISSING_BLOBS", _) where attempt < Self.pushAttempts {
+                    // A blob the server had when asked was collected since (garbage collection or a cache
+                    // eviction on the server): ask again and send what it lacks now.
+                    attempt += 1
+                    return nil
+                }
             }
-            uploaded.formUnion(missing)
-            do {
-                var result = try await json(
-                    PushResult.self, path: "manifests/\(reference)", method: .PUT, body: package.manifestJSON)
-                result.newBlobs = uploaded.count
-                result.newLogicalBytes = uploaded.reduce(0) { $0 + package.size(of: $1) }
-                result.newStoredBytes = 0
-                result.reusedBytes = package.manifest.logicalSize - result.newLogicalBytes
-                result.skippedFiles = package.skippedFiles
-                return result
-            } catch RegistryClientError.server(_, "MISSING_BLOBS", _) where attempt < Self.pushAttempts {
-                // A blob the server had when asked was collected since (garbage collection or a cache
-                // eviction on the server): ask again and send what it lacks now.
-                attempt += 1
-            }
+            if let recorded { return recorded }
         }
     }
 

@@ -84,8 +84,28 @@ public struct RegistryClient: Sendable {
     /// The files of a base, adapter or build (which the server materializes first); `text` may be an
     /// ad-hoc recipe `BASE+ADAPTER[@WEIGHT]+...`.
     public func files(of text: String) async throws -> RegistryAPI.FileList {
-        try await json(RegistryAPI.FileList.self, path: "files/\(text)")
+        try await retryingWhileBusy { try await json(RegistryAPI.FileList.self, path: "files/\(text)") }
     }
+
+    /// Runs `body` again while the registry answers 503 `BUSY` (garbage collection or a repair held its
+    /// store for longer than the registry waits for one, API.md), after pauses of 1, 2, 4, 8 and 16 s and
+    /// then 30 s, ``busyRetries`` times in all: about two minutes of pauses, besides each attempt's own wait
+    /// on the server. Then the last answer is thrown.
+    func retryingWhileBusy<T>(_ body: () async throws -> T) async throws -> T {
+        var pause = Duration.seconds(1)
+        for _ in 0..<Self.busyRetries {
+            do {
+                return try await body()
+            } catch RegistryClientError.server(503, "BUSY", _) {
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(30))
+            }
+        }
+        return try await body()
+    }
+
+    /// How many times a request answered `BUSY` is sent again (``retryingWhileBusy(_:)``).
+    static let busyRetries = 8
 
     // MARK: Requests
 

@@ -83,6 +83,10 @@ public struct RegistryError: HTTPResponseError, Sendable {
             case .invalidInput, .adapterMismatch, .nonFinite, .mergeRefused, .nonFiniteResult:
                 self.init(.badRequest, code: "INVALID_INPUT", message: error.description)
             case .evictedWhileServing: self.init(.serviceUnavailable, code: "BUSY", message: error.description)
+            case .maintenanceBusy(let waited):
+                self.init(.serviceUnavailable, code: "BUSY", message: error.description)
+                // The collection had run at least this long already: ask for as long again (at least 1 s).
+                extraHeaders[.retryAfter] = String(max(1, waited.components.seconds + (waited.components.attoseconds > 0 ? 1 : 0)))
             case .newerSchema, .rebuildMismatch, .rebuildTensorsDiffer, .engineChanged, .incompleteCollection:
                 self.init(.internalServerError, code: "INTERNAL", message: error.description)
             }

@@ -1,10 +1,36 @@
 import Foundation
+import Hummingbird
+import HummingbirdTesting
 import LoraStoreClient
 import LoraStoreCore
 import Testing
 
 /// Many clients at once against one server.
 @Suite struct ConcurrencyTests {
+    /// While garbage collection holds the store's maintenance lock for longer than the registry's wait, an
+    /// upload is answered 503 BUSY with Retry-After, not left waiting; once the collection is over, the same
+    /// upload goes through.
+    @Test func writesDuringALongCollectionAreAnsweredBusy() async throws {
+        try await RouterTest.with(maintenanceWait: .milliseconds(200)) { client, store, admin in
+            let auth: HTTPFields = [.authorization: "Bearer \(admin)"]
+            let bytes = Array("tensor bytes pushed during a collection".utf8)
+            let uri = "/api/v1/blobs/\(Digest(of: bytes).hex)?repository=acme/x"
+            let collection = try FileLock(path: store.root.appending(path: "locks/maintenance.lock").path)
+            try collection.lock(.exclusive)
+            try await client.execute(uri: uri, method: .put, headers: auth, body: ByteBuffer(bytes: bytes)) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(RouterTest.code(of: response) == "BUSY")
+                #expect(response.headers[.retryAfter] == "1", "the 200 ms the registry waited, rounded up to a second")
+            }
+            #expect(store.blobs.storedSize(of: Digest(of: bytes)) == nil)
+            collection.unlock()
+            try await client.execute(uri: uri, method: .put, headers: auth, body: ByteBuffer(bytes: bytes)) { response in
+                #expect(response.status == .created || response.status == .ok, "\(response.status)")
+            }
+            #expect(store.blobs.storedSize(of: Digest(of: bytes)) != nil)
+        }
+    }
+
     @Test func sixteenClientsPushingAndPulling() async throws {
         try await TestRegistry.with { registry in
             let client = registry.client()

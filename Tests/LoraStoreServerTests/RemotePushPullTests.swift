@@ -37,6 +37,38 @@ import Testing
         }
     }
 
+    /// A push and a pull that find the registry busy with a collection (answered BUSY after its 200 ms
+    /// wait) pause and try again, and go through once the collection is over.
+    @Test func pushAndPullWaitOutACollectionOnTheRegistry() async throws {
+        try await TestRegistry.with(maintenanceWait: .milliseconds(200)) { registry in
+            let client = registry.client()
+            let base = try Reference(parsing: "micro/base:fp32")
+            let locks = registry.store.root.appending(path: "locks")
+            try FileManager.default.createDirectory(at: locks, withIntermediateDirectories: true)
+            let lockPath = locks.appending(path: "maintenance.lock").path
+            /// Holds the lock as a collection would, for `seconds`, on a thread of its own.
+            func collect(for seconds: Double) throws {
+                let collection = try FileLock(path: lockPath)
+                try collection.lock(.exclusive)
+                Thread { Thread.sleep(forTimeInterval: seconds); collection.unlock() }.start()
+            }
+            try collect(for: 0.5)
+            let started = ContinuousClock.now
+            try await client.push(Fixtures.url("base_fp32"), to: base)
+            #expect(ContinuousClock.now - started >= .seconds(1), "answered BUSY once, then a pause of 1 s")
+            #expect(try registry.store.resolve(base).manifest.kind == .base)
+
+            try await client.push(
+                Fixtures.url("adapters/a_r8_qv"), to: try Reference(parsing: "acme/a"), options: PushOptions(base: base))
+            try await client.createBuild(
+                tag: try Reference(parsing: "acme/a-build:v1"), base: base, adapters: [(try Reference(parsing: "acme/a"), 1)])
+            try collect(for: 0.5)
+            let pulled = registry.directory.appending(path: "pulled")
+            try await client.pull("acme/a-build:v1", to: pulled)
+            #expect(FileManager.default.fileExists(atPath: pulled.appending(path: "model.safetensors").path))
+        }
+    }
+
     @Test func anUnreachableRegistryIsNamedInTheError() async throws {
         let client = RegistryClient(endpoint: URL(string: "http://127.0.0.1:1")!)
         await #expect {

@@ -1,8 +1,10 @@
+import Foundation
 import Glibc
 
 /// An advisory `flock` on a lock file, shared or exclusive, between threads (each lock opens its own
-/// descriptor) and processes alike. Released on ``unlock()`` or when the value is destroyed.
-public final class FileLock {
+/// descriptor) and processes alike. Released on ``unlock()`` or when the value is destroyed. Sendable: its
+/// only state is the descriptor, fixed at creation, and `flock` on it is safe from any thread.
+public final class FileLock: Sendable {
     public enum Mode: Sendable {
         case shared
         case exclusive
@@ -30,6 +32,21 @@ public final class FileLock {
         }
     }
 
+    /// Waits at most `limit` for the lock in `mode`, polling (`flock` itself cannot time out) with pauses
+    /// that grow from 1 to 50 ms; returns whether it took the lock.
+    public func lock(_ mode: Mode, waitingAtMost limit: Duration) throws -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: limit)
+        var pause = Duration.milliseconds(1)
+        while true {
+            if try tryLock(mode) { return true }
+            let now = clock.now
+            guard now < deadline else { return false }
+            Thread.sleep(forTimeInterval: min(pause, now.duration(to: deadline)).inSeconds)
+            pause = min(pause * 2, .milliseconds(50))
+        }
+    }
+
     /// Takes the lock in `mode` if nobody holds a conflicting one; returns whether it did.
     public func tryLock(_ mode: Mode) throws -> Bool {
         if flock(descriptor, (mode == .shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0 { return true }
@@ -41,4 +58,5 @@ public final class FileLock {
     public func unlock() {
         flock(descriptor, LOCK_UN)
     }
+
 }

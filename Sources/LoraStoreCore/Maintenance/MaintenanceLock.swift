@@ -6,9 +6,17 @@ extension Store {
     /// Writers of new blobs (pushes, materializations) hold it shared from their first blob write to their
     /// commit; garbage collection and repair hold it exclusive while they sweep. So a blob file that is
     /// written but not yet indexed is never swept, whatever the grace period.
+    ///
+    /// - Throws: ``StoreError/maintenanceBusy(waited:)`` when ``maintenanceWait`` passes first.
     func withMaintenanceLock<T>(_ mode: FileLock.Mode, _ body: () throws -> T) throws -> T {
         let lock = try maintenanceLock()
-        try lock.lock(mode)
+        if let maintenanceWait {
+            guard try lock.lock(mode, waitingAtMost: maintenanceWait) else {
+                throw StoreError.maintenanceBusy(waited: maintenanceWait)
+            }
+        } else {
+            try lock.lock(mode)
+        }
         defer { lock.unlock() }
         return try body()
     }

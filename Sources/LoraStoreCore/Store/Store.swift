@@ -14,10 +14,17 @@ public final class Store: Sendable {
     public let blobs: BlobStore
     /// The index.
     public let index: StoreIndex
+    /// How long an operation waits for another one holding the store's maintenance lock (garbage
+    /// collection, `verify --repair`, or a writer while those wait) before it fails with
+    /// ``StoreError/maintenanceBusy(waited:)``; nil waits as long as it takes. A command line can wait; a
+    /// registry sets a limit so that its requests fail with a retryable answer instead of piling up on its
+    /// worker threads for as long as a collection runs.
+    public let maintenanceWait: Duration?
 
     /// Opens the store at `root`, creating it when it does not exist.
-    public init(root: URL) throws {
+    public init(root: URL, maintenanceWait: Duration? = nil) throws {
         self.root = root.standardizedFileURL
+        self.maintenanceWait = maintenanceWait
         blobs = BlobStore(root: self.root)
         try blobs.createDirectories()
         index = try StoreIndex(path: self.root.appending(path: Self.indexFileName).path)

@@ -30,6 +30,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case inUse(reference: String, builds: [String])
     /// Another process evicted a build each time it was materialized to be served.
     case evictedWhileServing(build: Digest)
+    /// Garbage collection or a repair held the store's maintenance lock for longer than
+    /// ``Store/maintenanceWait``.
+    case maintenanceBusy(waited: Duration)
     /// Garbage collection swept the index (the rows in `removed` are gone) but could not delete some of the
     /// files; they are left as stray files, which the next collection removes.
     case incompleteCollection(removed: GarbageCollectionReport, failures: [String])
@@ -71,6 +74,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "\(reference) is used by \(builds.count) build(s): \(builds.joined(separator: ", ")); remove them first or pass --force"
         case .evictedWhileServing(let build):
             "build \(build.short) was evicted by another process each time it was materialized; try again, or raise the cache budget"
+        case .maintenanceBusy(let waited):
+            "the store is busy with garbage collection or a repair (waited \(String(format: "%g", waited.inSeconds)) s for it); try again when it has finished"
         case .incompleteCollection(let removed, let failures):
             "garbage collection removed \(removed.manifests.count) manifest(s) and \(removed.blobs.count) blob(s) from the index "
                 + "but could not delete \(failures.count) file(s), left for the next `lorastore gc`: "

@@ -9,8 +9,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch {
             let answer = RegistryError(translating: error)
-            // A failure of the server's own: its details go to the log only.
-            if answer.status.code >= 500, !(error is RegistryError) {
+            // A failure of the server's own: its details go to the log only. Busy (503) is not a failure: the
+            // store was being collected or repaired, and the client tries again.
+            if answer.status == .serviceUnavailable {
+                context.logger.notice("\(request.method) \(request.uri.path) answered busy: \(error)")
+            } else if answer.status.code >= 500, !(error is RegistryError) {
                 context.logger.error("\(request.method) \(request.uri.path) failed: \(error)")
             }
             throw answer

@@ -9,7 +9,9 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             Pushes always need a push token for the repository's namespace (`lorastore token create`); reads are \
             open unless --require-read-token. The API is documented in API.md. Hugging Face tools download from \
-            the server with HF_ENDPOINT=http://HOST:PORT.
+            the server with HF_ENDPOINT=http://HOST:PORT. While `lorastore gc` or `verify --repair` runs on the \
+            store, a request that must write waits up to 30 s for it, then is answered 503 BUSY with Retry-After \
+            (the CLI's push and pull try again).
             """)
 
     @Option(help: "The address to listen on.")
@@ -31,7 +33,9 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try global.openStore(creating: true)
+        // A request that finds garbage collection running gives up after this and is answered 503 (BUSY,
+        // Retry-After), rather than holding a worker thread for as long as the collection takes.
+        let store = try global.openStore(creating: true, maintenanceWait: .seconds(30))
         var configuration = RegistryConfiguration(host: host, port: port, requireTokenForReads: requireReadToken)
         if let maxBlobSize { configuration.maxBlobSize = maxBlobSize.bytes }
         let (host, root) = (host, store.root.path)

@@ -17,13 +17,14 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// Opens the store. Only commands that put something in (`creating`) make a new one: any other command
-    /// on a mistyped path says so instead of leaving an empty store there.
-    func openStore(creating: Bool = false) throws -> Store {
+    /// on a mistyped path says so instead of leaving an empty store there. `maintenanceWait` bounds how long
+    /// an operation waits for garbage collection or a repair (``Store/maintenanceWait``).
+    func openStore(creating: Bool = false, maintenanceWait: Duration? = nil) throws -> Store {
         let root = storeRoot
         guard creating || FileManager.default.fileExists(atPath: root.appending(path: Store.indexFileName).path) else {
             throw CommandError(
                 "no store at \(root.path) (give --store PATH or set LORASTORE_HOME; `lorastore push` or `lorastore demo` creates one)")
         }
-        return try Store(root: root)
+        return try Store(root: root, maintenanceWait: maintenanceWait)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 @testable import LoraStoreCore
 
@@ -6,6 +7,43 @@ import Testing
 struct GarbageCollectionTests {
     private func age(_ path: String, by seconds: TimeInterval) throws {
         try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-seconds)], ofItemAtPath: path)
+    }
+
+    /// A store opened with a maintenance wait (as a registry opens it) gives up on a collection that holds
+    /// the lock for longer, with a typed error and nothing written, and goes ahead when the lock comes free
+    /// within the wait.
+    @Test func aWriterWaitsForACollectionOnlyAsLongAsItsStoreSays() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let impatient = try Store(root: test.store.root, maintenanceWait: .milliseconds(300))
+            let adapter = try Reference(parsing: "acme/a")
+            func push(into store: Store) throws {
+                try store.push(
+                    Fixtures.url("adapters/a_r8_qv"), to: adapter,
+                    options: PushOptions(base: try Reference(parsing: "micro/base:fp32")))
+            }
+            let collection = try FileLock(path: test.store.root.appending(path: "locks/maintenance.lock").path)
+            try collection.lock(.exclusive)
+            let blobsBefore = try test.store.index.database.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM blob") }
+            let started = ContinuousClock.now
+            #expect {
+                try push(into: impatient)
+            } throws: { error in
+                guard case StoreError.maintenanceBusy(let waited) = error else { return false }
+                return waited == .milliseconds(300)
+            }
+            let waited = ContinuousClock.now - started
+            #expect(waited >= .milliseconds(300) && waited < .seconds(10), "\(waited)")
+            #expect(throws: StoreError.self) { try test.store.resolve(adapter) }
+            #expect(try test.store.index.database.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM blob") } == blobsBefore)
+
+            // Freed a moment later, within a wait of ten seconds: the push goes ahead.
+            let patient = try Store(root: test.store.root, maintenanceWait: .seconds(10))
+            let release = Thread { Thread.sleep(forTimeInterval: 0.2); collection.unlock() }
+            release.start()
+            try push(into: patient)
+            #expect(try test.store.resolve(adapter).manifest.kind == .adapter)
+        }
     }
 
     @Test func removesExactlyTheUnreferencedPastTheGracePeriod() throws {

@@ -25,12 +25,14 @@ struct TestRegistry: Sendable {
         return line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
     }
 
-    /// Runs `body` with a live server; the server stops when it returns.
+    /// Runs `body` with a live server, its store opened with `maintenanceWait` (``Store/maintenanceWait``);
+    /// the server stops when it returns.
     static func with<T: Sendable>(
-        _ configuration: RegistryConfiguration = RegistryConfiguration(), _ body: @Sendable (TestRegistry) async throws -> T
+        _ configuration: RegistryConfiguration = RegistryConfiguration(), maintenanceWait: Duration? = nil,
+        _ body: @Sendable (TestRegistry) async throws -> T
     ) async throws -> T {
         try await TemporaryDirectory.with { directory in
-            let store = try Store(root: directory.appending(path: "server-store"))
+            let store = try Store(root: directory.appending(path: "server-store"), maintenanceWait: maintenanceWait)
             let admin = try store.createToken(scope: .admin)
             var configuration = configuration
             configuration.host = "127.0.0.1"

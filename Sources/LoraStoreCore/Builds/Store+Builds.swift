@@ -13,7 +13,16 @@ extension Store {
         base: Reference, adapters: [(reference: Reference, weight: Double)], options: MergeOptions = MergeOptions(),
         tag: Reference? = nil, visibleTo visibility: RepositoryVisibility = .all
     ) throws -> Digest {
-        let recipe = try index.database.read { db in
+        try record(try recipe(base: base, adapters: adapters, options: options, visibleTo: visibility), tag: tag)
+    }
+
+    /// The recipe of a build of `base` and `adapters`, their references resolved to digests; nothing is
+    /// recorded.
+    func recipe(
+        base: Reference, adapters: [(reference: Reference, weight: Double)], options: MergeOptions,
+        visibleTo visibility: RepositoryVisibility = .all
+    ) throws -> BuildRecipe {
+        try index.database.read { db in
             BuildRecipe(
                 base: try resolve(base, as: .base, visibleTo: visibility, in: db).digest,
                 adapters: try adapters.map {
@@ -22,7 +31,13 @@ extension Store {
                 },
                 options: options)
         }
-        return try record(recipe, tag: tag)
+    }
+
+    /// The manifest JSON recording `recipe` stores, and its digest, which is the build's: a function of the
+    /// recipe alone.
+    static func buildManifest(of recipe: BuildRecipe) throws -> (json: Data, digest: Digest) {
+        let json = try Manifest(kind: .build, tensors: [], files: [], base: recipe.base, recipe: recipe).canonicalJSON()
+        return (json, Digest(of: json))
     }
 
     /// Records `recipe` (checked against its base) and optionally tags it; returns the build's digest.
@@ -33,9 +48,7 @@ extension Store {
         }
         let base = try index.database.read { db in try existingManifest(recipe.base, in: db) }
         let plan = try MergePlan(base: base, adapters: recipe.adapters, options: recipe.options, store: self)
-        let buildManifest = Manifest(kind: .build, tensors: [], files: [], base: recipe.base, recipe: recipe)
-        let json = try buildManifest.canonicalJSON()
-        let digest = Digest(of: json)
+        let (json, digest) = try Self.buildManifest(of: recipe)
         let logicalSize = plan.outputBytes
             + base.manifest.files.filter { $0.path != ShardIndex.fileName }.reduce(0) { $0 + $1.size }
         try index.database.write { db in

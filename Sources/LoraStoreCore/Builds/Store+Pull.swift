@@ -28,43 +28,78 @@ extension Store {
         _ text: String, to destination: URL, options: MergeOptions, dequantize: DType?, progress: ProgressHandler?,
         enforcingBudget: Bool
     ) throws -> PullResult {
-        let digest: Digest
-        if try AdHocRecipe(parsing: text) != nil {
-            digest = try resolveBuild(text, options: options)
+        let build: StoredManifest
+        let lock: FileLock
+        if let adHoc = try AdHocRecipe(parsing: text) {
+            guard dequantize == nil else {
+                throw StoreError.invalidInput(path: text, reason: "is a build recipe, not a quantized base; there is nothing to dequantize")
+            }
+            // The build's lock comes before its recording: garbage collection removes an untagged build only
+            // while it can take that lock, so the recipe recorded here (again, if a collection removed it
+            // since an earlier pull) stays until the pull is done.
+            let recipe = try recipe(base: adHoc.base, adapters: adHoc.adapters, options: options)
+            lock = try buildLock(try Self.buildManifest(of: recipe).digest)
+            try lock.lock(.shared)
+            do {
+                build = try existingManifest(try record(recipe), named: text)
+            } catch {
+                lock.unlock()
+                throw error
+            }
         } else {
             guard options == MergeOptions() else {
                 throw StoreError.invalidInput(
                     path: text,
                     reason: "merge options apply to ad-hoc recipes (BASE+ADAPTER[@WEIGHT]...); a stored build is pulled with the options recorded when it was created (lorastore build create)")
             }
-            digest = try resolve(try Reference(parsing: text)).digest
+            let stored = try resolve(try Reference(parsing: text))
+            if let dequantize {
+                return try pullDequantized(stored, as: dequantize, to: destination, progress: progress)
+            }
+            guard stored.kind == .build else {
+                return try pullStored(stored, to: destination, progress: progress)
+            }
+            lock = try buildLock(stored.digest)
+            try lock.lock(.shared)
+            do {
+                // Resolved before it was held, the build may have been untagged and collected since.
+                build = try existingManifest(stored.digest, named: text)
+            } catch {
+                lock.unlock()
+                throw error
+            }
         }
-        let stored = try index.database.read { db in
+        var result = try pull(build, holding: lock, to: destination, progress: progress)
+        if enforcingBudget { result.evicted = try enforceCacheBudget() }
+        return result
+    }
+
+    /// The stored manifest `digest`, which `text` named; not found when it is gone.
+    private func existingManifest(_ digest: Digest, named text: String) throws -> StoredManifest {
+        try index.database.read { db in
             guard let stored = try manifest(digest, in: db) else { throw StoreError.notFound(text) }
             return stored
         }
-        if let dequantize {
-            return try pullDequantized(stored, as: dequantize, to: destination, progress: progress)
+    }
+
+    /// Pulls a build whose lock the caller holds shared, and releases it: assembles the build from its
+    /// stored output, or materializes it first under the exclusive lock, and records the pull.
+    private func pull(
+        _ build: StoredManifest, holding lock: FileLock, to destination: URL, progress: ProgressHandler?
+    ) throws -> PullResult {
+        defer { lock.unlock() }
+        if let output = try materializedOutput(of: build.digest) {
+            let result = try assemble(build, output: output, to: destination, progress: progress)
+            try recordPull(of: build.digest)
+            return result
         }
-        guard stored.kind == .build else {
-            return try pullStored(stored, to: destination, progress: progress)
-        }
-        let lock = try buildLock(digest)
-        try lock.lock(.shared)
-        var result: PullResult
-        if let output = try materializedOutput(of: digest) {
-            result = try assemble(stored, output: output, to: destination, progress: progress)
+        try lock.lock(.exclusive)
+        let result = if let output = try materializedOutput(of: build.digest) {
+            try assemble(build, output: output, to: destination, progress: progress)
         } else {
-            try lock.lock(.exclusive)
-            if let output = try materializedOutput(of: digest) {
-                result = try assemble(stored, output: output, to: destination, progress: progress)
-            } else {
-                result = try materialize(stored, to: destination, progress: progress)
-            }
+            try materialize(build, to: destination, progress: progress)
         }
-        try recordPull(of: digest)
-        lock.unlock()
-        if enforcingBudget { result.evicted = try enforceCacheBudget() }
+        try recordPull(of: build.digest)
         return result
     }
 

@@ -38,26 +38,44 @@ struct BuildController {
     @Sendable func files(_ request: Request, context: RegistryRequestContext) async throws -> Response {
         let text = try Registry.path(in: context)
         let stored: StoredManifest
+        let model: ServedModel
         let pinned: String
         if let recipe = try AdHocRecipe(parsing: text) {
             try registry.authorizer.require(.push, on: nil, context: context)
             let visibility = try registry.authorizer.requireRead(
                 [recipe.base] + recipe.adapters.map(\.reference), context: context)
-            stored = try await registry.blocking { store in
-                try store.resolve(Reference(digest: try store.resolveBuild(text, visibleTo: visibility)))
-            }
+            (stored, model) = try await servedAdHoc(text, visibleTo: visibility)
             pinned = stored.digest.description
         } else {
             let reference = try Reference(parsing: text)
             let visibility = try registry.authorizer.requireRead(reference, context: context)
             stored = try await registry.blocking { try $0.resolve(reference, visibleTo: visibility) }
+            model = try await registry.models.model(stored).model
             pinned = reference.repository.map { "\($0)@\(stored.digest)" } ?? stored.digest.description
         }
-        let (model, _) = try await registry.models.model(stored)
         let files = model.files.compactMap { file in
             file.digest.map { RegistryAPI.FileList.File(name: file.name, size: file.size, digest: $0) }
         }
         return try registry.json(RegistryAPI.FileList(digest: stored.digest, kind: stored.kind, pinned: pinned, files: files))
+    }
+
+    /// Records an ad-hoc recipe's build and materializes it for serving. Garbage collection may remove the
+    /// untagged build between the two (it spares a build only once it is held); recorded again it is the same
+    /// build, so this tries up to three times before the build's absence is the answer.
+    private func servedAdHoc(
+        _ text: String, visibleTo visibility: RepositoryVisibility
+    ) async throws -> (stored: StoredManifest, model: ServedModel) {
+        var attempt = 1
+        while true {
+            let stored = try await registry.blocking { store in
+                try store.resolve(Reference(digest: try store.resolveBuild(text, visibleTo: visibility)))
+            }
+            do {
+                return (stored, try await registry.models.model(stored).model)
+            } catch StoreError.notFound where attempt < 3 {
+                attempt += 1
+            }
+        }
     }
 
     /// `GET file/NAME?ref=REF`: one file of what REF names, with `ETag`, `Content-Length` and `Range`. NAME

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 @testable import LoraStoreCore
 
@@ -175,6 +176,63 @@ struct GarbageCollectionTests {
 
     /// Pushes, removals and pulls in separate processes while another process collects garbage with no
     /// grace period: everything that was committed stays whole.
+    /// A collection removes an untagged ad-hoc build while a pull of the same recipe waits for the build's
+    /// lock (which the collection holds while it sweeps): the pull records the recipe again and merges it,
+    /// instead of failing on the build that vanished after it looked it up.
+    @Test func anAdHocPullOutlastsTheCollectionOfItsBuild() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
+            let recipe = "micro/base:fp32+acme/a@0.5"
+            let first = directory.appending(path: "first")
+            try test.store.pull(recipe, to: first)
+            let build = try test.store.resolveBuild(recipe)
+            let collection = try test.store.buildLock(build)
+            try collection.lock(.exclusive)
+            let (root, second) = (test.store.root, directory.appending(path: "second"))
+            let outcome = Mutex<Result<PullResult, any Error>?>(nil)
+            let group = DispatchGroup()
+            DispatchQueue.global().async(group: group) {
+                let result = Result { try Store(root: root).pull(recipe, to: second) }
+                outcome.withLock { $0 = result }
+            }
+            try waitUntilSomeoneWaits(forLockAt: collection.path)
+            // What the collection does while it holds the lock: the build's rows go, its files stay.
+            try test.store.index.database.write { db in
+                try db.execute(sql: "DELETE FROM manifest WHERE digest = ?", arguments: [build])
+            }
+            collection.unlock()
+            group.wait()
+            let pulled = try #require(outcome.withLock { $0 }).get()
+            #expect(pulled.merged && pulled.digest == build)
+            #expect(try test.store.resolve(Reference(digest: build)).kind == .build)
+            #expect(
+                try Data(contentsOf: second.appending(path: "model.safetensors"))
+                    == Data(contentsOf: first.appending(path: "model.safetensors")))
+            #expect(try test.store.verify(deep: true).faults.isEmpty)
+        }
+    }
+
+    /// Returns once another thread or process is blocked on the `flock` of the file at `path`, as
+    /// `/proc/locks` lists it (`->` before a waiting request, then the file's device and inode); without
+    /// `/proc/locks`, after half a second.
+    private func waitUntilSomeoneWaits(forLockAt path: String) throws {
+        var status = stat()
+        guard stat(path, &status) == 0 else { throw FileAccessError(.open, path: path) }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            guard let locks = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else {
+                Thread.sleep(forTimeInterval: 0.5)
+                return
+            }
+            let waiting = locks.split(separator: "\n").contains { line in
+                line.contains("->") && line.split(separator: " ").contains { $0.hasSuffix(":\(status.st_ino)") }
+            }
+            if waiting { return }
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        Issue.record("nobody waited for the lock at \(path) within 30 s")
+    }
+
     @Test func raceWithPushesAndPulls() throws {
         try TemporaryDirectory.with { directory in
             let store = directory.appending(path: "store").path

@@ -75,11 +75,23 @@ public final class SafetensorsWriter {
         digest = hasher.map { Digest($0.finalize()) }
     }
 
-    private func writeAll(_ bytes: UnsafeRawBufferPointer) throws(FileAccessError) {
+    private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
         precondition(!finished, "SafetensorsWriter used after finish for \(url.path)")
-        hasher?.update(bufferPointer: bytes)
-        try file.write(bytes)
+        guard var running = hasher, bytes.count >= Self.concurrentHashBytes else {
+            hasher?.update(bufferPointer: bytes)
+            try file.write(bytes)
+            return
+        }
+        // Hashing (about 1.3 GB/s on one core) and copying into the page cache both only read the bytes: on
+        // two threads a large tensor costs the longer of the two instead of their sum.
+        let file = self.file
+        _ = try concurrently({ running.update(bufferPointer: bytes) }, { try file.write(bytes) })
+        hasher = running
     }
+
+    /// Bytes from which a hashed write runs its hash and its write on two threads: far above the cost of
+    /// handing work to another thread (tens of microseconds, against 3 ms to hash 4 MiB).
+    static let concurrentHashBytes = 4 << 20
 }
 
 extension SafetensorsWriter {

@@ -135,6 +135,22 @@ struct SafetensorsWriterTests {
         }
     }
 
+    /// A hashed file's digest is the SHA-256 of its bytes, whether a tensor was hashed on the writing
+    /// thread (a small one) or beside the write (4 MiB and more).
+    @Test func theDigestIsTheSHA256OfTheFile() throws {
+        try TemporaryDirectory.with { directory in
+            let url = directory.appendingPathComponent("hashed.safetensors")
+            let small = (0 ..< 100).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            let large = (0 ..< (4 << 20) + 3).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 11) }
+            let header = try SafetensorsHeader(tensors: [("small", .u8, [small.count]), ("large", .u8, [large.count])])
+            let writer = try SafetensorsWriter(url: url, header: header, computeDigest: true)
+            try small.withUnsafeBytes { try writer.append($0) }
+            try large.withUnsafeBytes { try writer.append($0) }
+            try writer.finish(sync: false)
+            #expect(writer.digest == Digest(of: try Data(contentsOf: url)))
+        }
+    }
+
     @Test func reportsFilesThatCannotBeCreated() throws {
         try TemporaryDirectory.with { directory in
             let url = directory.appendingPathComponent("missing/x.safetensors")

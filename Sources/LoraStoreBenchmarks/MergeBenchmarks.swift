@@ -17,7 +17,8 @@ enum MergeBenchmarks {
         report.begin("Merge", method: method, columns: columns)
         let cases = options.ranks.map { Case(rank: $0, count: 1) }
             + options.adapterCounts.filter { $0 > 1 }.map { Case(rank: 16, count: $0) }
-        var rank16: [String: (fraction: Double, changedOnly: Double, runFraction: Double, ceiling: Double, alongside: Double)] = [:]
+        var rank16: [String: (fraction: Double, changedOnly: Double, runFraction: Double, ceiling: Double, alongside: Double)] =
+            [:]
         // The highest read-and-rewrite rate on every core this run saw, at the start or alongside a case.
         var highestReadRewrite = references.readRewrite
         // The read-and-rewrite pass again, alternated with every merge: on a shared machine the bandwidth and
@@ -156,7 +157,8 @@ enum MergeBenchmarks {
                             baseBytes: baseBytes, repetitions: options.repetitions, threads: cores, scratch: workspace.root)
                         peftResults.add(
                             peft, label: label, dtype: dtype.rawValue,
-                            speedup: (peft.seconds / compute, peft.seconds / changedOnly), bound: peft.seconds / floorSeconds)
+                            speedup: (peft.seconds / compute, peft.seconds / changedOnly),
+                            bound: peft.seconds / floorSeconds)
                         cells += [
                             "\(Format.seconds(peft.seconds)) (\(Format.rate(Double(baseBytes) / peft.seconds)))",
                             Format.ratio(peft.seconds / compute) + "×", Format.ratio(peft.seconds / changedOnly) + "×",
@@ -216,11 +218,11 @@ enum MergeBenchmarks {
                 + "those (taken apart from the merge's best), and every *×* in this table is against it, so that a merge "
                 + "and its reference are measured over the same minutes of a machine whose bandwidth and CPU share "
                 + "drift over a run.",
-            "- *changed only*: the same merge with `MergeEngine.run(unchanged: .leftInBase, into:)`, timed in the same rounds: only the "
-                + "tensors the adapters change are computed, each written at its own place in the same buffer; the "
-                + "untouched ones are neither read nor copied, since they are the base's own blobs, which a caller "
-                + "holding the merged model in memory maps (shared by every merge of that base) and a build stores no "
-                + "copy of. This is the counterpart of PEFT's in-place merge, which leaves untouched weights where "
+            "- *changed only*: the same merge with `MergeEngine.run(unchanged: .leftInBase, into:)`, timed in the "
+                + "same rounds: only the tensors the adapters change are computed, each written at its own place in the "
+                + "same buffer; the untouched ones are neither read nor copied, since they are the base's own blobs, "
+                + "which a caller holding the merged model in memory maps (shared by every merge of that base) and a "
+                + "build stores no copy of. This is the counterpart of PEFT's in-place merge, which leaves untouched weights where "
                 + "they are; its *base rate* still divides all base tensor bytes by its time.",
             "- *to folder*: `Store.merge` writing the model folder (safetensors with SHA-256, fsync), then deleted. One run.",
         ]
@@ -275,9 +277,17 @@ enum MergeBenchmarks {
 
     /// The PEFT measurements of a run, summarised in the notes.
     struct PeftResults {
-        /// `merge_and_unload` time / lorastore's compute time (whole model, and changed tensors only), per
-        /// merged type, with the case and the most any merge could reach (PEFT's time / the machine's floor).
-        var speedups: [String: [(label: String, ratio: Double, changedOnly: Double, bound: Double)]] = [:]
+        /// One case's `merge_and_unload` time over lorastore's, compute (the whole model) and changed only, and
+        /// the most any merge could reach (PEFT's time / the machine's floor).
+        struct Speedup {
+            let label: String
+            let compute: Double
+            let changedOnly: Double
+            let bound: Double
+        }
+
+        /// The speed-ups per merged type.
+        var speedups: [String: [Speedup]] = [:]
         var measurements: [PeftMerge.Measurement] = []
         /// Cases whose merged tensors differ from lorastore's beyond the tolerance.
         var mismatches: [String] = []
@@ -289,7 +299,8 @@ enum MergeBenchmarks {
             speedup: (whole: Double, changedOnly: Double), bound: Double
         ) {
             measurements.append(measurement)
-            speedups[dtype, default: []].append((label, speedup.whole, speedup.changedOnly, bound))
+            speedups[dtype, default: []].append(
+                Speedup(label: label, compute: speedup.whole, changedOnly: speedup.changedOnly, bound: bound))
             if let comparison = measurement.comparison, !comparison.matches {
                 let outside = comparison.tensors.filter { !$0.withinTolerance }
                     .map { "\($0.tensor) up to \(String(format: "%.3g", $0.maxAbsDifference))" }
@@ -299,7 +310,7 @@ enum MergeBenchmarks {
 
         func addNotes(to report: inout BenchmarkReport) {
             for (dtype, cases) in speedups.sorted(by: { $0.key < $1.key }) {
-                func range(_ ratio: KeyPath<(label: String, ratio: Double, changedOnly: Double, bound: Double), Double>) -> String {
+                func range(_ ratio: KeyPath<Speedup, Double>) -> String {
                     guard let slowest = cases.min(by: { $0[keyPath: ratio] < $1[keyPath: ratio] }),
                           let fastest = cases.max(by: { $0[keyPath: ratio] < $1[keyPath: ratio] })
                     else { return "no cases" }
@@ -310,7 +321,7 @@ enum MergeBenchmarks {
                 report.note(
                     "Target: merge ≥ 10× faster than PEFT's merge_and_unload on CPU (both without load). \(dtype), "
                         + "changed only against merge_and_unload (untouched tensors left where they are in both): "
-                        + "\(range(\.changedOnly)); compute, which also copies every untouched tensor: \(range(\.ratio)).")
+                        + "\(range(\.changedOnly)); compute, which also copies every untouched tensor: \(range(\.compute)).")
                 let outOfReach = cases.filter { $0.bound < 10 }
                     .map { "\($0.label): at most \(Format.ratio($0.bound))×" }
                 if !outOfReach.isEmpty {

@@ -85,8 +85,9 @@ public struct RegistryError: HTTPResponseError, Sendable {
             case .evictedWhileServing: self.init(.serviceUnavailable, code: "BUSY", message: error.description)
             case .maintenanceBusy(let waited):
                 self.init(.serviceUnavailable, code: "BUSY", message: error.description)
-                // The collection had run at least this long already: ask for as long again (at least 1 s).
-                extraHeaders[.retryAfter] = String(max(1, waited.components.seconds + (waited.components.attoseconds > 0 ? 1 : 0)))
+                // The collection had run at least this long already: ask for as long again, in whole seconds.
+                let (seconds, fraction) = waited.components
+                extraHeaders[.retryAfter] = String(max(1, seconds + (fraction > 0 ? 1 : 0)))
             case .newerSchema, .rebuildMismatch, .rebuildTensorsDiffer, .engineChanged, .incompleteCollection:
                 self.init(.internalServerError, code: "INTERNAL", message: error.description)
             }

@@ -58,5 +58,4 @@ public final class FileLock: Sendable {
     public func unlock() {
         flock(descriptor, LOCK_UN)
     }
-
 }

@@ -30,14 +30,16 @@ extension Store {
     ) throws -> PullResult {
         let build: StoredManifest
         let lock: FileLock
+        var adHocRecipe: BuildRecipe?
         if let adHoc = try AdHocRecipe(parsing: text) {
             guard dequantize == nil else {
                 throw StoreError.invalidInput(path: text, reason: "is a build recipe, not a quantized base; there is nothing to dequantize")
             }
             // The build's lock comes before its recording: garbage collection removes an untagged build only
             // while it can take that lock, so the recipe recorded here (again, if a collection removed it
-            // since an earlier pull) stays until the pull is done.
+            // since an earlier pull) stays while the lock is held.
             let recipe = try recipe(base: adHoc.base, adapters: adHoc.adapters, options: options)
+            adHocRecipe = recipe
             lock = try buildLock(try Self.buildManifest(of: recipe).digest)
             try lock.lock(.shared)
             do {
@@ -69,7 +71,7 @@ extension Store {
                 throw error
             }
         }
-        var result = try pull(build, holding: lock, to: destination, progress: progress)
+        var result = try pull(build, named: text, recipe: adHocRecipe, holding: lock, to: destination, progress: progress)
         if enforcingBudget { result.evicted = try enforceCacheBudget() }
         return result
     }
@@ -82,10 +84,12 @@ extension Store {
         }
     }
 
-    /// Pulls a build whose lock the caller holds shared, and releases it: assembles the build from its
-    /// stored output, or materializes it first under the exclusive lock, and records the pull.
+    /// Pulls a build (which `text` named, from `recipe` when it is an ad-hoc one) whose lock the caller holds
+    /// shared, and releases it: assembles the build from its stored output, or materializes it first under
+    /// the exclusive lock, and records the pull.
     private func pull(
-        _ build: StoredManifest, holding lock: FileLock, to destination: URL, progress: ProgressHandler?
+        _ build: StoredManifest, named text: String, recipe: BuildRecipe?, holding lock: FileLock, to destination: URL,
+        progress: ProgressHandler?
     ) throws -> PullResult {
         defer { lock.unlock() }
         if let output = try materializedOutput(of: build.digest) {
@@ -94,6 +98,10 @@ extension Store {
             return result
         }
         try lock.lock(.exclusive)
+        // `flock` converts a shared lock by releasing it first, so a collection may have taken and removed
+        // the build meanwhile: an ad-hoc recipe is recorded again, a stored build must still be there.
+        if let recipe { try record(recipe) }
+        _ = try existingManifest(build.digest, named: text)
         let result = if let output = try materializedOutput(of: build.digest) {
             try assemble(build, output: output, to: destination, progress: progress)
         } else {

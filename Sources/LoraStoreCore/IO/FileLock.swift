@@ -25,7 +25,8 @@ public final class FileLock: Sendable {
         close(descriptor)
     }
 
-    /// Waits for the lock in `mode` (converting a lock already held).
+    /// Waits for the lock in `mode`. A lock already held is converted, but not atomically: `flock` releases it
+    /// first, so another descriptor may take the lock in between (re-check what the lock guarded).
     public func lock(_ mode: Mode) throws {
         while flock(descriptor, mode == .shared ? LOCK_SH : LOCK_EX) != 0 {
             guard errno == EINTR else { throw FileAccessError(.lock, path: path) }
@@ -33,7 +34,8 @@ public final class FileLock: Sendable {
     }
 
     /// Waits at most `limit` for the lock in `mode`, polling (`flock` itself cannot time out) with pauses
-    /// that grow from 1 to 50 ms; returns whether it took the lock.
+    /// that grow from 1 to 50 ms; returns whether it took the lock. For a lock not held yet: a failed
+    /// conversion of a held one would leave it released (see ``tryLock(_:)``).
     public func lock(_ mode: Mode, waitingAtMost limit: Duration) throws -> Bool {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: limit)
@@ -47,7 +49,8 @@ public final class FileLock: Sendable {
         }
     }
 
-    /// Takes the lock in `mode` if nobody holds a conflicting one; returns whether it did.
+    /// Takes the lock in `mode` if nobody holds a conflicting one; returns whether it did. A held lock whose
+    /// conversion fails is left released, as `flock` does.
     public func tryLock(_ mode: Mode) throws -> Bool {
         if flock(descriptor, (mode == .shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0 { return true }
         guard errno == EWOULDBLOCK || errno == EINTR else { throw FileAccessError(.lock, path: path) }

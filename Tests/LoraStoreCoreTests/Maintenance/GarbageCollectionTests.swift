@@ -174,47 +174,46 @@ struct GarbageCollectionTests {
         }
     }
 
-    /// Pushes, removals and pulls in separate processes while another process collects garbage with no
-    /// grace period: everything that was committed stays whole.
     /// A collection removes an untagged ad-hoc build while a pull of the same recipe waits for the build's
-    /// lock (which the collection holds while it sweeps): the pull records the recipe again and merges it,
-    /// instead of failing on the build that vanished after it looked it up.
-    @Test func anAdHocPullOutlastsTheCollectionOfItsBuild() throws {
+    /// lock, and the pull records the recipe again and merges it instead of failing on the vanished build.
+    /// The pull waits either for its first, shared hold (the collection holds the lock while it sweeps; the
+    /// build was pulled before) or, holding it shared, for the exclusive lock it merges under (another
+    /// reader holds it; `flock` releases the shared hold meanwhile, which lets a collection in).
+    @Test(arguments: [FileLock.Mode.exclusive, .shared])
+    func anAdHocPullOutlastsTheCollectionOfItsBuild(heldAs mode: FileLock.Mode) throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
             let recipe = "micro/base:fp32+acme/a@0.5"
-            let first = directory.appending(path: "first")
-            try test.store.pull(recipe, to: first)
+            if mode == .exclusive { try test.store.pull(recipe, to: directory.appending(path: "first")) }
             let build = try test.store.resolveBuild(recipe)
-            let collection = try test.store.buildLock(build)
-            try collection.lock(.exclusive)
-            let (root, second) = (test.store.root, directory.appending(path: "second"))
+            let holder = try test.store.buildLock(build)
+            try holder.lock(mode)
+            let (root, pulled) = (test.store.root, directory.appending(path: "pulled"))
             let outcome = Mutex<Result<PullResult, any Error>?>(nil)
             let group = DispatchGroup()
             DispatchQueue.global().async(group: group) {
-                let result = Result { try Store(root: root).pull(recipe, to: second) }
+                let result = Result { try Store(root: root).pull(recipe, to: pulled) }
                 outcome.withLock { $0 = result }
             }
-            try waitUntilSomeoneWaits(forLockAt: collection.path)
-            // What the collection does while it holds the lock: the build's rows go, its files stay.
+            try waitUntilSomeoneWaits(forLockAt: holder.path)
+            // What a collection does once it has the lock: the build's rows go, its files stay.
             try test.store.index.database.write { db in
                 try db.execute(sql: "DELETE FROM manifest WHERE digest = ?", arguments: [build])
             }
-            collection.unlock()
+            holder.unlock()
             group.wait()
-            let pulled = try #require(outcome.withLock { $0 }).get()
-            #expect(pulled.merged && pulled.digest == build)
+            let result = try #require(outcome.withLock { $0 }).get()
+            #expect(result.merged && result.digest == build)
             #expect(try test.store.resolve(Reference(digest: build)).kind == .build)
-            #expect(
-                try Data(contentsOf: second.appending(path: "model.safetensors"))
-                    == Data(contentsOf: first.appending(path: "model.safetensors")))
+            #expect(FileManager.default.fileExists(atPath: pulled.appending(path: "model.safetensors").path))
             #expect(try test.store.verify(deep: true).faults.isEmpty)
         }
     }
 
     /// Returns once another thread or process is blocked on the `flock` of the file at `path`, as
     /// `/proc/locks` lists it (`->` before a waiting request, then the file's device and inode); without
-    /// `/proc/locks`, after half a second.
+    /// `/proc/locks`, after half a second, and where it never shows the waiter, after 30 s. Only the
+    /// test's sharpness depends on it: a pull that reaches the lock later passes with either code.
     private func waitUntilSomeoneWaits(forLockAt path: String) throws {
         var status = stat()
         guard stat(path, &status) == 0 else { throw FileAccessError(.open, path: path) }
@@ -230,9 +229,10 @@ struct GarbageCollectionTests {
             if waiting { return }
             Thread.sleep(forTimeInterval: 0.005)
         }
-        Issue.record("nobody waited for the lock at \(path) within 30 s")
     }
 
+    /// Pushes, removals and pulls in separate processes while another process collects garbage with no
+    /// grace period: everything that was committed stays whole.
     @Test func raceWithPushesAndPulls() throws {
         try TemporaryDirectory.with { directory in
             let store = directory.appending(path: "store").path

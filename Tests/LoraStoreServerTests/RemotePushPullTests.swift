@@ -45,26 +45,26 @@ import Testing
             let base = try Reference(parsing: "micro/base:fp32")
             let locks = registry.store.root.appending(path: "locks")
             try FileManager.default.createDirectory(at: locks, withIntermediateDirectories: true)
-            let lockPath = locks.appending(path: "maintenance.lock").path
-            /// Holds the lock as a collection would, for `seconds`, on a thread of its own.
-            func collect(for seconds: Double) throws {
-                let collection = try FileLock(path: lockPath)
+            let collection = try FileLock(path: locks.appending(path: "maintenance.lock").path)
+            /// Runs `request` while a collection holds the store, which ends once the registry has answered
+            /// BUSY at least once.
+            func duringACollection(_ request: @escaping @Sendable () async throws -> Void) async throws {
+                let busyBefore = registry.serverErrorAnswers
                 try collection.lock(.exclusive)
-                Thread { Thread.sleep(forTimeInterval: seconds); collection.unlock() }.start()
+                let running = Task { try await request() }
+                while registry.serverErrorAnswers == busyBefore { try await Task.sleep(for: .milliseconds(10)) }
+                collection.unlock()
+                try await running.value
             }
-            try collect(for: 0.5)
-            let started = ContinuousClock.now
-            try await client.push(Fixtures.url("base_fp32"), to: base)
-            #expect(ContinuousClock.now - started >= .seconds(1), "answered BUSY once, then a pause of 1 s")
+            try await duringACollection { try await client.push(Fixtures.url("base_fp32"), to: base) }
             #expect(try registry.store.resolve(base).manifest.kind == .base)
 
             try await client.push(
                 Fixtures.url("adapters/a_r8_qv"), to: try Reference(parsing: "acme/a"), options: PushOptions(base: base))
             try await client.createBuild(
                 tag: try Reference(parsing: "acme/a-build:v1"), base: base, adapters: [(try Reference(parsing: "acme/a"), 1)])
-            try collect(for: 0.5)
             let pulled = registry.directory.appending(path: "pulled")
-            try await client.pull("acme/a-build:v1", to: pulled)
+            try await duringACollection { try await client.pull("acme/a-build:v1", to: pulled) }
             #expect(FileManager.default.fileExists(atPath: pulled.appending(path: "model.safetensors").path))
         }
     }

@@ -21,6 +21,15 @@ extension Store {
         return try body()
     }
 
+    /// Returns once no garbage collection or repair holds the store, waiting as ``withMaintenanceLock(_:_:)``
+    /// does: for a writer with long work to do before it takes the lock, such as receiving an upload, which
+    /// would otherwise be refused only once all its bytes had arrived.
+    ///
+    /// - Throws: ``StoreError/maintenanceBusy(waited:)`` when ``maintenanceWait`` passes first.
+    public func waitForMaintenance() throws {
+        try withMaintenanceLock(.shared) {}
+    }
+
     /// Runs `body` holding the maintenance lock exclusively if nobody holds it now, else returns nil at once:
     /// for cleanups that can wait for the next garbage collection rather than for a writer.
     func withMaintenanceLockIfFree<T>(_ body: () throws -> T) throws -> T? {

@@ -14,8 +14,8 @@ public final class Store: Sendable {
     public let blobs: BlobStore
     /// The index.
     public let index: StoreIndex
-    /// How long an operation waits for another one holding the store's maintenance lock (garbage
-    /// collection, `verify --repair`, or a writer while those wait) before it fails with
+    /// How long an operation waits for the store's maintenance lock (held exclusively by garbage collection
+    /// and `verify --repair`, and shared by writers, which those wait for) before it fails with
     /// ``StoreError/maintenanceBusy(waited:)``; nil waits as long as it takes. A command line can wait; a
     /// registry sets a limit so that its requests fail with a retryable answer instead of piling up on its
     /// worker threads for as long as a collection runs.

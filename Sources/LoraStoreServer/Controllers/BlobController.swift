@@ -44,6 +44,9 @@ struct BlobController {
         }
         let encoding = try Self.encoding(of: request)
         let expectedSize = request.headers[.contentLength].flatMap { Int($0) }
+        // A collection running now would refuse the blob once every byte had arrived: wait for it, or answer
+        // busy, before reading the body.
+        try await registry.blocking { try $0.waitForMaintenance() }
         let store = registry.store
         let upload = try BlobUpload(
             into: store, digest: digest, repository: repository, expectedSize: expectedSize,

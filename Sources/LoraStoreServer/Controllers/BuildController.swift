@@ -72,7 +72,7 @@ struct BuildController {
             }
             do {
                 return (stored, try await registry.models.model(stored).model)
-            } catch StoreError.notFound where attempt < 3 {
+            } catch StoreError.notFound(let missing) where missing == stored.digest.description && attempt < 3 {
                 attempt += 1
             }
         }

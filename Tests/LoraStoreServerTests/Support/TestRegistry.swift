@@ -18,6 +18,13 @@ struct TestRegistry: Sendable {
         RegistryClient(endpoint: endpoint, token: token ?? adminToken)
     }
 
+    /// Requests the server has answered with a 5xx status so far (503 BUSY in the tests that lock the store).
+    var serverErrorAnswers: Int {
+        let text = metrics.registry.emitToString()
+        return text.split(separator: "\n").filter { $0.hasPrefix("lorastore_http_requests_total{") && $0.contains("status=\"5xx\"") }
+            .compactMap { Int($0.split(separator: " ").last ?? "") }.reduce(0, +)
+    }
+
     /// Bytes the server has sent as files and blobs so far.
     var downloadedBytes: Int {
         let text = metrics.registry.emitToString()

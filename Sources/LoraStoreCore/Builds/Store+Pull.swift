@@ -100,8 +100,11 @@ extension Store {
         try lock.lock(.exclusive)
         // `flock` converts a shared lock by releasing it first, so a collection may have taken and removed
         // the build meanwhile: an ad-hoc recipe is recorded again, a stored build must still be there.
-        if let recipe { try record(recipe) }
-        _ = try existingManifest(build.digest, named: text)
+        let stillThere = try index.database.read { db in try manifest(build.digest, in: db) != nil }
+        if !stillThere {
+            guard let recipe else { throw StoreError.notFound(text) }
+            try record(recipe)
+        }
         let result = if let output = try materializedOutput(of: build.digest) {
             try assemble(build, output: output, to: destination, progress: progress)
         } else {

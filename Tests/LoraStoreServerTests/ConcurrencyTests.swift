@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import LoraStoreClient
 import LoraStoreCore
+import LoraStoreServer
 import Testing
 
 /// Many clients at once against one server.
@@ -11,7 +12,8 @@ import Testing
     /// upload is answered 503 BUSY with Retry-After, not left waiting; once the collection is over, the same
     /// upload goes through.
     @Test func writesDuringALongCollectionAreAnsweredBusy() async throws {
-        try await RouterTest.with(maintenanceWait: .milliseconds(200)) { client, store, admin in
+        let configuration = RegistryConfiguration(maxBlobSize: 64, workerThreads: 2)
+        try await RouterTest.with(configuration, maintenanceWait: .milliseconds(200)) { client, store, admin in
             let auth: HTTPFields = [.authorization: "Bearer \(admin)"]
             let bytes = Array("tensor bytes pushed during a collection".utf8)
             let uri = "/api/v1/blobs/\(Digest(of: bytes).hex)?repository=acme/x"
@@ -23,11 +25,42 @@ import Testing
                 #expect(response.headers[.retryAfter] == "1", "the 200 ms the registry waited, rounded up to a second")
             }
             #expect(store.blobs.storedSize(of: Digest(of: bytes)) == nil)
+            // Too large is the answer even then: waiting would only postpone it.
+            let large = [UInt8](repeating: 7, count: 100)
+            try await client.execute(
+                uri: "/api/v1/blobs/\(Digest(of: large).hex)?repository=acme/x", method: .put,
+                headers: [.authorization: "Bearer \(admin)", .contentLength: "100"], body: ByteBuffer(bytes: large)
+            ) { response in
+                #expect(response.status == .contentTooLarge)
+            }
             collection.unlock()
             try await client.execute(uri: uri, method: .put, headers: auth, body: ByteBuffer(bytes: bytes)) { response in
                 #expect(response.status == .created || response.status == .ok, "\(response.status)")
             }
             #expect(store.blobs.storedSize(of: Digest(of: bytes)) != nil)
+        }
+    }
+
+    /// A registry whose store would wait for a collection without limit still answers an upload BUSY after
+    /// half its idle timeout: a connection whose body is not being read counts as idle, and closing it would
+    /// reach the client as a broken connection, which it does not retry.
+    @Test func anUploadWaitsForACollectionAtMostHalfTheIdleTimeout() async throws {
+        let configuration = RegistryConfiguration(workerThreads: 2, idleTimeout: .milliseconds(400))
+        try await RouterTest.with(configuration) { client, store, admin in
+            let bytes = Array("uploaded while a collection never ends".utf8)
+            let collection = try FileLock(path: store.root.appending(path: "locks/maintenance.lock").path)
+            try collection.lock(.exclusive)
+            defer { collection.unlock() }
+            let started = ContinuousClock.now
+            try await client.execute(
+                uri: "/api/v1/blobs/\(Digest(of: bytes).hex)?repository=acme/x", method: .put,
+                headers: [.authorization: "Bearer \(admin)"], body: ByteBuffer(bytes: bytes)
+            ) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(RouterTest.code(of: response) == "BUSY")
+            }
+            let waited = ContinuousClock.now - started
+            #expect(waited >= .milliseconds(200) && waited < .seconds(10), "\(waited)")
         }
     }
 

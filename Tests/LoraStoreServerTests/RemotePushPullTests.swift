@@ -47,12 +47,16 @@ import Testing
             try FileManager.default.createDirectory(at: locks, withIntermediateDirectories: true)
             let collection = try FileLock(path: locks.appending(path: "maintenance.lock").path)
             /// Runs `request` while a collection holds the store, which ends once the registry has answered
-            /// BUSY at least once.
+            /// BUSY at least once (or after 30 s, a failure).
             func duringACollection(_ request: @escaping @Sendable () async throws -> Void) async throws {
                 let busyBefore = registry.serverErrorAnswers
                 try collection.lock(.exclusive)
                 let running = Task { try await request() }
-                while registry.serverErrorAnswers == busyBefore { try await Task.sleep(for: .milliseconds(10)) }
+                let deadline = ContinuousClock.now + .seconds(30)
+                while registry.serverErrorAnswers == busyBefore, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                #expect(registry.serverErrorAnswers > busyBefore, "the registry never answered busy")
                 collection.unlock()
                 try await running.value
             }

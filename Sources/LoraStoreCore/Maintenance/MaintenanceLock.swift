@@ -9,25 +9,19 @@ extension Store {
     ///
     /// - Throws: ``StoreError/maintenanceBusy(waited:)`` when ``maintenanceWait`` passes first.
     func withMaintenanceLock<T>(_ mode: FileLock.Mode, _ body: () throws -> T) throws -> T {
-        let lock = try maintenanceLock()
-        if let maintenanceWait {
-            guard try lock.lock(mode, waitingAtMost: maintenanceWait) else {
-                throw StoreError.maintenanceBusy(waited: maintenanceWait)
-            }
-        } else {
-            try lock.lock(mode)
-        }
+        let lock = try maintenanceLock(mode, waitingAtMost: maintenanceWait)
         defer { lock.unlock() }
         return try body()
     }
 
-    /// Returns once no garbage collection or repair holds the store, waiting as ``withMaintenanceLock(_:_:)``
-    /// does: for a writer with long work to do before it takes the lock, such as receiving an upload, which
-    /// would otherwise be refused only once all its bytes had arrived.
+    /// Returns once no garbage collection or repair holds the store, waiting at most `limit` or
+    /// ``maintenanceWait``, whichever is shorter (nil: no limit of that kind): for a writer with long work to
+    /// do before it takes the lock, such as receiving an upload, which would otherwise be refused only once
+    /// all its bytes had arrived.
     ///
-    /// - Throws: ``StoreError/maintenanceBusy(waited:)`` when ``maintenanceWait`` passes first.
-    public func waitForMaintenance() throws {
-        try withMaintenanceLock(.shared) {}
+    /// - Throws: ``StoreError/maintenanceBusy(waited:)`` when the wait ends first.
+    public func waitForMaintenance(atMost limit: Duration? = nil) throws {
+        try maintenanceLock(.shared, waitingAtMost: [limit, maintenanceWait].compactMap { $0 }.min()).unlock()
     }
 
     /// Runs `body` holding the maintenance lock exclusively if nobody holds it now, else returns nil at once:
@@ -37,6 +31,17 @@ extension Store {
         guard try lock.tryLock(.exclusive) else { return nil }
         defer { lock.unlock() }
         return try body()
+    }
+
+    /// The maintenance lock, taken in `mode` after waiting at most `wait` (nil: as long as it takes).
+    private func maintenanceLock(_ mode: FileLock.Mode, waitingAtMost wait: Duration?) throws -> FileLock {
+        let lock = try maintenanceLock()
+        if let wait {
+            guard try lock.lock(mode, waitingAtMost: wait) else { throw StoreError.maintenanceBusy(waited: wait) }
+        } else {
+            try lock.lock(mode)
+        }
+        return lock
     }
 
     private func maintenanceLock() throws -> FileLock {

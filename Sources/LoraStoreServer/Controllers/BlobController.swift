@@ -44,13 +44,20 @@ struct BlobController {
         }
         let encoding = try Self.encoding(of: request)
         let expectedSize = request.headers[.contentLength].flatMap { Int($0) }
-        // A collection running now would refuse the blob once every byte had arrived: wait for it, or answer
-        // busy, before reading the body.
-        try await registry.blocking { try $0.waitForMaintenance() }
         let store = registry.store
         let upload = try BlobUpload(
             into: store, digest: digest, repository: repository, expectedSize: expectedSize,
             limit: registry.configuration.maxBlobSize, encoding: encoding)
+        // A collection running now would refuse the blob once every byte had arrived: wait for it, or answer
+        // busy, before reading the body; for at most half the idle timeout, which a connection whose body is
+        // not being read counts against.
+        let idleTimeout = registry.configuration.idleTimeout
+        do {
+            try await registry.blocking { try $0.waitForMaintenance(atMost: idleTimeout / 2) }
+        } catch {
+            upload.cancel()
+            throw error
+        }
         var body = request.body.makeAsyncIterator()
         while true {
             let buffer: ByteBuffer?

@@ -2,9 +2,6 @@ import Foundation
 
 import Glibc
 
-
-
-
 /// A file opened for writing through POSIX calls, with complete writes (short writes and `EINTR` retried),
 /// `fsync`, and errors that name the file.
 ///
@@ -16,10 +13,19 @@ public final class WritableFile {
     private var descriptor: Int32
     /// Bytes written so far.
     public private(set) var bytesWritten = 0
+    private let startsWriteback: Bool
+    /// Where the data not yet handed to the kernel's writeback starts.
+    private var writebackOffset = 0
 
     /// Creates (or truncates) the file at `path` with mode 0644.
-    public init(creating path: String, exclusive: Bool = false) throws(FileAccessError) {
+    ///
+    /// - Parameter startingWriteback: for a file that will be flushed, start writing its data to storage
+    ///   every ``writebackBytes`` as it arrives. The flush then waits only for the last part, instead of for
+    ///   the whole file, written in one go after the work that produced it. `Store.merge` of a 1 GiB BF16
+    ///   model to a folder (fsync included) took 1.20–1.31 s without, 0.67–0.68 s with it (two runs each).
+    public init(creating path: String, exclusive: Bool = false, startingWriteback: Bool = false) throws(FileAccessError) {
         self.path = path
+        startsWriteback = startingWriteback
         var flags = O_WRONLY | O_CREAT | O_CLOEXEC
         flags |= exclusive ? O_EXCL : O_TRUNC
         let descriptor = open(path, flags, 0o644)
@@ -46,7 +52,19 @@ public final class WritableFile {
             remaining -= written
             bytesWritten += written
         }
+        if bytesWritten - writebackOffset >= Self.writebackBytes { startWriteback() }
     }
+
+    /// Hands the data written since the last call to the kernel's writeback, when the file asked for it.
+    private func startWriteback() {
+        guard startsWriteback, bytesWritten > writebackOffset else { return }
+        LinuxFileCalls.startWriteback(descriptor, offset: writebackOffset, count: bytesWritten - writebackOffset)
+        writebackOffset = bytesWritten
+    }
+
+    /// The data a file ``init(creating:exclusive:startingWriteback:)`` hands to the kernel's writeback at a
+    /// time.
+    static let writebackBytes = 8 << 20
 
     /// Writes all of `bytes`.
     public func write(_ bytes: some ContiguousBytes) throws(FileAccessError) {
@@ -61,8 +79,10 @@ public final class WritableFile {
         guard fsync(descriptor) == 0 else { throw FileAccessError(.sync, path: path) }
     }
 
-    /// Closes the file; later writes are programming errors.
+    /// Closes the file (handing what is left to the writeback, when the file asked for it); later writes are
+    /// programming errors.
     public func close() throws(FileAccessError) {
+        startWriteback()
         let descriptor = self.descriptor
         self.descriptor = -1
         guard Glibc.close(descriptor) == 0 else { throw FileAccessError(.close, path: path) }

@@ -56,8 +56,10 @@ public final class ModelFolderWriter {
         while writer == nil || tensorIndex == layout.files[fileIndex].header.tensors.count {
             try finishFile()
             let file = layout.files[fileIndex]
+            // Every file is flushed when finished.
             writer = try SafetensorsWriter(
-                url: staging.appending(path: file.name), header: file.header, computeDigest: computeDigests)
+                url: staging.appending(path: file.name), header: file.header, computeDigest: computeDigests,
+                startingWriteback: true)
         }
         try writer?.append(bytes)
         tensorIndex += 1

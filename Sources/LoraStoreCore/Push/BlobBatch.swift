@@ -32,14 +32,14 @@ enum BlobBatch {
     }
 
     /// Encodes `bytes` as `encoding` asks (when that saves space) and writes them to a new temporary file,
-    /// without flushing it.
+    /// without flushing it: its writeback is started, so that the publish's flush mostly finds it done.
     static func stage(
         _ bytes: UnsafeRawBufferPointer, digest: Digest, encoding: BlobEncoding, in blobs: BlobStore
     ) throws -> Staged {
         let (codec, encoded) = BlobStore.encode(bytes, as: encoding)
         let path = blobs.temporaryDirectory.path + "/\(digest.hex).\(getpid()).\(UInt32.random(in: .min ... .max))"
         do {
-            let file = try WritableFile(creating: path, exclusive: true)
+            let file = try WritableFile(creating: path, exclusive: true, startingWriteback: true)
             if let encoded { try file.write(encoded) } else { try file.write(bytes) }
             try file.close()
         } catch {
@@ -109,21 +109,11 @@ enum BlobBatch {
     }
 
     /// Flushes everything written to the filesystem holding `path` (data, inodes and folders), and waits.
-    ///
-    /// `syncfs` is a Linux call that the Glibc module does not import (it sits behind `_GNU_SOURCE`), so it
-    /// is looked up in the C library; without it, `sync` flushes every filesystem.
     private static func syncFilesystem(containing path: String) throws(FileAccessError) {
         let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard descriptor >= 0 else { throw FileAccessError(.open, path: path) }
         defer { close(descriptor) }
-        typealias SyncFilesystem = @convention(c) (Int32) -> Int32
-        guard let symbol = dlsym(nil, "syncfs") else {
-            sync()
-            return
-        }
-        guard unsafeBitCast(symbol, to: SyncFilesystem.self)(descriptor) == 0 else {
-            throw FileAccessError(.sync, path: path)
-        }
+        guard LinuxFileCalls.syncFilesystem(descriptor) else { throw FileAccessError(.sync, path: path) }
     }
 
     /// Flushes a file written and closed earlier (the flush covers every write to the file, whichever

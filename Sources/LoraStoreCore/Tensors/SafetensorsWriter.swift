@@ -24,13 +24,17 @@ public final class SafetensorsWriter {
 
     /// Creates the file at `url` (replacing any file there, mode 0644) and writes `header`.
     ///
-    /// - Parameter computeDigest: hash the file's bytes as they are written (``digest``), so recording a
-    ///   file's content address costs no second read.
+    /// - Parameters:
+    ///   - computeDigest: hash the file's bytes as they are written (``digest``), so recording a file's
+    ///     content address costs no second read.
+    ///   - startingWriteback: for a file finished with `sync`, start writing its data to storage as it
+    ///     arrives, so that the flush waits only for the last part
+    ///     (``WritableFile/init(creating:exclusive:startingWriteback:)``).
     /// - Throws: ``FileAccessError`` when the file cannot be created or written.
-    public init(url: URL, header: SafetensorsHeader, computeDigest: Bool = false) throws {
+    public init(url: URL, header: SafetensorsHeader, computeDigest: Bool = false, startingWriteback: Bool = false) throws {
         self.url = url
         self.header = header
-        file = try WritableFile(creating: url.path)
+        file = try WritableFile(creating: url.path, startingWriteback: startingWriteback)
         hasher = computeDigest ? SHA256() : nil
         try header.encoded.withUnsafeBytes(writeAll)
     }

@@ -65,13 +65,14 @@ public final class ModelFolderWriter {
         tensorIndex += 1
     }
 
-    /// Adds a small file (config, tokenizer...).
+    /// Adds a small file (config, tokenizer...), flushed like the safetensors files.
     public func addFile(_ path: String, contents: UnsafeRawBufferPointer) throws {
         guard !path.contains("/"), path != ".", path != ".." else {
             throw StoreError.invalidInput(path: path, reason: "a model folder file name cannot contain '/' or be '.' or '..'")
         }
         let file = try WritableFile(creating: staging.appending(path: path).path)
         try file.write(contents)
+        try file.sync()
         try file.close()
     }
 
@@ -85,6 +86,9 @@ public final class ModelFolderWriter {
             try index.encoded().withUnsafeBytes { try addFile(ShardIndex.fileName, contents: $0) }
         }
         try addingContents(staging)
+        // The files' names are durable once the folder holding them is flushed, which must come before the
+        // folder takes its final name: after a crash, a folder under that name holds every file, whole.
+        try WritableFile.syncDirectory(staging.path)
         let manager = FileManager.default
         if manager.fileExists(atPath: destination.path) {
             try manager.removeItem(at: destination)

@@ -7,8 +7,9 @@ extension Store {
     ///
     /// Tensors the adapters leave alone keep the base's blobs (no hashing, no copy). When the build was
     /// materialized before (and evicted), every tensor and file digest must equal the recorded one, else
-    /// nothing is committed and the pull fails. A crash before the commit leaves the build a recipe: the
-    /// blobs written so far are unindexed files that garbage collection reclaims.
+    /// nothing is committed and the pull fails. The new blobs are published together (``BlobBatch``) once the
+    /// folder is written. A crash before the commit leaves the build a recipe: the blobs written so far are
+    /// temporary or unindexed files that garbage collection reclaims.
     func materialize(_ build: StoredManifest, to destination: URL, progress: ProgressHandler?) throws -> PullResult {
         try withMaintenanceLock(.shared) {
             try materializeHoldingLock(build, to: destination, progress: progress)
@@ -45,7 +46,11 @@ extension Store {
         let encoding = try codecPolicy()
         let counter = ProgressCounter(phase: "merging", total: plan.outputBytes, handler: progress)
         var tensors: [BuildOutput.Tensor] = []
-        var stored: [StoredBlob] = []
+        // The changed tensors' blobs: written unflushed (their writeback started) and published together
+        // before the commit, so that no tensor waits for the disk while the next one could be merged.
+        var staged: [BlobBatch.Staged] = []
+        var adopted: [StoredBlob] = []
+        var linked: [StoredBlob] = []
         var folderWritten = false
         do {
             let measured = try MergeEngine(plan: plan, store: self).run(measuring: true) { tensor, bytes in
@@ -60,17 +65,27 @@ extension Store {
                     // The tensor's digest and blob on one thread, the folder's file (its own digest and write) on
                     // another: both only read the bytes, share no state, and each is mostly one core's work.
                     // A failed write is rethrown after the blob is listed, so that it is removed with the others.
-                    let (tensorBlob, written) = try concurrently {
+                    let (blob, written) = try concurrently {
                         let digest = Digest(of: bytes)
                         if let expected, expected != digest { throw mismatch(tensor.name, expected: expected, actual: digest) }
-                        let blob = try blobs.write(
-                            bytes, digest: digest, encoding: encoding.encoding(for: .build, dtype: tensor.dtype))
-                        return (digest, blob)
+                        if let existing = try blobs.existingBlob(digest, logicalSize: bytes.count) {
+                            return BuildBlob.existing(existing)
+                        }
+                        return BuildBlob.staged(
+                            try BlobBatch.stage(
+                                bytes, digest: digest, encoding: encoding.encoding(for: .build, dtype: tensor.dtype),
+                                in: blobs))
                     } _: {
                         Result { try writer.append(bytes) }
                     }
-                    digest = tensorBlob.0
-                    stored.append(tensorBlob.1)
+                    switch blob {
+                    case .existing(let existing):
+                        digest = existing.digest
+                        adopted.append(existing)
+                    case .staged(let blob):
+                        digest = blob.digest
+                        staged.append(blob)
+                    }
                     try written.get()
                 }
                 tensors.append(
@@ -97,19 +112,33 @@ extension Store {
                     }
                 }
             }
+            let created = try BlobBatch.publish(staged, adopting: adopted.map(\.digest), in: blobs, linked: &linked)
+            // A blob another writer linked first is that writer's file, equally valid, and the build's too.
+            let createdDigests = Set(created.map(\.digest))
+            let placedByOthers = try staged.filter { !createdDigests.contains($0.digest) }.compactMap {
+                try blobs.existingBlob($0.digest, logicalSize: $0.logicalSize)
+            }
             try commitMaterialization(
-                build.digest, output: BuildOutput(tensors: tensors, files: files), report: report, blobs: stored,
-                firstTime: recorded == nil)
+                build.digest, output: BuildOutput(tensors: tensors, files: files), report: report,
+                blobs: created + adopted + placedByOthers, firstTime: recorded == nil)
             return PullResult(
                 digest: build.digest, kind: .build, destination: destination.path,
                 files: Dictionary(files.map { ($0.name, $0.digest) }, uniquingKeysWith: { first, _ in first }),
                 bytes: plan.outputBytes, merged: true, rebuilt: recorded != nil, evicted: [], report: report)
         } catch {
-            removeUnindexed(stored.filter(\.created).map(\.digest))
+            BlobBatch.discard(staged)
+            removeUnindexed(linked.map(\.digest))
             // A folder whose files disagree with the record is not handed out.
             if folderWritten { try? FileManager.default.removeItem(at: destination) }
             throw error
         }
+    }
+
+    /// Where a changed tensor's blob comes from: a file already in the store (another build's, or this one's
+    /// from before an eviction that kept it), or a new one staged for the publish.
+    private enum BuildBlob {
+        case existing(StoredBlob)
+        case staged(BlobBatch.Staged)
     }
 
     /// Refuses a build whose output loses more of its adapters than its limit allows

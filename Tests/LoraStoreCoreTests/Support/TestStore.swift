@@ -46,11 +46,11 @@ struct TestStore {
     }
 
     /// Everything a store holds, to compare before and after an operation: every blob file's name and
-    /// bytes, and every index row.
+    /// bytes, every temporary file left (a blob staged but never published), and every index row.
     func snapshot() throws -> StoreSnapshot {
         var files: [String: Digest] = [:]
-        let blobs = store.blobs.blobsDirectory
-        if let enumerator = FileManager.default.enumerator(at: blobs, includingPropertiesForKeys: nil) {
+        for folder in [store.blobs.blobsDirectory, store.blobs.temporaryDirectory] {
+            guard let enumerator = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil) else { continue }
             for case let url as URL in enumerator where !url.hasDirectoryPath {
                 files[url.path] = Digest(of: try Data(contentsOf: url))
             }

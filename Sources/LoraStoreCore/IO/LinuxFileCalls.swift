@@ -9,8 +9,8 @@ enum LinuxFileCalls {
     /// `SYNC_FILE_RANGE_WRITE`: start writing the range's dirty pages, and do not wait for them.
     private static let syncFileRangeWrite: UInt32 = 2
 
-    nonisolated(unsafe) private static let syncfs = dlsym(nil, "syncfs").map { unsafeBitCast($0, to: SyncFilesystem.self) }
-    nonisolated(unsafe) private static let syncFileRange = dlsym(nil, "sync_file_range").map {
+    private static let syncfs = dlsym(nil, "syncfs").map { unsafeBitCast($0, to: SyncFilesystem.self) }
+    private static let syncFileRange = dlsym(nil, "sync_file_range").map {
         unsafeBitCast($0, to: SyncFileRange.self)
     }
 

@@ -105,6 +105,13 @@ public struct RegistryError: HTTPResponseError, Sendable {
             self.init(
                 .badRequest, code: "BAD_REQUEST",
                 message: "the request body is not the JSON this endpoint takes: \(error.explanation)")
+        case let error where StoreIndex.isBusy(error):
+            // Another process kept the index's write lock for longer than the index waits: passing, so the
+            // client may try again (the CLI retries BUSY answers).
+            self.init(
+                .serviceUnavailable, code: "BUSY",
+                message: "the store's index is busy with another process's write; try again shortly")
+            extraHeaders[.retryAfter] = "5"
         default:
             // Anything else is the server's fault (a file it could not read, the index); its description may
             // name paths on the server, so it goes to the log (see `ErrorMiddleware`), not to the client.

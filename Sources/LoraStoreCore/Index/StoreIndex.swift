@@ -15,10 +15,13 @@ public final class StoreIndex: Sendable {
 
     /// Opens (creating if needed) and migrates the index at `path`, up to `target` (a migration identifier)
     /// or, by default, to the latest schema.
-    public init(path: String, migratingUpTo target: String? = nil) throws {
+    ///
+    /// - Parameter busyTimeout: how long a write waits for another connection's write transaction before it
+    ///   fails with SQLite's busy error (``isBusy(_:)``).
+    public init(path: String, migratingUpTo target: String? = nil, busyTimeout: Duration = .seconds(30)) throws {
         self.path = path
         var configuration = Configuration()
-        configuration.busyMode = .timeout(30)
+        configuration.busyMode = .timeout(busyTimeout.inSeconds)
         configuration.foreignKeysEnabled = true
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
@@ -39,6 +42,14 @@ public final class StoreIndex: Sendable {
             }
             return pool
         }
+    }
+
+    /// Whether `error` is SQLite's answer to a write that waited out the busy timeout for another
+    /// connection's transaction (another process writing for that long): a passing state, worth retrying,
+    /// not a fault of the store.
+    public static func isBusy(_ error: any Error) -> Bool {
+        guard let error = error as? DatabaseError else { return false }
+        return error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
     }
 
     /// Runs `updates` in one transaction that is on disk when this returns. The index otherwise syncs its

@@ -21,13 +21,14 @@ public final class Store: Sendable {
     /// worker threads for as long as a collection runs.
     public let maintenanceWait: Duration?
 
-    /// Opens the store at `root`, creating it when it does not exist.
-    public init(root: URL, maintenanceWait: Duration? = nil) throws {
+    /// Opens the store at `root`, creating it when it does not exist. `indexBusyTimeout` is how long a write
+    /// to the index waits for another process's write before failing busy (``StoreIndex/isBusy(_:)``).
+    public init(root: URL, maintenanceWait: Duration? = nil, indexBusyTimeout: Duration = .seconds(30)) throws {
         self.root = root.standardizedFileURL
         self.maintenanceWait = maintenanceWait
         blobs = BlobStore(root: self.root)
         try blobs.createDirectories()
-        index = try StoreIndex(path: self.root.appending(path: Self.indexFileName).path)
+        index = try StoreIndex(path: self.root.appending(path: Self.indexFileName).path, busyTimeout: indexBusyTimeout)
     }
 
     /// The store's codec policy (persisted in the index).

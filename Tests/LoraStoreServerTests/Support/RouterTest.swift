@@ -9,13 +9,15 @@ import LoraStoreServer
 enum RouterTest {
     /// Runs `body` with the router test client of an application configured by `configuration`, over a
     /// store holding the micro base (`micro/base:fp32`) and adapter a (`acme/a`), and an admin token's secret.
-    /// The store is opened with `maintenanceWait` (``Store/maintenanceWait``).
+    /// The store is opened with `maintenanceWait` (``Store/maintenanceWait``) and `indexBusyTimeout`.
     static func with(
         _ configuration: RegistryConfiguration = RegistryConfiguration(workerThreads: 2), maintenanceWait: Duration? = nil,
+        indexBusyTimeout: Duration = .seconds(30),
         _ body: @Sendable @escaping (any TestClientProtocol, Store, String) async throws -> Void
     ) async throws {
         try await TemporaryDirectory.with { directory in
-            let store = try Store(root: directory.appending(path: "store"), maintenanceWait: maintenanceWait)
+            let store = try Store(
+                root: directory.appending(path: "store"), maintenanceWait: maintenanceWait, indexBusyTimeout: indexBusyTimeout)
             let base = try Reference(parsing: "micro/base:fp32")
             try store.push(Fixtures.url("base_fp32"), to: base)
             try store.push(Fixtures.url("adapters/a_r8_qv"), to: try Reference(parsing: "acme/a"), options: PushOptions(base: base))

@@ -39,7 +39,8 @@ public final class BlobUpload: @unchecked Sendable {
         self.encoding = encoding
         self.repository = repository
         spoolPath = store.blobs.temporaryDirectory.path + "/upload-\(digest.hex).\(getpid()).\(UInt64.random(in: .min ... .max))"
-        file = try WritableFile(creating: spoolPath, exclusive: true)
+        // A raw blob's spool file becomes the blob, flushed at the end: its writeback starts as it arrives.
+        file = try WritableFile(creating: spoolPath, exclusive: true, startingWriteback: encoding == .raw)
     }
 
     deinit {

@@ -51,6 +51,7 @@ extension Store {
         var staged: [BlobBatch.Staged] = []
         var adopted: [StoredBlob] = []
         var linked: [StoredBlob] = []
+        var listedDigests: Set<Digest> = []
         var folderWritten = false
         do {
             let measured = try MergeEngine(plan: plan, store: self).run(measuring: true) { tensor, bytes in
@@ -65,9 +66,11 @@ extension Store {
                     // The tensor's digest and blob on one thread, the folder's file (its own digest and write) on
                     // another: both only read the bytes, share no state, and each is mostly one core's work.
                     // A failed write is rethrown after the blob is listed, so that it is removed with the others.
+                    let listed = listedDigests
                     let (blob, written) = try concurrently {
                         let digest = Digest(of: bytes)
                         if let expected, expected != digest { throw mismatch(tensor.name, expected: expected, actual: digest) }
+                        if listed.contains(digest) { return BuildBlob.listed(digest) }
                         if let existing = try blobs.existingBlob(digest, logicalSize: bytes.count) {
                             return BuildBlob.existing(existing)
                         }
@@ -79,6 +82,8 @@ extension Store {
                         Result { try writer.append(bytes) }
                     }
                     switch blob {
+                    case .listed(let listed):
+                        digest = listed
                     case .existing(let existing):
                         digest = existing.digest
                         adopted.append(existing)
@@ -86,6 +91,7 @@ extension Store {
                         digest = blob.digest
                         staged.append(blob)
                     }
+                    listedDigests.insert(digest)
                     try written.get()
                 }
                 tensors.append(
@@ -113,10 +119,14 @@ extension Store {
                 }
             }
             let created = try BlobBatch.publish(staged, adopting: adopted.map(\.digest), in: blobs, linked: &linked)
-            // A blob another writer linked first is that writer's file, equally valid, and the build's too.
+            // A blob another writer linked first is that writer's file, equally valid, and the build's too;
+            // if that writer failed and removed it since, the build cannot be recorded without it.
             let createdDigests = Set(created.map(\.digest))
-            let placedByOthers = try staged.filter { !createdDigests.contains($0.digest) }.compactMap {
-                try blobs.existingBlob($0.digest, logicalSize: $0.logicalSize)
+            let placedByOthers = try staged.filter { !createdDigests.contains($0.digest) }.map { blob in
+                guard let existing = try blobs.existingBlob(blob.digest, logicalSize: blob.logicalSize) else {
+                    throw BlobStoreError.missing(blob.digest)
+                }
+                return existing
             }
             try commitMaterialization(
                 build.digest, output: BuildOutput(tensors: tensors, files: files), report: report,
@@ -127,16 +137,18 @@ extension Store {
                 bytes: plan.outputBytes, merged: true, rebuilt: recorded != nil, evicted: [], report: report)
         } catch {
             BlobBatch.discard(staged)
-            removeUnindexed(linked.map(\.digest))
+            removeUnindexed(linked.map(\.digest), after: error)
             // A folder whose files disagree with the record is not handed out.
             if folderWritten { try? FileManager.default.removeItem(at: destination) }
             throw error
         }
     }
 
-    /// Where a changed tensor's blob comes from: a file already in the store (another build's, or this one's
-    /// from before an eviction that kept it), or a new one staged for the publish.
+    /// Where a changed tensor's blob comes from: an earlier tensor of the same build with the same bytes, a
+    /// file already in the store (another build's, or this one's from before an eviction that kept it), or a
+    /// new one staged for the publish.
     private enum BuildBlob {
+        case listed(Digest)
         case existing(StoredBlob)
         case staged(BlobBatch.Staged)
     }

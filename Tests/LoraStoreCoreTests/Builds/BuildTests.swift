@@ -154,6 +154,61 @@ struct BuildTests {
         try test.store.setCacheBudget(0)
     }
 
+    /// Two tensors of a build whose merged bytes are the same share one blob: a base whose `up_proj` equals
+    /// its `gate_proj`, and an adapter with the same factors on both.
+    @Test func aBuildWithTwoIdenticalChangedTensorsStoresOneBlobForBoth() throws {
+        try TemporaryDirectory.with { directory in
+            let (gate, up) = ("model.layers.0.mlp.gate_proj", "model.layers.0.mlp.up_proj")
+            let baseFolder = directory.appending(path: "twin-base")
+            try FileManager.default.createDirectory(at: baseFolder, withIntermediateDirectories: true)
+            for file in ["config.json", "generation_config.json"] {
+                try FileManager.default.copyItem(
+                    at: Fixtures.url("base_fp32/\(file)"), to: baseFolder.appending(path: file))
+            }
+            let base = try LoadedTensor.file(Fixtures.url("base_fp32/model.safetensors"))
+            try AdapterFolder.writeF32(
+                base.keys.sorted().compactMap { name in
+                    base[name == "\(up).weight" ? "\(gate).weight" : name].map { (name, $0.shape, $0.floats) }
+                },
+                to: baseFolder.appending(path: "model.safetensors"))
+            let adapterFolder = directory.appending(path: "twin-adapter")
+            try AdapterFolder.copy("b_r16_all_rslora", to: adapterFolder, editTensors: { tensors in
+                let gateFactors = Dictionary(uniqueKeysWithValues: tensors.filter { $0.name.contains(gate) }.map { ($0.name, $0) })
+                for index in tensors.indices where tensors[index].name.contains(up) {
+                    guard let twin = gateFactors[tensors[index].name.replacingOccurrences(of: up, with: gate)] else { continue }
+                    tensors[index].values = twin.values
+                }
+            })
+            let test = try TestStore(in: directory)
+            try test.store.push(baseFolder, to: try Reference(parsing: "twin/base"))
+            try test.store.push(
+                adapterFolder, to: try Reference(parsing: "twin/lora"), options: PushOptions(base: try Reference(parsing: "twin/base")))
+            let build = try test.store.createBuild(
+                base: try Reference(parsing: "twin/base"), adapters: [(try Reference(parsing: "twin/lora"), 1)],
+                tag: try Reference(parsing: "twin/merged"))
+            try pull(test, "twin/merged", into: "pulled")
+
+            let pulled = try LoadedTensor.all(in: directory.appending(path: "pulled"))
+            let mergedGate = try #require(pulled["\(gate).weight"])
+            #expect(pulled["\(up).weight"] == mergedGate)
+            #expect(mergedGate != base["\(gate).weight"], "the adapter changed it")
+            let (twins, changed, buildBlobs) = try test.store.index.database.read { db in
+                (
+                    try String.fetchAll(
+                        db, sql: "SELECT digest FROM build_output WHERE build_digest = ? AND name IN (?, ?)",
+                        arguments: [build, "\(gate).weight", "\(up).weight"]),
+                    try Int.fetchOne(
+                        db, sql: "SELECT COUNT(*) FROM build_output WHERE build_digest = ? AND changed = 1", arguments: [build]) ?? 0,
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM build_blob WHERE build_digest = ?", arguments: [build]) ?? 0
+                )
+            }
+            #expect(twins.count == 2 && Set(twins).count == 1, "\(twins)")
+            #expect(changed == 14 && buildBlobs == 13, "seven projections in two layers, two of them the same bytes")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: test.store.blobs.temporaryDirectory.path).isEmpty)
+            #expect(try test.store.verify(deep: true).faults.isEmpty)
+        }
+    }
+
     @Test func aRebuildThatDisagreesWithTheRecordFailsLoudly() throws {
         try TemporaryDirectory.with { directory in
             let test = try store(directory)

@@ -43,10 +43,11 @@ import Testing
     }
 
     /// While another process holds the index's write lock for longer than a write waits, an upload is
-    /// answered 503 BUSY with Retry-After (a passing state the CLI retries), not 500; once the lock is
-    /// released, the same upload goes through.
+    /// answered 503 BUSY with Retry-After (a passing state the CLI retries), not 500, after one busy
+    /// timeout (its clean-up does not wait out a second one); once the lock is released, the same upload
+    /// goes through.
     @Test func writesWhileAnotherProcessHoldsTheIndexAreAnsweredBusy() async throws {
-        try await RouterTest.with(indexBusyTimeout: .milliseconds(200)) { client, store, admin in
+        try await RouterTest.with(indexBusyTimeout: .seconds(1)) { client, store, admin in
             let auth: HTTPFields = [.authorization: "Bearer \(admin)"]
             let bytes = Array("tensor bytes pushed while the index is locked".utf8)
             let uri = "/api/v1/blobs/\(Digest(of: bytes).hex)?repository=acme/x"
@@ -55,12 +56,15 @@ import Testing
             configuration.allowsUnsafeTransactions = true
             let writer = try DatabaseQueue(path: store.index.path, configuration: configuration)
             try writer.inDatabase { try $0.beginTransaction(.immediate) }
+            let started = ContinuousClock.now
             try await client.execute(uri: uri, method: .put, headers: auth, body: ByteBuffer(bytes: bytes)) { response in
                 #expect(response.status == .serviceUnavailable)
                 #expect(RouterTest.code(of: response) == "BUSY")
                 #expect(response.headers[.retryAfter] == "5")
             }
-            // Its file may stay unindexed (the index refused its clean-up too), for garbage collection.
+            let waited = ContinuousClock.now - started
+            #expect(waited >= .seconds(1) && waited < .milliseconds(1800), "\(waited)")
+            // Its file stays unindexed, for garbage collection.
             #expect(try store.blobInfo(Digest(of: bytes)) == nil)
             try writer.inDatabase { try $0.rollback() }
             try await client.execute(uri: uri, method: .put, headers: auth, body: ByteBuffer(bytes: bytes)) { response in

@@ -44,12 +44,12 @@ public final class StoreIndex: Sendable {
         }
     }
 
-    /// Whether `error` is SQLite's answer to a write that waited out the busy timeout for another
-    /// connection's transaction (another process writing for that long): a passing state, worth retrying,
-    /// not a fault of the store.
+    /// Whether `error` is SQLite's busy answer: another connection held the write lock for longer than the
+    /// busy timeout (another process writing for that long), or a read transaction could not become a
+    /// write one because another connection wrote first. A passing state, worth retrying, not a fault of
+    /// the store.
     public static func isBusy(_ error: any Error) -> Bool {
-        guard let error = error as? DatabaseError else { return false }
-        return error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
+        (error as? DatabaseError)?.resultCode == .SQLITE_BUSY
     }
 
     /// Runs `updates` in one transaction that is on disk when this returns. The index otherwise syncs its

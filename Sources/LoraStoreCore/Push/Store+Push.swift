@@ -107,7 +107,7 @@ extension Store {
                     skippedFiles: push.skipped, quantization: push.quantization)
             }
         } catch {
-            removeUnindexed(linked.map(\.digest))
+            removeUnindexed(linked.map(\.digest), after: error)
             throw error
         }
     }
@@ -173,9 +173,13 @@ extension Store {
         }
     }
 
-    /// Removes blob files this process created that no index row references (after a failed push).
-    func removeUnindexed(_ digests: [Digest]) {
-        guard !digests.isEmpty else { return }
+    /// Removes blob files this process created that no index row references, after `failure`.
+    ///
+    /// When the failure is the index kept busy by another process (``StoreIndex/isBusy(_:)``), the files are
+    /// left to garbage collection: asking the index again would wait out its busy timeout a second time
+    /// before the caller could report the first.
+    func removeUnindexed(_ digests: [Digest], after failure: any Error) {
+        guard !digests.isEmpty, !StoreIndex.isBusy(failure) else { return }
         try? index.database.write { db in
             for digest in digests {
                 if try !isIndexed(digest, in: db) { try? blobs.remove(digest) }

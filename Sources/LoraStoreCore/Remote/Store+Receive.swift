@@ -59,7 +59,7 @@ extension Store {
                         arguments: [repository, digest])
                 }
             } catch {
-                if stored.created { removeUnindexed([digest]) }
+                if stored.created { removeUnindexed([digest], after: error) }
                 throw error
             }
             return stored

@@ -20,7 +20,7 @@ struct ReceivedBlobTests {
                 try store.blobs.write($0, digest: digest, encoding: .raw, spooledFile: spool.path)
             }
             #expect(otherWriters.created && !found.created)
-            store.removeUnindexed([digest])
+            store.removeUnindexed([digest], after: BlobStoreError.missing(digest))
             #expect(store.blobs.storedSize(of: digest) == nil)
 
             let restored = try bytes.withUnsafeBytes { raw in

@@ -77,7 +77,7 @@ extension Store {
                         return BuildBlob.staged(
                             try BlobBatch.stage(
                                 bytes, digest: digest, encoding: encoding.encoding(for: .build, dtype: tensor.dtype),
-                                in: blobs))
+                                origin: "tensor \"\(tensor.name)\" of build \(build.digest.short)", in: blobs))
                     } _: {
                         Result { try writer.append(bytes) }
                     }

@@ -33,8 +33,11 @@ enum BlobBatch {
 
     /// Encodes `bytes` as `encoding` asks (when that saves space) and writes them to a new temporary file,
     /// without flushing it: its writeback is started, so that the publish's flush mostly finds it done.
+    ///
+    /// - Throws: ``FileAccessError`` (a full disk, say) whose reason names `origin`, what the bytes are
+    ///   (`tensor "NAME" of PATH`): the temporary file's name says nothing to the user.
     static func stage(
-        _ bytes: UnsafeRawBufferPointer, digest: Digest, encoding: BlobEncoding, in blobs: BlobStore
+        _ bytes: UnsafeRawBufferPointer, digest: Digest, encoding: BlobEncoding, origin: String, in blobs: BlobStore
     ) throws -> Staged {
         let (codec, encoded) = BlobStore.encode(bytes, as: encoding)
         let path = blobs.temporaryDirectory.path + "/\(digest.hex).\(getpid()).\(UInt32.random(in: .min ... .max))"
@@ -44,7 +47,8 @@ enum BlobBatch {
             try file.close()
         } catch {
             unlink(path)
-            throw error
+            throw FileAccessError(
+                operation: error.operation, path: error.path, code: error.code, reason: "\(error.reason), while storing \(origin)")
         }
         return Staged(
             digest: digest, temporaryPath: path, logicalSize: bytes.count, storedSize: encoded?.count ?? bytes.count,

@@ -2,13 +2,16 @@ import Foundation
 import GRDB
 
 extension Store {
-    /// Reads and validates everything a push needs, hashing every tensor and file, and writes nothing.
-    func prepare(_ source: PushSource, repository: String, options: PushOptions) throws -> PreparedPush {
+    /// Reads and validates everything a push needs, hashing every tensor and file, and adds nothing to the
+    /// store; with `staging`, each new tensor's blob is staged as soon as it is hashed.
+    func prepare(
+        _ source: PushSource, repository: String, options: PushOptions, staging: EarlyStaging? = nil
+    ) throws -> PreparedPush {
         let base = source.kind == .adapter
             ? try adapterBase(repository: repository, explicit: options.base, adapter: source.folder.path) : nil
         return try Self.prepare(
             source, base: base, baseModelType: base.flatMap { modelType(of: $0.manifest) }, policy: try codecPolicy(),
-            progress: options.progress)
+            progress: options.progress, staging: staging)
     }
 
     /// Tensor bytes from which a push hashes its tensors on several threads.
@@ -17,9 +20,10 @@ extension Store {
     /// Reads and validates a push against `base` (required for an adapter), without a store: the same checks
     /// and hashing whether the push goes into a local store or to a registry server. `baseModelType` (the
     /// base's `config.json` `model_type`, when the caller can read it) tells which modules store `[in, out]`.
+    /// `staging` receives each tensor once it is checked and hashed.
     static func prepare(
         _ source: PushSource, base: StoredManifest?, baseModelType: String? = nil, policy: CodecPolicy,
-        progress: ProgressHandler?
+        progress: ProgressHandler?, staging: EarlyStaging? = nil
     ) throws -> PreparedPush {
         var tensorFiles = source.tensorFiles
         var skipped = source.skipped
@@ -115,6 +119,9 @@ extension Store {
                 throw StoreError.nonFinite(file: file.url.path, tensor: info.name)
             }
             let digest = Digest(of: bytes)
+            try staging?.stage(
+                bytes, digest: digest, encoding: policy.encoding(for: source.kind, dtype: info.dtype),
+                origin: "tensor \"\(info.name)\" of \(file.url.path)")
             hashed.add(info.byteCount)
             return digest
         }

@@ -4,10 +4,12 @@ import GRDB
 extension Store {
     /// Pushes a base model or PEFT adapter from `path` and tags it `reference`.
     ///
-    /// Everything is validated before anything is written: safetensors structure, shard index, NaN and
-    /// infinity, and for adapters every key and shape against the base. Then new blobs are written
-    /// (existing ones are reused, so a model pushed twice or in another shard layout adds no tensor bytes)
-    /// and one transaction records blobs, manifest and tag. A push that fails leaves the store as it was,
+    /// Everything is validated before anything is added to the store: safetensors structure, shard index, NaN
+    /// and infinity, and for adapters every key and shape against the base. New tensors are written to
+    /// temporary files as soon as each is hashed (``EarlyStaging``), so the disk works while the rest is
+    /// checked; once all is valid they are made durable and linked into place together (existing blobs are
+    /// reused, so a model pushed twice or in another shard layout adds no tensor bytes), and one transaction
+    /// records blobs, manifest and tag. A push that fails leaves the store as it was,
     /// except when the index itself fails (its disk full, say): then blob files the push linked may stay,
     /// unreferenced, until `lorastore gc` removes them, since only the index can tell whether another
     /// writer adopted them.
@@ -18,12 +20,20 @@ extension Store {
         }
         let source = try PushSource.inspect(path, kind: options.kind)
         try checkRepositoryKind(repository, kind: source.kind)
-        let prepared = try prepare(source, repository: repository, options: options)
         guard let scheme = options.quantize else {
             return try withMaintenanceLock(.shared) {
-                try store(prepared, repository: repository, tag: tag, skipped: prepared.skipped, progress: options.progress)
+                let staging = EarlyStaging(blobs: blobs)
+                do {
+                    let prepared = try prepare(source, repository: repository, options: options, staging: staging)
+                    let push = try ValidatedPush(prepared, repository: repository, tag: tag, skipped: prepared.skipped)
+                    return try store([push], progress: options.progress, prestaged: staging.take())[0]
+                } catch {
+                    staging.discard()
+                    throw error
+                }
             }
         }
+        let prepared = try prepare(source, repository: repository, options: options)
         guard source.kind == .base else {
             throw StoreError.invalidInput(path: path.path, reason: "only a base model can be quantized, not an adapter")
         }
@@ -65,18 +75,27 @@ extension Store {
     /// the check for existing blobs, the writes, and the commit. A build's cache eviction removes rows without
     /// that lock (it deletes files only with it, exclusively), so a blob found indexed may no longer be by the
     /// commit; the push then writes it again, once.
-    func store(_ pushes: [ValidatedPush], progress: ProgressHandler?) throws -> [PushResult] {
+    ///
+    /// `prestaged` are blobs of the pushes already staged (``EarlyStaging``); this call publishes or removes
+    /// their temporary files.
+    func store(
+        _ pushes: [ValidatedPush], progress: ProgressHandler?, prestaged: [Digest: BlobBatch.Staged] = [:]
+    ) throws -> [PushResult] {
         var pending: [Digest: PendingBlob] = [:]
         for push in pushes {
             pending.merge(push.prepared.blobs) { first, _ in first }
         }
         var linked: [StoredBlob] = []
+        // Handed to the first attempt, which publishes or removes them; a second one writes what it needs.
+        var prestaged = prestaged
         do {
             var created: [StoredBlob] = []
             var recorded: [(tagged: Digest?, manifestExisted: Bool)] = []
             for attempt in 1...2 {
                 do {
-                    let written = try writeMissing(pending, progress: progress, linked: &linked) {
+                    let handed = prestaged
+                    prestaged = [:]
+                    let written = try writeMissing(pending, progress: progress, linked: &linked, prestaged: handed) {
                         try pushes.forEach { try $0.prepared.checkSourcesUnchanged() }
                     }
                     created += written.created
@@ -113,53 +132,46 @@ extension Store {
     }
 
     /// Writes and publishes the blobs of `pending` that have no file: those the index lacks, and those it
-    /// lists whose file is gone (`restored`: a push puts them back). `checkStaged` runs once every blob is
-    /// staged and before any is linked into place, where another writer could adopt it. Returns the files it
-    /// created; `linked` also receives them as soon as each exists.
+    /// lists whose file is gone (`restored`: a push puts them back), taking the `prestaged` ones as they are.
+    /// `checkStaged` runs once every blob is staged and before any is linked into place, where another writer
+    /// could adopt it. Returns the files it created; `linked` also receives them as soon as each exists. Every
+    /// temporary file of `prestaged` is published or removed, whatever happens.
     private func writeMissing(
         _ pending: [Digest: PendingBlob], progress: ProgressHandler?, linked: inout [StoredBlob],
-        checkStaged: () throws -> Void
+        prestaged: [Digest: BlobBatch.Staged], checkStaged: () throws -> Void
     ) throws -> (created: [StoredBlob], restored: Set<Digest>) {
+        // The temporary files not published yet, removed on the way out (publishing removes the names too).
+        var ready = Array(prestaged.values)
+        defer { BlobBatch.discard(ready) }
         let known = try index.database.read { db in try indexedBlobs(among: pending.keys, in: db) }
         let onDisk = Set(pending.keys.filter { blobs.storedSize(of: $0) != nil })
         // A file in place without a row was linked by another writer that has not committed: it is whole,
         // and its folder is flushed with ours before the index points at it.
         let adopted = onDisk.filter { !known.contains($0) }
-        let missing = pending.filter { !onDisk.contains($0.key) }.sorted { $0.key < $1.key }
+        // A staged blob another writer placed meanwhile is left to that writer's file.
+        BlobBatch.discard(ready.filter { onDisk.contains($0.digest) || pending[$0.digest] == nil })
+        ready.removeAll { onDisk.contains($0.digest) || pending[$0.digest] == nil }
+        let missing = pending.filter { !onDisk.contains($0.key) && prestaged[$0.key] == nil }.sorted { $0.key < $1.key }
         let counter = ProgressCounter(
             phase: "writing", total: missing.reduce(0) { $0 + $1.value.size }, handler: progress)
         let attempts = try missing.parallelMap { digest, blob in
             Result {
                 defer { counter.add(blob.size) }
-                do {
-                    return try blob.withBytes { try BlobBatch.stage($0, digest: digest, encoding: blob.encoding, in: blobs) }
-                } catch let error as FileAccessError {
-                    // The temporary file's name says nothing to the user; what was being stored does.
-                    throw FileAccessError(
-                        operation: error.operation, path: error.path, code: error.code,
-                        reason: "\(error.reason), while storing \(blob.origin)")
+                return try blob.withBytes {
+                    try BlobBatch.stage($0, digest: digest, encoding: blob.encoding, origin: blob.origin, in: blobs)
                 }
             }
         }
-        var staged: [BlobBatch.Staged] = []
         var failure: (any Error)?
         for attempt in attempts {
             switch attempt {
-            case .success(let blob): staged.append(blob)
+            case .success(let blob): ready.append(blob)
             case .failure(let error): failure = failure ?? error
             }
         }
-        if let failure {
-            BlobBatch.discard(staged)
-            throw failure
-        }
-        do {
-            try checkStaged()
-        } catch {
-            BlobBatch.discard(staged)
-            throw error
-        }
-        let created = try BlobBatch.publish(staged, adopting: Array(adopted), in: blobs, linked: &linked)
+        if let failure { throw failure }
+        try checkStaged()
+        let created = try BlobBatch.publish(ready, adopting: Array(adopted), in: blobs, linked: &linked)
         return (created, known.subtracting(onDisk))
     }
 

@@ -245,21 +245,44 @@ struct PushFailureTests {
             let weights = folder.appending(path: "model.safetensors")
             try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: weights.path)
             let source = try PushSource.inspect(folder, kind: nil)
-            let prepared = try test.store.prepare(source, repository: "micro/base", options: PushOptions())
             let before = try test.snapshot()
+            // Staged as hashed (as a push does), or not at all.
+            let staging = EarlyStaging(blobs: test.store.blobs)
+            let prepared = try test.store.prepare(source, repository: "micro/base", options: PushOptions(), staging: staging)
+            let push = try ValidatedPush(prepared, repository: "micro/base", tag: "latest", skipped: [])
             // Another process writes the file in place: same size, other bytes, after hashing.
             let handle = try FileHandle(forUpdating: weights)
             try handle.seek(toOffset: try handle.seekToEnd() - 8)
             try handle.write(contentsOf: Data(repeating: 0x3F, count: 8))
             try handle.close()
-            #expect {
-                try test.store.withMaintenanceLock(.shared) {
-                    try test.store.store(prepared, repository: "micro/base", tag: "latest", skipped: [], progress: nil)
+            for prestaged in [staging.take(), [:]] {
+                #expect {
+                    try test.store.withMaintenanceLock(.shared) {
+                        try test.store.store([push], progress: nil, prestaged: prestaged)
+                    }
+                } throws: { error in
+                    "\(error)".contains(weights.path) && "\(error)".contains("changed while it was being pushed")
                 }
-            } throws: { error in
-                "\(error)".contains(weights.path) && "\(error)".contains("changed while it was being pushed")
+                #expect(try test.snapshot() == before)
             }
-            #expect(try test.snapshot() == before)
+        }
+    }
+
+    /// A base whose last tensor holds a NaN: the tensors hashed before it were already written to temporary
+    /// files (``EarlyStaging``), and none of them stays.
+    @Test func notANumberInTheLastTensorOfALargeBase() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory)
+            let folder = directory.appending(path: "large-base")
+            try SyntheticModel.sized(bytes: 8 << 20, dtype: .f32, seed: 6).write(to: folder)
+            let weights = folder.appending(path: "model.safetensors")
+            let file = try SafetensorsFile(contentsOf: weights)
+            let last = try #require(file.tensors.last)
+            let handle = try FileHandle(forUpdating: weights)
+            try handle.seek(toOffset: UInt64(file.dataOffset + last.dataRange.lowerBound))
+            try handle.write(contentsOf: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { Data($0) })
+            try handle.close()
+            try expectRefused(test, folder, as: "acme/large", base: nil, mentions: [last.name, "NaN"])
         }
     }
 

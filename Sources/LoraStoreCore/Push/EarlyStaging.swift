@@ -11,15 +11,18 @@ import Synchronization
 final class EarlyStaging: Sendable {
     private let blobs: BlobStore
     private let staged = Mutex<[Digest: BlobBatch.Staged]>([:])
+    private let stopped = Atomic<Bool>(false)
 
     init(blobs: BlobStore) {
         self.blobs = blobs
     }
 
-    /// Stages `bytes` (`origin`, for errors) as blob `digest`, unless the store already has its file or it
-    /// is staged already (a tensor stored twice in one model).
+    /// Stages `bytes` (`origin`, for errors) as blob `digest`, unless the store already has its file, it is
+    /// staged already (a tensor stored twice in one model), or the push was refused meanwhile (``stop()``).
     func stage(_ bytes: UnsafeRawBufferPointer, digest: Digest, encoding: BlobEncoding, origin: String) throws {
-        guard staged.withLock({ $0[digest] == nil }), blobs.storedSize(of: digest) == nil else { return }
+        guard !stopped.load(ordering: .relaxed), staged.withLock({ $0[digest] == nil }),
+              blobs.storedSize(of: digest) == nil
+        else { return }
         let blob = try BlobBatch.stage(bytes, digest: digest, encoding: encoding, origin: origin, in: blobs)
         let kept = staged.withLock { staged in
             guard staged[digest] == nil else { return false }
@@ -27,6 +30,12 @@ final class EarlyStaging: Sendable {
             return true
         }
         if !kept { BlobBatch.discard([blob]) }
+    }
+
+    /// Stages nothing more: the push is refused (a tensor failed its checks), so the other hashing threads
+    /// need not write the rest of the model before the refusal is reported.
+    func stop() {
+        stopped.store(true, ordering: .relaxed)
     }
 
     /// The blobs staged so far, handed over to the push's publish (which removes their temporary files).

@@ -116,6 +116,7 @@ extension Store {
         let hash = { (file: SafetensorsFile, info: TensorInfo) throws -> Digest in
             let bytes = file.bytes(of: info)
             guard FiniteCheck.allFinite(bytes, dtype: info.dtype) else {
+                staging?.stop()
                 throw StoreError.nonFinite(file: file.url.path, tensor: info.name)
             }
             let digest = Digest(of: bytes)
@@ -161,7 +162,7 @@ extension Store {
                 throw StoreError.invalidInput(path: source.folder.path, reason: problem)
             }
         }
-        return PreparedPush(manifest: manifest, blobs: blobs, adapter: adapter, skipped: skipped)
+        return PreparedPush(manifest: manifest, blobs: blobs, adapter: adapter, skipped: skipped, tensorFiles: files)
     }
 
     /// The base an adapter is checked against: the one given, else the one the repository's latest push used.

@@ -9,7 +9,8 @@ extension Store {
     /// temporary files as soon as each is hashed (``EarlyStaging``), so the disk works while the rest is
     /// checked; once all is valid they are made durable and linked into place together (existing blobs are
     /// reused, so a model pushed twice or in another shard layout adds no tensor bytes), and one transaction
-    /// records blobs, manifest and tag. A push that fails leaves the store as it was,
+    /// records blobs, manifest and tag. The push holds the maintenance lock shared from its first read of the
+    /// tensors, so garbage collection waits for its hashing too. A push that fails leaves the store as it was,
     /// except when the index itself fails (its disk full, say): then blob files the push linked may stay,
     /// unreferenced, until `lorastore gc` removes them, since only the index can tell whether another
     /// writer adopted them.

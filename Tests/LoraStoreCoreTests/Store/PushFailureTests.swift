@@ -286,6 +286,49 @@ struct PushFailureTests {
         }
     }
 
+    /// A shard whose only tensor repeats the bytes of a tensor in the next shard: its blob may be staged from
+    /// either file, so a change to either refuses the push, and a push of the unchanged folder leaves no
+    /// temporary file.
+    @Test func aShardWhoseTensorsAllRepeatAnotherShardIsCheckedToo() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory)
+            let folder = directory.appending(path: "twin-shards")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: Fixtures.url("base_fp32/config.json"), to: folder.appending(path: "config.json"))
+            let shared = (0..<64).map { Float($0) / 64 }
+            try AdapterFolder.writeF32([("lm_head.weight", [8, 8], shared)], to: folder.appending(path: "model-00001-of-00002.safetensors"))
+            try AdapterFolder.writeF32(
+                [("embed.weight", [8, 8], shared), ("norm.weight", [8], Array(repeating: 1, count: 8))],
+                to: folder.appending(path: "model-00002-of-00002.safetensors"))
+            let index = """
+                {"metadata": {"total_size": 544}, "weight_map": {"lm_head.weight": "model-00001-of-00002.safetensors",
+                "embed.weight": "model-00002-of-00002.safetensors", "norm.weight": "model-00002-of-00002.safetensors"}}
+                """
+            try index.write(to: folder.appending(path: "model.safetensors.index.json"), atomically: true, encoding: .utf8)
+            let before = try test.snapshot()
+            for shard in ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"] {
+                let staging = EarlyStaging(blobs: test.store.blobs)
+                let prepared = try test.store.prepare(
+                    try PushSource.inspect(folder, kind: nil), repository: "acme/twins", options: PushOptions(), staging: staging)
+                let push = try ValidatedPush(prepared, repository: "acme/twins", tag: "latest", skipped: [])
+                // Another process rewrites the shard in place after hashing: same size, the same bytes even,
+                // but written again.
+                let path = folder.appending(path: shard)
+                try Data(contentsOf: path).write(to: path)
+                #expect {
+                    try test.store.withMaintenanceLock(.shared) {
+                        try test.store.store([push], progress: nil, prestaged: staging.take())
+                    }
+                } throws: { error in
+                    "\(error)".contains(shard) && "\(error)".contains("changed while it was being pushed")
+                }
+                #expect(try test.snapshot() == before, "\(shard)")
+            }
+            try test.store.push(folder, to: try Reference(parsing: "acme/twins"))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: test.store.blobs.temporaryDirectory.path).isEmpty)
+        }
+    }
+
     @Test func shardIndexThatDisagreesWithTheShards() throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory).withFP32Base()

@@ -1,6 +1,6 @@
 import Synchronization
 
-/// The new tensor blobs of a push, staged (``BlobBatch/stage(_:digest:encoding:in:)``) as soon as each tensor
+/// The new tensor blobs of a push, staged (``BlobBatch/stage(_:digest:encoding:origin:in:)``) as soon as each tensor
 /// is hashed, while the others are still being read and checked: the disk writes the first tensors while
 /// the CPU hashes the rest, instead of the two taking turns.
 ///

@@ -26,8 +26,9 @@ extension Store {
                 let staging = EarlyStaging(blobs: blobs)
                 do {
                     let prepared = try prepare(source, repository: repository, options: options, staging: staging)
-                    let push = try ValidatedPush(prepared, repository: repository, tag: tag, skipped: prepared.skipped)
-                    return try store([push], progress: options.progress, prestaged: staging.take())[0]
+                    return try store(
+                        prepared, repository: repository, tag: tag, skipped: prepared.skipped, progress: options.progress,
+                        prestaged: staging.take())
                 } catch {
                     staging.discard()
                     throw error
@@ -56,16 +57,16 @@ extension Store {
         }
     }
 
-    /// Writes the blobs of `prepared` the store lacks (reusing existing ones) and records blobs, manifest and
-    /// tag in one transaction; on failure removes the blob files it created. The caller holds the
-    /// maintenance lock shared.
+    /// Writes the blobs of `prepared` the store lacks (reusing existing ones, and the `prestaged` ones) and
+    /// records blobs, manifest and tag in one transaction; on failure removes the blob files it created. The
+    /// caller holds the maintenance lock shared.
     func store(
         _ prepared: PreparedPush, repository: String, tag: String, skipped: [String],
-        quantization: QuantizationSummary? = nil, progress: ProgressHandler?
+        quantization: QuantizationSummary? = nil, progress: ProgressHandler?, prestaged: [Digest: BlobBatch.Staged] = [:]
     ) throws -> PushResult {
         let push = try ValidatedPush(
             prepared, repository: repository, tag: tag, skipped: skipped, quantization: quantization)
-        return try store([push], progress: progress)[0]
+        return try store([push], progress: progress, prestaged: prestaged)[0]
     }
 
     /// Writes the blobs the store lacks for all of `pushes` (each once, reusing existing ones), makes them

@@ -14,14 +14,15 @@ extension Store {
         return try body()
     }
 
-    /// Returns once no garbage collection or repair holds the store, waiting at most `limit` or
-    /// ``maintenanceWait``, whichever is shorter (nil: no limit of that kind): for a writer with long work to
-    /// do before it takes the lock, such as receiving an upload, which would otherwise be refused only once
-    /// all its bytes had arrived.
+    /// Takes the maintenance lock shared for a writer whose work spans many calls, such as a registry
+    /// receiving an upload, waiting at most `limit` or ``maintenanceWait``, whichever is shorter (nil: no
+    /// limit of that kind). The writer keeps the lock until its work is committed, then unlocks it (or drops
+    /// it): a collection that would start meanwhile waits for it, instead of sweeping the upload's spool
+    /// file or making its commit wait (and then refusing the blob once every byte had arrived).
     ///
     /// - Throws: ``StoreError/maintenanceBusy(waited:)`` when the wait ends first.
-    public func waitForMaintenance(atMost limit: Duration? = nil) throws {
-        try maintenanceLock(.shared, waitingAtMost: [limit, maintenanceWait].compactMap { $0 }.min()).unlock()
+    public func holdMaintenance(atMost limit: Duration? = nil) throws -> FileLock {
+        try maintenanceLock(.shared, waitingAtMost: [limit, maintenanceWait].compactMap { $0 }.min())
     }
 
     /// Runs `body` holding the maintenance lock exclusively if nobody holds it now, else returns nil at once:

@@ -50,14 +50,16 @@ struct BlobController {
             limit: registry.configuration.maxBlobSize, encoding: encoding)
         // A collection running now would refuse the blob once every byte had arrived: wait for it, or answer
         // busy, before reading the body; for at most half the idle timeout, which a connection whose body is
-        // not being read counts against.
+        // not being read counts against. Held until the blob is stored, so that none starts meanwhile.
         let idleTimeout = registry.configuration.idleTimeout
+        let hold: FileLock
         do {
-            try await registry.blocking { try $0.waitForMaintenance(atMost: idleTimeout / 2) }
+            hold = try await registry.blocking { try $0.holdMaintenance(atMost: idleTimeout / 2) }
         } catch {
             upload.cancel()
             throw error
         }
+        defer { hold.unlock() }
         var body = request.body.makeAsyncIterator()
         while true {
             let buffer: ByteBuffer?

@@ -210,6 +210,38 @@ struct GarbageCollectionTests {
         }
     }
 
+    /// A collection that starts while an upload is being received (the registry holds the maintenance lock
+    /// from its first byte) waits for the upload to be stored instead of sweeping its spool file; then it
+    /// runs.
+    @Test func aCollectionWaitsForAnUploadInTransfer() throws {
+        try TemporaryDirectory.with { directory in
+            let store = try TestStore(in: directory).store
+            let bytes = (0..<65536).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            let digest = Digest(of: bytes)
+            let upload = try BlobUpload(
+                into: store, digest: digest, repository: "acme/upload", expectedSize: bytes.count, limit: bytes.count)
+            let hold = try store.holdMaintenance()
+            try bytes.withUnsafeBytes { try upload.append(UnsafeRawBufferPointer(rebasing: $0[..<32768])) }
+            let root = store.root
+            let collected = Mutex<Result<GarbageCollectionReport, any Error>?>(nil)
+            let group = DispatchGroup()
+            DispatchQueue.global().async(group: group) {
+                let result = Result { try Store(root: root).collectGarbage(grace: 0) }
+                collected.withLock { $0 = result }
+            }
+            try waitUntilSomeoneWaits(forLockAt: root.appending(path: "locks/maintenance.lock").path)
+            #expect(collected.withLock { $0 } == nil, "the collection ran during the upload")
+            try bytes.withUnsafeBytes { try upload.append(UnsafeRawBufferPointer(rebasing: $0[32768...])) }
+            let stored = try upload.finish()
+            #expect(stored.created && store.blobs.storedSize(of: digest) == bytes.count)
+            hold.unlock()
+            group.wait()
+            // Unreferenced and past a grace of 0, the blob goes with the collection that waited for it.
+            _ = try #require(collected.withLock { $0 }).get()
+            #expect(store.blobs.storedSize(of: digest) == nil)
+        }
+    }
+
     /// Returns once another thread or process is blocked on the `flock` of the file at `path`, as
     /// `/proc/locks` lists it (`->` before a waiting request, then the file's device and inode); without
     /// `/proc/locks`, after half a second, and where it never shows the waiter, after 30 s. Only the

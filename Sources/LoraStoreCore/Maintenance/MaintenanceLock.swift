@@ -3,9 +3,11 @@ import Foundation
 extension Store {
     /// Runs `body` while holding the store's maintenance lock in `mode`.
     ///
-    /// Writers of new blobs (pushes, materializations) hold it shared from their first blob write to their
-    /// commit; garbage collection and repair hold it exclusive while they sweep. So a blob file that is
-    /// written but not yet indexed is never swept, whatever the grace period.
+    /// Writers of new blobs hold it shared until their commit (a push from its first read of the tensors, a
+    /// batch push from its first blob write, a registry upload from its first byte, a materialization from
+    /// its merge); garbage collection and repair hold it exclusive while they sweep. So a blob file that is
+    /// written but not yet indexed, or a temporary file on its way to becoming one, is never swept, whatever
+    /// the grace period.
     ///
     /// - Throws: ``StoreError/maintenanceBusy(waited:)`` when ``maintenanceWait`` passes first.
     func withMaintenanceLock<T>(_ mode: FileLock.Mode, _ body: () throws -> T) throws -> T {

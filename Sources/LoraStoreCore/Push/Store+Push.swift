@@ -151,8 +151,9 @@ extension Store {
         // and its folder is flushed with ours before the index points at it.
         let adopted = onDisk.filter { !known.contains($0) }
         // A staged blob another writer placed meanwhile is left to that writer's file.
-        BlobBatch.discard(ready.filter { onDisk.contains($0.digest) || pending[$0.digest] == nil })
-        ready.removeAll { onDisk.contains($0.digest) || pending[$0.digest] == nil }
+        let unneeded = { (blob: BlobBatch.Staged) in onDisk.contains(blob.digest) || pending[blob.digest] == nil }
+        BlobBatch.discard(ready.filter(unneeded))
+        ready.removeAll(where: unneeded)
         let missing = pending.filter { !onDisk.contains($0.key) && prestaged[$0.key] == nil }.sorted { $0.key < $1.key }
         let counter = ProgressCounter(
             phase: "writing", total: missing.reduce(0) { $0 + $1.value.size }, handler: progress)

@@ -4,9 +4,10 @@ import Foundation
 /// Runs a ``MergePlan``: streams the output tensors in base order, computing each changed one with the fused
 /// ``LowRankKernel`` (the base read once, the result written once, F32 accumulation, one rounding).
 ///
-/// Memory stays near one output tensor plus the adapters' factors: the output buffer (``ScratchBuffer``) is
-/// sized for the largest tensor (only the pages written are ever backed by memory), reused for every tensor
-/// and kept for the process's next merge, and so is the F32 delta buffer of a measured or requantized
+/// Memory stays near two output tensors plus the adapters' factors: the two output buffers
+/// (``ScratchBuffer``; one computed into while the caller reads the other) are sized for the largest tensor
+/// (only the pages written are ever backed by memory), reused for every tensor and kept for the process's
+/// next merge, and so is the F32 delta buffer of a measured or requantized
 /// merge; base tensors are memory-mapped; factors are decoded on all cores a ``FactorBatch`` (at most 64 MiB
 /// of F32, or one tensor's) ahead of the kernel.
 public struct MergeEngine: Sendable {
@@ -21,8 +22,8 @@ public struct MergeEngine: Sendable {
         self.threads = max(1, threads)
     }
 
-    /// Computes every output tensor in order and hands its bytes to `body`; the bytes are valid only during
-    /// the call.
+    /// Computes every output tensor in order and hands its bytes to `body` (on a thread of its own, as
+    /// ``run(measuring:_:)`` says); the bytes are valid only during the call.
     public func run(_ body: (PlannedTensor, UnsafeRawBufferPointer) throws -> Void) throws {
         try run(measuring: false, body)
     }
@@ -44,24 +45,48 @@ public struct MergeEngine: Sendable {
         unchanged: UnchangedTensors = .copied, into destination: (PlannedTensor) throws -> UnsafeMutableRawBufferPointer
     ) throws {
         _ = try run(
-            measuring: false, passThrough: unchanged == .copied ? .copy : .skip, destination: destination
-        ) { _, _ in }
+            measuring: false, passThrough: unchanged == .copied ? .copy : .skip, destination: destination,
+            handOff: { _, _, _ in })
     }
 
     /// Computes every output tensor in order and hands its bytes to `body`, and with `measuring` measures
     /// each tensor a low-rank update touches (``FidelityMeasure``: the base as stored in F32, the update's
     /// delta in F32, the output as it reads back). DoRA, `modules_to_save` and bias tensors are not
     /// measured. Returns the measurements in output order (empty without `measuring`).
+    ///
+    /// `body` runs on a thread of its own (``HandoffThread``), one tensor behind: while it hashes or writes
+    /// tensor `i`, the engine computes tensor `i + 1` into a second buffer. Its calls come one at a time, in
+    /// order, and all have returned when this does; the bytes are valid only during the call. The first
+    /// error `body` throws stops the merge and is rethrown.
     @discardableResult
     public func run(
         measuring: Bool, _ body: (PlannedTensor, UnsafeRawBufferPointer) throws -> Void
     ) throws -> [BuildReport.Tensor] {
         let capacity = plan.tensors.map(\.byteCount).max() ?? 0
-        let scratch = ScratchBuffer.Pool.shared.take(atLeast: capacity)
-        defer { ScratchBuffer.Pool.shared.recycle(scratch) }
-        return try run(measuring: measuring, passThrough: .handOver, destination: { tensor in
-            UnsafeMutableRawBufferPointer(rebasing: scratch.bytes[0..<tensor.byteCount])
-        }, body)
+        // Tensor `i` is written into `buffers[i % 2]`: `body` still reads the other one.
+        let buffers = [ScratchBuffer.Pool.shared.take(atLeast: capacity), ScratchBuffer.Pool.shared.take(atLeast: capacity)]
+        defer { buffers.forEach(ScratchBuffer.Pool.shared.recycle) }
+        var written = 0
+        return try withoutActuallyEscaping(body) { body in
+            // `body` only ever runs on the consumer's thread, one call at a time, and every call has returned
+            // once `finish()` has.
+            nonisolated(unsafe) let body = body
+            let consumer = HandoffThread()
+            defer { try? consumer.finish() }
+            let measured = try run(
+                measuring: measuring, passThrough: .handOver,
+                destination: { tensor in
+                    defer { written += 1 }
+                    return UnsafeMutableRawBufferPointer(rebasing: buffers[written % 2].bytes[0..<tensor.byteCount])
+                },
+                handOff: { tensor, bytes, base in
+                    // The consumer's call keeps the base's blob (mapped, and maybe the bytes handed over) alive.
+                    nonisolated(unsafe) let bytes = bytes
+                    try consumer.submit { try withExtendedLifetime(base) { try body(tensor, bytes) } }
+                })
+            try consumer.finish()
+            return measured
+        }
     }
 
     /// What the merge loop does with a tensor whose output is the base's own bytes.
@@ -75,10 +100,11 @@ public struct MergeEngine: Sendable {
     }
 
     /// The merge loop: each output tensor is written to the memory `destination` gives for it, except a
-    /// tensor whose output is the base's own bytes, which `passThrough` decides.
+    /// tensor whose output is the base's own bytes, which `passThrough` decides, then given to `handOff`
+    /// with the base's blob, which holds the bytes of a tensor handed over.
     private func run(
         measuring: Bool, passThrough: PassThrough, destination: (PlannedTensor) throws -> UnsafeMutableRawBufferPointer,
-        _ body: (PlannedTensor, UnsafeRawBufferPointer) throws -> Void
+        handOff: (PlannedTensor, UnsafeRawBufferPointer, BlobContents) throws -> Void
     ) throws -> [BuildReport.Tensor] {
         let codecs = try store.index.database.read { db in
             try store.codecs(of: plan.base.manifest.tensors.map(\.digest), in: db)
@@ -103,7 +129,7 @@ public struct MergeEngine: Sendable {
             }
             switch tensor.action {
             case .passThrough where tensor.reusesBaseBytes && passThrough == .handOver:
-                try body(tensor, base.bytes)
+                try handOff(tensor, base.bytes, base)
                 continue
             case .passThrough where tensor.reusesBaseBytes:
                 Self.copy(base.bytes, into: result, threads: threads)
@@ -185,7 +211,7 @@ public struct MergeEngine: Sendable {
                 }
             case .separate(let terms):
                 if passThrough == .copy { Self.copy(base.bytes, into: result, threads: threads) }
-                try body(tensor, base.bytes)
+                try handOff(tensor, base.bytes, base)
                 if measuring, let deltas {
                     let stored = (base.bytes, tensor.base.dtype)
                     measured.append(
@@ -199,7 +225,7 @@ public struct MergeEngine: Sendable {
                 }
                 continue
             }
-            try body(tensor, UnsafeRawBufferPointer(result))
+            try handOff(tensor, UnsafeRawBufferPointer(result), base)
         }
         return measured
     }

@@ -14,7 +14,7 @@ import Synchronization
 /// saves. Measured on this project's 2-core machine, writing 64 MiB of fresh memory: 15 ms with `malloc`,
 /// 3.9 ms mapped with huge pages (best of 5; a write of memory already touched takes 1.8 ms).
 ///
-/// The merge engine keeps one idle buffer for the process's next merge (``Pool/shared``), so builds
+/// The merge engine keeps its idle buffers for the process's next merge (``Pool/shared``), so builds
 /// materialized one after another, as a server or the demo does, touch fresh memory once. Measured on a
 /// 1.14 GiB F32 base with a rank-8 adapter (2 cores, merges one after another in one process, best of 8):
 /// 58–61 ms per merge with a new `malloc` buffer each, 51 ms with huge pages, 44 ms with huge pages and the
@@ -29,30 +29,42 @@ public final class ScratchBuffer: @unchecked Sendable {
     public let bytes: UnsafeMutableRawBufferPointer
     private let isMapped: Bool
 
-    /// Hands out buffers and keeps one idle buffer for the next merge.
+    /// Hands out buffers and keeps idle ones for the next merge.
     final class Pool: Sendable {
-        /// The pool of the merge engine's outputs: one per process.
-        static let shared = Pool()
+        /// The pool of the merge engine's outputs: one per process. It keeps two, as a merge writes one
+        /// tensor into one while its consumer reads the previous one from the other.
+        static let shared = Pool(keeping: 2)
         /// The pool of the F32 deltas a measured merge computes beside its output: its own, so that each
-        /// pool keeps a buffer of its own kind's size.
+        /// pool keeps buffers of its own kind's size.
         static let deltas = Pool()
 
-        private let idle = Mutex<ScratchBuffer?>(nil)
+        /// How many idle buffers the pool keeps.
+        let capacity: Int
+        private let idle = Mutex<[ScratchBuffer]>([])
 
-        /// A buffer of at least `byteCount` bytes: the idle one when it is large enough, else a new one.
+        /// A pool that keeps up to `capacity` idle buffers, the largest ones.
+        init(keeping capacity: Int = 1) {
+            self.capacity = max(1, capacity)
+        }
+
+        /// A buffer of at least `byteCount` bytes: the smallest idle one that is large enough, else a new one.
         func take(atLeast byteCount: Int) -> ScratchBuffer {
-            let reused = idle.withLock { slot -> ScratchBuffer? in
-                guard let buffer = slot, buffer.bytes.count >= byteCount else { return nil }
-                slot = nil
-                return buffer
+            let reused = idle.withLock { buffers -> ScratchBuffer? in
+                let fitting = buffers.indices.filter { buffers[$0].bytes.count >= byteCount }
+                guard let index = fitting.min(by: { buffers[$0].bytes.count < buffers[$1].bytes.count }) else {
+                    return nil
+                }
+                return buffers.remove(at: index)
             }
             return reused ?? ScratchBuffer(byteCount: byteCount)
         }
 
-        /// Keeps `buffer` for the next merge, unless a larger one is already kept.
+        /// Keeps `buffer` for the next merge, unless the pool already keeps as many buffers, all larger.
         func recycle(_ buffer: ScratchBuffer) {
-            idle.withLock { slot in
-                if (slot?.bytes.count ?? 0) < buffer.bytes.count { slot = buffer }
+            idle.withLock { buffers in
+                buffers.append(buffer)
+                buffers.sort { $0.bytes.count > $1.bytes.count }
+                buffers.removeSubrange(min(capacity, buffers.count)...)
             }
         }
     }

@@ -128,6 +128,28 @@ struct MergeFixtureTests {
         }
     }
 
+    /// The consumer's first error stops the merge: it is rethrown, and no later tensor reaches the consumer.
+    @Test func consumerErrorStopsTheMerge() throws {
+        struct Refused: Error, Equatable {}
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            try test.push("adapters/b_r16_all_rslora", as: "acme/b", base: "micro/base:fp32")
+            let plan = try MergePlan(
+                base: try test.store.resolve(try Reference(parsing: "micro/base:fp32")),
+                adapters: [WeightedAdapter(digest: try test.store.resolve(try Reference(parsing: "acme/b")).digest, weight: 1)],
+                options: MergeOptions(), store: test.store)
+            #expect(plan.tensors.count > 3)
+            var received: [String] = []
+            #expect(throws: Refused()) {
+                try MergeEngine(plan: plan, store: test.store).run { tensor, _ in
+                    received.append(tensor.name)
+                    if received.count == 2 { throw Refused() }
+                }
+            }
+            #expect(received == plan.tensors.prefix(2).map(\.name))
+        }
+    }
+
     /// The two ways into caller memory give the streamed merge's bytes: the whole model, every tensor in
     /// place; or only the tensors whose bytes differ from the base's, the others never asked for. On a
     /// float base and on an int8 base whose adapters are kept separate (every weight the base's own).
@@ -147,7 +169,12 @@ struct MergeFixtureTests {
                 adapters: [WeightedAdapter(digest: try test.store.resolve(try Reference(parsing: "acme/b")).digest, weight: 1)],
                 options: MergeOptions(quantizedBase: quantizedSeparate ? .separate : nil), store: test.store)
             var streamed: [String: [UInt8]] = [:]
-            try MergeEngine(plan: plan, store: test.store).run { tensor, bytes in streamed[tensor.name] = Array(bytes) }
+            // A slow consumer: the engine computes the next tensor meanwhile, which must not be into the
+            // buffer being read.
+            try MergeEngine(plan: plan, store: test.store).run { tensor, bytes in
+                usleep(2000)
+                streamed[tensor.name] = Array(bytes)
+            }
 
             var model = [UInt8](repeating: 0xAB, count: plan.outputBytes)
             var offset = 0

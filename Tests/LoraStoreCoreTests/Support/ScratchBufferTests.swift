@@ -28,6 +28,19 @@ import Testing
         #expect(pool.take(atLeast: 4 << 20) === large)
     }
 
+    /// The merge engine's pool keeps both of a merge's output buffers: the largest ones, each handed out to
+    /// the smallest request it fits.
+    @Test func aPoolKeepsItsCapacityOfTheLargestBuffers() {
+        let pool = ScratchBuffer.Pool(keeping: 2)
+        let (small, medium, large) = (pool.take(atLeast: 3 << 20), pool.take(atLeast: 4 << 20), pool.take(atLeast: 5 << 20))
+        pool.recycle(small)
+        pool.recycle(large)
+        pool.recycle(medium)
+        #expect(pool.take(atLeast: 1 << 20) === medium)
+        #expect(pool.take(atLeast: 1 << 20) === large)
+        #expect(pool.take(atLeast: 1 << 20) !== small)
+    }
+
     @Test func buffersAreAlignedForVectorStores() {
         let buffer = ScratchBuffer.Pool().take(atLeast: 100)
         #expect(Int(bitPattern: buffer.bytes.baseAddress) % 64 == 0)

@@ -15,6 +15,9 @@ public struct AdapterLayout: Sendable, Hashable {
     /// Modules the file has factors for but `adapter_config.json` does not target: PEFT never loads them,
     /// so neither does a merge.
     public var untargetedModules: [String]
+    /// DoRA magnitude vectors of an adapter whose config has `use_dora` false: PEFT does not load them, so
+    /// neither does a merge.
+    public var ignoredMagnitudes: [String]
     /// `base_layer` copies: base tensor name → adapter key. The merge plan compares their bytes with the
     /// base's: an equal copy changes nothing, a different one replaces the base tensor as PEFT's loading does.
     public var baseLayerCopies: [String: String]
@@ -46,9 +49,19 @@ public struct AdapterLayout: Sendable, Hashable {
         func mismatch(_ key: String, _ reason: String) -> StoreError {
             .adapterMismatch(file: file, key: key, reason: reason)
         }
+        var targeting = config
+        if case .unspecified = config.targetModules {
+            guard let baseModelType, let defaults = PeftDefaultTargets.targetModules(forModelType: baseModelType) else {
+                let base = baseModelType.map { "model type \"\($0)\"" } ?? "a base without a config.json model_type"
+                throw StoreError.invalidInput(
+                    path: file,
+                    reason: "its adapter_config.json has no target_modules, and PEFT has no default targets for \(base) (it refuses such an adapter too); set target_modules")
+            }
+            targeting.targetModules = defaults
+        }
         let matcher: ModuleMatcher
         do {
-            matcher = try ModuleMatcher(config)
+            matcher = try ModuleMatcher(targeting)
         } catch {
             throw StoreError.invalidInput(path: file, reason: "its adapter_config.json holds a pattern lorastore cannot match: \(error)")
         }
@@ -115,6 +128,23 @@ public struct AdapterLayout: Sendable, Hashable {
                 factors[first]?.a ?? first,
                 "adapter_config.json targets none of the \(untargeted.count) modules the file has factors for (see target_modules, exclude_modules, layers_to_transform)")
         }
+        // PEFT keeps a magnitude vector only for a DoRA config; without one it loads none, and with one it
+        // would make up a missing vector from the base weight and the factors' initial values as it loads.
+        var ignoredMagnitudes: [String] = []
+        for path in paths {
+            guard let magnitude = factors[path]?.magnitude else {
+                if config.useDoRA {
+                    throw mismatch(
+                        factors[path]?.a ?? path,
+                        "use_dora is true but module \"\(path)\" has no lora_magnitude_vector; PEFT would make one up from the base weight as it loads, which lorastore does not reproduce")
+                }
+                continue
+            }
+            if !config.useDoRA {
+                ignoredMagnitudes.append(magnitude)
+                factors[path]?.magnitude = nil
+            }
+        }
         let modules = try paths.map { path in
             try Self.module(
                 path: path, parts: factors[path] ?? Factors(), signatures: signatures, matcher: matcher,
@@ -128,6 +158,7 @@ public struct AdapterLayout: Sendable, Hashable {
         self.replacements = replacements
         self.baseLayerCopies = baseLayerCopies
         self.untargetedModules = untargeted
+        self.ignoredMagnitudes = ignoredMagnitudes
     }
 
     /// Analyses an adapter's tensors against a base manifest's logical tensors (a quantized weight counts

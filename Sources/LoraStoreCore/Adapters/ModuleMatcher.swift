@@ -74,7 +74,8 @@ public struct ModuleMatcher: Sendable {
         }
         for saved in savedModules where try saved.matchPrefix(path, budget: budget) != nil { return false }
         switch config.targetModules {
-        // Unsaid or PEFT's shorthand for every linear layer: the file's factors are what was targeted.
+        // PEFT fills an unsaid field in from the model type (``AdapterLayout`` does so before matching); left
+        // unsaid here, as for PEFT's shorthand for every linear layer, the file's factors are what was targeted.
         case .unspecified: return true
         case .pattern: return try targeted?.matchesWhole(path, budget: budget) ?? true
         case .names(let names):

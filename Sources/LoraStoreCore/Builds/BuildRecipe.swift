@@ -16,8 +16,10 @@ public struct BuildRecipe: Sendable, Hashable, Codable {
     /// only the modules the adapter's config targets, `base_layer` copies that differ from the base, and each
     /// module laid out by its class (GPT-2's Conv1D as `[in, out]`) rather than by `fan_in_fan_out`. 1.2: a
     /// LoRA bias adds to the trained bias an adapter carries (`bias="all"`) instead of being dropped, and
-    /// PEFT's linear combination keeps the base's tensors where an adapter saves a module.
-    public static let currentEngineVersion = "1.2"
+    /// PEFT's linear combination keeps the base's tensors where an adapter saves a module. 1.3: a config
+    /// without `target_modules` targets PEFT's defaults for the base's model type (not every module with
+    /// factors), and DoRA magnitudes count only with `use_dora`.
+    public static let currentEngineVersion = "1.3"
 
     public init(base: Digest, adapters: [WeightedAdapter], options: MergeOptions = MergeOptions()) {
         self.base = base

@@ -105,6 +105,9 @@ extension Store {
             skipped += layout.untargetedModules.map {
                 "\($0) (its factors are in the file but adapter_config.json does not target it; PEFT ignores them)"
             }
+            skipped += layout.ignoredMagnitudes.map {
+                "\($0) (a DoRA magnitude, but adapter_config.json has use_dora false; PEFT ignores it)"
+            }
             adapter = AdapterRecord(
                 config: config, layout: layout, dtype: factorTypes.first ?? weights.tensors.first?.dtype ?? .f32,
                 base: base.digest)

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+@testable import LoraStoreCore
+
+/// What PEFT 0.21 loads from an adapter whose config leaves something out or contradicts its file: a merge
+/// takes exactly those tensors, or refuses where PEFT would make values up.
+@Suite("PEFT's loading rules for incomplete configs")
+struct PeftLoadingRulesTests {
+    /// The config text with `change` applied to its JSON object.
+    private func edited(_ config: String, _ change: (inout [String: Any]) -> Void) -> String {
+        guard var object = (try? JSONSerialization.jsonObject(with: Data(config.utf8))) as? [String: Any] else { return config }
+        change(&object)
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private func push(_ folder: URL, as name: String, base: String = "micro/base:fp32", in test: TestStore) throws -> PushResult {
+        try test.store.push(folder, to: try Reference(parsing: name), options: PushOptions(base: try Reference(parsing: base)))
+    }
+
+    /// Without `target_modules`, PEFT targets its defaults for the base's model type (`q_proj` and `v_proj`
+    /// for llama) and never loads the file's other factors.
+    @Test func withoutTargetModulesOnlyPeftsDefaultsForTheModelTypeAreMerged() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let unsaid = directory.appending(path: "unsaid")
+            try AdapterFolder.copy("b_r16_all_rslora", to: unsaid, editConfig: { config in
+                edited(config) { $0.removeValue(forKey: "target_modules") }
+            })
+            let named = directory.appending(path: "named")
+            try AdapterFolder.copy("b_r16_all_rslora", to: named, editConfig: { config in
+                edited(config) { $0["target_modules"] = ["q_proj", "v_proj"] }
+            })
+            let result = try push(unsaid, as: "acme/unsaid", in: test)
+            _ = try push(named, as: "acme/named", in: test)
+            let merged = try test.merge(base: "micro/base:fp32", adapters: [("acme/unsaid", 1)], name: "unsaid-merged")
+            let expected = try test.merge(base: "micro/base:fp32", adapters: [("acme/named", 1)], name: "named-merged")
+            let base = try LoadedTensor.file(Fixtures.url("base_fp32/model.safetensors"))
+            // Compared into a Bool first: a failing `==` of the models would print every byte.
+            let sameAsNamed = merged == expected
+            #expect(sameAsNamed, "the merge differs from the same adapter targeting q_proj and v_proj")
+            let changed = Set(merged.keys.filter { merged[$0] != base[$0] })
+            #expect(!changed.isEmpty && changed.allSatisfy { $0.hasSuffix("q_proj.weight") || $0.hasSuffix("v_proj.weight") })
+            #expect(result.skippedFiles.contains { $0.contains("k_proj") && $0.contains("does not target") })
+        }
+    }
+
+    /// A model type PEFT has no defaults for makes PEFT refuse such an adapter; so does lorastore, naming
+    /// the field.
+    @Test func withoutTargetModulesAnUnknownModelTypeIsRefused() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory)
+            let baseFolder = directory.appending(path: "base")
+            try FileManager.default.copyItem(at: Fixtures.url("base_fp32"), to: baseFolder)
+            let configURL = baseFolder.appending(path: "config.json")
+            try edited(try String(contentsOf: configURL, encoding: .utf8)) { $0["model_type"] = "made_up_model" }
+                .write(to: configURL, atomically: true, encoding: .utf8)
+            try test.store.push(baseFolder, to: try Reference(parsing: "made/base"))
+            let adapter = directory.appending(path: "unsaid")
+            try AdapterFolder.copy("a_r8_qv", to: adapter, editConfig: { config in
+                edited(config) { $0.removeValue(forKey: "target_modules") }
+            })
+            let before = try test.snapshot()
+            #expect {
+                try push(adapter, as: "acme/unsaid", base: "made/base", in: test)
+            } throws: { error in
+                "\(error)".contains("no target_modules") && "\(error)".contains("made_up_model")
+            }
+            #expect(try test.snapshot() == before)
+        }
+    }
+
+    /// Magnitude vectors in the file of a config with `use_dora` false are not loaded by PEFT: the merge is
+    /// plain LoRA, as without them.
+    @Test func magnitudesWithoutUseDoraAreIgnored() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let withMagnitudes = directory.appending(path: "with")
+            try AdapterFolder.copy("f_dora_r8_qv", to: withMagnitudes, editConfig: { config in
+                edited(config) { $0["use_dora"] = false }
+            })
+            let without = directory.appending(path: "without")
+            try AdapterFolder.copy(
+                "f_dora_r8_qv", to: without, editTensors: { $0.removeAll { $0.name.contains("lora_magnitude_vector") } },
+                editConfig: { config in edited(config) { $0["use_dora"] = false } })
+            let result = try push(withMagnitudes, as: "acme/with", in: test)
+            _ = try push(without, as: "acme/without", in: test)
+            let merged = try test.merge(base: "micro/base:fp32", adapters: [("acme/with", 1)], name: "with-merged")
+            let plain = try test.merge(base: "micro/base:fp32", adapters: [("acme/without", 1)], name: "without-merged")
+            let sameAsPlain = merged == plain
+            #expect(sameAsPlain, "the merge differs from the same adapter without magnitudes")
+            #expect(result.skippedFiles.contains { $0.contains("lora_magnitude_vector") && $0.contains("use_dora false") })
+        }
+    }
+
+    /// A DoRA config whose file lacks a module's magnitude would have PEFT make one up as it loads; lorastore
+    /// refuses it, naming `use_dora`, and the store is left as it was.
+    @Test func useDoraWithoutMagnitudesIsRefused() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let adapter = directory.appending(path: "dora")
+            try AdapterFolder.copy(
+                "f_dora_r8_qv", to: adapter, editTensors: { $0.removeAll { $0.name.contains("lora_magnitude_vector") } })
+            let before = try test.snapshot()
+            #expect {
+                try push(adapter, as: "acme/dora", in: test)
+            } throws: { error in
+                "\(error)".contains("use_dora is true") && "\(error)".contains("lora_magnitude_vector")
+            }
+            #expect(try test.snapshot() == before)
+        }
+    }
+}

@@ -42,6 +42,33 @@ import Testing
         }
     }
 
+    /// An upload that arrives during a collection creates its spool file only once the collection is over:
+    /// a collection with no grace period sweeps every unindexed file in `tmp/`, and swept the spool file of
+    /// an upload that had created it before waiting (the upload then failed with 500).
+    @Test func anUploadWaitingForACollectionHasNoSpoolFileYet() async throws {
+        let configuration = RegistryConfiguration(workerThreads: 2)
+        try await RouterTest.with(configuration, maintenanceWait: .seconds(20)) { client, store, admin in
+            let bytes = Array("tensor bytes pushed while a collection sweeps tmp/".utf8)
+            let collection = try FileLock(path: store.root.appending(path: "locks/maintenance.lock").path)
+            try collection.lock(.exclusive)
+            let upload = Task {
+                try await client.execute(
+                    uri: "/api/v1/blobs/\(Digest(of: bytes).hex)?repository=acme/x", method: .put,
+                    headers: [.authorization: "Bearer \(admin)"], body: ByteBuffer(bytes: bytes)
+                ) { $0.status }
+            }
+            var spooled: [String] = []
+            for _ in 0..<30 where spooled.isEmpty {
+                try await Task.sleep(for: .milliseconds(10))
+                spooled = try FileManager.default.contentsOfDirectory(atPath: store.blobs.temporaryDirectory.path)
+            }
+            #expect(spooled.isEmpty, "the upload created \(spooled) while the collection ran")
+            collection.unlock()
+            #expect(try await upload.value == .created)
+            #expect(store.blobs.storedSize(of: Digest(of: bytes)) != nil)
+        }
+    }
+
     /// While another process holds the index's write lock for longer than a write waits, an upload is
     /// answered 503 BUSY with Retry-After (a passing state the CLI retries), not 500, after one busy
     /// timeout (its clean-up does not wait out a second one); once the lock is released, the same upload

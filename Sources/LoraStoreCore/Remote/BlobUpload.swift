@@ -31,7 +31,7 @@ public final class BlobUpload: @unchecked Sendable {
         into store: Store, digest: Digest, repository: String, expectedSize: Int?, limit: Int,
         encoding: BlobEncoding = .raw
     ) throws {
-        if let expectedSize, expectedSize > limit { throw ReceiveError.tooLarge(digest: digest, limit: limit) }
+        try Self.checkAnnouncedSize(expectedSize, limit: limit, digest: digest)
         self.store = store
         self.digest = digest
         self.expectedSize = expectedSize
@@ -45,6 +45,13 @@ public final class BlobUpload: @unchecked Sendable {
 
     deinit {
         cancel()
+    }
+
+    /// Refuses an upload whose announced size (`Content-Length`) is over `limit`, before anything is received
+    /// or waited for.
+    /// - Throws: ``ReceiveError/tooLarge(digest:limit:)``.
+    public static func checkAnnouncedSize(_ expectedSize: Int?, limit: Int, digest: Digest) throws {
+        if let expectedSize, expectedSize > limit { throw ReceiveError.tooLarge(digest: digest, limit: limit) }
     }
 
     /// Takes the next bytes of the body.

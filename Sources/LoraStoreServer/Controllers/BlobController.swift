@@ -44,22 +44,17 @@ struct BlobController {
         }
         let encoding = try Self.encoding(of: request)
         let expectedSize = request.headers[.contentLength].flatMap { Int($0) }
-        let store = registry.store
-        let upload = try BlobUpload(
-            into: store, digest: digest, repository: repository, expectedSize: expectedSize,
-            limit: registry.configuration.maxBlobSize, encoding: encoding)
-        // A collection running now would refuse the blob once every byte had arrived: wait for it, or answer
-        // busy, before reading the body; for at most half the idle timeout, which a connection whose body is
-        // not being read counts against. Held until the blob is stored, so that none starts meanwhile.
+        try BlobUpload.checkAnnouncedSize(expectedSize, limit: registry.configuration.maxBlobSize, digest: digest)
+        // A collection running now would sweep the upload's spool file, or refuse the blob once every byte
+        // had arrived: wait for it, or answer busy, before the spool file exists; for at most half the idle
+        // timeout, which a connection whose body is not being read counts against. Held until the blob is
+        // stored, so that none starts meanwhile.
         let idleTimeout = registry.configuration.idleTimeout
-        let hold: FileLock
-        do {
-            hold = try await registry.blocking { try $0.holdMaintenance(atMost: idleTimeout / 2) }
-        } catch {
-            upload.cancel()
-            throw error
-        }
+        let hold = try await registry.blocking { try $0.holdMaintenance(atMost: idleTimeout / 2) }
         defer { hold.unlock() }
+        let upload = try BlobUpload(
+            into: registry.store, digest: digest, repository: repository, expectedSize: expectedSize,
+            limit: registry.configuration.maxBlobSize, encoding: encoding)
         var body = request.body.makeAsyncIterator()
         while true {
             let buffer: ByteBuffer?

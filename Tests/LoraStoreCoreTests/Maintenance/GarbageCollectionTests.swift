@@ -211,16 +211,16 @@ struct GarbageCollectionTests {
     }
 
     /// A collection that starts while an upload is being received (the registry holds the maintenance lock
-    /// from its first byte) waits for the upload to be stored instead of sweeping its spool file; then it
-    /// runs.
+    /// from before it creates the spool file) waits for the upload to be stored instead of sweeping its
+    /// spool file; then it runs.
     @Test func aCollectionWaitsForAnUploadInTransfer() throws {
         try TemporaryDirectory.with { directory in
             let store = try TestStore(in: directory).store
             let bytes = (0..<65536).map { UInt8(truncatingIfNeeded: $0 &* 7) }
             let digest = Digest(of: bytes)
+            let hold = try store.holdMaintenance()
             let upload = try BlobUpload(
                 into: store, digest: digest, repository: "acme/upload", expectedSize: bytes.count, limit: bytes.count)
-            let hold = try store.holdMaintenance()
             try bytes.withUnsafeBytes { try upload.append(UnsafeRawBufferPointer(rebasing: $0[..<32768])) }
             let root = store.root
             let collected = Mutex<Result<GarbageCollectionReport, any Error>?>(nil)

@@ -117,6 +117,27 @@ import Testing
         }
     }
 
+    /// Credentials of another scheme (a proxy's `Basic` ones) make a request anonymous, as a bearer secret
+    /// that is not a lorastore one does: open routes answer, pushes still need a lorastore token.
+    @Test func otherCredentialsAreAnonymous() async throws {
+        try await RouterTest.with { client, _, _ in
+            let basic: HTTPFields = [.authorization: "Basic dXNlcjpwYXNz"]
+            try await client.execute(uri: "/health", method: .get, headers: basic) { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/api/v1/list", method: .get, headers: basic) { response in
+                #expect(response.status == .ok)
+            }
+            let bytes = Array("pushed with a proxy's credentials".utf8)
+            try await client.execute(
+                uri: "/api/v1/blobs/\(Digest(of: bytes).hex)?repository=acme/x", method: .put, headers: basic,
+                body: ByteBuffer(bytes: bytes)
+            ) { response in
+                #expect(response.status == .unauthorized)
+            }
+        }
+    }
+
     /// `/health` answers while the store is readable; `/metrics` exposes the registry's counters.
     @Test func healthAndMetricsAnswer() async throws {
         try await RouterTest.with { client, _, admin in

@@ -15,6 +15,13 @@ public struct VerifyReport: Sendable, Hashable, Codable {
             case strayTemporaryFile = "stray-temporary-file"
             /// A manifest that references a blob the index does not have.
             case danglingReference = "dangling-reference"
+
+            /// Whether the fault is only space to reclaim: a file nothing references (left by an interrupted
+            /// write, or by an eviction that left its files to garbage collection while the store was busy).
+            /// Every stored model is still whole; `gc` removes it after its grace period, `--repair` now.
+            public var isLeftover: Bool {
+                self == .orphanFile || self == .strayTemporaryFile
+            }
         }
 
         public var kind: Kind
@@ -33,6 +40,10 @@ public struct VerifyReport: Sendable, Hashable, Codable {
     public var deep: Bool
     public var faults: [Fault]
 
-    /// Faults repair could not fix: damaged base or adapter blobs (push them again).
-    public var unrepairable: [Fault] { faults.filter { !$0.repaired } }
+    /// Faults that leave a stored model damaged and that repair could not fix: damaged base or adapter blobs
+    /// (push them again). Leftovers are not among them.
+    public var unrepairable: [Fault] { faults.filter { !$0.repaired && !$0.kind.isLeftover } }
+
+    /// Leftover files still there (``Fault/Kind/isLeftover``).
+    public var leftovers: [Fault] { faults.filter { !$0.repaired && $0.kind.isLeftover } }
 }

@@ -3,7 +3,12 @@ import LoraStoreCore
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check every blob against the index (and with --deep, its digest); exit non-zero on any fault.")
+        abstract: "Check every blob against the index (and with --deep, its digest); exit non-zero on any fault.",
+        discussion: """
+            Leftover files (left by an interrupted write, or by an eviction while the store was busy) are \
+            listed but are not faults: every stored model is whole, and gc removes them after its grace \
+            period (--repair now).
+            """)
 
     @Flag(help: "Re-hash every blob.")
     var deep = false
@@ -22,10 +27,17 @@ struct Verify: ParsableCommand {
             try Output.json(report)
         } else {
             let depth = deep ? "re-hashed" : "checked"
-            print("\(depth) \(report.blobsChecked) blob(s): \(report.faults.isEmpty ? "no faults" : "\(report.faults.count) fault(s)")")
-            for fault in report.faults {
+            let faults = report.faults.filter { $0.repaired || !$0.kind.isLeftover }
+            print("\(depth) \(report.blobsChecked) blob(s): \(faults.isEmpty ? "no faults" : "\(faults.count) fault(s)")")
+            for fault in faults {
                 let status = fault.repaired ? " [repaired]" : (repair ? " [cannot repair: push the base or adapter again]" : "")
                 print("  \(fault.kind.rawValue): \(fault.path): \(fault.detail)\(status)")
+            }
+            if !report.leftovers.isEmpty {
+                print("\(report.leftovers.count) leftover file(s), not faults: gc removes them after its grace period, verify --repair now")
+                for leftover in report.leftovers {
+                    print("  \(leftover.kind.rawValue): \(leftover.path): \(leftover.detail)")
+                }
             }
         }
         if !report.unrepairable.isEmpty {

@@ -37,12 +37,19 @@ struct CommandLineTests {
         }
     }
 
-    /// `verify` exits 0 on a sound store and 1 on a fault, naming the blob; `--repair` fixes what it can.
+    /// `verify` exits 0 on a sound store and 1 on a fault, naming the blob; a leftover file is listed but is
+    /// no fault; `--repair` fixes what it can.
     @Test func verifyExitsNonZeroOnAFaultAndNamesIt() throws {
         try TemporaryDirectory.with { directory in
             let store = directory.appending(path: "store")
             #expect(try lorastore(["push", Fixtures.url("base_fp32").path, "micro/base:fp32"], store: store).status == 0)
             #expect(try lorastore(["verify"], store: store).status == 0)
+            let leftoverPath = store.appending(path: "tmp/left-behind-earlier")
+            try Data([1]).write(to: leftoverPath)
+            let leftover = try lorastore(["verify", "--deep"], store: store)
+            #expect(leftover.status == 0 && leftover.output.contains("no faults"), "\(leftover.output)")
+            #expect(leftover.output.contains("1 leftover file(s)") && leftover.output.contains("left-behind-earlier"), "\(leftover.output)")
+            try FileManager.default.removeItem(at: leftoverPath)
             let opened = try Store(root: store)
             let digest = try #require(try opened.resolve(try Reference(parsing: "micro/base:fp32")).manifest.tensors.first?.digest)
             let path = opened.blobs.path(of: digest)

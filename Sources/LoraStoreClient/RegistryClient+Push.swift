@@ -16,6 +16,7 @@ extension RegistryClient {
             throw StoreError.invalidInput(path: reference.description, reason: "push to a tag (NAME[:TAG]), not a digest")
         }
         let kind = try PushPackage.kind(of: path, requested: options.kind)
+        try options.checkBase(forPushOf: kind, at: path.path)
         var base: (digest: Digest, manifest: Manifest)?
         var baseModelType: String?
         if kind == .adapter {
@@ -96,7 +97,13 @@ extension RegistryClient {
     private func adapterBase(
         repository: String, explicit: Reference?, adapter: String
     ) async throws -> (digest: Digest, manifest: Manifest) {
-        if let explicit { return try await manifest(explicit) }
+        if let explicit {
+            let found = try await manifest(explicit)
+            guard found.manifest.kind == .base else {
+                throw StoreError.wrongKind(reference: explicit.description, expected: .base, found: found.manifest.kind)
+            }
+            return found
+        }
         do {
             let recorded = try await json(RegistryAPI.BaseResponse.self, path: "bases", query: ["repository": repository])
             return try await manifest(Reference(digest: recorded.digest))

@@ -158,6 +158,30 @@ import Testing
         }
     }
 
+    /// A remote push checks what it is given as a base as a local push does: an adapter named as the base is
+    /// refused by kind (not by its missing tensors), and a base given for a folder that reads as a base
+    /// model is refused before anything is sent.
+    @Test func aRemotePushChecksWhatItIsGivenAsABase() async throws {
+        try await TestRegistry.with { registry in
+            let client = registry.client()
+            try await client.push(Fixtures.url("base_fp32"), to: try Reference(parsing: "micro/base"))
+            try await client.push(
+                Fixtures.url("adapters/a_r8_qv"), to: try Reference(parsing: "acme/a"),
+                options: PushOptions(base: try Reference(parsing: "micro/base")))
+            await #expect {
+                try await client.push(
+                    Fixtures.url("adapters/b_r16_all_rslora"), to: try Reference(parsing: "acme/b"),
+                    options: PushOptions(base: try Reference(parsing: "acme/a")))
+            } throws: { "\($0)".contains("acme/a") && "\($0)".contains("adapter") && !"\($0)".contains("another base") }
+            await #expect {
+                try await client.push(
+                    Fixtures.url("base_fp32"), to: try Reference(parsing: "micro/again"),
+                    options: PushOptions(base: try Reference(parsing: "micro/base")))
+            } throws: { "\($0)".contains("adapter_config.json") }
+            #expect(try registry.store.list().map(\.repository).sorted() == ["acme/a", "micro/base"])
+        }
+    }
+
     /// PEFT lays GPT-2's Conv1D modules out as `[in, out]` whatever an adapter's `fan_in_fan_out` says. The
     /// client reads the base's `model_type` from the registry, so it accepts such an adapter saved with the
     /// flag cleared (its non-square `c_attn` was refused before), and records what a local push records.

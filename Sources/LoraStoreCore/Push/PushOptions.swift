@@ -11,6 +11,16 @@ public struct PushOptions: Sendable {
     /// instead of as pushed. Only the quantized weights are stored, not their float originals.
     public var quantize: QuantizationScheme?
 
+    /// Refuses ``base`` for a push whose files at `path` read as `kind` base model: given for what has no
+    /// `adapter_config.json`, it would be ignored, and hide that an adapter folder lacks its config.
+    /// - Throws: ``StoreError/invalidInput(path:reason:)``.
+    public func checkBase(forPushOf kind: ManifestKind, at path: String) throws {
+        guard kind == .base, let base else { return }
+        throw StoreError.invalidInput(
+            path: path,
+            reason: "has no \(PushSource.adapterConfigName), so it would be pushed as a base model, yet it was given a base to be checked against (\(base)); an adapter folder needs its \(PushSource.adapterConfigName), a base takes no base")
+    }
+
     public init(
         kind: ManifestKind? = nil, base: Reference? = nil, progress: ProgressHandler? = nil,
         quantize: QuantizationScheme? = nil

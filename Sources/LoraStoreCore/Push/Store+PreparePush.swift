@@ -7,6 +7,7 @@ extension Store {
     func prepare(
         _ source: PushSource, repository: String, options: PushOptions, staging: EarlyStaging? = nil
     ) throws -> PreparedPush {
+        try options.checkBase(forPushOf: source.kind, at: source.folder.path)
         let base = source.kind == .adapter
             ? try adapterBase(repository: repository, explicit: options.base, adapter: source.folder.path) : nil
         return try Self.prepare(

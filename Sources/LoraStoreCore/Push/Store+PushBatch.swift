@@ -42,6 +42,7 @@ extension Store {
             destinations.append((repository, tag))
         }
         let sources = try items.parallelMap { item in try PushSource.inspect(item.path, kind: options.kind) }
+        for source in sources { try options.checkBase(forPushOf: source.kind, at: source.folder.path) }
         let context = try index.database.read { db in
             try BatchContext(
                 store: self, repositories: destinations.map(\.repository), sources: sources, base: options.base, in: db)

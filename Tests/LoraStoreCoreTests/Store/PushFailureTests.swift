@@ -77,6 +77,29 @@ struct PushFailureTests {
         }
     }
 
+    /// A folder without `adapter_config.json` reads as a base model; given a base to be checked against, it
+    /// is refused rather than pushed as a base with the option ignored (an adapter folder missing its
+    /// config), alone or in a batch.
+    @Test func aBaseGivenForWhatReadsAsABase() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let folder = directory.appending(path: "no-config")
+            try AdapterFolder.copy("a_r8_qv", to: folder)
+            try FileManager.default.removeItem(at: folder.appending(path: "adapter_config.json"))
+            try expectRefused(test, folder, as: "acme/no-config", mentions: ["no-config", "adapter_config.json", "micro/base:fp32"])
+            let before = try test.snapshot()
+            #expect {
+                try test.store.push(
+                    [
+                        PushItem(path: folder, reference: try Reference(parsing: "acme/no-config")),
+                        PushItem(path: Fixtures.url("adapters/a_r8_qv"), reference: try Reference(parsing: "acme/a")),
+                    ],
+                    options: PushOptions(base: try Reference(parsing: "micro/base:fp32")))
+            } throws: { "\($0)".contains("adapter_config.json") }
+            #expect(try test.snapshot() == before)
+        }
+    }
+
     @Test func rankDisagreesWithConfig() throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory).withFP32Base()

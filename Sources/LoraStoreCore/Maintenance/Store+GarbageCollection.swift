@@ -82,7 +82,26 @@ extension Store {
                 continue
             }
             report.strayFiles.append(file.path)
-            report.strayBytes += file.size
+        }
+        report.strayBytes = Self.bytesFreed(removing: report.strayFiles, besides: removed.map(blobs.path(of:)))
+    }
+
+    /// The bytes removing the files at `paths` frees, when the files at `others` go too and are counted
+    /// apart. A blob linked into place by a write that was then interrupted is also still in `tmp/` under
+    /// its staged name: a file's bytes count once, and only when every name it has goes.
+    static func bytesFreed(removing paths: [String], besides others: [String]) -> Int {
+        var files: [[UInt64]: (links: Int, removed: Int, size: Int, countedApart: Bool)] = [:]
+        for (path, apart) in paths.map({ ($0, false) }) + others.map({ ($0, true) }) {
+            var status = stat()
+            guard lstat(path, &status) == 0 else { continue }
+            let key = [UInt64(truncatingIfNeeded: status.st_dev), UInt64(truncatingIfNeeded: status.st_ino)]
+            var file = files[key] ?? (Int(status.st_nlink), 0, Int(status.st_size), false)
+            file.removed += 1
+            file.countedApart = file.countedApart || apart
+            files[key] = file
+        }
+        return files.values.reduce(0) { total, file in
+            total + (file.removed >= file.links && !file.countedApart ? file.size : 0)
         }
     }
 

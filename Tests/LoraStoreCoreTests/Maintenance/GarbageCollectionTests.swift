@@ -78,6 +78,31 @@ struct GarbageCollectionTests {
         }
     }
 
+    /// An interrupted write can leave one file under two names (linked into `blobs/`, still in `tmp/`); the
+    /// bytes freed count it once, and a name of a blob that stays frees nothing.
+    @Test func bytesFreedCountEachFileOnce() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let bytes = [UInt8](repeating: 9, count: 5000)
+            let orphan = test.store.blobs.path(of: Digest(of: bytes))
+            try FileManager.default.createDirectory(
+                atPath: (orphan as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data(bytes).write(to: URL(fileURLWithPath: orphan))
+            let staged = test.store.blobs.temporaryDirectory.appending(path: "stage-orphan").path
+            try FileManager.default.linkItem(atPath: orphan, toPath: staged)
+            let kept = try #require(try test.store.resolve(try Reference(parsing: "micro/base:fp32")).manifest.tensors.first)
+            let keptName = test.store.blobs.temporaryDirectory.appending(path: "stage-kept").path
+            try FileManager.default.linkItem(atPath: test.store.blobs.path(of: kept.digest), toPath: keptName)
+            for path in [orphan, staged, keptName] { try age(path, by: 7200) }
+
+            let report = try test.store.collectGarbage(grace: 3600)
+            #expect(Set(report.strayFiles) == [orphan, staged, keptName])
+            #expect(report.strayBytes == bytes.count)
+            #expect(test.store.blobs.storedSize(of: kept.digest) == kept.size)
+            #expect(try test.store.verify(deep: true).faults.isEmpty)
+        }
+    }
+
     @Test func aFileThatCannotBeDeletedLeavesNoRowWithoutItsFile() throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory).withFP32Base()

@@ -13,20 +13,33 @@ public struct AdHocRecipe: Sendable {
         guard let first = parts.first, parts.count >= 2, parts.allSatisfy({ !$0.isEmpty }) else {
             throw ReferenceError(text, "an ad-hoc recipe is BASE+ADAPTER[@WEIGHT]+... with no empty parts")
         }
+        if Self.weightStart(in: first) != nil {
+            throw ReferenceError(first, "the base takes no weight; weights follow adapters (BASE+ADAPTER@0.5)")
+        }
         base = try Reference(parsing: first)
         adapters = try parts.dropFirst().map { try Self.weighted($0) }
     }
 
-    /// Splits `REF[@WEIGHT]`. Text after the last `@` is a weight unless it is a digest (`sha256:...`).
+    /// Splits `REF[@WEIGHT]`. Text after the last `@` is a weight unless it is a digest (`sha256:...`); a
+    /// weight is a decimal number (`0.5`, `-1`, `2e-1`).
     public static func weighted(_ text: String) throws -> (reference: Reference, weight: Double) {
-        guard let at = text.lastIndex(of: "@"), !text[text.index(after: at)...].hasPrefix("sha256:") else {
-            return (try Reference(parsing: text), 1)
-        }
+        guard let at = weightStart(in: text) else { return (try Reference(parsing: text), 1) }
         let weightText = text[text.index(after: at)...]
-        guard let weight = Double(weightText) else {
-            throw ReferenceError(text, "the weight \"\(weightText)\" after @ is not a number (write REF@0.5)")
+        let decimal = weightText.unicodeScalars.allSatisfy { "0123456789.+-eE".unicodeScalars.contains($0) }
+        guard decimal, let weight = Double(weightText) else {
+            throw ReferenceError(text, "the weight \"\(weightText)\" after @ is not a decimal number (write REF@0.5)")
         }
         guard weight.isFinite else { throw ReferenceError(text, "the weight must be a finite number") }
-        return (try Reference(parsing: String(text[..<at])), weight)
+        let reference = String(text[..<at])
+        if weightStart(in: reference) != nil {
+            throw ReferenceError(text, "an adapter takes one weight (write REF@0.5)")
+        }
+        return (try Reference(parsing: reference), weight)
+    }
+
+    /// Where the weight of `text` starts: its last `@`, unless a digest (`sha256:...`) follows it.
+    private static func weightStart(in text: String) -> String.Index? {
+        guard let at = text.lastIndex(of: "@"), !text[text.index(after: at)...].hasPrefix("sha256:") else { return nil }
+        return at
     }
 }

@@ -49,12 +49,14 @@ extension Store {
                 throw error
             }
         } else {
-            guard options == MergeOptions() else {
-                throw StoreError.invalidInput(
-                    path: text,
-                    reason: "merge options apply to ad-hoc recipes (BASE+ADAPTER[@WEIGHT]...); a stored build is pulled with the options recorded when it was created (lorastore build create)")
-            }
             let stored = try resolve(try Reference(parsing: text))
+            guard options == MergeOptions() else {
+                let pulled = stored.kind == .build
+                    ? "a stored build is pulled with the options recorded when it was created (lorastore build create)"
+                    : "\(text) is \(stored.kind == .base ? "a base" : "an adapter"), pulled as it was pushed"
+                throw StoreError.invalidInput(
+                    path: text, reason: "merge options apply to ad-hoc recipes (BASE+ADAPTER[@WEIGHT]...); \(pulled)")
+            }
             if let dequantize {
                 return try pullDequantized(stored, as: dequantize, to: destination, progress: progress)
             }

@@ -325,8 +325,13 @@ struct BuildTests {
             #expect(try create(test, "acme/minus-zero", [("acme/a", -0.0)]) == create(test, "acme/zero", [("acme/a", 0)]))
             #expect(try AdHocRecipe.weighted("acme/a@sha256:\(String(repeating: "ab", count: 32))").weight == 1)
             #expect(try AdHocRecipe.weighted("acme/a:v1@-0.25").weight == -0.25)
-            #expect { try AdHocRecipe.weighted("acme/a:v1@abc") } throws: { "\($0)".contains("the weight \"abc\" after @ is not a number") }
-            #expect { try AdHocRecipe.weighted("acme/a:v1@") } throws: { "\($0)".contains("is not a number") }
+            #expect(try AdHocRecipe.weighted("acme/a:v1@2e-1").weight == 0.2)
+            #expect { try AdHocRecipe.weighted("acme/a:v1@abc") } throws: { "\($0)".contains("the weight \"abc\" after @ is not a decimal number") }
+            #expect { try AdHocRecipe.weighted("acme/a:v1@") } throws: { "\($0)".contains("is not a decimal number") }
+            #expect { try AdHocRecipe.weighted("acme/a:v1@0x10") } throws: { "\($0)".contains("is not a decimal number") }
+            #expect { try AdHocRecipe.weighted("acme/a:v1@0.5@0.5") } throws: { "\($0)".contains("one weight") }
+            // A weight in the wrong place is named as such, not as a bad name.
+            #expect { try AdHocRecipe(parsing: "micro/base:fp32@0.5+acme/a") } throws: { "\($0)".contains("the base takes no weight") }
         }
     }
 
@@ -337,9 +342,12 @@ struct BuildTests {
             var options = MergeOptions()
             options.outputType = .f16
             #expect { try test.store.pull("acme/plain", to: directory.appending(path: "f16"), options: options) } throws: {
-                "\($0)".contains("merge options apply to ad-hoc recipes")
+                "\($0)".contains("merge options apply to ad-hoc recipes") && "\($0)".contains("a stored build")
             }
             #expect(!FileManager.default.fileExists(atPath: directory.appending(path: "f16").path))
+            #expect { try test.store.pull("micro/base:fp32", to: directory.appending(path: "f16"), options: options) } throws: {
+                "\($0)".contains("micro/base:fp32 is a base") && !"\($0)".contains("stored build")
+            }
             let adHoc = try test.store.pull("micro/base:fp32+acme/a", to: directory.appending(path: "adhoc"), options: options)
             #expect(try LoadedTensor.all(in: URL(fileURLWithPath: adHoc.destination)).values.contains { $0.dtype == .f16 })
         }

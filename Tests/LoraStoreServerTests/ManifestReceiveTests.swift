@@ -35,6 +35,8 @@ import Testing
             for index in tensorFileNamedLikeAFile.tensors.indices { tensorFileNamedLikeAFile.tensors[index].file = adapter.files[0].path }
             var splitTensorFile = adapter
             splitTensorFile.tensors[1].file = "elsewhere.safetensors"
+            var wrongFileSize = adapter
+            wrongFileSize.files[0].size += 1
             var overflowingShape = adapter
             overflowingShape.tensors[0].shape = [Int.max / 2, 4]
             overflowingShape.tensors[0].size = 0
@@ -51,6 +53,7 @@ import Testing
                 ("a tensor file named like a small file", try tensorFileNamedLikeAFile.canonicalJSON()),
                 ("a tensor file split in two runs", try splitTensorFile.canonicalJSON()),
                 ("a shape whose size overflows", try overflowingShape.canonicalJSON()),
+                ("a file size its stored blob does not have", try wrongFileSize.canonicalJSON()),
                 ("not JSON", Data("{".utf8)),
             ]
             let before = try store.list()

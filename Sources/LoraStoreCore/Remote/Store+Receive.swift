@@ -158,15 +158,25 @@ extension Store {
         let digest = Digest(of: json)
         let adapter = try manifest.kind == .adapter ? receivedAdapterRecord(manifest, visibleTo: visibility) : nil
         return try withMaintenanceLock(.shared) {
-            let sizes = manifest.tensors.map { ($0.digest, $0.size) } + manifest.files.map { ($0.digest, $0.size) }
+            let entries = manifest.tensors.map { ("tensor \"\($0.name)\"", $0.digest, $0.size) }
+                + manifest.files.map { ("file \"\($0.path)\"", $0.digest, $0.size) }
             // Checked in the transaction that records the manifest: a cache eviction (which removes rows in a
             // write transaction) cannot take a blob between the check and the rows that reference it.
             let previous = try index.database.write { db in
-                let missing = try sizes.filter { digest, size in
-                    try Int.fetchOne(db, sql: "SELECT logical_size FROM blob WHERE digest = ?", arguments: [digest]) != size
-                        || !isAvailable(digest, to: repository, visibleTo: visibility, in: db)
-                }.map(\.0)
-                guard missing.isEmpty else { throw ReceiveError.missingBlobs(Set(missing).sorted()) }
+                var missing: Set<Digest> = []
+                for (name, digest, size) in entries {
+                    // A blob the pusher may not name is missing, whatever its size, so sizes cannot be probed.
+                    guard let stored = try Int.fetchOne(db, sql: "SELECT logical_size FROM blob WHERE digest = ?", arguments: [digest]),
+                          try isAvailable(digest, to: repository, visibleTo: visibility, in: db)
+                    else {
+                        missing.insert(digest)
+                        continue
+                    }
+                    guard stored == size else {
+                        throw ReceiveError.invalidManifest("\(name) is \(size) bytes, but its blob \(digest) holds \(stored)")
+                    }
+                }
+                guard missing.isEmpty else { throw ReceiveError.missingBlobs(missing.sorted()) }
                 return try record(
                     PreparedPush(manifest: manifest, blobs: [:], adapter: adapter), digest: digest, json: json,
                     repository: repository, tag: tag, in: db)

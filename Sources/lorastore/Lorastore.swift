@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import LoraStoreCore
 
 /// The `lorastore` command: push adapters, pull merged builds, query storage savings.
@@ -18,4 +19,48 @@ struct Lorastore: AsyncParsableCommand {
             Cache.self, Stats.self, GarbageCollect.self, Verify.self, Merge.self, Quantize.self, Serve.self, Token.self,
         ]
     )
+
+    /// Runs the command. With `--json`, an error is also written for scripts: one JSON object
+    /// (`{"error": {"message": ..., "exitCode": ...}}`) on standard error instead of `Error: ...`, with the
+    /// same exit status.
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        do {
+            var command = try parseAsRoot(arguments)
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            let message = self.message(for: error)
+            let scripted = arguments.prefix { $0 != "--" }.contains("--json")
+            guard scripted, code != .success, !message.isEmpty, let json = JSONError(message: message, exitCode: code).text
+            else { exit(withError: error) }
+            FileHandle.standardError.write(Data((json + "\n").utf8))
+            exit(withError: ExitCode(code.rawValue))
+        }
+    }
+
+    /// The error object `--json` writes.
+    private struct JSONError: Encodable {
+        struct Body: Encodable {
+            let message: String
+            let exitCode: Int32
+        }
+
+        let error: Body
+
+        init(message: String, exitCode: ExitCode) {
+            error = Body(message: message, exitCode: exitCode.rawValue)
+        }
+
+        /// The object as one line of JSON.
+        var text: String? {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) }
+        }
+    }
 }

@@ -79,6 +79,13 @@ struct ProcessConcurrencyTests {
             for result in [notFound, size] {
                 #expect(!result.output.contains("Usage:"), "a failure while running shows no usage: \(result.output)")
             }
+            // With --json, scripts get the error as one JSON object, with the same status.
+            let scripted = try CommandLineTool.run(["show", "acme/nothing", "--json", "--store", store])
+            #expect(scripted.status == 1)
+            let object = try JSONSerialization.jsonObject(with: Data(scripted.output.utf8)) as? [String: Any]
+            let error = object?["error"] as? [String: Any]
+            #expect((error?["message"] as? String)?.contains("acme/nothing:latest: not found") == true, "\(scripted.output)")
+            #expect(error?["exitCode"] as? Int == 1)
         }
     }
 }

@@ -13,13 +13,8 @@ extension RegistryClient {
     /// hash to the digest the server lists; then the folder is moved into place.
     @discardableResult
     public func pull(_ text: String, to destination: URL, progress: ProgressHandler? = nil) async throws -> PullResult {
+        try ModelFolderWriter.checkDestination(destination)
         let manager = FileManager.default
-        if manager.fileExists(atPath: destination.path) {
-            let contents = (try? manager.contentsOfDirectory(atPath: destination.path)) ?? ["?"]
-            guard contents.isEmpty else {
-                throw StoreError.invalidInput(path: destination.path, reason: "exists and is not an empty folder")
-            }
-        }
         let list = try await files(of: text)
         for file in list.files where !ReceiveError.isSafeRelativePath(file.name) {
             throw RegistryClientError.invalidResponse("the server listed an unsafe file name \"\(file.name)\"")

@@ -115,7 +115,9 @@ import Testing
             try await client.execute(uri: "/api/v1/list", method: .get, headers: auth) { response in
                 #expect(response.status == .unauthorized)
             }
-            #expect(throws: StoreError.notFound("token \(reader.token.id)")) { try store.revokeToken(id: reader.token.id) }
+            #expect(throws: StoreError.invalidInput(path: "token \(reader.token.id)", reason: "is already revoked")) {
+                try store.revokeToken(id: reader.token.id)
+            }
             #expect(throws: StoreError.notFound("token nope")) { try store.revokeToken(id: "nope") }
         }
     }

@@ -16,17 +16,27 @@ public final class ModelFolderWriter {
     /// SHA-256 of each safetensors file written, by name, when asked for.
     public private(set) var fileDigests: [String: Digest] = [:]
 
+    /// Refuses a destination that exists and is not an empty folder: a model folder is written whole, in
+    /// place of nothing.
+    /// - Throws: ``StoreError/invalidInput(path:reason:)`` naming the destination.
+    public static func checkDestination(_ destination: URL) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: destination.path, isDirectory: &isDirectory) else { return }
+        guard isDirectory.boolValue else {
+            throw StoreError.invalidInput(path: destination.path, reason: "is a file; a model is written into a new or empty folder")
+        }
+        let contents = (try? FileManager.default.contentsOfDirectory(atPath: destination.path)) ?? ["?"]
+        guard contents.isEmpty else {
+            throw StoreError.invalidInput(path: destination.path, reason: "exists and is not an empty folder")
+        }
+    }
+
     /// Prepares to write `layout` into `destination`, which must not exist or be an empty folder.
     /// With `computeDigests`, each safetensors file is hashed as it is written (``fileDigests``).
     public init(destination: URL, layout: ModelLayout, computeDigests: Bool = false) throws {
         self.computeDigests = computeDigests
+        try Self.checkDestination(destination)
         let manager = FileManager.default
-        if manager.fileExists(atPath: destination.path) {
-            let contents = (try? manager.contentsOfDirectory(atPath: destination.path)) ?? ["?"]
-            guard contents.isEmpty else {
-                throw StoreError.invalidInput(path: destination.path, reason: "exists and is not an empty folder")
-            }
-        }
         self.destination = destination
         self.layout = layout
         let parent = destination.deletingLastPathComponent()

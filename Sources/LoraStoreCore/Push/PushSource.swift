@@ -31,6 +31,10 @@ struct PushSource {
                 throw StoreError.invalidInput(
                     path: path.path, reason: "not a .safetensors file or a model or adapter folder")
             }
+            // A pipe or device would be read forever, or would not map.
+            guard (try? path.resolvingSymlinksInPath().resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true else {
+                throw StoreError.invalidInput(path: path.path, reason: "not a regular file")
+            }
             if requested == .adapter {
                 throw StoreError.invalidInput(
                     path: path.path, reason: "an adapter is pushed as a folder with \(adapterConfigName)")

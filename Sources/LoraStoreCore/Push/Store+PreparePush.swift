@@ -67,6 +67,21 @@ extension Store {
                 located.append((file, info))
             }
         }
+        guard !located.isEmpty else {
+            throw StoreError.invalidInput(path: tensorFiles.first?.path ?? source.folder.path, reason: "holds no tensors")
+        }
+        if source.kind == .base, let config = source.smallFiles.first(where: { $0.lastPathComponent == Self.modelConfigPath }) {
+            // Hugging Face loads a model by its configuration: a base whose config.json does not parse cannot
+            // be loaded, nor its model type read.
+            let bytes = try Data(contentsOf: config)
+            do {
+                guard case .object = try bytes.withUnsafeBytes({ try OrderedJSON.parse($0) }) else {
+                    throw StoreError.invalidInput(path: config.path, reason: "is not a JSON object, as a model's configuration is")
+                }
+            } catch let error as OrderedJSON.SyntaxError {
+                throw StoreError.invalidInput(path: config.path, reason: "is not valid JSON: \(error)")
+            }
+        }
         if let shardIndex {
             for (tensor, file) in shardIndex.weightMap where seen[tensor] != file {
                 throw StoreError.invalidInput(

@@ -56,7 +56,7 @@ public final class BlobUpload: @unchecked Sendable {
 
     /// Takes the next bytes of the body.
     public func append(_ bytes: UnsafeRawBufferPointer) throws {
-        guard let file else { throw ReceiveError.truncated(digest: digest, expected: expectedSize ?? 0, received: received) }
+        guard let file else { throw ReceiveError.truncated(digest: digest, expected: expectedSize, received: received) }
         guard received + bytes.count <= limit else {
             cancel()
             throw ReceiveError.tooLarge(digest: digest, limit: limit)
@@ -70,7 +70,7 @@ public final class BlobUpload: @unchecked Sendable {
     /// nothing yet.
     public func finish() throws -> StoredBlob {
         defer { cancel() }
-        guard let file else { throw ReceiveError.truncated(digest: digest, expected: expectedSize ?? 0, received: received) }
+        guard let file else { throw ReceiveError.truncated(digest: digest, expected: expectedSize, received: received) }
         if let expectedSize, received != expectedSize {
             throw ReceiveError.truncated(digest: digest, expected: expectedSize, received: received)
         }

@@ -2,8 +2,8 @@
 public enum ReceiveError: Error, Sendable, Equatable, CustomStringConvertible {
     /// An uploaded blob's bytes hash to another digest than the one it was sent as.
     case digestMismatch(expected: Digest, actual: Digest)
-    /// An upload ended before the size it announced.
-    case truncated(digest: Digest, expected: Int, received: Int)
+    /// An upload ended before the size it announced (`expected`), or before its chunked body's end (nil).
+    case truncated(digest: Digest, expected: Int?, received: Int)
     /// An upload is larger than it announced, or than the server accepts.
     case tooLarge(digest: Digest, limit: Int)
     /// A manifest is not one this server records, with the reason.
@@ -17,8 +17,10 @@ public enum ReceiveError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .digestMismatch(let expected, let actual):
             "the uploaded bytes hash to \(actual), not \(expected); nothing was stored"
-        case .truncated(let digest, let expected, let received):
+        case .truncated(let digest, let expected?, let received):
             "the upload of \(digest) ended after \(received) of \(expected) bytes; nothing was stored"
+        case .truncated(let digest, nil, let received):
+            "the upload of \(digest) ended after \(received) bytes, before its body was complete; nothing was stored"
         case .tooLarge(let digest, let limit):
             "the upload of \(digest) is larger than \(limit) bytes; nothing was stored"
         case .invalidManifest(let reason):

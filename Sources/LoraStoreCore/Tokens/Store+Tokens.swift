@@ -32,7 +32,12 @@ extension Store {
             try db.execute(
                 sql: "UPDATE token SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                 arguments: [Date().timeIntervalSince1970, id])
-            guard db.changesCount > 0 else { throw StoreError.notFound("token \(id)") }
+            guard db.changesCount > 0 else {
+                let known = try Bool.fetchOne(db, sql: "SELECT 1 FROM token WHERE id = ?", arguments: [id]) ?? false
+                throw known
+                    ? StoreError.invalidInput(path: "token \(id)", reason: "is already revoked")
+                    : StoreError.notFound("token \(id)")
+            }
         }
     }
 

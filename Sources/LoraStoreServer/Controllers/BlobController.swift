@@ -63,7 +63,7 @@ struct BlobController {
             } catch {
                 // The body stream fails when the client hangs up or stalls past the idle timeout.
                 upload.cancel()
-                throw ReceiveError.truncated(digest: digest, expected: expectedSize ?? upload.received, received: upload.received)
+                throw ReceiveError.truncated(digest: digest, expected: expectedSize, received: upload.received)
             }
             guard let buffer else { break }
             do {

@@ -20,6 +20,13 @@ struct Demo: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    func validate() throws {
+        guard size.bytes >= DemoScenario.minimumBaseBytes else {
+            throw ValidationError(
+                "--size: \(size.bytes) bytes is too small for the demo's base; give at least \(DemoScenario.minimumBaseBytes)")
+        }
+    }
+
     func run() throws {
         let store = try global.openStore(creating: true)
         let destination = output.map { URL(fileURLWithPath: $0) }

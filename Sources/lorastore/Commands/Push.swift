@@ -38,6 +38,9 @@ struct Push: AsyncParsableCommand {
         guard !pairs.isEmpty, pairs.count.isMultiple(of: 2) else {
             throw ValidationError("give a PATH and a REFERENCE for each push (got \(pairs.count) arguments)")
         }
+        if let empty = stride(from: 0, to: pairs.count, by: 2).first(where: { pairs[$0].isEmpty }) {
+            throw ValidationError("argument \(empty + 1) is an empty path; name the folder or file to push (. for this folder)")
+        }
         if pairs.count > 2, quantize != nil {
             throw ValidationError("--quantize applies to one base at a time")
         }

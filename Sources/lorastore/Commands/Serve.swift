@@ -30,6 +30,9 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port \(port): a port is a number from 0 to 65535") }
+        if let maxBlobSize, maxBlobSize.bytes == 0 {
+            throw ValidationError("--max-blob-size 0 would refuse every upload; give the largest blob to accept, e.g. 20GB")
+        }
     }
 
     func run() async throws {

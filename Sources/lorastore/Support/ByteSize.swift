@@ -20,7 +20,8 @@ struct ByteSize: ExpressibleByArgument, Sendable {
         let number = unit.map { String(text.dropLast($0.0.count)) } ?? text
         guard let value = Double(number.trimmingCharacters(in: .whitespaces)), value >= 0, value.isFinite else { return nil }
         let bytes = value * (unit?.1 ?? 1)
-        guard bytes < Double(Int.max) else { return nil }
+        // A fraction of a byte (`0.5B`, `1.0001KB`) is a typo, not a size to round away.
+        guard bytes < Double(Int.max), bytes == bytes.rounded(.down) else { return nil }
         self.bytes = Int(bytes)
     }
 

@@ -73,6 +73,11 @@ struct BuildRefusalTests {
                     base: try Reference(parsing: "micro/base:fp32"), adapters: [(try Reference(parsing: "acme/a"), 1)], to: folder)
             }
             #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["notes.txt"])
+            let file = folder.appending(path: "notes.txt")
+            #expect(throws: StoreError.invalidInput(path: file.path, reason: "is a file; a model is written into a new or empty folder")) {
+                try test.store.pull("acme/merged", to: file)
+            }
+            #expect(try String(contentsOf: file, encoding: .utf8) == "mine")
             #expect(try test.store.materializedOutput(of: build) == nil)
         }
     }

@@ -76,6 +76,8 @@ struct ProcessConcurrencyTests {
             let size = try CommandLineTool.run(["cache", "budget", "5XB", "--store", store])
             #expect(size.status == 1)
             #expect(size.output.contains("5XB is not a size"))
+            let fraction = try CommandLineTool.run(["cache", "budget", "0.5B", "--store", store])
+            #expect(fraction.status != 0 && fraction.output.contains("0.5B is not a size"), "a fraction of a byte is no budget of 0")
             for result in [notFound, size] {
                 #expect(!result.output.contains("Usage:"), "a failure while running shows no usage: \(result.output)")
             }

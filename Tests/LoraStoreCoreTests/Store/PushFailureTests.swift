@@ -156,6 +156,35 @@ struct PushFailureTests {
         }
     }
 
+    /// Models with nothing in them, a configuration nothing can load, and a file that is not a regular
+    /// one (a pipe would be read forever) are refused, naming the file.
+    @Test func emptyModelsUnreadableConfigsAndPipes() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            var header = Data()
+            withUnsafeBytes(of: UInt64(2).littleEndian) { header.append(contentsOf: $0) }
+            header.append(contentsOf: Array("{}".utf8))
+            let empty = directory.appending(path: "empty.safetensors")
+            try header.write(to: empty)
+            try expectRefused(test, empty, as: "micro/empty", base: nil, mentions: ["empty.safetensors", "holds no tensors"])
+            let emptyAdapter = directory.appending(path: "empty-adapter")
+            try AdapterFolder.copy("a_r8_qv", to: emptyAdapter)
+            try header.write(to: emptyAdapter.appending(path: "adapter_model.safetensors"))
+            try expectRefused(test, emptyAdapter, as: "acme/empty", mentions: ["adapter_model.safetensors", "holds no tensors"])
+            let weightless = directory.appending(path: "weightless")
+            try FileManager.default.createDirectory(at: weightless, withIntermediateDirectories: true)
+            try Data("{}".utf8).write(to: weightless.appending(path: "config.json"))
+            try expectRefused(test, weightless, as: "micro/weightless", base: nil, mentions: ["weightless", "no .safetensors files"])
+            let badConfig = directory.appending(path: "bad-config")
+            try FileManager.default.copyItem(at: Fixtures.url("base_fp32"), to: badConfig)
+            try Data("{\"model_type\": ".utf8).write(to: badConfig.appending(path: "config.json"))
+            try expectRefused(test, badConfig, as: "micro/bad", base: nil, mentions: ["bad-config/config.json", "not valid JSON"])
+            let pipe = directory.appending(path: "pipe.safetensors")
+            #expect(mkfifo(pipe.path, 0o600) == 0)
+            try expectRefused(test, pipe, as: "micro/pipe", base: nil, mentions: ["pipe.safetensors", "not a regular file"])
+        }
+    }
+
     @Test func adaptersPEFTDoesNotMergeIntoTheOriginalBase() throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory).withFP32Base()

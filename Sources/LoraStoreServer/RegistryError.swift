@@ -29,7 +29,9 @@ public struct RegistryError: HTTPResponseError, Sendable {
             headers[.xErrorCode] = hubCode
             headers[.xErrorMessage] = message
         }
-        let json = try JSONEncoder().encode(ErrorBody(error: .init(code: code, message: message)))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let json = try encoder.encode(ErrorBody(error: .init(code: code, message: message)))
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: json)))
     }
 

@@ -122,6 +122,8 @@ import Testing
             try await client.execute(uri: "/api/v1/show/acme/nothing:latest", method: .get) { response in
                 #expect(response.status == .notFound)
                 #expect(RouterTest.code(of: response) == "NOT_FOUND")
+                // Slashes stay as they are, for people reading the answer raw (curl).
+                #expect(String(buffer: response.body).contains("acme/nothing:latest"))
             }
             try await client.execute(uri: "/api/v1/files/acme/a:v9", method: .get) { response in
                 #expect(response.status == .notFound)

@@ -43,7 +43,9 @@ struct Build: AsyncParsableCommand {
                 try Output.json(["reference": tag.description, "digest": digest.description])
             } else {
                 print("created build \(tag) \(digest)")
-                print("  nothing merged yet: `lorastore pull \(tag) -o DIR` materializes it")
+                // A registry named by --remote is named again; one from LORASTORE_REMOTE is still set.
+                let pulledFrom = remote.remote.map { " --remote \($0)" } ?? ""
+                print("  nothing merged yet: `lorastore pull \(tag) -o DIR\(pulledFrom)` materializes it")
             }
         }
     }

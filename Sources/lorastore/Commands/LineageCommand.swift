@@ -28,7 +28,9 @@ struct LineageCommand: AsyncParsableCommand {
         func name(_ node: Lineage.Node) -> String {
             (node.tags.first ?? node.digest.short) + (node.tags.isEmpty ? "" : " (\(node.digest.short))")
         }
-        print("\(lineage.subject.kind.rawValue) \(name(lineage.subject))")
+        // The subject under the tag it was asked by, when it was asked by one of its tags.
+        let asked = parsed.tag.map { _ in parsed.description }.flatMap { lineage.subject.tags.contains($0) ? $0 : nil }
+        print("\(lineage.subject.kind.rawValue) \(asked.map { "\($0) (\(lineage.subject.digest.short))" } ?? name(lineage.subject))")
         if let base = lineage.base { print("  base     \(name(base))") }
         for adapter in lineage.adapters {
             print("  adapter  \(name(adapter)) weight \(adapter.weight.map { String($0) } ?? "1")")

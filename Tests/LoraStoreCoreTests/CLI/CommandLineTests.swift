@@ -89,6 +89,9 @@ struct CommandLineTests {
             let lineage = try #require(try json(run(["lineage", "acme/a:stable", "--json"]).output) as? [String: Any])
             let derived = try #require(lineage["derivedBuilds"] as? [[String: Any]])
             #expect(derived.map { $0["tags"] as? [String] } == [["acme/m:latest"]])
+            // For people, the subject is headed by the tag it was asked by, not its first tag.
+            let heading = try run(["lineage", "acme/a:stable"]).output.split(separator: "\n").first
+            #expect(heading?.hasPrefix("adapter acme/a:stable (") == true, "\(heading ?? "")")
 
             let stats = try #require(try json(run(["stats", "--json"]).output) as? [String: Any])
             #expect((stats["entries"] as? [Any])?.count == 3)

@@ -36,6 +36,19 @@ import Testing
                 return try JSONDecoder().decode(Info.self, from: Data(buffer: response.body))
             }
             #expect(info.id == "acme/merged" && info.sha == commit)
+            // Without a revision (huggingface_hub's model_info and repo_exists), `main`: the tag main, else
+            // latest, which this build lacks; an unknown repository is RepoNotFound, which repo_exists reads.
+            try await client.execute(uri: "/api/models/acme/a", method: .get) { response in
+                #expect(response.status == .ok)
+                let adapter = try JSONDecoder().decode(Info.self, from: Data(buffer: response.body))
+                #expect(adapter.id == "acme/a" && adapter.siblings.contains { $0.rfilename == "adapter_model.safetensors" })
+            }
+            try await client.execute(uri: "/api/models/acme/merged", method: .get) { response in
+                #expect(response.status == .notFound && response.headers[.xErrorCode] == "RevisionNotFound")
+            }
+            try await client.execute(uri: "/api/models/acme/nothing", method: .get) { response in
+                #expect(response.status == .notFound && response.headers[.xErrorCode] == "RepoNotFound")
+            }
             #expect(Set(info.siblings.map(\.rfilename)) == ["config.json", "generation_config.json", "model.safetensors"])
 
             let tree = try await client.execute(uri: "/api/models/acme/merged/tree/\(commit)", method: .get) { response in

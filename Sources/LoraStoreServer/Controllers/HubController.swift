@@ -14,6 +14,8 @@ struct HubController {
 
     func addRoutes(to router: Router<RegistryRequestContext>) {
         for prefix in ["api/models/:first", "api/models/:first/:second"] {
+            // Without a revision (`model_info`, `repo_exists`), the revision is `main`.
+            router.get(RouterPath(prefix), use: revision)
             router.get("\(prefix)/revision/:revision", use: revision)
             router.get("\(prefix)/tree/:revision", use: tree)
             router.get("\(prefix)/tree/:revision/**", use: tree)
@@ -23,7 +25,8 @@ struct HubController {
         }
     }
 
-    /// `GET /api/models/{repo}/revision/{rev}`: the repo's files at a revision, and its commit id.
+    /// `GET /api/models/{repo}/revision/{rev}` (and `/api/models/{repo}`, at `main`): the repo's files at a
+    /// revision, and its commit id.
     @Sendable func revision(_ request: Request, context: RegistryRequestContext) async throws -> Response {
         let (repository, stored) = try await resolveRevision(context)
         let (model, _) = try await registry.models.model(stored)
@@ -106,7 +109,7 @@ struct HubController {
     private func resolveRevision(_ context: RegistryRequestContext) async throws -> (String, StoredManifest) {
         let first = try context.parameters.require("first")
         let repository = context.parameters.get("second").map { "\(first)/\($0)" } ?? first
-        let revision = try context.parameters.require("revision")
+        let revision = context.parameters.get("revision") ?? "main"
         do {
             try Reference.validate(name: repository, in: repository)
         } catch {

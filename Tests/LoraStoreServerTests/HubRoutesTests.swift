@@ -37,14 +37,16 @@ import Testing
             }
             #expect(info.id == "acme/merged" && info.sha == commit)
             // Without a revision (huggingface_hub's model_info and repo_exists), `main`: the tag main, else
-            // latest, which this build lacks; an unknown repository is RepoNotFound, which repo_exists reads.
+            // latest, else the newest tag; an unknown repository is RepoNotFound, which repo_exists reads.
             try await client.execute(uri: "/api/models/acme/a", method: .get) { response in
                 #expect(response.status == .ok)
                 let adapter = try JSONDecoder().decode(Info.self, from: Data(buffer: response.body))
                 #expect(adapter.id == "acme/a" && adapter.siblings.contains { $0.rfilename == "adapter_model.safetensors" })
             }
             try await client.execute(uri: "/api/models/acme/merged", method: .get) { response in
-                #expect(response.status == .notFound && response.headers[.xErrorCode] == "RevisionNotFound")
+                #expect(response.status == .ok)
+                let latest = try JSONDecoder().decode(Info.self, from: Data(buffer: response.body))
+                #expect(latest.sha == commit)
             }
             try await client.execute(uri: "/api/models/acme/nothing", method: .get) { response in
                 #expect(response.status == .notFound && response.headers[.xErrorCode] == "RepoNotFound")

@@ -25,8 +25,8 @@ struct HubController {
         }
     }
 
-    /// `GET /api/models/{repo}/revision/{rev}` (and `/api/models/{repo}`, at `main`): the repo's files at a
-    /// revision, and its commit id.
+    /// `GET /api/models/{repo}/revision/{rev}` (and `/api/models/{repo}`: at `main`, else at the newest tag):
+    /// the repo's files at a revision, and its commit id.
     @Sendable func revision(_ request: Request, context: RegistryRequestContext) async throws -> Response {
         let (repository, stored) = try await resolveRevision(context)
         let (model, _) = try await registry.models.model(stored)
@@ -109,7 +109,8 @@ struct HubController {
     private func resolveRevision(_ context: RegistryRequestContext) async throws -> (String, StoredManifest) {
         let first = try context.parameters.require("first")
         let repository = context.parameters.get("second").map { "\(first)/\($0)" } ?? first
-        let revision = context.parameters.get("revision") ?? "main"
+        let asked = context.parameters.get("revision")
+        let revision = asked ?? "main"
         do {
             try Reference.validate(name: repository, in: repository)
         } catch {
@@ -121,6 +122,8 @@ struct HubController {
         let entry = Self.isCommit(revision)
             ? tags.first { Self.commit($0.digest) == revision }
             : tags.first { $0.tag == revision } ?? (revision == "main" ? tags.first { $0.tag == Reference.defaultTag } : nil)
+                // Asked for no revision (does the repo exist, what is in it), a repo with neither shows its newest tag.
+                ?? (asked == nil ? tags.max { $0.updatedAt < $1.updatedAt } : nil)
         guard let entry else {
             throw RegistryError.notFound("\(repository) has no revision \(revision)", hubCode: "RevisionNotFound")
         }

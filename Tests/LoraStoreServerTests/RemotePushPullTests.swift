@@ -20,12 +20,17 @@ import Testing
             let localResult = try local.pull("acme/merged:v1", to: localFolder)
             #expect(localResult.digest == result.digest)
             #expect(try folderContents(remote) == folderContents(localFolder))
+            // Both report the bytes of the files they wrote; the merge's first pull and a later one agree.
+            let written = try folderContents(localFolder).values.reduce(0) { $0 + $1.count }
+            #expect(result.bytes == written && localResult.bytes == written)
+            #expect(try local.pull("acme/merged:v1", to: registry.directory.appending(path: "local-again")).bytes == written)
 
             let adapterRemote = registry.directory.appending(path: "adapter-remote")
             let adapterLocal = registry.directory.appending(path: "adapter-local")
-            try await client.pull("acme/a", to: adapterRemote)
-            try local.pull("acme/a", to: adapterLocal)
+            let adapterPull = try await client.pull("acme/a", to: adapterRemote)
+            let adapterLocalPull = try local.pull("acme/a", to: adapterLocal)
             #expect(try folderContents(adapterRemote) == folderContents(adapterLocal))
+            #expect(adapterPull.bytes == adapterLocalPull.bytes)
             // Uploads are stored with the codecs a local push picks (the exponent codec for F32 adapter tensors).
             for name in ["acme/a", "acme/b", "micro/base:fp32"] {
                 let reference = try Reference(parsing: name)

@@ -134,7 +134,7 @@ extension Store {
             return PullResult(
                 digest: build.digest, kind: .build, destination: destination.path,
                 files: Dictionary(files.map { ($0.name, $0.digest) }, uniquingKeysWith: { first, _ in first }),
-                bytes: plan.outputBytes, merged: true, rebuilt: recorded != nil, evicted: [], report: report)
+                bytes: writer.bytesWritten, merged: true, rebuilt: recorded != nil, evicted: [], report: report)
         } catch {
             BlobBatch.discard(staged)
             removeUnindexed(linked.map(\.digest), after: error)

@@ -155,7 +155,7 @@ extension Store {
         return PullResult(
             digest: build.digest, kind: .build, destination: destination.path,
             files: Dictionary(output.files.map { ($0.name, $0.digest) }, uniquingKeysWith: { first, _ in first }),
-            bytes: output.tensors.reduce(0) { $0 + $1.size }, merged: false, rebuilt: false, evicted: [])
+            bytes: writer.bytesWritten, merged: false, rebuilt: false, evicted: [])
     }
 
     /// For a build with the ``QuantizedBuildPolicy/separate`` policy, writes each adapter untouched, as a PEFT
@@ -202,7 +202,7 @@ extension Store {
         try writer.finish()
         return PullResult(
             digest: stored.digest, kind: stored.kind, destination: destination.path, files: [:],
-            bytes: stored.manifest.logicalSize, merged: false, rebuilt: false, evicted: [])
+            bytes: writer.bytesWritten, merged: false, rebuilt: false, evicted: [])
     }
 
     /// Streams blobs, in order, into a model folder.

@@ -15,6 +15,9 @@ public final class ModelFolderWriter {
     private let computeDigests: Bool
     /// SHA-256 of each safetensors file written, by name, when asked for.
     public private(set) var fileDigests: [String: Digest] = [:]
+    /// Bytes of every file in the folder, once ``finish(addingContents:)`` has moved it into place: what a
+    /// pull reports as written, the same figure as the files' sizes on disk.
+    public private(set) var bytesWritten = 0
 
     /// Refuses a destination that exists and is not an empty folder: a model folder is written whole, in
     /// place of nothing.
@@ -96,6 +99,7 @@ public final class ModelFolderWriter {
             try index.encoded().withUnsafeBytes { try addFile(ShardIndex.fileName, contents: $0) }
         }
         try addingContents(staging)
+        bytesWritten = Self.totalFileBytes(in: staging)
         // The files' names are durable once the folder holding them is flushed, which must come before the
         // folder takes its final name: after a crash, a folder under that name holds every file, whole.
         try WritableFile.syncDirectory(staging.path)
@@ -106,6 +110,18 @@ public final class ModelFolderWriter {
         try manager.moveItem(at: staging, to: destination)
         // The rename is durable once the folder that holds it is flushed.
         try WritableFile.syncDirectory(destination.deletingLastPathComponent().path)
+    }
+
+    /// The sizes of the regular files in `folder` and below, added up.
+    private static func totalFileBytes(in folder: URL) -> Int {
+        let keys: Set<URLResourceKey> = [.isRegularFileKey, .fileSizeKey]
+        guard let files = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: Array(keys)) else { return 0 }
+        var total = 0
+        for case let url as URL in files {
+            guard let values = try? url.resourceValues(forKeys: keys), values.isRegularFile == true else { continue }
+            total += values.fileSize ?? 0
+        }
+        return total
     }
 
     private func finishFile() throws {

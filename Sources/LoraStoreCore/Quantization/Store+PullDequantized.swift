@@ -86,7 +86,7 @@ extension Store {
         }
         try writer.finish()
         return PullResult(
-            digest: stored.digest, kind: .base, destination: destination.path, files: [:], bytes: sizes.reduce(0, +),
+            digest: stored.digest, kind: .base, destination: destination.path, files: [:], bytes: writer.bytesWritten,
             merged: false, rebuilt: false, evicted: [])
     }
 }

@@ -169,6 +169,11 @@ public struct RegistryClient: Sendable {
         if let error = error as? IOError, error.errnoCode == ECONNREFUSED {
             return "connection refused (is a server listening there?)"
         }
+        // BoringSSL's answer to plain HTTP where it expected a TLS record (`lorastore serve` speaks HTTP);
+        // matched by text, as NIOSSL's error type is not this module's dependency.
+        if "\(error)".contains("WRONG_VERSION_NUMBER") {
+            return "the server did not answer in TLS (lorastore serve speaks plain HTTP: use an http:// URL, or a TLS proxy in front)"
+        }
         return "\(error)"
     }
 

@@ -88,6 +88,21 @@ import Testing
         }
     }
 
+    /// `https://` to a registry that speaks plain HTTP is named as such, not as a raw TLS library error.
+    @Test func httpsToAPlainRegistryIsNamedInTheError() async throws {
+        try await TestRegistry.with { registry in
+            var parts = try #require(URLComponents(url: registry.endpoint, resolvingAgainstBaseURL: false))
+            parts.scheme = "https"
+            let client = RegistryClient(endpoint: try #require(parts.url))
+            await #expect {
+                try await client.list()
+            } throws: { error in
+                guard case RegistryClientError.transport(_, let reason) = error else { return false }
+                return reason.contains("did not answer in TLS") && reason.contains("http://")
+            }
+        }
+    }
+
     /// File names are percent-encoded in URLs; the server decodes them, so a file with a space travels.
     @Test func aFileNameWithASpaceIsPushedAndPulled() async throws {
         try await TestRegistry.with { registry in

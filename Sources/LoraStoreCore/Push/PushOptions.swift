@@ -11,8 +11,8 @@ public struct PushOptions: Sendable {
     /// instead of as pushed. Only the quantized weights are stored, not their float originals.
     public var quantize: QuantizationScheme?
 
-    /// Refuses ``base`` for a push whose files at `path` read as `kind` base model: given for what has no
-    /// `adapter_config.json`, it would be ignored, and hide that an adapter folder lacks its config.
+    /// Refuses ``base`` when the files at `path` read as a base model (`kind` is `.base`, as for a folder
+    /// without `adapter_config.json`): ignored, it would hide that an adapter folder lacks its config.
     /// - Throws: ``StoreError/invalidInput(path:reason:)``.
     public func checkBase(forPushOf kind: ManifestKind, at path: String) throws {
         guard kind == .base, let base else { return }

@@ -10,14 +10,16 @@ public struct ManifestDescription: Sendable, Hashable, Codable {
     /// Tensors with their storage.
     public var tensors: [Tensor]
     public var files: [FileEntry]
-    /// Plain-file bytes of all tensors and files.
+    /// Plain-file bytes of all tensors and files; for a build, of its merged tensors.
     public var logicalSize: Int
     /// On-disk bytes of this manifest's distinct blobs (shared blobs counted in full).
     public var storedSize: Int
     /// For an adapter: its metadata.
     public var adapter: AdapterRecord?
-    /// For an adapter: tags of its base.
+    /// For an adapter or a build: tags of its base.
     public var baseTags: [String]
+    /// For a build: its recipe (base, adapters with weights, options).
+    public var recipe: BuildRecipe?
 
     /// A tensor and how it is stored.
     public struct Tensor: Sendable, Hashable, Codable {

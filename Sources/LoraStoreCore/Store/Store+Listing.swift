@@ -56,12 +56,18 @@ extension Store {
                     storedSize: storage[entry.digest]?.size ?? 0, codec: storage[entry.digest]?.codec ?? .raw,
                     file: entry.file)
             }
+            // A build's manifest holds its recipe, not tensors: the index keeps its merged size.
+            let logicalSize = stored.kind == .build
+                ? try Int.fetchOne(db, sql: "SELECT logical_size FROM manifest WHERE digest = ?", arguments: [stored.digest]) ?? 0
+                : stored.manifest.logicalSize
+            let base = stored.manifest.recipe?.base ?? stored.manifest.base
             return ManifestDescription(
                 digest: stored.digest, kind: stored.kind, tags: try tags(of: stored.digest, visibleTo: visibility, in: db),
                 createdAt: stored.createdAt, tensors: tensors, files: stored.manifest.files,
-                logicalSize: stored.manifest.logicalSize, storedSize: storage.values.reduce(0) { $0 + $1.size },
+                logicalSize: logicalSize, storedSize: storage.values.reduce(0) { $0 + $1.size },
                 adapter: try AdapterRecord.fetch(db, manifest: stored.digest),
-                baseTags: try stored.manifest.base.map { try tags(of: $0, visibleTo: visibility, in: db) } ?? [])
+                baseTags: try base.map { try tags(of: $0, visibleTo: visibility, in: db) } ?? [],
+                recipe: stored.manifest.recipe)
         }
     }
 

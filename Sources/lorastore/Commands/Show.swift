@@ -41,8 +41,9 @@ struct Show: AsyncParsableCommand {
                 let weight = adapter.weight.map { "@" + formatNumber($0) } ?? ""
                 print("\(index == 0 ? "adapters:  " : "           ")\(name(adapter))\(weight)")
             }
+            print("size:      \(Output.bytes(description.logicalSize)) of merged tensors")
             print("")
-            print("Its merged size and what it keeps on disk: lorastore stats \(reference); its cache state: lorastore cache status")
+            print("What it keeps on disk: lorastore stats \(reference); its cache state: lorastore cache status")
             return
         }
         print("size:      \(Output.bytes(description.logicalSize)) as files, \(Output.bytes(description.storedSize)) stored")

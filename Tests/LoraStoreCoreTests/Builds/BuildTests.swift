@@ -318,6 +318,21 @@ struct BuildTests {
         }
     }
 
+    /// `show` of a build describes its recipe and its merged size, as `ls` counts it, whether or not it is
+    /// materialized.
+    @Test func aBuildsDescriptionHoldsItsRecipeAndMergedSize() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try store(directory)
+            let build = try create(test, "acme/mix", [("acme/a", 0.7), ("acme/b", -0.25)])
+            let description = try test.store.describe(try Reference(parsing: "acme/mix"))
+            let listed = try #require(try test.store.list(kind: .build).first { $0.digest == build })
+            #expect(description.logicalSize > 0 && description.logicalSize == listed.logicalSize)
+            #expect(description.recipe?.adapters.map(\.weight) == [0.7, -0.25])
+            #expect(description.recipe?.base == (try test.store.resolve(try Reference(parsing: "micro/base:fp32")).digest))
+            #expect(description.baseTags == ["micro/base:fp32"])
+        }
+    }
+
     @Test func weightsParseStrictlyAndMinusZeroIsZero() throws {
         try TemporaryDirectory.with { directory in
             let test = try store(directory)

@@ -36,6 +36,19 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
     /// adapter (PiSSA, OLoRA, CorDA, LoftQ, LoRA-GA): such an adapter only fits the rewritten base.
     static let baseChangingInitializations = ["pissa", "olora", "corda", "loftq", "lora_ga"]
 
+    /// Config fields of PEFT LoRA features that change what loading or merging the adapter does in ways
+    /// lorastore does not reproduce, each with why: an adapter that sets one is refused, naming it.
+    static let unmergedFeatures: [(field: String, reason: String)] = [
+        ("layer_replication", "PEFT first rebuilds the model's layers as copies of others, which then share weights"),
+        ("trainable_token_indices", "PEFT trains single rows of the embeddings beside the LoRA factors"),
+        ("use_qalora", "QA-LoRA pools the input features, so its factors do not fit the weight as plain LoRA's do"),
+        ("use_bdlora", "block-diagonal LoRA shards its factors across devices"),
+        ("kasa_config", "KaSA truncates the base weight and scales the update by its own singular values"),
+        ("velora_config", "VeLoRA changes the layer PEFT builds around the factors"),
+        ("monteclora_config", "MonteCLoRA samples its factors from learned distributions"),
+        ("arrow_config", "Arrow routes between adapters per token"),
+    ]
+
     /// PEFT's `LoraConfig.lora_alpha` default, used when the file leaves it out.
     public static let defaultAlpha = 8.0
 
@@ -86,6 +99,12 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
             throw invalid(
                 "alora_invocation_tokens",
                 "is set: an activated LoRA applies only after its invocation tokens, so it cannot be merged into the weights (PEFT refuses too)")
+        }
+        for (field, reason) in Self.unmergedFeatures {
+            switch document[field] {
+            case .null?, nil, .bool(false)?, .array([])?, .object([])?: continue
+            default: throw invalid(field, "is set: \(reason); lorastore refuses rather than merge the adapter without it")
+            }
         }
         switch document["target_parameters"] {
         case .null?, nil, .array([])?: break

@@ -81,7 +81,7 @@ public struct AdapterLayout: Sendable, Hashable {
             if let range = name.range(of: ".base_layer.") {
                 let target = String(name[..<range.lowerBound]) + "." + name[range.upperBound...]
                 guard let base = baseTensors[target] else {
-                    throw mismatch(key, "copies \"\(target)\", which the base does not have")
+                    throw mismatch(key, "copies \"\(target)\", which the base does not have" + Self.tiedHint(target))
                 }
                 guard base.shape == signature.shape else {
                     throw mismatch(key, "shape \(signature.shape) does not match the base's \(target) \(base.shape)")
@@ -99,7 +99,7 @@ public struct AdapterLayout: Sendable, Hashable {
                 throw mismatch(key, "not a LoRA factor, and \"\(module)\" is not in modules_to_save")
             }
             guard let base = baseTensors[name] else {
-                throw mismatch(key, "replaces \"\(name)\", which the base does not have")
+                throw mismatch(key, "replaces \"\(name)\", which the base does not have" + Self.tiedHint(name))
             }
             guard base.shape == signature.shape else {
                 throw mismatch(key, "shape \(signature.shape) does not match the base's \(name) \(base.shape)")
@@ -191,6 +191,13 @@ public struct AdapterLayout: Sendable, Hashable {
             && conv1DModuleNames.contains(String(path.split(separator: ".").last ?? ""))
     }
 
+    /// Why a base may lack an output layer the adapter names: a model with tied embeddings stores its
+    /// `lm_head` as `embed_tokens`, and PEFT would change that shared weight. Empty for other tensors.
+    static func tiedHint(_ tensor: String) -> String {
+        guard tensor == "lm_head.weight" || tensor.hasSuffix(".lm_head.weight") else { return "" }
+        return " (a base with tied embeddings keeps no lm_head of its own: PEFT would change the embeddings it shares, which lorastore does not merge)"
+    }
+
     /// The numbered layers the adapter touches (from `layers.N.` or `h.N.` in module paths), sorted.
     public var layerIndices: [Int] {
         let paths = modules.map(\.path) + replacements.keys.map { $0 }
@@ -257,7 +264,8 @@ public struct AdapterLayout: Sendable, Hashable {
         }
         let target = path + ".weight"
         guard let base = baseTensors[target] else {
-            throw mismatch(keyA, "the base has no tensor \"\(target)\" (is this adapter for another base?)")
+            let reason = tiedHint(target)
+            throw mismatch(keyA, "the base has no tensor \"\(target)\"" + (reason.isEmpty ? " (is this adapter for another base?)" : reason))
         }
         guard a.shape.count >= 2, b.shape.count >= 2 else {
             throw mismatch(keyA, "LoRA factors must be matrices; A is \(a.shape), B is \(b.shape)")

@@ -110,4 +110,88 @@ struct PeftLoadingRulesTests {
             #expect(try test.snapshot() == before)
         }
     }
+
+    /// Features that change what PEFT builds or merges (copied layers, trainable token rows...) are refused
+    /// by their config field, not by a tensor that does not fit.
+    @Test(arguments: [
+        ("layer_replication", "[[0, 1], [0, 1]]"), ("trainable_token_indices", "[3, 5]"), ("use_qalora", "true"),
+        ("kasa_config", "{\"k\": 1}"),
+    ])
+    func featuresLorastoreDoesNotMergeAreRefusedByName(field: String, value: String) throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let adapter = directory.appending(path: "feature")
+            try AdapterFolder.copy("a_r8_qv", to: adapter, editConfig: { config in
+                edited(config) { $0[field] = try? JSONSerialization.jsonObject(with: Data(value.utf8), options: [.fragmentsAllowed]) }
+            })
+            let before = try test.snapshot()
+            #expect {
+                try push(adapter, as: "acme/feature", in: test)
+            } throws: { error in
+                "\(error)".contains("adapter_config.json") && "\(error)".contains("\"\(field)\" is set")
+            }
+            #expect(try test.snapshot() == before)
+        }
+    }
+
+    /// PEFT's linear combination refuses target_modules of mixed kinds, and applies the first adapter's
+    /// layers_to_transform and exclude_modules to every adapter: lorastore refuses both rather than differ.
+    @Test func peftLinearRefusesConfigsPEFTWouldCombineDifferently() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let variants: [(String, (inout [String: Any]) -> Void)] = [
+                ("plain", { _ in }),
+                ("layer0", { $0["layers_to_transform"] = [0] }),
+                ("pattern", { $0["target_modules"] = ".*\\.(q|v)_proj" }),
+            ]
+            for (name, change) in variants {
+                let folder = directory.appending(path: name)
+                try AdapterFolder.copy("a_r8_qv", to: folder, editConfig: { config in edited(config, change) })
+                _ = try push(folder, as: "acme/\(name)", in: test)
+            }
+            let base = try test.store.resolve(try Reference(parsing: "micro/base:fp32"))
+            func plan(_ names: [String]) throws -> MergePlan {
+                try MergePlan(
+                    base: base,
+                    adapters: try names.map {
+                        WeightedAdapter(digest: try test.store.resolve(try Reference(parsing: "acme/\($0)")).digest, weight: 0.5)
+                    },
+                    options: MergeOptions(combine: .peftLinear), store: test.store)
+            }
+            _ = try plan(["plain", "plain"])
+            #expect { try plan(["plain", "layer0"]) } throws: { "\($0)".contains("layers_to_transform") }
+            #expect { try plan(["plain", "pattern"]) } throws: { "\($0)".contains("one kind") }
+            _ = try MergePlan(
+                base: base,
+                adapters: try ["plain", "layer0"].map {
+                    WeightedAdapter(digest: try test.store.resolve(try Reference(parsing: "acme/\($0)")).digest, weight: 0.5)
+                },
+                options: MergeOptions(), store: test.store)
+        }
+    }
+
+    /// A base with tied embeddings stores no lm_head; an adapter that changes one is refused with that said,
+    /// not taken for an adapter of another base.
+    @Test func anOutputLayerMissingFromATiedBaseIsExplained() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory)
+            let base = directory.appending(path: "tied.safetensors")
+            try AdapterFolder.writeF32([("model.embed_tokens.weight", [8, 4], (0..<32).map { Float($0) / 32 })], to: base)
+            try test.store.push(base, to: try Reference(parsing: "tiny/tied"))
+            let adapter = directory.appending(path: "head")
+            try FileManager.default.createDirectory(at: adapter, withIntermediateDirectories: true)
+            try #"{"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["lm_head"]}"#
+                .write(to: adapter.appending(path: "adapter_config.json"), atomically: true, encoding: .utf8)
+            try AdapterFolder.writeF32(
+                [
+                    ("base_model.model.lm_head.lora_A.weight", [2, 4], [Float](repeating: 0.1, count: 8)),
+                    ("base_model.model.lm_head.lora_B.weight", [8, 2], [Float](repeating: 0.2, count: 16)),
+                ], to: adapter.appending(path: "adapter_model.safetensors"))
+            #expect {
+                try push(adapter, as: "tiny/head", base: "tiny/tied", in: test)
+            } throws: { error in
+                "\(error)".contains("lm_head.weight") && "\(error)".contains("tied embeddings") && !"\(error)".contains("another base")
+            }
+        }
+    }
 }

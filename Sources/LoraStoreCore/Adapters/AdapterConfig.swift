@@ -52,11 +52,31 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
     /// PEFT's `LoraConfig.lora_alpha` default, used when the file leaves it out.
     public static let defaultAlpha = 8.0
 
-    /// `target_modules` as PEFT allows it.
+    /// `target_modules` as PEFT allows it, and as JSON writes it: a list of names, one pattern, or null.
     public enum TargetModules: Sendable, Hashable, Codable {
         case names([String])
         case pattern(String)
         case unspecified
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if container.decodeNil() {
+                self = .unspecified
+            } else if let pattern = try? container.decode(String.self) {
+                self = .pattern(pattern)
+            } else {
+                self = .names(try container.decode([String].self))
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .names(let names): try container.encode(names)
+            case .pattern(let pattern): try container.encode(pattern)
+            case .unspecified: try container.encodeNil()
+            }
+        }
     }
 
     /// One `pattern: value` pair of `rank_pattern` or `alpha_pattern`.

@@ -25,12 +25,15 @@ extension Store {
         return try enforceCacheBudget()
     }
 
-    /// Pins or unpins a build: pinned builds are never evicted.
-    public func setPinned(_ reference: Reference, _ pinned: Bool) throws {
+    /// Pins or unpins a build: pinned builds are never evicted. An unpinned build counts against the budget
+    /// again at once: returns the builds evicted to fit it (none when pinning).
+    @discardableResult
+    public func setPinned(_ reference: Reference, _ pinned: Bool) throws -> [Digest] {
         try index.database.write { db in
             let build = try resolve(reference, as: .build, in: db)
             try db.execute(sql: "UPDATE build SET pinned = ? WHERE digest = ?", arguments: [pinned, build.digest])
         }
+        return pinned ? [] : try enforceCacheBudget()
     }
 
     /// Usage, budget and every build's state, most recently pulled first.

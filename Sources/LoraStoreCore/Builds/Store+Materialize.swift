@@ -171,7 +171,8 @@ extension Store {
             how = "merged into \(options.outputType?.rawValue ?? "the base's types")"
             instead = "a wider float output (--dtype F32), or the separate policy on a quantized base"
         }
-        func figure(_ value: Double) -> String { String(format: "%.3f", value) }
+        // Three significant digits: a limit of 0.0001 must not read as 0.000.
+        func figure(_ value: Double) -> String { String(format: "%.3g", value) }
         throw StoreError.mergeRefused(
             "the build loses \(figure(loss)) of its adapters when \(how): its output is that far from the exact merge, "
                 + "as a share of the adapters' size (‖W_out − W_exact‖ / ‖Δ‖; the limit is \(figure(limit))); nothing was "

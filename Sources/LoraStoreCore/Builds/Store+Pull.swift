@@ -58,7 +58,7 @@ extension Store {
                     path: text, reason: "merge options apply to ad-hoc recipes (BASE+ADAPTER[@WEIGHT]...); \(pulled)")
             }
             if let dequantize {
-                return try pullDequantized(stored, as: dequantize, to: destination, progress: progress)
+                return try pullDequantized(stored, named: text, as: dequantize, to: destination, progress: progress)
             }
             guard stored.kind == .build else {
                 return try pullStored(stored, to: destination, progress: progress)
@@ -130,6 +130,11 @@ extension Store {
         let folder = root.appending(path: "locks")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         return try FileLock(path: folder.appending(path: "build-\(digest.hex).lock").path)
+    }
+
+    /// Whether the build `digest` is materialized now: its merged tensors are stored, so a pull copies them.
+    public func isMaterialized(_ digest: Digest) throws -> Bool {
+        try materializedOutput(of: digest) != nil
     }
 
     /// The recorded output of a build that is materialized now, else nil.

@@ -16,8 +16,10 @@ public struct MergePlan: Sendable {
         if let outputType = options.outputType, !outputType.isMergeable {
             throw StoreError.mergeRefused("output dtype \(outputType.rawValue) is not F32, F16 or BF16")
         }
-        for adapter in adapters where !adapter.weight.isFinite {
-            throw StoreError.mergeRefused("adapter \(adapter.digest.short) has a weight that is not a finite number")
+        // The merge computes in F32: a weight beyond its range would only fail at the first pull.
+        for adapter in adapters where !Float(adapter.weight).isFinite {
+            throw StoreError.mergeRefused(
+                "adapter \(adapter.digest.short) has the weight \(adapter.weight), which is not a finite F32 number (the merge computes in F32)")
         }
         let baseModelType = store.modelType(of: base.manifest)
         let loaded = try store.index.database.read { db in

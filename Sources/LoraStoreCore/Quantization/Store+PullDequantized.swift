@@ -7,15 +7,19 @@ extension Store {
     /// `dtype`; the `.scale` tensors and the quantization metadata are left out. A weight with values beyond
     /// `dtype`'s range is refused, naming it.
     func pullDequantized(
-        _ stored: StoredManifest, as dtype: DType, to destination: URL, progress: ProgressHandler?
+        _ stored: StoredManifest, named text: String, as dtype: DType, to destination: URL, progress: ProgressHandler?
     ) throws -> PullResult {
         guard dtype.isMergeable else {
             throw StoreError.invalidInput(path: dtype.rawValue, reason: "dequantize to F32, F16 or BF16")
         }
         let manifest = stored.manifest
         guard stored.kind == .base, let quantization = manifest.quantization else {
-            throw StoreError.invalidInput(
-                path: stored.digest.description, reason: "is not a quantized base; there is nothing to dequantize")
+            let reason = switch stored.kind {
+            case .build: "is a build; dequantizing writes a quantized base's weights as floats (a build on a quantized base is made float with --policy dequantize)"
+            case .adapter: "is an adapter; dequantizing writes a quantized base's weights as floats"
+            case .base: "is not a quantized base; there is nothing to dequantize"
+            }
+            throw StoreError.invalidInput(path: text, reason: reason)
         }
         let byName = Dictionary(manifest.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let companions = Set(quantization.values.compactMap(\.scaleTensor))

@@ -51,7 +51,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .wrongKind(let reference, let expected, let found):
             "\(reference) is \(Self.article(found)) \(found), not \(Self.article(expected)) \(expected)"
         case .repositoryKind(let repository, let holds, let pushed):
-            "\(repository) holds \(holds) manifests; \(Self.article(pushed)) \(pushed) cannot be pushed to it"
+            "\(repository) holds \(holds) manifests; \(Self.article(pushed)) \(pushed) cannot be pushed or tagged there (a repository holds one kind)"
         case .invalidInput(let path, let reason):
             "\(path): \(reason)"
         case .adapterMismatch(let file, let key, let reason):

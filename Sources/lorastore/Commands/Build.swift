@@ -34,18 +34,28 @@ struct Build: AsyncParsableCommand {
             let baseReference = try parseReference(base)
             let adapterArguments = try adapters.map(AdapterArgument.init(parsing:)).map { ($0.reference, $0.weight) }
             let options = try quantized.apply(to: merge.options())
-            let digest = if let client = try remote.client() {
-                try await client.createBuild(tag: tag, base: baseReference, adapters: adapterArguments, options: options)
+            // Whether the recipe was materialized already (the same recipe under another name); a registry's
+            // cache is not asked.
+            let digest: Digest
+            var materialized: Bool?
+            if let client = try remote.client() {
+                digest = try await client.createBuild(tag: tag, base: baseReference, adapters: adapterArguments, options: options)
             } else {
-                try global.openStore().createBuild(base: baseReference, adapters: adapterArguments, options: options, tag: tag)
+                let store = try global.openStore()
+                digest = try store.createBuild(base: baseReference, adapters: adapterArguments, options: options, tag: tag)
+                materialized = try store.isMaterialized(digest)
             }
             if global.json {
                 try Output.json(["reference": tag.description, "digest": digest.description])
             } else {
                 print("created build \(tag) \(digest)")
                 // A registry named by --remote is named again; one from LORASTORE_REMOTE is still set.
-                let pulledFrom = remote.remote.map { " --remote \($0)" } ?? ""
-                print("  nothing merged yet: `lorastore pull \(tag) -o DIR\(pulledFrom)` materializes it")
+                let pull = "`lorastore pull \(tag) -o DIR" + (remote.remote.map { " --remote \($0)" } ?? "") + "`"
+                switch materialized {
+                case true?: print("  already merged (the same recipe was pulled before): \(pull) copies its stored tensors")
+                case false?: print("  nothing merged yet: \(pull) materializes it")
+                case nil: print("  \(pull) materializes it, or copies it if the registry has it merged")
+                }
             }
         }
     }

@@ -78,9 +78,11 @@ struct Cache: ParsableCommand {
     }
 
     /// `cache pin --json` and `cache unpin --json`: the build and whether it is now pinned.
+    /// `cache pin|unpin --json`: the build, its new state, and the builds evicted to meet the budget.
     struct PinChange: Encodable {
         let reference: String
         let pinned: Bool
+        let evicted: [Digest]
     }
 
     struct Pin: ParsableCommand {
@@ -91,7 +93,7 @@ struct Cache: ParsableCommand {
 
         func run() throws {
             try global.openStore().setPinned(try parseReference(reference), true)
-            if global.json { return try Output.json(PinChange(reference: reference, pinned: true)) }
+            if global.json { return try Output.json(PinChange(reference: reference, pinned: true, evicted: [])) }
             print("pinned \(reference)")
         }
     }
@@ -103,9 +105,10 @@ struct Cache: ParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            try global.openStore().setPinned(try parseReference(reference), false)
-            if global.json { return try Output.json(PinChange(reference: reference, pinned: false)) }
+            let evicted = try global.openStore().setPinned(try parseReference(reference), false)
+            if global.json { return try Output.json(PinChange(reference: reference, pinned: false, evicted: evicted)) }
             print("unpinned \(reference)")
+            for digest in evicted { print("  evicted build \(digest.short) to stay within the cache budget") }
         }
     }
 }

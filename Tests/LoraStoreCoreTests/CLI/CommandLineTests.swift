@@ -93,6 +93,12 @@ struct CommandLineTests {
             let heading = try run(["lineage", "acme/a:stable"]).output.split(separator: "\n").first
             #expect(heading?.hasPrefix("adapter acme/a:stable (") == true, "\(heading ?? "")")
 
+            // target_modules as the config writes it: a list of names.
+            let shown = try #require(try json(run(["show", "acme/a", "--json"]).output) as? [String: Any])
+            #expect((shown["adapter"] as? [String: Any])?["targetModules"] as? [String] == ["q_proj", "v_proj"])
+            let dequantized = try run(["pull", "acme/m", "--dequantize", "F16", "-o", directory.appending(path: "dq").path])
+            #expect(dequantized.status == 1 && dequantized.output.contains("acme/m: is a build"), "\(dequantized.output)")
+
             let stats = try #require(try json(run(["stats", "--json"]).output) as? [String: Any])
             #expect((stats["entries"] as? [Any])?.count == 3)
 
@@ -101,6 +107,9 @@ struct CommandLineTests {
             #expect(try run(["pull", "acme/m", "-o", directory.appending(path: "m").path]).status == 0)
             let report = try run(["build", "report", "acme/m"])
             #expect(report.status == 0 && report.output.contains("fidelity"), "\(report.output)")
+            // The same recipe under another name is that build, already merged.
+            let again = try run(["build", "create", "acme/m-again", "--base", "micro/base:fp32", "--adapter", "acme/a@0.5"])
+            #expect(again.status == 0 && again.output.contains("already merged"), "\(again.output)")
 
             #expect(try run(["cache", "pin", "acme/m"]).status == 0)
             let pinned = try #require(try json(run(["cache", "status", "--json"]).output) as? [String: Any])
@@ -120,6 +129,9 @@ struct CommandLineTests {
             #expect(try run(["build", "create", "acme/huge", "--base", "micro/base:fp32", "--adapter", "acme/a@1e19"]).status == 0)
             let huge = try run(["show", "acme/huge"])
             #expect(huge.status == 0 && huge.output.contains("1e+19"), "\(huge.output)")
+            // One beyond F32's range is refused when the build is created, not at its first pull.
+            let beyond = try run(["build", "create", "acme/beyond", "--base", "micro/base:fp32", "--adapter", "acme/a@1e40"])
+            #expect(beyond.status == 1 && beyond.output.contains("not a finite F32 number"), "\(beyond.output)")
         }
     }
 }

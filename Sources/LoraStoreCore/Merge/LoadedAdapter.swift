@@ -10,9 +10,10 @@ public struct LoadedAdapter: Sendable {
     let tensors: [String: TensorEntry]
     let codecs: [Digest: BlobCodec]
 
-    /// Loads `stored` against `base`, whose `config.json` names `baseModelType` (``Store/modelType(of:)``).
+    /// Loads `stored` against `base`, whose `config.json` names `baseModelType` (``Store/modelType(of:)``);
+    /// errors name the adapter by `tag` (one of its tags) when there is one, else by digest.
     init(
-        stored: StoredManifest, weight: Double, base: Manifest, baseModelType: String?, store: Store,
+        stored: StoredManifest, tag: String?, weight: Double, base: Manifest, baseModelType: String?, store: Store,
         codecs: [Digest: BlobCodec]
     ) throws {
         guard stored.kind == .adapter else {
@@ -21,7 +22,7 @@ public struct LoadedAdapter: Sendable {
         guard let configEntry = stored.manifest.files.first(where: { $0.path == PushSource.adapterConfigName }) else {
             throw StoreError.mergeRefused("adapter \(stored.digest.short) has no \(PushSource.adapterConfigName)")
         }
-        let label = "adapter \(stored.digest.short)"
+        let label = tag.map { "adapter \($0) (\(stored.digest.short))" } ?? "adapter \(stored.digest.short)"
         let configBytes = try store.blobs.read(configEntry.digest, codec: codecs[configEntry.digest] ?? .raw)
         config = try AdapterConfig(json: Data(configBytes.bytes), file: "\(label)/\(PushSource.adapterConfigName)")
         layout = try AdapterLayout(

@@ -29,8 +29,8 @@ public struct MergePlan: Sendable {
                 }
                 let codecs = try store.codecs(of: stored.manifest.blobDigests, in: db)
                 return try LoadedAdapter(
-                    stored: stored, weight: selection.weight, base: base.manifest, baseModelType: baseModelType,
-                    store: store, codecs: codecs)
+                    stored: stored, tag: try store.tags(of: selection.digest, in: db).first, weight: selection.weight,
+                    base: base.manifest, baseModelType: baseModelType, store: store, codecs: codecs)
             }
         }
         self.base = base

@@ -31,6 +31,7 @@ struct BuildRefusalTests {
             } throws: { error in
                 "\(error)".contains("the base has no tensor \"transformer.h.0.attn.c_attn.weight\"")
                     && "\(error)".contains("is this adapter for another base?")
+                    && "\(error)".contains("adapter acme/gpt2-lora:latest (")
             }
             #expect(try test.snapshot() == before)
             #expect(try buildRows(test) == 0)

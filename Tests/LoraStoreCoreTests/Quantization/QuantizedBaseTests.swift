@@ -233,7 +233,7 @@ struct QuantizedBaseTests {
             let quantized = try test.store.resolve(try Reference(parsing: "micro/base:q8"))
             let adapter = try test.store.resolve(try Reference(parsing: "acme/a"))
             let codecs = try test.store.index.database.read { db in try test.store.codecs(of: adapter.manifest.blobDigests, in: db) }
-            let loaded = try LoadedAdapter(stored: adapter, weight: 1, base: quantized.manifest, baseModelType: "llama", store: test.store, codecs: codecs)
+            let loaded = try LoadedAdapter(stored: adapter, tag: nil, weight: 1, base: quantized.manifest, baseModelType: "llama", store: test.store, codecs: codecs)
             #expect(loaded.layout.modules.count == 4)
         }
     }

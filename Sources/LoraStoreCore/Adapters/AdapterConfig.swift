@@ -58,14 +58,41 @@ public struct AdapterConfig: Sendable, Hashable, Codable {
         case pattern(String)
         case unspecified
 
+        /// Whether this is PEFT's shorthand for every linear layer but the output, `all-linear` (in any case,
+        /// as PEFT compares it), which PEFT turns into those layers' names as it loads the adapter.
+        public var isAllLinear: Bool {
+            if case .pattern(let pattern) = self { return pattern.lowercased() == "all-linear" }
+            return false
+        }
+
         public init(from decoder: any Decoder) throws {
             let container = try decoder.singleValueContainer()
             if container.decodeNil() {
                 self = .unspecified
             } else if let pattern = try? container.decode(String.self) {
                 self = .pattern(pattern)
+            } else if let names = try? container.decode([String].self) {
+                self = .names(names)
             } else {
-                self = .names(try container.decode([String].self))
+                self = try Self(earlierEncodingFrom: decoder)
+            }
+        }
+
+        /// The form lorastore 0.1 registries wrote (`{"names": {"_0": [...]}}`), read so that a client and a
+        /// registry of different versions still understand each other's descriptions.
+        private init(earlierEncodingFrom decoder: any Decoder) throws {
+            enum Case: String, CodingKey { case names, pattern, unspecified }
+            enum Value: String, CodingKey { case value = "_0" }
+            let cases = try decoder.container(keyedBy: Case.self)
+            if cases.contains(.names) {
+                self = .names(try cases.nestedContainer(keyedBy: Value.self, forKey: .names).decode([String].self, forKey: .value))
+            } else if cases.contains(.pattern) {
+                self = .pattern(try cases.nestedContainer(keyedBy: Value.self, forKey: .pattern).decode(String.self, forKey: .value))
+            } else if cases.contains(.unspecified) {
+                self = .unspecified
+            } else {
+                throw DecodingError.dataCorrupted(
+                    DecodingError.Context(codingPath: decoder.codingPath, debugDescription: "target_modules is neither a list, a string nor null"))
             }
         }
 

@@ -33,7 +33,7 @@ public struct ModuleMatcher: Sendable {
         } else {
             excluded = nil
         }
-        if case .pattern(let pattern) = config.targetModules, pattern != "all-linear" {
+        if case .pattern(let pattern) = config.targetModules, !config.targetModules.isAllLinear {
             targeted = try PeftPatternRole.wholePath.compile(pattern)
         } else {
             targeted = nil

@@ -26,14 +26,16 @@ extension Store {
     }
 
     /// Pins or unpins a build: pinned builds are never evicted. An unpinned build counts against the budget
-    /// again at once: returns the builds evicted to fit it (none when pinning).
+    /// again at once: returns the builds evicted to fit it (none when pinning). That eviction is best effort,
+    /// as after a pull: the unpin is done either way, and a failed eviction leaves the cache over its budget
+    /// until the next pull.
     @discardableResult
     public func setPinned(_ reference: Reference, _ pinned: Bool) throws -> [Digest] {
         try index.database.write { db in
             let build = try resolve(reference, as: .build, in: db)
             try db.execute(sql: "UPDATE build SET pinned = ? WHERE digest = ?", arguments: [pinned, build.digest])
         }
-        return pinned ? [] : try enforceCacheBudget()
+        return pinned ? [] : (try? enforceCacheBudget()) ?? []
     }
 
     /// Usage, budget and every build's state, most recently pulled first.

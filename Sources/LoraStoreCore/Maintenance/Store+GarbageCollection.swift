@@ -89,9 +89,10 @@ extension Store {
     /// The bytes removing the files at `paths` frees, when the files at `others` go too and are counted
     /// apart. A blob linked into place by a write that was then interrupted is also still in `tmp/` under
     /// its staged name: a file's bytes count once, and only when every name it has goes.
+    /// A folder (a crashed merge's staging folder in `tmp/`) counts as the files in it.
     static func bytesFreed(removing paths: [String], besides others: [String]) -> Int {
         var files: [[UInt64]: (links: Int, removed: Int, size: Int, countedApart: Bool)] = [:]
-        for (path, apart) in paths.map({ ($0, false) }) + others.map({ ($0, true) }) {
+        for (path, apart) in filesWithin(paths).map({ ($0, false) }) + others.map({ ($0, true) }) {
             var status = stat()
             guard lstat(path, &status) == 0 else { continue }
             let key = [UInt64(truncatingIfNeeded: status.st_dev), UInt64(truncatingIfNeeded: status.st_ino)]
@@ -102,6 +103,19 @@ extension Store {
         }
         return files.values.reduce(0) { total, file in
             total + (file.removed >= file.links && !file.countedApart ? file.size : 0)
+        }
+    }
+
+    /// `paths`, each folder among them replaced by the files below it.
+    private static func filesWithin(_ paths: [String]) -> [String] {
+        paths.flatMap { path -> [String] in
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else { return [path] }
+            let below = (FileManager.default.enumerator(atPath: path)?.allObjects as? [String]) ?? []
+            return below.map { path + "/" + $0 }.filter { child in
+                var isChildFolder: ObjCBool = false
+                return FileManager.default.fileExists(atPath: child, isDirectory: &isChildFolder) && !isChildFolder.boolValue
+            }
         }
     }
 

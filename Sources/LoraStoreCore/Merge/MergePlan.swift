@@ -33,6 +33,9 @@ public struct MergePlan: Sendable {
                     base: base.manifest, baseModelType: baseModelType, store: store, codecs: codecs)
             }
         }
+        if options.combine == .peftLinear {
+            try Self.checkPeftLinearConfigs(loaded.map(\.config), baseModelType: baseModelType)
+        }
         self.base = base
         self.adapters = loaded
         self.options = options
@@ -92,7 +95,6 @@ public struct MergePlan: Sendable {
                 "\(target) is replaced by adapter \(adapters[replaced.adapter].digest.short) (modules_to_save) and changed by LoRA from another")
         }
         if options.combine == .peftLinear {
-            try Self.checkPeftLinearConfigs(adapters.map(\.config))
             let ranks = adapters.map(\.config.largestRank)
             guard Set(ranks).count <= 1 else {
                 throw StoreError.mergeRefused("peft-linear needs adapters of equal rank, as PEFT compares them (r: \(ranks))")
@@ -226,22 +228,43 @@ extension MergePlan {
     public var outputBytes: Int { tensors.reduce(0) { $0 + $1.byteCount } }
 
     /// Refuses adapters whose configs PEFT's `add_weighted_adapter` (linear) would combine otherwise than
-    /// module by module: it refuses `target_modules` of mixed kinds (names and a pattern), and its combined
-    /// adapter takes `layers_to_transform`, `layers_pattern` and `exclude_modules` from the first adapter
-    /// alone, so the others' modules would be filtered by the first's rules.
-    static func checkPeftLinearConfigs(_ configs: [AdapterConfig]) throws {
+    /// module by module: it refuses `target_modules` of mixed kinds (names and a pattern, as PEFT holds them
+    /// once loaded: `all-linear` and a model type's default list become names), and its combined adapter
+    /// takes `layers_to_transform`, `layers_pattern` and `exclude_modules` from the first adapter alone, so
+    /// the others' modules would be filtered by the first's rules.
+    static func checkPeftLinearConfigs(_ configs: [AdapterConfig], baseModelType: String?) throws {
         guard let first = configs.first else { return }
         func isPattern(_ targets: AdapterConfig.TargetModules) -> Bool {
-            if case .pattern = targets { return true }
-            return false
+            switch targets {
+            case .pattern: !targets.isAllLinear
+            case .names: false
+            case .unspecified: baseModelType.flatMap(PeftDefaultTargets.targetModules(forModelType:)).map(isPattern) ?? false
+            }
         }
         if Set(configs.map { isPattern($0.targetModules) }).count > 1 {
             throw StoreError.mergeRefused(
                 "peft-linear needs every adapter's target_modules of one kind, names or a pattern, as PEFT's add_weighted_adapter does")
         }
-        for (position, config) in configs.enumerated().dropFirst()
-        where config.layersToTransform != first.layersToTransform || config.layersPattern != first.layersPattern
-            || config.excludeModules != first.excludeModules {
+        /// The rules PEFT filters modules by, as it compares them: order of names and an empty pattern list do
+        /// not count.
+        struct Filters: Equatable {
+            var layers: [Int]?
+            var layersPatterns: Set<String>?
+            var excludedNames: Set<String>?
+            var excludedPattern: String?
+
+            init(_ config: AdapterConfig) {
+                layers = config.layersToTransform.flatMap { $0.isEmpty ? nil : $0 }
+                layersPatterns = config.layersPattern.flatMap { $0.isEmpty ? nil : Set($0) }
+                switch config.excludeModules {
+                case .names(let names)?: excludedNames = names.isEmpty ? nil : Set(names)
+                case .pattern(let pattern)?: excludedPattern = pattern
+                case .unspecified?, nil: break
+                }
+            }
+        }
+        let firstFilters = Filters(first)
+        for (position, config) in configs.enumerated().dropFirst() where Filters(config) != firstFilters {
             throw StoreError.mergeRefused(
                 "peft-linear: adapter \(position + 1) has other layers_to_transform, layers_pattern or exclude_modules than the first; "
                     + "PEFT's combined adapter would apply the first adapter's to all of them, which lorastore does not reproduce")

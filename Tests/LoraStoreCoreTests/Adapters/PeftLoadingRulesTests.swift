@@ -143,6 +143,10 @@ struct PeftLoadingRulesTests {
                 ("plain", { _ in }),
                 ("layer0", { $0["layers_to_transform"] = [0] }),
                 ("pattern", { $0["target_modules"] = ".*\\.(q|v)_proj" }),
+                // PEFT turns its shorthand into names as it loads the adapter.
+                ("all-linear", { $0["target_modules"] = "ALL-LINEAR" }),
+                ("exclude-kv", { $0["exclude_modules"] = ["k_proj", "o_proj"] }),
+                ("exclude-vk", { $0["exclude_modules"] = ["o_proj", "k_proj"] }),
             ]
             for (name, change) in variants {
                 let folder = directory.appending(path: name)
@@ -161,6 +165,10 @@ struct PeftLoadingRulesTests {
             _ = try plan(["plain", "plain"])
             #expect { try plan(["plain", "layer0"]) } throws: { "\($0)".contains("layers_to_transform") }
             #expect { try plan(["plain", "pattern"]) } throws: { "\($0)".contains("one kind") }
+            _ = try plan(["plain", "all-linear"])
+            #expect { try plan(["all-linear", "pattern"]) } throws: { "\($0)".contains("one kind") }
+            _ = try plan(["exclude-kv", "exclude-vk"])
+            #expect { try plan(["plain", "exclude-kv"]) } throws: { "\($0)".contains("exclude_modules") }
             _ = try MergePlan(
                 base: base,
                 adapters: try ["plain", "layer0"].map {
@@ -168,6 +176,23 @@ struct PeftLoadingRulesTests {
                 },
                 options: MergeOptions(), store: test.store)
         }
+    }
+
+    /// target_modules in JSON is what the config holds; the form lorastore 0.1 registries wrote is still read.
+    @Test func targetModulesDecodeInTheirOwnFormAndTheEarlierOne() throws {
+        let decoder = JSONDecoder()
+        func decoded(_ json: String) throws -> AdapterConfig.TargetModules {
+            try decoder.decode([AdapterConfig.TargetModules].self, from: Data("[\(json)]".utf8))[0]
+        }
+        #expect(try decoded(#"["q_proj"]"#) == .names(["q_proj"]))
+        #expect(try decoded(#"".*q""#) == .pattern(".*q"))
+        #expect(try decoded("null") == .unspecified)
+        #expect(try decoded(#"{"names": {"_0": ["q_proj"]}}"#) == .names(["q_proj"]))
+        #expect(try decoded(#"{"pattern": {"_0": ".*q"}}"#) == .pattern(".*q"))
+        #expect(try decoded(#"{"unspecified": {}}"#) == .unspecified)
+        #expect(throws: DecodingError.self) { try decoded("7") }
+        let encoded = try JSONEncoder().encode([AdapterConfig.TargetModules.names(["a"]), .pattern("b"), .unspecified])
+        #expect(String(decoding: encoded, as: UTF8.self) == #"[["a"],"b",null]"#)
     }
 
     /// A base with tied embeddings stores no lm_head; an adapter that changes one is refused with that said,

@@ -93,11 +93,16 @@ struct GarbageCollectionTests {
             let kept = try #require(try test.store.resolve(try Reference(parsing: "micro/base:fp32")).manifest.tensors.first)
             let keptName = test.store.blobs.temporaryDirectory.appending(path: "stage-kept").path
             try FileManager.default.linkItem(atPath: test.store.blobs.path(of: kept.digest), toPath: keptName)
-            for path in [orphan, staged, keptName] { try age(path, by: 7200) }
+            // A crashed merge's staging folder counts as the files in it.
+            let folder = test.store.blobs.temporaryDirectory.appending(path: "serve-crashed/model")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try Data(count: 3000).write(to: folder.appending(path: "model.safetensors"))
+            let staging = test.store.blobs.temporaryDirectory.appending(path: "serve-crashed").path
+            for path in [orphan, staged, keptName, staging] { try age(path, by: 7200) }
 
             let report = try test.store.collectGarbage(grace: 3600)
-            #expect(Set(report.strayFiles) == [orphan, staged, keptName])
-            #expect(report.strayBytes == bytes.count)
+            #expect(Set(report.strayFiles) == [orphan, staged, keptName, staging])
+            #expect(report.strayBytes == bytes.count + 3000)
             #expect(test.store.blobs.storedSize(of: kept.digest) == kept.size)
             #expect(try test.store.verify(deep: true).faults.isEmpty)
         }

@@ -60,13 +60,17 @@ struct StorageTotals {
     }
 
     /// The figures of ``StorageStats`` from these totals.
-    func stats(unreferencedBytes: Int, indexBytes: Int, entries: [StorageStats.Entry]) -> StorageStats {
+    func stats(
+        unreferencedBytes: Int, indexBytes: Int, untagged: (count: Int, exclusiveBytes: Int)? = nil,
+        entries: [StorageStats.Entry]
+    ) -> StorageStats {
         let logical = modelLogical + buildLogical
         let stored = distinctStored + buildStored
         return StorageStats(
             logicalBytes: logical, storedBytes: stored, dedupSavedBytes: modelLogical - distinctLogical,
             compressionSavedBytes: distinctLogical - distinctStored, buildSavedBytes: buildLogical - buildStored,
             fullCopiesBytes: logical, savingsRatio: stored > 0 ? Double(logical) / Double(stored) : 0,
-            unreferencedBytes: unreferencedBytes, indexBytes: indexBytes, entries: entries)
+            unreferencedBytes: unreferencedBytes, indexBytes: indexBytes, untaggedManifests: untagged?.count,
+            untaggedExclusiveBytes: untagged?.exclusiveBytes, entries: entries)
     }
 }

@@ -18,13 +18,19 @@ extension Store {
         }
         return try index.database.read { db in
             let only = try reference.map { try resolve($0, visibleTo: visibility, in: db).digest }
+            let kept = try manifests(reachableFrom: [], in: db)
             guard visibility.isAll else {
                 let manifests = try visibleManifests(visibleTo: visibility, in: db)
                 let totals = try StorageTotals(of: manifests, in: db)
                 let entries = try manifests.filter { only == nil || $0.digest == only }.map { manifest in
                     try entry(manifest.digest, kind: manifest.kind, logicalSize: manifest.logicalSize, visibleTo: visibility, in: db)
                 }
-                return totals.stats(unreferencedBytes: 0, indexBytes: 0, entries: entries)
+                let untagged = try manifests.filter { !kept.contains($0.digest) }.map { manifest in
+                    try entry(manifest.digest, kind: manifest.kind, logicalSize: manifest.logicalSize, visibleTo: visibility, in: db)
+                }
+                return totals.stats(
+                    unreferencedBytes: 0, indexBytes: 0, untagged: (untagged.count, untagged.reduce(0) { $0 + $1.exclusiveBytes }),
+                    entries: entries)
             }
             // Bases and adapters: every manifest as files, then the distinct blobs they reference.
             let modelLogical = try Int.fetchOne(
@@ -64,7 +70,12 @@ extension Store {
             let totals = StorageTotals(
                 modelLogical: modelLogical, distinctLogical: distinctLogical, distinctStored: distinctStored,
                 buildLogical: buildLogical, buildStored: buildStored)
-            return totals.stats(unreferencedBytes: unreferenced, indexBytes: indexBytes, entries: entries)
+            let untagged = try Row.fetchAll(db, sql: "SELECT digest, kind, logical_size FROM manifest")
+                .filter { !kept.contains($0["digest"]) }
+                .map { try entry($0["digest"], kind: $0["kind"], logicalSize: $0["logical_size"], visibleTo: .all, in: db) }
+            return totals.stats(
+                unreferencedBytes: unreferenced, indexBytes: indexBytes,
+                untagged: (untagged.count, untagged.reduce(0) { $0 + $1.exclusiveBytes }), entries: entries)
         }
     }
 

@@ -26,5 +26,10 @@ struct Stats: AsyncParsableCommand {
         }
         StatsTable.print(stats)
         print("Index: \(Output.bytes(stats.indexBytes)). Unreferenced blobs awaiting `lorastore gc`: \(Output.bytes(stats.unreferencedBytes)).")
+        if let count = stats.untaggedManifests, count > 0 {
+            print(
+                "Untagged, counted above: \(count) manifest(s) no tag or pin keeps (\(Output.bytes(stats.untaggedExclusiveBytes ?? 0)) on "
+                    + "disk of their own); `lorastore gc` removes them after its grace period.")
+        }
     }
 }

@@ -21,6 +21,25 @@ struct StatsTests {
         return items
     }
 
+    /// What no tag or pin keeps is counted in the totals and said apart: garbage collection removes it.
+    @Test func untaggedManifestsAreSaidApart() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
+            #expect(try test.store.stats().untaggedManifests == 0)
+            try test.push("adapters/b_r16_all_rslora", as: "acme/b", base: "micro/base:fp32")
+            try test.store.untag(try Reference(parsing: "acme/b"))
+            try test.store.pull("micro/base:fp32+acme/a@0.5", to: directory.appending(path: "adhoc"))
+            let stats = try test.store.stats()
+            #expect(stats.untaggedManifests == 2, "the untagged adapter and the ad-hoc build")
+            #expect((stats.untaggedExclusiveBytes ?? 0) > 0)
+            let pinned = try #require(try test.store.cacheStatus().builds.first)
+            try test.store.setPinned(Reference(digest: pinned.digest), true)
+            #expect(try test.store.stats().untaggedManifests == 1, "a pin keeps the build")
+            try test.store.collectGarbage(grace: 0)
+            #expect(try test.store.stats().untaggedManifests == 0)
+        }
+    }
+
     @Test func figuresMatchWhatWasPushed() throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory)

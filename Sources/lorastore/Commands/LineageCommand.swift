@@ -25,8 +25,11 @@ struct LineageCommand: AsyncParsableCommand {
             try Output.json(lineage)
             return
         }
+        // Every tag of a node, up to three, then how many more.
         func name(_ node: Lineage.Node) -> String {
-            (node.tags.first ?? node.digest.short) + (node.tags.isEmpty ? "" : " (\(node.digest.short))")
+            guard !node.tags.isEmpty else { return node.digest.short }
+            let more = node.tags.count > 3 ? " +\(node.tags.count - 3) more" : ""
+            return node.tags.prefix(3).joined(separator: ", ") + more + " (\(node.digest.short))"
         }
         // The subject under the tag it was asked by, when it was asked by one of its tags.
         let asked = parsed.tag.map { _ in parsed.description }.flatMap { lineage.subject.tags.contains($0) ? $0 : nil }

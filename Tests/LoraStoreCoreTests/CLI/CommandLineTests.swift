@@ -90,8 +90,13 @@ struct CommandLineTests {
             let derived = try #require(lineage["derivedBuilds"] as? [[String: Any]])
             #expect(derived.map { $0["tags"] as? [String] } == [["acme/m:latest"]])
             // For people, the subject is headed by the tag it was asked by, not its first tag.
-            let heading = try run(["lineage", "acme/a:stable"]).output.split(separator: "\n").first
-            #expect(heading?.hasPrefix("adapter acme/a:stable (") == true, "\(heading ?? "")")
+            let lineageText = try run(["lineage", "acme/a:stable"]).output.split(separator: "\n")
+            #expect(lineageText.first?.hasPrefix("adapter acme/a:stable (") == true, "\(lineageText)")
+            // A build or base with several tags shows them all.
+            #expect(try run(["tag", "acme/m", "acme/m:v2"]).status == 0)
+            #expect(lineageText.contains { $0.contains("base") && $0.contains("micro/base:fp32 (") }, "\(lineageText)")
+            let built = try run(["lineage", "acme/a:stable"]).output
+            #expect(built.contains("build    acme/m:latest, acme/m:v2 ("), "\(built)")
 
             // target_modules as the config writes it: a list of names.
             let shown = try #require(try json(run(["show", "acme/a", "--json"]).output) as? [String: Any])

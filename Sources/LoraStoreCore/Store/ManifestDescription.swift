@@ -20,6 +20,8 @@ public struct ManifestDescription: Sendable, Hashable, Codable {
     public var baseTags: [String]
     /// For a build: its recipe (base, adapters with weights, options).
     public var recipe: BuildRecipe?
+    /// For a quantized base: its quantized weights, by name.
+    public var quantization: [String: QuantizedWeight]?
 
     /// A tensor and how it is stored.
     public struct Tensor: Sendable, Hashable, Codable {

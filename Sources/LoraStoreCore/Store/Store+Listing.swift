@@ -67,7 +67,7 @@ extension Store {
                 logicalSize: logicalSize, storedSize: storage.values.reduce(0) { $0 + $1.size },
                 adapter: try AdapterRecord.fetch(db, manifest: stored.digest),
                 baseTags: try base.map { try tags(of: $0, visibleTo: visibility, in: db) } ?? [],
-                recipe: stored.manifest.recipe)
+                recipe: stored.manifest.recipe, quantization: stored.manifest.quantization)
         }
     }
 

@@ -47,6 +47,10 @@ struct Show: AsyncParsableCommand {
             return
         }
         print("size:      \(Output.bytes(description.logicalSize)) as files, \(Output.bytes(description.storedSize)) stored")
+        if let quantization = description.quantization, !quantization.isEmpty {
+            let schemes = Set(quantization.values.map(\.scheme.rawValue)).sorted().joined(separator: ", ")
+            print("quantized: \(schemes), \(quantization.count) weight(s)")
+        }
         if let adapter = description.adapter {
             let base = description.baseTags.first ?? adapter.baseDigest.description
             print("base:      \(base) (\(adapter.baseDigest.short))")

@@ -31,6 +31,11 @@ struct QuantizedBaseTests {
             #expect(result.quantization?.kept.count == 2)
             #expect(result.quantization?.kept.allSatisfy { $0.contains("down_proj") && $0.contains("172") } == true)
             #expect(result.newBlobs == expected.count, "only the quantized weights are new blobs")
+            // show says which weights are quantized, in which scheme.
+            let described = try test.store.describe(try Reference(parsing: "micro/base:q8"))
+            #expect(Set(described.quantization?.keys.map { $0 } ?? []) == Set(expected))
+            #expect(described.quantization?.values.allSatisfy { $0.scheme == .q8_0 } == true)
+            #expect(try test.store.describe(try Reference(parsing: "micro/base:fp32")).quantization == nil)
 
             let base = try LoadedTensor.file(Fixtures.url("base_fp32/model.safetensors"))
             let byName = Dictionary(original.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })

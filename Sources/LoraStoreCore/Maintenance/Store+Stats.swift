@@ -25,12 +25,9 @@ extension Store {
                 let entries = try manifests.filter { only == nil || $0.digest == only }.map { manifest in
                     try entry(manifest.digest, kind: manifest.kind, logicalSize: manifest.logicalSize, visibleTo: visibility, in: db)
                 }
-                let untagged = try manifests.filter { !kept.contains($0.digest) }.map { manifest in
-                    try entry(manifest.digest, kind: manifest.kind, logicalSize: manifest.logicalSize, visibleTo: visibility, in: db)
-                }
                 return totals.stats(
-                    unreferencedBytes: 0, indexBytes: 0, untagged: (untagged.count, untagged.reduce(0) { $0 + $1.exclusiveBytes }),
-                    entries: entries)
+                    unreferencedBytes: 0, indexBytes: 0,
+                    untagged: try untaggedShare(of: manifests, kept: kept, visibleTo: visibility, in: db), entries: entries)
             }
             // Bases and adapters: every manifest as files, then the distinct blobs they reference.
             let modelLogical = try Int.fetchOne(
@@ -70,13 +67,24 @@ extension Store {
             let totals = StorageTotals(
                 modelLogical: modelLogical, distinctLogical: distinctLogical, distinctStored: distinctStored,
                 buildLogical: buildLogical, buildStored: buildStored)
-            let untagged = try Row.fetchAll(db, sql: "SELECT digest, kind, logical_size FROM manifest")
-                .filter { !kept.contains($0["digest"]) }
-                .map { try entry($0["digest"], kind: $0["kind"], logicalSize: $0["logical_size"], visibleTo: .all, in: db) }
+            let all = try Row.fetchAll(db, sql: "SELECT digest, kind, logical_size FROM manifest").map { row in
+                (digest: row["digest"] as Digest, kind: row["kind"] as ManifestKind, logicalSize: row["logical_size"] as Int)
+            }
             return totals.stats(
                 unreferencedBytes: unreferenced, indexBytes: indexBytes,
-                untagged: (untagged.count, untagged.reduce(0) { $0 + $1.exclusiveBytes }), entries: entries)
+                untagged: try untaggedShare(of: all, kept: kept, visibleTo: .all, in: db), entries: entries)
         }
+    }
+
+    /// How many of `manifests` no tag or pin keeps (not in `kept`), and the bytes only each of them holds.
+    private func untaggedShare(
+        of manifests: [(digest: Digest, kind: ManifestKind, logicalSize: Int)], kept: Set<Digest>,
+        visibleTo visibility: RepositoryVisibility, in db: Database
+    ) throws -> (count: Int, exclusiveBytes: Int) {
+        let untagged = try manifests.filter { !kept.contains($0.digest) }.map { manifest in
+            try entry(manifest.digest, kind: manifest.kind, logicalSize: manifest.logicalSize, visibleTo: visibility, in: db)
+        }
+        return (untagged.count, untagged.reduce(0) { $0 + $1.exclusiveBytes })
     }
 
     /// The storage entry of one manifest, with the tags of the repositories `visibility` allows.

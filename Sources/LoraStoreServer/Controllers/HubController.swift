@@ -14,7 +14,7 @@ struct HubController {
 
     func addRoutes(to router: Router<RegistryRequestContext>) {
         for prefix in ["api/models/:first", "api/models/:first/:second"] {
-            // Without a revision (`model_info`, `repo_exists`), the revision is `main`.
+            // Without a revision (`model_info`, `repo_exists`): `main`, else the newest tag (see `revision`).
             router.get(RouterPath(prefix), use: revision)
             router.get("\(prefix)/revision/:revision", use: revision)
             router.get("\(prefix)/tree/:revision", use: tree)

@@ -104,11 +104,20 @@ extension RegistryClient {
             }
             return found
         }
+        let recorded: RegistryAPI.BaseResponse
         do {
-            let recorded = try await json(RegistryAPI.BaseResponse.self, path: "bases", query: ["repository": repository])
-            return try await manifest(Reference(digest: recorded.digest))
+            recorded = try await json(RegistryAPI.BaseResponse.self, path: "bases", query: ["repository": repository])
         } catch RegistryClientError.server(404, _, _) {
             throw StoreError.baseRequired(adapter: adapter)
+        }
+        do {
+            return try await manifest(Reference(digest: recorded.digest))
+        } catch RegistryClientError.server(let status, _, _) where status == 403 || status == 404 {
+            // The registry answers a base outside the token's namespaces as not found.
+            throw StoreError.invalidInput(
+                path: adapter,
+                reason: "the base this repository's last push was checked against (\(recorded.digest.short)) cannot be read with this token; "
+                    + "give a base it can read with --base, or use a token whose namespace covers the base's repository")
         }
     }
 }

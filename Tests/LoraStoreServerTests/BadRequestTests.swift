@@ -117,6 +117,24 @@ import Testing
         }
     }
 
+    /// The listing's kind is read singular or plural (as `lorastore ls` spells it), and nothing else.
+    @Test func listingKindsAreSingularOrPlural() async throws {
+        try await RouterTest.with { client, _, _ in
+            for kind in ["adapter", "adapters"] {
+                try await client.execute(uri: "/api/v1/list?kind=\(kind)", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let entries = try RegistryAPI.decoder().decode([ListEntry].self, from: Data(buffer: response.body))
+                    #expect(entries.map(\.repository) == ["acme/a"], "\(kind)")
+                }
+            }
+            for kind in ["basex", "s", "adapterss"] {
+                try await client.execute(uri: "/api/v1/list?kind=\(kind)", method: .get) { response in
+                    #expect(response.status == .badRequest, "\(kind)")
+                }
+            }
+        }
+    }
+
     @Test func unknownReferencesAreNotFound() async throws {
         try await RouterTest.with { client, _, _ in
             try await client.execute(uri: "/api/v1/show/acme/nothing:latest", method: .get) { response in

@@ -202,6 +202,25 @@ import Testing
         }
     }
 
+    /// An adapter pushed without a base is checked against the base the repository's last push used; when
+    /// reads need tokens and this token cannot read that base, the error says so (it said no base was
+    /// recorded).
+    @Test func aRecordedBaseTheTokenCannotReadIsNamedAsSuch() async throws {
+        try await TestRegistry.with(RegistryConfiguration(requireTokenForReads: true)) { registry in
+            let admin = registry.client()
+            try await admin.push(Fixtures.url("base_fp32"), to: try Reference(parsing: "shared/base"))
+            try await admin.push(
+                Fixtures.url("adapters/a_r8_qv"), to: try Reference(parsing: "acme/a"),
+                options: PushOptions(base: try Reference(parsing: "shared/base")))
+            let pusher = try registry.store.createToken(scope: .push, namespace: "acme/*")
+            await #expect {
+                try await registry.client(token: pusher.secret).push(
+                    Fixtures.url("adapters/b_r16_all_rslora"), to: try Reference(parsing: "acme/a:v2"))
+            } throws: { "\($0)".contains("cannot be read with this token") }
+            #expect(try await admin.list(kind: .adapter).count == 1)
+        }
+    }
+
     /// PEFT lays GPT-2's Conv1D modules out as `[in, out]` whatever an adapter's `fan_in_fan_out` says. The
     /// client reads the base's `model_type` from the registry, so it accepts such an adapter saved with the
     /// flag cleared (its non-square `c_attn` was refused before), and records what a local push records.

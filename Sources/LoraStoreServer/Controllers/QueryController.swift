@@ -13,12 +13,14 @@ struct QueryController {
         group.get("stats/**", use: stats)
     }
 
-    /// `GET list[?kind=base|adapter|build]`: the tags of the repositories the caller may read.
+    /// `GET list[?kind=base|adapter|build]`: the tags of the repositories the caller may read. The plural
+    /// (`bases`...), as `lorastore ls` spells it, is read too.
     @Sendable func list(_ request: Request, context: RegistryRequestContext) async throws -> Response {
         let visibility = try registry.authorizer.readableRepositories(context: context)
         let kindText = request.uri.queryParameters.get("kind")
         let kind = try kindText.map { text in
-            guard let kind = ManifestKind(rawValue: text) else {
+            guard let kind = ManifestKind(rawValue: text) ?? (text.hasSuffix("s") ? ManifestKind(rawValue: String(text.dropLast())) : nil)
+            else {
                 throw RegistryError.badRequest("kind \(text): choose base, adapter or build")
             }
             return kind

@@ -81,7 +81,7 @@ struct Push: AsyncParsableCommand {
         }
         let what = result.kind == .base ? "base" : "adapter"
         print("pushed \(what) \(result.reference) \(result.digest)")
-        print("  \(result.tensorCount) tensors, \(result.fileCount) files, \(Output.bytes(result.logicalBytes))")
+        print("  \(result.tensorCount) tensor(s), \(result.fileCount) file(s), \(Output.bytes(result.logicalBytes))")
         if result.newBlobs == 0 {
             print("  no new bytes stored: every tensor and file was already in the store")
         } else if let client {

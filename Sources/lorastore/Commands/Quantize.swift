@@ -51,8 +51,13 @@ struct Quantize: AsyncParsableCommand {
         guard let summary = result.quantization else { return }
         print("  \(summary.quantized.count) weights in \(summary.scheme.rawValue), \(result.tensorCount) tensors, \(Output.bytes(result.logicalBytes))")
         print("  stored \(result.newBlobs) new blobs (\(Output.bytes(result.newStoredBytes)) on disk), shared \(Output.bytes(result.reusedBytes))")
-        for kept in summary.kept {
+        // A model whose every layer keeps the same weight (a row length the scheme cannot store) would bury
+        // the summary: five are listed, the rest counted (all of them are in --json).
+        for kept in summary.kept.prefix(5) {
             print("  kept \(kept)")
+        }
+        if summary.kept.count > 5 {
+            print("  kept \(summary.kept.count - 5) more weight(s) unquantized for the same kind of reason (--json lists them)")
         }
     }
 }

@@ -23,7 +23,7 @@ struct GlobalOptions: ParsableArguments {
         let root = storeRoot
         guard creating || FileManager.default.fileExists(atPath: root.appending(path: Store.indexFileName).path) else {
             throw CommandError(
-                "no store at \(root.path) (give --store PATH or set LORASTORE_HOME; `lorastore push` or `lorastore demo` creates one)")
+                "no store at \(root.path) (give --store PATH or set LORASTORE_HOME; `lorastore push`, `demo`, `serve` or `token create` creates one)")
         }
         return try Store(root: root, maintenanceWait: maintenanceWait)
     }

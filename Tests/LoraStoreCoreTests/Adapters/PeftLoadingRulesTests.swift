@@ -18,6 +18,20 @@ struct PeftLoadingRulesTests {
         try test.store.push(folder, to: try Reference(parsing: name), options: PushOptions(base: try Reference(parsing: base)))
     }
 
+    /// Pushes `folder` expecting a refusal whose message holds every one of `mentions`, the store unchanged.
+    private func expectRefused(
+        _ folder: URL, base: String = "micro/base:fp32", in test: TestStore, mentioning mentions: [String],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let before = try test.snapshot()
+        #expect(sourceLocation: sourceLocation) {
+            try push(folder, as: "acme/refused", base: base, in: test)
+        } throws: { error in
+            mentions.allSatisfy { "\(error)".contains($0) }
+        }
+        #expect(try test.snapshot() == before, sourceLocation: sourceLocation)
+    }
+
     /// Without `target_modules`, PEFT targets its defaults for the base's model type (`q_proj` and `v_proj`
     /// for llama) and never loads the file's other factors.
     @Test func withoutTargetModulesOnlyPeftsDefaultsForTheModelTypeAreMerged() throws {
@@ -60,13 +74,7 @@ struct PeftLoadingRulesTests {
             try AdapterFolder.copy("a_r8_qv", to: adapter, editConfig: { config in
                 edited(config) { $0.removeValue(forKey: "target_modules") }
             })
-            let before = try test.snapshot()
-            #expect {
-                try push(adapter, as: "acme/unsaid", base: "made/base", in: test)
-            } throws: { error in
-                "\(error)".contains("no target_modules") && "\(error)".contains("made_up_model")
-            }
-            #expect(try test.snapshot() == before)
+            try expectRefused(adapter, base: "made/base", in: test, mentioning: ["no target_modules", "made_up_model"])
         }
     }
 
@@ -101,13 +109,7 @@ struct PeftLoadingRulesTests {
             let adapter = directory.appending(path: "dora")
             try AdapterFolder.copy(
                 "f_dora_r8_qv", to: adapter, editTensors: { $0.removeAll { $0.name.contains("lora_magnitude_vector") } })
-            let before = try test.snapshot()
-            #expect {
-                try push(adapter, as: "acme/dora", in: test)
-            } throws: { error in
-                "\(error)".contains("use_dora is true") && "\(error)".contains("lora_magnitude_vector")
-            }
-            #expect(try test.snapshot() == before)
+            try expectRefused(adapter, in: test, mentioning: ["use_dora is true", "lora_magnitude_vector"])
         }
     }
 
@@ -124,13 +126,7 @@ struct PeftLoadingRulesTests {
             try AdapterFolder.copy("a_r8_qv", to: adapter, editConfig: { config in
                 edited(config) { $0[field] = try? JSONSerialization.jsonObject(with: Data(value.utf8), options: [.fragmentsAllowed]) }
             })
-            let before = try test.snapshot()
-            #expect {
-                try push(adapter, as: "acme/feature", in: test)
-            } throws: { error in
-                "\(error)".contains("adapter_config.json") && "\(error)".contains("\"\(field)\" is set")
-            }
-            #expect(try test.snapshot() == before)
+            try expectRefused(adapter, in: test, mentioning: ["adapter_config.json", "\"\(field)\" is set"])
         }
     }
 
@@ -154,13 +150,13 @@ struct PeftLoadingRulesTests {
                 _ = try push(folder, as: "acme/\(name)", in: test)
             }
             let base = try test.store.resolve(try Reference(parsing: "micro/base:fp32"))
-            func plan(_ names: [String]) throws -> MergePlan {
+            func plan(_ names: [String], combine: CombineMode = .peftLinear) throws -> MergePlan {
                 try MergePlan(
                     base: base,
                     adapters: try names.map {
                         WeightedAdapter(digest: try test.store.resolve(try Reference(parsing: "acme/\($0)")).digest, weight: 0.5)
                     },
-                    options: MergeOptions(combine: .peftLinear), store: test.store)
+                    options: MergeOptions(combine: combine), store: test.store)
             }
             _ = try plan(["plain", "plain"])
             #expect { try plan(["plain", "layer0"]) } throws: { "\($0)".contains("layers_to_transform") }
@@ -169,12 +165,8 @@ struct PeftLoadingRulesTests {
             #expect { try plan(["all-linear", "pattern"]) } throws: { "\($0)".contains("one kind") }
             _ = try plan(["exclude-kv", "exclude-vk"])
             #expect { try plan(["plain", "exclude-kv"]) } throws: { "\($0)".contains("exclude_modules") }
-            _ = try MergePlan(
-                base: base,
-                adapters: try ["plain", "layer0"].map {
-                    WeightedAdapter(digest: try test.store.resolve(try Reference(parsing: "acme/\($0)")).digest, weight: 0.5)
-                },
-                options: MergeOptions(), store: test.store)
+            // The exact sum applies each adapter's own rules.
+            _ = try plan(["plain", "layer0"], combine: .exact)
         }
     }
 

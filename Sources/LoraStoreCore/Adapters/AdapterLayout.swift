@@ -18,6 +18,10 @@ public struct AdapterLayout: Sendable, Hashable {
     /// DoRA magnitude vectors of an adapter whose config has `use_dora` false: PEFT does not load them, so
     /// neither does a merge.
     public var ignoredMagnitudes: [String]
+    /// Keys of PEFT's own `modules_to_save` wrappers (`X.modules_to_save.bias`, `X.original_module.bias`)
+    /// that `bias="all"` saves beside the module's tensors: loading puts none of them into the merged
+    /// model, so a merge skips them.
+    public var wrapperCopies: [String]
     /// `base_layer` copies: base tensor name → adapter key. The merge plan compares their bytes with the
     /// base's: an equal copy changes nothing, a different one replaces the base tensor as PEFT's loading does.
     public var baseLayerCopies: [String: String]
@@ -68,6 +72,7 @@ public struct AdapterLayout: Sendable, Hashable {
         var factors: [String: Factors] = [:]
         var replacements: [String: String] = [:]
         var baseLayerCopies: [String: String] = [:]
+        var wrapperCopies: [String] = []
         let signatures = Dictionary(tensors.map { ($0.key, $0.signature) }, uniquingKeysWith: { first, _ in first })
 
         for (key, signature) in tensors {
@@ -91,6 +96,12 @@ public struct AdapterLayout: Sendable, Hashable {
             }
             if let (path, role) = Self.splitFactorKey(name) {
                 factors[path, default: Factors()].set(role, key: key)
+                continue
+            }
+            // With bias="all", PEFT saves every bias of the model, its modules_to_save wrappers' inner copies too.
+            if config.bias == "all", name.hasSuffix(".bias"),
+               name.contains(".modules_to_save.") || name.contains(".original_module.") {
+                wrapperCopies.append(key)
                 continue
             }
             let module = [".weight", ".bias"].first(where: name.hasSuffix).map { String(name.dropLast($0.count)) } ?? name
@@ -159,6 +170,7 @@ public struct AdapterLayout: Sendable, Hashable {
         self.baseLayerCopies = baseLayerCopies
         self.untargetedModules = untargeted
         self.ignoredMagnitudes = ignoredMagnitudes
+        self.wrapperCopies = wrapperCopies
     }
 
     /// Analyses an adapter's tensors against a base manifest's logical tensors (a quantized weight counts

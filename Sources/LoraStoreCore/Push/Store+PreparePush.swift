@@ -124,6 +124,9 @@ extension Store {
             skipped += layout.ignoredMagnitudes.map {
                 "\($0) (a DoRA magnitude, but adapter_config.json has use_dora false; PEFT ignores it)"
             }
+            skipped += layout.wrapperCopies.map {
+                "\($0) (a copy inside PEFT's modules_to_save wrapper, saved by bias=\"all\"; loading does not use it)"
+            }
             adapter = AdapterRecord(
                 config: config, layout: layout, dtype: factorTypes.first ?? weights.tensors.first?.dtype ?? .f32,
                 base: base.digest)

@@ -211,4 +211,36 @@ struct PeftLoadingRulesTests {
             }
         }
     }
+
+    /// With bias="all", PEFT also saves the biases inside its modules_to_save wrapper (the trained copy's and
+    /// the original's); loading uses neither, so the merge skips them and takes the module's saved tensors.
+    @Test func biasAllSkipsTheModulesToSaveWrappersOwnCopies() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory)
+            try test.push("gpt2_fp32", as: "micro/gpt2")
+            let adapter = directory.appending(path: "wrapped")
+            let saved = (0..<64).map { Float($0) / 64 }
+            try AdapterFolder.copy(
+                "g_gpt2_r8_fan_in_fan_out", to: adapter,
+                editTensors: { tensors in
+                    tensors += [
+                        ("base_model.model.transformer.ln_f.weight", [64], [Float](repeating: 1.5, count: 64)),
+                        ("base_model.model.transformer.ln_f.bias", [64], saved),
+                        ("base_model.model.transformer.ln_f.modules_to_save.bias", [64], [Float](repeating: 7, count: 64)),
+                        ("base_model.model.transformer.ln_f.original_module.bias", [64], [Float](repeating: 9, count: 64)),
+                    ]
+                },
+                editConfig: { config in
+                    edited(config) {
+                        $0["bias"] = "all"
+                        $0["modules_to_save"] = ["ln_f"]
+                    }
+                })
+            let result = try push(adapter, as: "acme/wrapped", base: "micro/gpt2", in: test)
+            #expect(result.skippedFiles.filter { $0.contains("modules_to_save wrapper") }.count == 2)
+            let merged = try test.merge(base: "micro/gpt2", adapters: [("acme/wrapped", 1)], name: "merged")
+            #expect(try #require(merged["transformer.ln_f.bias"]).floats == saved)
+            #expect(try #require(merged["transformer.ln_f.weight"]).floats == [Float](repeating: 1.5, count: 64))
+        }
+    }
 }

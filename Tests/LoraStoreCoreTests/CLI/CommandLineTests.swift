@@ -68,6 +68,28 @@ struct CommandLineTests {
         }
     }
 
+    /// `quantize` lists the first five weights it kept unquantized and counts the rest, which `--json` lists:
+    /// a model whose every layer keeps the same weight would otherwise bury the summary.
+    @Test func quantizeListsFiveKeptWeightsAndCountsTheRest() throws {
+        try TemporaryDirectory.with { directory in
+            let store = directory.appending(path: "store")
+            let base = directory.appending(path: "base.safetensors")
+            // Rows of 40 values are not whole q8_0 blocks of 32: those weights are kept; one weight is quantized.
+            try AdapterFolder.writeF32(
+                (0..<7).map { ("model.layers.\($0).self_attn.q_proj.weight", [32, 40], [Float](repeating: 0.5, count: 1280)) }
+                    + [("model.layers.0.self_attn.k_proj.weight", [32, 32], [Float](repeating: 0.25, count: 1024))],
+                to: base)
+            #expect(try lorastore(["push", base.path, "q/base"], store: store).status == 0)
+            let text = try lorastore(["quantize", "q/base", "--scheme", "q8_0", "-t", "q/base:q8"], store: store)
+            #expect(text.status == 0)
+            let listed = text.output.split(separator: "\n").filter { $0.hasPrefix("  kept model.") }
+            #expect(listed.count == 5 && text.output.contains("kept 2 more weight(s)"), "\(text.output)")
+            let json = try lorastore(["quantize", "q/base", "--scheme", "q8_0", "-t", "q/base:q8-again", "--json"], store: store)
+            let kept = ((try self.json(json.output) as? [String: Any])?["quantization"] as? [String: Any])?["kept"] as? [Any]
+            #expect(kept?.count == 7)
+        }
+    }
+
     /// The JSON object or array a `--json` command printed.
     private func json(_ output: String) throws -> Any {
         try JSONSerialization.jsonObject(with: Data(output.utf8))

@@ -42,6 +42,35 @@ import Testing
         }
     }
 
+    /// A build merged to another type names that type in its config.json (loading with dtype="auto" reads
+    /// it), whether pulled locally, remotely or by the Hugging Face routes.
+    @Test func aBuildOfAnotherTypeSaysSoInItsConfig() async throws {
+        try await TestRegistry.with { registry in
+            let client = registry.client()
+            try await TestRegistry.seed(client)
+            let half = try Reference(parsing: "acme/half:v1")
+            try await client.createBuild(
+                tag: half, base: try Reference(parsing: "micro/base:fp32"), adapters: [(try Reference(parsing: "acme/a"), 1)],
+                options: MergeOptions(outputType: .f16))
+            let remote = registry.directory.appending(path: "half-remote")
+            try await client.pull("acme/half:v1", to: remote)
+            let local = registry.directory.appending(path: "half-local")
+            try registry.store.pull("acme/half:v1", to: local)
+            #expect(try folderContents(remote) == folderContents(local))
+            let config = try String(contentsOf: local.appending(path: "config.json"), encoding: .utf8)
+            #expect(config.contains(#""dtype": "float16""#) && !config.contains("float32"), "\(config)")
+            let merged = registry.directory.appending(path: "half-merge")
+            try registry.store.merge(
+                base: try Reference(parsing: "micro/base:fp32"), adapters: [(try Reference(parsing: "acme/a"), 1)],
+                options: MergeOptions(outputType: .f16), to: merged)
+            #expect(try Data(contentsOf: merged.appending(path: "config.json")) == Data(config.utf8))
+            // The base's own pulls keep its config as pushed.
+            let basePull = registry.directory.appending(path: "base")
+            try registry.store.pull("micro/base:fp32", to: basePull)
+            #expect(try String(contentsOf: basePull.appending(path: "config.json"), encoding: .utf8).contains("float32"))
+        }
+    }
+
     /// A push and a pull that find the registry busy with a collection (answered BUSY after its 200 ms
     /// wait) pause and try again, and go through once the collection is over.
     @Test func pushAndPullWaitOutACollectionOnTheRegistry() async throws {

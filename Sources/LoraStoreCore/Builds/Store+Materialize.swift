@@ -42,7 +42,7 @@ extension Store {
             layout.files.flatMap { file in file.header.tensors.map { ($0.name, file.name) } },
             uniquingKeysWith: { first, _ in first })
         let writer = try ModelFolderWriter(destination: destination, layout: layout, computeDigests: true)
-        try copyFiles(of: base.manifest, into: writer)
+        try copyFiles(of: base.manifest, into: writer, outputType: recipe.options.outputType)
         let encoding = try codecPolicy()
         let counter = ProgressCounter(phase: "merging", total: plan.outputBytes, handler: progress)
         var tensors: [BuildOutput.Tensor] = []

@@ -154,7 +154,7 @@ extension Store {
         let base = try index.database.read { db in try existingManifest(recipe.base, in: db) }
         let layout = try output.layout(build: build.digest, recipe: recipe)
         let writer = try ModelFolderWriter(destination: destination, layout: layout)
-        try copyFiles(of: base.manifest, into: writer)
+        try copyFiles(of: base.manifest, into: writer, outputType: recipe.options.outputType)
         try writeTensors(output.tensors.map(\.digest), sizes: output.tensors.map(\.size), into: writer, progress: progress)
         try writer.finish { try writeSeparateAdapters(of: recipe, into: $0) }
         return PullResult(

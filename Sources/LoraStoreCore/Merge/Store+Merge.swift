@@ -22,7 +22,7 @@ extension Store {
         let writer = try ModelFolderWriter(
             destination: destination, layout: try plan.layout(provenance: ["lorastore.version": LoraStoreVersion.current]),
             computeDigests: true)
-        try copyFiles(of: baseManifest.manifest, into: writer)
+        try copyFiles(of: baseManifest.manifest, into: writer, outputType: options.outputType)
         let counter = ProgressCounter(phase: "merging", total: plan.outputBytes, handler: progress)
         let limit = options.effectiveMaxAdapterLoss
         let measured = try MergeEngine(plan: plan, store: self).run(measuring: limit != nil) { tensor, bytes in
@@ -40,12 +40,20 @@ extension Store {
     }
 
     /// Copies a manifest's small files into a model folder; a base's shard index is left out unless asked
-    /// for, since a merged model has its own.
-    func copyFiles(of manifest: Manifest, into writer: ModelFolderWriter, includingShardIndex: Bool = false) throws {
+    /// for, since a merged model has its own. With `outputType` (a merge's `--dtype`), `config.json` names
+    /// that type (``ModelConfig/settingDType(of:to:)``).
+    func copyFiles(
+        of manifest: Manifest, into writer: ModelFolderWriter, includingShardIndex: Bool = false, outputType: DType? = nil
+    ) throws {
         let codecs = try self.index.database.read { db in try self.codecs(of: manifest.files.map(\.digest), in: db) }
         for file in manifest.files where includingShardIndex || file.path != ShardIndex.fileName {
             let contents = try blobs.read(file.digest, codec: codecs[file.digest] ?? .raw)
-            try writer.addFile(file.path, contents: contents.bytes)
+            if file.path == Self.modelConfigPath, let outputType,
+               let edited = ModelConfig.settingDType(of: Data(contents.bytes), to: outputType) {
+                try edited.withUnsafeBytes { try writer.addFile(file.path, contents: $0) }
+            } else {
+                try writer.addFile(file.path, contents: contents.bytes)
+            }
         }
     }
 }

@@ -35,7 +35,16 @@ extension Store {
                     header: file.header.encoded,
                     tensors: output.tensors.filter { $0.file == file.name }.map { .init(digest: $0.digest, size: $0.size) }))
         }
-        files += smallFiles(of: base.manifest, includingShardIndex: false)
+        files += try smallFiles(of: base.manifest, includingShardIndex: false).map { file in
+            // As a local pull writes it: a build merged to another type names that type in its config.
+            guard file.name == Self.modelConfigPath, let outputType = recipe.options.outputType, let digest = file.digest else {
+                return file
+            }
+            let codec = try index.database.read { db in try codecs(of: [digest], in: db)[digest] } ?? .raw
+            let contents = try blobs.read(digest, codec: codec)
+            guard let edited = ModelConfig.settingDType(of: Data(contents.bytes), to: outputType) else { return file }
+            return ServedFile(name: file.name, size: edited.count, digest: Digest(of: edited), source: .bytes(edited))
+        }
         if let shardIndex = layout.shardIndex {
             let bytes = shardIndex.encoded()
             files.append(ServedFile(name: ShardIndex.fileName, size: bytes.count, digest: Digest(of: bytes), source: .bytes(bytes)))

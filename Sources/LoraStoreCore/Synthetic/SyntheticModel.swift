@@ -235,11 +235,7 @@ public struct SyntheticModel: Sendable, Hashable {
     /// `config.json` as transformers 5 writes it for `LlamaForCausalLM`.
     public func configJSON() -> Data {
         let d = dimensions
-        let torchType = switch dtype {
-        case .f32: "float32"
-        case .f16: "float16"
-        default: "bfloat16"
-        }
+        let torchType = dtype.torchName ?? "bfloat16"
         let config = OrderedJSON.object([
             .init(key: "architectures", value: .array([.string("LlamaForCausalLM")])),
             .init(key: "attention_bias", value: .bool(false)),

@@ -49,6 +49,17 @@ public enum DType: String, Sendable, Hashable, Codable, CaseIterable {
     }
 
     /// The types the merge engine reads and writes: F32, F16 and BF16.
+    /// The name torch and a Hugging Face `config.json` give a float type a merge writes (`float32`,
+    /// `float16`, `bfloat16`); nil for the others.
+    public var torchName: String? {
+        switch self {
+        case .f32: "float32"
+        case .f16: "float16"
+        case .bf16: "bfloat16"
+        default: nil
+        }
+    }
+
     public var isMergeable: Bool {
         self == .f32 || self == .f16 || self == .bf16
     }

@@ -117,7 +117,7 @@ extension RegistryClient {
             throw StoreError.invalidInput(
                 path: adapter,
                 reason: "the base this repository's last push was checked against (\(recorded.digest.short)) cannot be read with this token; "
-                    + "give a base it can read with --base, or use a token whose namespace covers the base's repository")
+                    + "give one it can read with --base")
         }
     }
 }

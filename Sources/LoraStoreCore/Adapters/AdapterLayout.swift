@@ -98,9 +98,11 @@ public struct AdapterLayout: Sendable, Hashable {
                 factors[path, default: Factors()].set(role, key: key)
                 continue
             }
-            // With bias="all", PEFT saves every bias of the model, its modules_to_save wrappers' inner copies too.
-            if config.bias == "all", name.hasSuffix(".bias"),
-               name.contains(".modules_to_save.") || name.contains(".original_module.") {
+            // With bias="all", PEFT saves every bias of the model, its modules_to_save wrappers' inner copies
+            // too: `X.modules_to_save.bias` and `X.original_module.bias` of a module X it saves, which the base
+            // (unwrapped) does not have.
+            if config.bias == "all", baseTensors[name] == nil, let wrapped = Self.wrappedModule(of: name),
+               config.savesModule(wrapped) {
                 wrapperCopies.append(key)
                 continue
             }
@@ -201,6 +203,15 @@ public struct AdapterLayout: Sendable, Hashable {
         guard let baseModelType, !baseModelType.hasPrefix("clvp") else { return config.fanInFanOut }
         return conv1DModelTypes.contains(baseModelType)
             && conv1DModuleNames.contains(String(path.split(separator: ".").last ?? ""))
+    }
+
+    /// The module X of a bias PEFT's `modules_to_save` wrapper holds inside (`X.modules_to_save.bias`,
+    /// `X.original_module.bias`), else nil.
+    static func wrappedModule(of name: String) -> String? {
+        for marker in [".modules_to_save.bias", ".original_module.bias"] where name.hasSuffix(marker) {
+            return String(name.dropLast(marker.count))
+        }
+        return nil
     }
 
     /// Why a base may lack an output layer the adapter names: a model with tied embeddings stores its

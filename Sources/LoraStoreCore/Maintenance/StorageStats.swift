@@ -29,8 +29,8 @@ public struct StorageStats: Sendable, Hashable, Codable {
     public var indexBytes: Int
     /// Manifests no tag or pin keeps (untagged adapters and bases, ad-hoc and untagged builds), counted in
     /// the figures above: garbage collection removes them once past its grace period (a build's counted from
-    /// its last pull); for a reader limited to some repositories, those it may see. Nil from a registry that
-    /// does not say.
+    /// its last pull); for a reader limited to some repositories, those it may see. Nil for stats of one
+    /// manifest, and from a registry that does not say.
     public var untaggedManifests: Int?
     /// On disk, the blobs only those manifests reference, each counted apart: at least what removing them
     /// frees.

@@ -18,7 +18,8 @@ extension Store {
         }
         return try index.database.read { db in
             let only = try reference.map { try resolve($0, visibleTo: visibility, in: db).digest }
-            let kept = try manifests(reachableFrom: [], in: db)
+            // What no tag or pin keeps, counted from the entries of the whole store (not for one manifest).
+            let kept = only == nil ? try manifests(reachableFrom: [], in: db) : nil
             guard visibility.isAll else {
                 let manifests = try visibleManifests(visibleTo: visibility, in: db)
                 let totals = try StorageTotals(of: manifests, in: db)
@@ -27,7 +28,7 @@ extension Store {
                 }
                 return totals.stats(
                     unreferencedBytes: 0, indexBytes: 0,
-                    untagged: try untaggedShare(of: manifests, kept: kept, visibleTo: visibility, in: db), entries: entries)
+                    untagged: kept.map { Self.untaggedShare(of: entries, kept: $0) }, entries: entries)
             }
             // Bases and adapters: every manifest as files, then the distinct blobs they reference.
             let modelLogical = try Int.fetchOne(
@@ -67,23 +68,15 @@ extension Store {
             let totals = StorageTotals(
                 modelLogical: modelLogical, distinctLogical: distinctLogical, distinctStored: distinctStored,
                 buildLogical: buildLogical, buildStored: buildStored)
-            let all = try Row.fetchAll(db, sql: "SELECT digest, kind, logical_size FROM manifest").map { row in
-                (digest: row["digest"] as Digest, kind: row["kind"] as ManifestKind, logicalSize: row["logical_size"] as Int)
-            }
             return totals.stats(
                 unreferencedBytes: unreferenced, indexBytes: indexBytes,
-                untagged: try untaggedShare(of: all, kept: kept, visibleTo: .all, in: db), entries: entries)
+                untagged: kept.map { Self.untaggedShare(of: entries, kept: $0) }, entries: entries)
         }
     }
 
-    /// How many of `manifests` no tag or pin keeps (not in `kept`), and the bytes only each of them holds.
-    private func untaggedShare(
-        of manifests: [(digest: Digest, kind: ManifestKind, logicalSize: Int)], kept: Set<Digest>,
-        visibleTo visibility: RepositoryVisibility, in db: Database
-    ) throws -> (count: Int, exclusiveBytes: Int) {
-        let untagged = try manifests.filter { !kept.contains($0.digest) }.map { manifest in
-            try entry(manifest.digest, kind: manifest.kind, logicalSize: manifest.logicalSize, visibleTo: visibility, in: db)
-        }
+    /// How many of `entries` no tag or pin keeps (not in `kept`), and the bytes only each of them holds.
+    private static func untaggedShare(of entries: [StorageStats.Entry], kept: Set<Digest>) -> (count: Int, exclusiveBytes: Int) {
+        let untagged = entries.filter { !kept.contains($0.digest) }
         return (untagged.count, untagged.reduce(0) { $0 + $1.exclusiveBytes })
     }
 

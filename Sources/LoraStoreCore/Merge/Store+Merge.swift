@@ -49,7 +49,7 @@ extension Store {
         for file in manifest.files where includingShardIndex || file.path != ShardIndex.fileName {
             let contents = try blobs.read(file.digest, codec: codecs[file.digest] ?? .raw)
             if file.path == Self.modelConfigPath, let outputType,
-               let edited = ModelConfig.settingDType(of: Data(contents.bytes), to: outputType) {
+               let edited = withExtendedLifetime(contents, { ModelConfig.settingDType(of: Data(contents.bytes), to: outputType) }) {
                 try edited.withUnsafeBytes { try writer.addFile(file.path, contents: $0) }
             } else {
                 try writer.addFile(file.path, contents: contents.bytes)

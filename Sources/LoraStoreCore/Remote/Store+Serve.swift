@@ -42,7 +42,8 @@ extension Store {
             }
             let codec = try index.database.read { db in try codecs(of: [digest], in: db)[digest] } ?? .raw
             let contents = try blobs.read(digest, codec: codec)
-            guard let edited = ModelConfig.settingDType(of: Data(contents.bytes), to: outputType) else { return file }
+            let edited = withExtendedLifetime(contents) { ModelConfig.settingDType(of: Data(contents.bytes), to: outputType) }
+            guard let edited else { return file }
             return ServedFile(name: file.name, size: edited.count, digest: Digest(of: edited), source: .bytes(edited))
         }
         if let shardIndex = layout.shardIndex {

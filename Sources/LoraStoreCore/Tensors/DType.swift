@@ -48,7 +48,6 @@ public enum DType: String, Sendable, Hashable, Codable, CaseIterable {
         return bits / 8
     }
 
-    /// The types the merge engine reads and writes: F32, F16 and BF16.
     /// The name torch and a Hugging Face `config.json` give a float type a merge writes (`float32`,
     /// `float16`, `bfloat16`); nil for the others.
     public var torchName: String? {
@@ -60,6 +59,7 @@ public enum DType: String, Sendable, Hashable, Codable, CaseIterable {
         }
     }
 
+    /// The types the merge engine reads and writes: F32, F16 and BF16.
     public var isMergeable: Bool {
         self == .f32 || self == .f16 || self == .bf16
     }

@@ -243,4 +243,31 @@ struct PeftLoadingRulesTests {
             #expect(try #require(merged["transformer.ln_f.weight"]).floats == [Float](repeating: 1.5, count: 64))
         }
     }
+
+    /// A base whose own module is named like a wrapper's inner copy keeps what bias="all" trained there: only
+    /// the copies inside a wrapper of a saved module, which the base does not have, are skipped.
+    @Test func aBaseTensorNamedLikeAWrapperCopyIsStillMerged() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory)
+            let base = directory.appending(path: "base.safetensors")
+            try AdapterFolder.writeF32(
+                [("lin.weight", [4, 4], [Float](repeating: 0.5, count: 16)), ("blk.modules_to_save.bias", [4], [0, 0, 0, 0])],
+                to: base)
+            try test.store.push(base, to: try Reference(parsing: "tiny/base"))
+            let adapter = directory.appending(path: "adapter")
+            try FileManager.default.createDirectory(at: adapter, withIntermediateDirectories: true)
+            try #"{"peft_type": "LORA", "r": 1, "lora_alpha": 1, "target_modules": ["lin"], "bias": "all"}"#
+                .write(to: adapter.appending(path: "adapter_config.json"), atomically: true, encoding: .utf8)
+            try AdapterFolder.writeF32(
+                [
+                    ("base_model.model.lin.lora_A.weight", [1, 4], [1, 1, 1, 1]),
+                    ("base_model.model.lin.lora_B.weight", [4, 1], [0.25, 0.25, 0.25, 0.25]),
+                    ("base_model.model.blk.modules_to_save.bias", [4], [1, 2, 3, 4]),
+                ], to: adapter.appending(path: "adapter_model.safetensors"))
+            let result = try push(adapter, as: "tiny/adapter", base: "tiny/base", in: test)
+            #expect(!result.skippedFiles.contains { $0.contains("modules_to_save wrapper") })
+            let merged = try test.merge(base: "tiny/base", adapters: [("tiny/adapter", 1)], name: "merged")
+            #expect(try #require(merged["blk.modules_to_save.bias"]).floats == [1, 2, 3, 4])
+        }
+    }
 }

@@ -32,6 +32,7 @@ struct StatsTests {
             let stats = try test.store.stats()
             #expect(stats.untaggedManifests == 2, "the untagged adapter and the ad-hoc build")
             #expect((stats.untaggedExclusiveBytes ?? 0) > 0)
+            #expect(try test.store.stats(for: try Reference(parsing: "acme/a")).untaggedManifests == nil, "a store-wide figure")
             let pinned = try #require(try test.store.cacheStatus().builds.first)
             try test.store.setPinned(Reference(digest: pinned.digest), true)
             #expect(try test.store.stats().untaggedManifests == 1, "a pin keeps the build")

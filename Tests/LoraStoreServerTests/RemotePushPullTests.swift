@@ -43,7 +43,7 @@ import Testing
     }
 
     /// A build merged to another type names that type in its config.json (loading with dtype="auto" reads
-    /// it), whether pulled locally, remotely or by the Hugging Face routes.
+    /// it), pulled locally or from the registry, and so does an immediate merge.
     @Test func aBuildOfAnotherTypeSaysSoInItsConfig() async throws {
         try await TestRegistry.with { registry in
             let client = registry.client()

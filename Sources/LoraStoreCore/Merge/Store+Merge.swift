@@ -47,13 +47,21 @@ extension Store {
     ) throws {
         let codecs = try self.index.database.read { db in try self.codecs(of: manifest.files.map(\.digest), in: db) }
         for file in manifest.files where includingShardIndex || file.path != ShardIndex.fileName {
-            let contents = try blobs.read(file.digest, codec: codecs[file.digest] ?? .raw)
+            let codec = codecs[file.digest] ?? .raw
             if file.path == Self.modelConfigPath, let outputType,
-               let edited = withExtendedLifetime(contents, { ModelConfig.settingDType(of: Data(contents.bytes), to: outputType) }) {
+               let edited = try modelConfig(file.digest, codec: codec, namingType: outputType) {
                 try edited.withUnsafeBytes { try writer.addFile(file.path, contents: $0) }
-            } else {
-                try writer.addFile(file.path, contents: contents.bytes)
+                continue
             }
+            let contents = try blobs.read(file.digest, codec: codec)
+            try writer.addFile(file.path, contents: contents.bytes)
         }
+    }
+
+    /// The `config.json` stored as blob `digest`, edited to name `type` (``ModelConfig/settingDType(of:to:)``);
+    /// nil when the stored one needs no edit. What a merged model of that type holds, pulled or served.
+    func modelConfig(_ digest: Digest, codec: BlobCodec, namingType type: DType) throws -> Data? {
+        let contents = try blobs.read(digest, codec: codec)
+        return withExtendedLifetime(contents) { ModelConfig.settingDType(of: Data(contents.bytes), to: type) }
     }
 }

@@ -41,9 +41,7 @@ extension Store {
                 return file
             }
             let codec = try index.database.read { db in try codecs(of: [digest], in: db)[digest] } ?? .raw
-            let contents = try blobs.read(digest, codec: codec)
-            let edited = withExtendedLifetime(contents) { ModelConfig.settingDType(of: Data(contents.bytes), to: outputType) }
-            guard let edited else { return file }
+            guard let edited = try modelConfig(digest, codec: codec, namingType: outputType) else { return file }
             return ServedFile(name: file.name, size: edited.count, digest: Digest(of: edited), source: .bytes(edited))
         }
         if let shardIndex = layout.shardIndex {

@@ -55,14 +55,17 @@ public struct RegistryClient: Sendable {
         try await json(StorageStats.self, path: reference.map { "stats/\($0)" } ?? "stats")
     }
 
-    /// Records and tags a build on the server; nothing is merged until it is pulled.
+    /// Records and tags a build on the server; nothing is merged until it is pulled. The server refuses an
+    /// adapter pushed against another model than `base` unless `allowingOtherBase`.
     @discardableResult
     public func createBuild(
-        tag: Reference, base: Reference, adapters: [(reference: Reference, weight: Double)], options: MergeOptions = MergeOptions()
+        tag: Reference, base: Reference, adapters: [(reference: Reference, weight: Double)], options: MergeOptions = MergeOptions(),
+        allowingOtherBase: Bool = false
     ) async throws -> Digest {
         let request = RegistryAPI.BuildRequest(
             tag: tag.description, base: base.description,
-            adapters: adapters.map { .init(reference: $0.reference.description, weight: $0.weight) }, options: options)
+            adapters: adapters.map { .init(reference: $0.reference.description, weight: $0.weight) }, options: options,
+            allowOtherBase: allowingOtherBase ? true : nil)
         return try await json(
             RegistryAPI.BuildResponse.self, path: "builds", method: .POST, body: try RegistryAPI.encoder().encode(request)
         ).digest

@@ -82,6 +82,7 @@ public struct RegistryError: HTTPResponseError, Sendable {
             case .wrongKind: self.init(.badRequest, code: "WRONG_KIND", message: error.description)
             case .repositoryKind, .inUse: self.init(.conflict, code: "CONFLICT", message: error.description)
             case .baseRequired: self.init(.badRequest, code: "BASE_REQUIRED", message: error.description)
+            case .adapterForOtherBase: self.init(.badRequest, code: "OTHER_BASE", message: error.description)
             case .invalidInput, .adapterMismatch, .nonFinite, .mergeRefused, .nonFiniteResult:
                 self.init(.badRequest, code: "INVALID_INPUT", message: error.description)
             case .evictedWhileServing: self.init(.serviceUnavailable, code: "BUSY", message: error.description)

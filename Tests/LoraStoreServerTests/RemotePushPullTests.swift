@@ -71,6 +71,47 @@ import Testing
         }
     }
 
+    /// A build of an adapter on a base of the same shapes but another model is refused as `OTHER_BASE`,
+    /// naming both bases, and recorded when the request allows it; the same model in another layout or type
+    /// needs no permission.
+    @Test func aBuildOnAnotherModelNeedsTheRequestToAllowIt() async throws {
+        try await TestRegistry.with { registry in
+            let client = registry.client()
+            try await TestRegistry.seed(client)
+            // base_fp32 with one bit of one weight flipped: the same shapes, another model.
+            let tuned = registry.directory.appending(path: "tuned")
+            try FileManager.default.copyItem(at: Fixtures.url("base_fp32"), to: tuned)
+            let file = tuned.appending(path: "model.safetensors")
+            let layout = try SafetensorsFile(contentsOf: file)
+            let weight = try #require(layout.tensors.first { $0.name == "model.layers.1.mlp.up_proj.weight" })
+            var bytes = try Data(contentsOf: file)
+            bytes[layout.dataOffset + weight.dataRange.lowerBound] ^= 1
+            try bytes.write(to: file)
+            try await client.push(tuned, to: try Reference(parsing: "micro/tuned"))
+            let builds = { try registry.store.index.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM build") } }
+            let before = try builds()
+            let tag = try Reference(parsing: "acme/tuned-a:v1")
+            let adapters = [(reference: try Reference(parsing: "acme/a"), weight: 1.0)]
+            do {
+                try await client.createBuild(tag: tag, base: try Reference(parsing: "micro/tuned"), adapters: adapters)
+                Issue.record("a build on another model was recorded")
+            } catch RegistryClientError.server(let status, let code, let message) {
+                #expect(status == 400 && code == "OTHER_BASE")
+                #expect(message.contains("micro/base:fp32") && message.contains("micro/tuned:latest"), "\(message)")
+            }
+            #expect(try builds() == before)
+            try await client.createBuild(
+                tag: tag, base: try Reference(parsing: "micro/tuned"), adapters: adapters, allowingOtherBase: true)
+            try await client.pull("acme/tuned-a:v1", to: registry.directory.appending(path: "pulled"))
+            try await client.push(Fixtures.url("base_fp32_sharded"), to: try Reference(parsing: "micro/sharded"))
+            try await client.push(Fixtures.url("base_bf16"), to: try Reference(parsing: "micro/base:bf16"))
+            for base in ["micro/sharded", "micro/base:bf16"] {
+                try await client.createBuild(
+                    tag: try Reference(parsing: "acme/fine:v1"), base: try Reference(parsing: base), adapters: adapters)
+            }
+        }
+    }
+
     /// A push and a pull that find the registry busy with a collection (answered BUSY after its 200 ms
     /// wait) pause and try again, and go through once the collection is over.
     @Test func pushAndPullWaitOutACollectionOnTheRegistry() async throws {

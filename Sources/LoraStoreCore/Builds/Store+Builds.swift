@@ -8,28 +8,35 @@ extension Store {
     ///
     /// With a `visibility` short of ``RepositoryVisibility/all``, the base and adapters must be ones the
     /// reader may see (``resolve(_:visibleTo:)``): a build is a way to read its inputs.
+    ///
+    /// An adapter pushed against another model than `base` is refused unless `allowingOtherBase`
+    /// (``StoreError/adapterForOtherBase(adapter:pushedFor:base:equalTensors:tensors:)``).
     @discardableResult
     public func createBuild(
         base: Reference, adapters: [(reference: Reference, weight: Double)], options: MergeOptions = MergeOptions(),
-        tag: Reference? = nil, visibleTo visibility: RepositoryVisibility = .all
+        tag: Reference? = nil, visibleTo visibility: RepositoryVisibility = .all, allowingOtherBase: Bool = false
     ) throws -> Digest {
-        try record(try recipe(base: base, adapters: adapters, options: options, visibleTo: visibility), tag: tag)
+        try record(
+            try recipe(
+                base: base, adapters: adapters, options: options, visibleTo: visibility, allowingOtherBase: allowingOtherBase),
+            tag: tag)
     }
 
-    /// The recipe of a build of `base` and `adapters`, their references resolved to digests; nothing is
-    /// recorded.
+    /// The recipe of a build of `base` and `adapters`, their references resolved to digests and, unless
+    /// `allowingOtherBase`, the adapters checked against the base's model (``checkAdapterBases(_:base:in:)``);
+    /// nothing is recorded.
     func recipe(
         base: Reference, adapters: [(reference: Reference, weight: Double)], options: MergeOptions,
-        visibleTo visibility: RepositoryVisibility = .all
+        visibleTo visibility: RepositoryVisibility = .all, allowingOtherBase: Bool = false
     ) throws -> BuildRecipe {
         try index.database.read { db in
-            BuildRecipe(
-                base: try resolve(base, as: .base, visibleTo: visibility, in: db).digest,
-                adapters: try adapters.map {
-                    WeightedAdapter(
-                        digest: try resolve($0.reference, as: .adapter, visibleTo: visibility, in: db).digest, weight: $0.weight)
-                },
-                options: options)
+            let base = try resolve(base, as: .base, visibleTo: visibility, in: db)
+            let adapters = try adapters.map {
+                WeightedAdapter(
+                    digest: try resolve($0.reference, as: .adapter, visibleTo: visibility, in: db).digest, weight: $0.weight)
+            }
+            if !allowingOtherBase { try checkAdapterBases(adapters.map(\.digest), base: base, in: db) }
+            return BuildRecipe(base: base.digest, adapters: adapters, options: options)
         }
     }
 

@@ -13,20 +13,25 @@ extension Store {
     /// merge it once; a build being read is not evicted.
     ///
     /// With `dequantize`, a quantized base is written with its quantized weights dequantized to that type
-    /// (F32, F16 or BF16) instead of in their stored layout; anything else is refused.
+    /// (F32, F16 or BF16) instead of in their stored layout; anything else is refused. An ad-hoc recipe's
+    /// adapters pushed against another model than its base are refused unless `allowingOtherBase`, as
+    /// ``createBuild(base:adapters:options:tag:visibleTo:allowingOtherBase:)`` refuses them.
     @discardableResult
     public func pull(
         _ text: String, to destination: URL, options: MergeOptions = MergeOptions(), dequantize: DType? = nil,
-        progress: ProgressHandler? = nil
+        allowingOtherBase: Bool = false, progress: ProgressHandler? = nil
     ) throws -> PullResult {
-        try pull(text, to: destination, options: options, dequantize: dequantize, progress: progress, enforcingBudget: true)
+        try pull(
+            text, to: destination, options: options, dequantize: dequantize, allowingOtherBase: allowingOtherBase,
+            progress: progress, enforcingBudget: true)
     }
 
-    /// ``pull(_:to:options:dequantize:progress:)``, evicting builds to fit the cache budget afterwards only
-    /// when `enforcingBudget` (a server first takes a hold on the build it serves, then enforces it).
+    /// ``pull(_:to:options:dequantize:allowingOtherBase:progress:)``, evicting builds to fit the cache budget
+    /// afterwards only when `enforcingBudget` (a server first takes a hold on the build it serves, then
+    /// enforces it).
     func pull(
-        _ text: String, to destination: URL, options: MergeOptions, dequantize: DType?, progress: ProgressHandler?,
-        enforcingBudget: Bool
+        _ text: String, to destination: URL, options: MergeOptions, dequantize: DType?, allowingOtherBase: Bool = false,
+        progress: ProgressHandler?, enforcingBudget: Bool
     ) throws -> PullResult {
         let build: StoredManifest
         let lock: FileLock
@@ -38,7 +43,8 @@ extension Store {
             // The build's lock comes before its recording: garbage collection removes an untagged build only
             // while it can take that lock, so the recipe recorded here (again, if a collection removed it
             // since an earlier pull) stays while the lock is held.
-            let recipe = try recipe(base: adHoc.base, adapters: adHoc.adapters, options: options)
+            let recipe = try recipe(
+                base: adHoc.base, adapters: adHoc.adapters, options: options, allowingOtherBase: allowingOtherBase)
             adHocRecipe = recipe
             lock = try buildLock(try Self.buildManifest(of: recipe).digest)
             try lock.lock(.shared)
@@ -56,6 +62,10 @@ extension Store {
                     : "\(text) is \(stored.kind == .base ? "a base" : "an adapter"), pulled as it was pushed"
                 throw StoreError.invalidInput(
                     path: text, reason: "merge options apply to ad-hoc recipes (BASE+ADAPTER[@WEIGHT]...); \(pulled)")
+            }
+            guard !allowingOtherBase else {
+                throw StoreError.invalidInput(
+                    path: text, reason: "allowing another base applies to ad-hoc recipes (BASE+ADAPTER[@WEIGHT]...) and to build create")
             }
             if let dequantize {
                 return try pullDequantized(stored, named: text, as: dequantize, to: destination, progress: progress)

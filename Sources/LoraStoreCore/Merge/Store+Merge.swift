@@ -5,17 +5,19 @@ extension Store {
     /// the base's small files (config, tokenizer...), the merged tensors in safetensors with provenance in
     /// `__metadata__`, and a shard index when sharded. On a quantized base the options' policy applies
     /// (``QuantizedBuildPolicy``); the adapter-loss limit is measured and enforced as for a build, before the
-    /// folder is moved into place.
+    /// folder is moved into place. Adapters pushed against another model than `base` are refused unless
+    /// `allowingOtherBase` (``checkAdapterBases(_:base:in:)``).
     @discardableResult
     public func merge(
         base: Reference, adapters: [(reference: Reference, weight: Double)], options: MergeOptions = MergeOptions(),
-        to destination: URL, progress: ProgressHandler? = nil
+        allowingOtherBase: Bool = false, to destination: URL, progress: ProgressHandler? = nil
     ) throws -> MergeResult {
         let (baseManifest, selections) = try index.database.read { db in
             let base = try resolve(base, as: .base, in: db)
             let selections = try adapters.map { adapter in
                 WeightedAdapter(digest: try resolve(adapter.reference, as: .adapter, in: db).digest, weight: adapter.weight)
             }
+            if !allowingOtherBase { try checkAdapterBases(selections.map(\.digest), base: base, in: db) }
             return (base, selections)
         }
         let plan = try MergePlan(base: baseManifest, adapters: selections, options: options, store: self)

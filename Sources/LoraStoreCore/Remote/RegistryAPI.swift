@@ -50,6 +50,9 @@ public enum RegistryAPI {
         public var base: String
         public var adapters: [Adapter]
         public var options: MergeOptions
+        /// Record the build even where an adapter was pushed against another model than `base` (absent:
+        /// refused, `OTHER_BASE`).
+        public var allowOtherBase: Bool?
 
         public struct Adapter: Sendable, Hashable, Codable {
             public var reference: String
@@ -60,11 +63,12 @@ public enum RegistryAPI {
             }
         }
 
-        public init(tag: String, base: String, adapters: [Adapter], options: MergeOptions) {
+        public init(tag: String, base: String, adapters: [Adapter], options: MergeOptions, allowOtherBase: Bool? = nil) {
             self.tag = tag
             self.base = base
             self.adapters = adapters
             self.options = options
+            self.allowOtherBase = allowOtherBase
         }
     }
 

@@ -18,6 +18,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case baseRequired(adapter: String)
     /// A merge input or option is not allowed, with the reason.
     case mergeRefused(String)
+    /// An adapter was pushed against another model than the base of the merge or build asked for
+    /// (``Store/checkAdapterBases(_:base:in:)``): the two bases have `equalTensors` of their `tensors` in
+    /// common, or nil when the store no longer has the adapter's.
+    case adapterForOtherBase(adapter: String, pushedFor: String, base: String, equalTensors: Int?, tensors: Int?)
     /// A merged tensor came out with NaN or infinite values (PEFT's `safe_merge` refuses these too).
     case nonFiniteResult(tensor: String)
     /// Rebuilding an evicted build gave other bytes than its first materialization recorded.
@@ -42,6 +46,13 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         kind == .adapter ? "an" : "a"
     }
 
+    /// How an adapter's own base relates to the one asked for, for ``adapterForOtherBase(adapter:pushedFor:base:equalTensors:tensors:)``.
+    private static func relation(equalTensors: Int?, tensors: Int?) -> String {
+        guard let equalTensors, let tensors else { return ", which this store no longer has" }
+        return ", and the two bases have \(equalTensors) of their \(tensors) tensors in common: "
+            + "they are different models (or one converted to another type)"
+    }
+
     public var description: String {
         switch self {
         case .newerSchema(let path):
@@ -62,6 +73,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "\(adapter): no base given (use --base REF); none is recorded from an earlier push of this repository"
         case .mergeRefused(let reason):
             "cannot merge: \(reason)"
+        case .adapterForOtherBase(let adapter, let pushedFor, let base, let equal, let tensors):
+            "cannot merge: adapter \(adapter) was pushed for base \(pushedFor), not \(base)"
+                + Self.relation(equalTensors: equal, tensors: tensors)
+                + "; pass --allow-other-base to merge it into \(base) anyway"
         case .nonFiniteResult(let tensor):
             "cannot merge: the merged \(tensor) has NaN or infinite values"
         case .rebuildMismatch(let build, let item, let expected, let actual):

@@ -27,7 +27,9 @@ struct BuildController {
         }
         let visibility = try registry.authorizer.requireRead([base] + adapters.map(\.reference), context: context)
         let digest = try await registry.blocking {
-            try $0.createBuild(base: base, adapters: adapters, options: body.options, tag: tag, visibleTo: visibility)
+            try $0.createBuild(
+                base: base, adapters: adapters, options: body.options, tag: tag, visibleTo: visibility,
+                allowingOtherBase: body.allowOtherBase ?? false)
         }
         return try registry.json(RegistryAPI.BuildResponse(reference: tag.description, digest: digest), status: .created)
     }

@@ -25,6 +25,8 @@ struct Build: AsyncParsableCommand {
 
         @OptionGroup var quantized: QuantizedBuildOptions
 
+        @OptionGroup var adapterBase: AdapterBaseOption
+
         @OptionGroup var global: GlobalOptions
 
         @OptionGroup var remote: RemoteOptions
@@ -39,10 +41,14 @@ struct Build: AsyncParsableCommand {
             let digest: Digest
             var materialized: Bool?
             if let client = try remote.client() {
-                digest = try await client.createBuild(tag: tag, base: baseReference, adapters: adapterArguments, options: options)
+                digest = try await client.createBuild(
+                    tag: tag, base: baseReference, adapters: adapterArguments, options: options,
+                    allowingOtherBase: adapterBase.allowOtherBase)
             } else {
                 let store = try global.openStore()
-                digest = try store.createBuild(base: baseReference, adapters: adapterArguments, options: options, tag: tag)
+                digest = try store.createBuild(
+                    base: baseReference, adapters: adapterArguments, options: options, tag: tag,
+                    allowingOtherBase: adapterBase.allowOtherBase)
                 materialized = try store.isMaterialized(digest)
             }
             if global.json {

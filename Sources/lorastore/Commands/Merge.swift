@@ -20,6 +20,8 @@ struct Merge: ParsableCommand {
 
     @OptionGroup var quantized: QuantizedBuildOptions
 
+    @OptionGroup var adapterBase: AdapterBaseOption
+
     @Option(name: .shortAndLong, help: "The folder to write (must not exist, or be empty).")
     var output: String
 
@@ -32,7 +34,8 @@ struct Merge: ParsableCommand {
         let progress = ProgressBar(quiet: global.json)
         let result = try store.merge(
             base: try parseReference(base), adapters: adapterArguments.map { ($0.reference, $0.weight) },
-            options: options, to: URL(fileURLWithPath: output), progress: progress.handler)
+            options: options, allowingOtherBase: adapterBase.allowOtherBase, to: URL(fileURLWithPath: output),
+            progress: progress.handler)
         progress.finish()
         if global.json {
             try Output.json(result)

@@ -25,6 +25,8 @@ struct Pull: AsyncParsableCommand {
 
     @OptionGroup var quantized: QuantizedBuildOptions
 
+    @OptionGroup var adapterBase: AdapterBaseOption
+
     @OptionGroup var global: GlobalOptions
 
     @OptionGroup var remote: RemoteOptions
@@ -44,6 +46,10 @@ struct Pull: AsyncParsableCommand {
         if client != nil, options != MergeOptions() {
             throw CommandError("merge options apply to local ad-hoc recipes; on a registry, create a build with them (build create)")
         }
+        if client != nil, adapterBase.allowOtherBase {
+            throw CommandError(
+                "--allow-other-base applies to local ad-hoc recipes; on a registry, create a build with it (build create --allow-other-base)")
+        }
         let progress = ProgressBar(quiet: global.json)
         let result: PullResult
         if let client {
@@ -51,7 +57,7 @@ struct Pull: AsyncParsableCommand {
         } else {
             result = try global.openStore().pull(
                 reference, to: URL(fileURLWithPath: output), options: options, dequantize: dequantizeType,
-                progress: progress.handler)
+                allowingOtherBase: adapterBase.allowOtherBase, progress: progress.handler)
         }
         progress.finish()
         if global.json {

@@ -37,6 +37,45 @@ struct CommandLineTests {
         }
     }
 
+    /// `build create`, `merge` and an ad-hoc `pull` refuse an adapter pushed for another model of the same
+    /// shapes, saying how to go on, and take `--allow-other-base`; a registry's ad-hoc pull does not.
+    @Test func anotherModelsAdapterNeedsAllowOtherBase() throws {
+        try TemporaryDirectory.with { directory in
+            let store = directory.appending(path: "store")
+            let tuned = directory.appending(path: "tuned")
+            try FileManager.default.copyItem(at: Fixtures.url("base_fp32"), to: tuned)
+            let file = tuned.appending(path: "model.safetensors")
+            let layout = try SafetensorsFile(contentsOf: file)
+            let weight = try #require(layout.tensors.first { $0.name == "model.norm.weight" })
+            var bytes = try Data(contentsOf: file)
+            bytes[layout.dataOffset + weight.dataRange.lowerBound] ^= 1
+            try bytes.write(to: file)
+            #expect(try lorastore(["push", Fixtures.url("base_fp32").path, "micro/base:fp32"], store: store).status == 0)
+            #expect(try lorastore(["push", tuned.path, "micro/tuned"], store: store).status == 0)
+            #expect(
+                try lorastore(
+                    ["push", Fixtures.url("adapters/a_r8_qv").path, "acme/a", "--base", "micro/base:fp32"], store: store
+                ).status == 0)
+            let commands = [
+                ["build", "create", "acme/t", "--base", "micro/tuned", "--adapter", "acme/a"],
+                ["merge", "--base", "micro/tuned", "--adapter", "acme/a", "-o", directory.appending(path: "merged").path],
+                ["pull", "micro/tuned+acme/a", "-o", directory.appending(path: "pulled").path],
+            ]
+            for command in commands {
+                let refused = try lorastore(command, store: store)
+                #expect(
+                    refused.status == 1 && refused.output.contains("was pushed for base micro/base:fp32")
+                        && refused.output.contains("--allow-other-base"), "\(command): \(refused.output)")
+                let allowed = try lorastore(command + ["--allow-other-base"], store: store)
+                #expect(allowed.status == 0, "\(command): \(allowed.output)")
+            }
+            let remote = try lorastore(
+                ["pull", "micro/tuned+acme/a", "-o", directory.appending(path: "remote").path, "--allow-other-base",
+                 "--remote", "http://127.0.0.1:9"], store: store)
+            #expect(remote.status != 0 && remote.output.contains("build create --allow-other-base"), "\(remote.output)")
+        }
+    }
+
     /// `verify` exits 0 on a sound store and 1 on a fault, naming the blob; a leftover file is listed but is
     /// no fault; `--repair` fixes what it can.
     @Test func verifyExitsNonZeroOnAFaultAndNamesIt() throws {

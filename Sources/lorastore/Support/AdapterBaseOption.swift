@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// `--allow-other-base`, for the commands that ask for a merge: without it, an adapter pushed against
+/// another model than the base is refused (``LoraStoreCore/StoreError/adapterForOtherBase(adapter:pushedFor:base:equalTensors:tensors:)``).
+struct AdapterBaseOption: ParsableArguments {
+    @Flag(
+        help: """
+            Merge adapters even into a base other than the model they were pushed for (the same model converted \
+            to another type, say). Without it they are refused: same shapes do not make the same model.
+            """)
+    var allowOtherBase = false
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+@testable import LoraStoreCore
+
+/// An adapter merged into a base other than the model it was pushed against: refused unless asked for, and
+/// accepted without asking where the two bases are one model.
+@Suite("Adapters for another base")
+struct AdapterBaseTests {
+    /// Pushes a copy of `fixture` with the lowest significand bit of `tensor`'s first element flipped, as
+    /// `reference`: the same shapes and types, another model.
+    @discardableResult
+    private func pushVariant(
+        _ test: TestStore, of fixture: String, changing tensor: String, as reference: String
+    ) throws -> PushResult {
+        let folder = test.directory.appending(path: "variant-\(reference.replacingOccurrences(of: "/", with: "-"))")
+        try FileManager.default.copyItem(at: Fixtures.url(fixture), to: folder)
+        let file = folder.appending(path: "model.safetensors")
+        let layout = try SafetensorsFile(contentsOf: file)
+        let info = try #require(layout.tensors.first { $0.name == tensor })
+        var bytes = try Data(contentsOf: file)
+        bytes[layout.dataOffset + info.dataRange.lowerBound] ^= 1
+        try bytes.write(to: file)
+        return try test.store.push(folder, to: try Reference(parsing: reference))
+    }
+
+    private func references(_ adapters: [String]) throws -> [(reference: Reference, weight: Double)] {
+        try adapters.map { (try Reference(parsing: $0), 1) }
+    }
+
+    @Test func anAdapterForAnotherModelOfTheSameShapesIsRefusedUnlessAllowed() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
+            try pushVariant(test, of: "base_fp32", changing: "model.layers.0.self_attn.q_proj.weight", as: "micro/tuned")
+            let before = try test.snapshot()
+            let tuned = try Reference(parsing: "micro/tuned")
+            let refusal: (any Error) -> Bool = { error in
+                guard case StoreError.adapterForOtherBase(let adapter, let pushedFor, let base, 20, 21) = error else { return false }
+                return adapter.hasPrefix("acme/a:latest (") && pushedFor.hasPrefix("micro/base:fp32 (")
+                    && base.hasPrefix("micro/tuned:latest (") && "\(error)".contains("--allow-other-base")
+            }
+            #expect(performing: { try test.store.createBuild(base: tuned, adapters: try references(["acme/a"])) }, throws: refusal)
+            #expect(
+                performing: {
+                    try test.store.merge(base: tuned, adapters: try references(["acme/a"]), to: directory.appending(path: "merged"))
+                }, throws: refusal)
+            #expect(performing: { try test.store.pull("micro/tuned+acme/a", to: directory.appending(path: "adhoc")) }, throws: refusal)
+            #expect(try test.snapshot() == before)
+            #expect(!FileManager.default.fileExists(atPath: directory.appending(path: "merged").path))
+            #expect(!FileManager.default.fileExists(atPath: directory.appending(path: "adhoc").path))
+
+            let build = try test.store.createBuild(
+                base: tuned, adapters: try references(["acme/a"]), tag: try Reference(parsing: "acme/tuned-a:v1"),
+                allowingOtherBase: true)
+            #expect(try test.store.pull("acme/tuned-a:v1", to: directory.appending(path: "pulled")).merged)
+            #expect(
+                try test.store.pull("micro/tuned+acme/a", to: directory.appending(path: "adhoc"), allowingOtherBase: true).digest == build,
+                "the ad-hoc recipe is the build already recorded")
+            try test.store.merge(
+                base: tuned, adapters: try references(["acme/a"]), allowingOtherBase: true, to: directory.appending(path: "merged"))
+            let merged = try LoadedTensor.all(in: directory.appending(path: "merged"))
+            #expect(merged == (try LoadedTensor.all(in: directory.appending(path: "pulled"))))
+            #expect(merged != (try LoadedTensor.all(in: Fixtures.url("base_fp32"))), "the adapter was merged")
+            #expect(throws: StoreError.self, "a stored build was checked when it was recorded") {
+                try test.store.pull("acme/tuned-a:v1", to: directory.appending(path: "again"), allowingOtherBase: true)
+            }
+        }
+    }
+
+    @Test func theSameModelInAnotherLayoutTypeOrQuantizationNeedsNoPermission() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
+            try test.push("base_fp32_sharded", as: "micro/base:sharded")
+            try test.push("base_bf16", as: "micro/base:bf16")
+            try test.store.quantize(
+                try Reference(parsing: "micro/base:fp32"), scheme: .int8Row, to: try Reference(parsing: "micro/base:i8"))
+            try test.push("adapters/e_r8_qv_bf16", as: "acme/e", base: "micro/base:bf16")
+            for (base, adapter) in [
+                ("micro/base:sharded", "acme/a"), ("micro/base:bf16", "acme/a"), ("micro/base:i8", "acme/a"),
+                ("micro/base:fp32", "acme/e"), ("micro/base:i8", "acme/e"),
+            ] {
+                let options = base.hasSuffix(":i8") ? MergeOptions(quantizedBase: .dequantize) : MergeOptions()
+                #expect(throws: Never.self, "\(adapter) on \(base)") {
+                    try test.store.createBuild(
+                        base: try Reference(parsing: base), adapters: try references([adapter]), options: options)
+                }
+            }
+        }
+    }
+
+    /// A cast copy is recognised by its values: one value off in a tensor the comparison samples, and it is
+    /// another model, in either direction of the cast.
+    @Test func aCastCopyWithOneOtherValueIsAnotherModel() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
+            try pushVariant(test, of: "base_bf16", changing: "model.norm.weight", as: "micro/other:bf16")
+            try test.push("adapters/e_r8_qv_bf16", as: "acme/e", base: "micro/other:bf16")
+            for (base, adapter) in [("micro/other:bf16", "acme/a"), ("micro/base:fp32", "acme/e")] {
+                #expect("\(base) with \(adapter)", performing: {
+                    try test.store.createBuild(base: try Reference(parsing: base), adapters: try references([adapter]))
+                }, throws: { error in
+                    guard case StoreError.adapterForOtherBase(_, _, _, 0, 21) = error else { return false }
+                    return true
+                })
+            }
+        }
+    }
+}

@@ -91,7 +91,7 @@ public struct RegistryError: HTTPResponseError, Sendable {
                 // The collection had run at least this long already: ask for as long again, in whole seconds.
                 let (seconds, fraction) = waited.components
                 extraHeaders[.retryAfter] = String(max(1, seconds + (fraction > 0 ? 1 : 0)))
-            case .newerSchema, .rebuildMismatch, .rebuildTensorsDiffer, .engineChanged, .incompleteCollection:
+            case .newerSchema, .damagedIndex, .rebuildMismatch, .rebuildTensorsDiffer, .engineChanged, .incompleteCollection:
                 self.init(.internalServerError, code: "INTERNAL", message: error.description)
             }
         case let error as SafetensorsError:

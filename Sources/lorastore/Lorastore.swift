@@ -33,6 +33,7 @@ struct Lorastore: AsyncParsableCommand {
                 try command.run()
             }
         } catch {
+            let error = explained(error)
             let code = exitCode(for: error)
             let message = self.message(for: error)
             let scripted = arguments.prefix { $0 != "--" }.contains("--json")
@@ -41,6 +42,18 @@ struct Lorastore: AsyncParsableCommand {
             FileHandle.standardError.write(Data((json + "\n").utf8))
             exit(withError: ExitCode(code.rawValue))
         }
+    }
+
+    /// SQLite's errors about the index file itself, said for people: a damaged index or a full disk is the
+    /// store's state, which the user has to act on, not a lorastore bug.
+    private static func explained(_ error: any Error) -> any Error {
+        if StoreIndex.isDamage(error) {
+            return CommandError("the store's index is damaged (\(error)); `lorastore verify` says what to do")
+        }
+        if StoreIndex.isFull(error) {
+            return CommandError("the disk holding the store's index is full (\(error)); free space on it and run the command again")
+        }
+        return error
     }
 
     /// The error object `--json` writes.

@@ -29,18 +29,27 @@ public final class StoreIndex: Sendable {
             // mapping they cost a memory access each instead of a read call, with no copy per connection.
             try db.execute(sql: "PRAGMA mmap_size = \(Self.mappedBytes)")
         }
-        database = try Self.withExclusiveLock(path + ".lock") {
-            let pool = try DatabasePool(path: path, configuration: configuration)
-            let migrator = Self.migrator
-            if try pool.read(migrator.hasBeenSuperseded) {
-                throw StoreError.newerSchema(path: path)
+        do {
+            database = try Self.withExclusiveLock(path + ".lock") {
+                let pool = try DatabasePool(path: path, configuration: configuration)
+                let migrator = Self.migrator
+                let (superseded, applied) = try pool.read { db in
+                    (try migrator.hasBeenSuperseded(db), Set(try migrator.appliedIdentifiers(db)))
+                }
+                if superseded { throw StoreError.newerSchema(path: path) }
+                let wanted = Self.migrationIdentifiers.prefix { $0 != target } + (target.map { [$0] } ?? [])
+                // Only a store that needs it is written to: on a full disk, reads and removals still open it.
+                if !wanted.allSatisfy(applied.contains) {
+                    if let target {
+                        try migrator.migrate(pool, upTo: target)
+                    } else {
+                        try migrator.migrate(pool)
+                    }
+                }
+                return pool
             }
-            if let target {
-                try migrator.migrate(pool, upTo: target)
-            } else {
-                try migrator.migrate(pool)
-            }
-            return pool
+        } catch let error as DatabaseError where Self.isDamage(error) {
+            throw StoreError.damagedIndex(path: path, reason: error.message ?? "\(error)")
         }
     }
 
@@ -50,6 +59,21 @@ public final class StoreIndex: Sendable {
     /// the store.
     public static func isBusy(_ error: any Error) -> Bool {
         (error as? DatabaseError)?.resultCode == .SQLITE_BUSY
+    }
+
+    /// What to do about a damaged index, for messages.
+    static let damageRemedy = "copy the whole store aside before anything writes to it, then restore index.sqlite from a "
+        + "backup, or rebuild it with sqlite3's `.recover`; the blobs are not affected"
+
+    /// Whether `error` is SQLite finding the database file damaged or not a database at all.
+    public static func isDamage(_ error: any Error) -> Bool {
+        let code = (error as? DatabaseError)?.resultCode
+        return code == .SQLITE_CORRUPT || code == .SQLITE_NOTADB
+    }
+
+    /// Whether `error` is SQLite failing to write because the disk (or a quota) is full.
+    public static func isFull(_ error: any Error) -> Bool {
+        (error as? DatabaseError)?.resultCode == .SQLITE_FULL
     }
 
     /// Runs `updates` in one transaction that is on disk when this returns. The index otherwise syncs its

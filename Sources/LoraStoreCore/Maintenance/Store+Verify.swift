@@ -14,6 +14,9 @@ extension Store {
     /// itself), so run `verify --deep` on a schedule to find bytes damaged on disk.
     public func verify(deep: Bool = false, repair: Bool = false) throws -> VerifyReport {
         try withMaintenanceLock(repair ? .exclusive : .shared) {
+            if let damage = try indexDamage(deep: deep) {
+                return VerifyReport(blobsChecked: 0, deep: deep, faults: [damage])
+            }
             // Files are listed before the index is read: a writer links a blob's file before it commits the
             // blob's row, so a file listed now and committed meanwhile is found in the index below.
             let files = try blobs.allFiles()
@@ -83,6 +86,26 @@ extension Store {
         }
     }
 
+    /// SQLite's own check of the index file: `PRAGMA quick_check` (every page and record well formed, in
+    /// time linear in the file), or with `deep` the full `integrity_check` (its indexes agree with its
+    /// tables too). A file SQLite cannot read at all is damaged as well.
+    private func indexDamage(deep: Bool) throws -> VerifyReport.Fault? {
+        let problems: [String]
+        do {
+            problems = try index.database.read { db in
+                try String.fetchAll(db, sql: deep ? "PRAGMA integrity_check(20)" : "PRAGMA quick_check(20)")
+            }
+        } catch let error as DatabaseError where StoreIndex.isDamage(error) {
+            problems = [error.message ?? "\(error)"]
+        }
+        guard problems != ["ok"] else { return nil }
+        return VerifyReport.Fault(
+            kind: .damagedIndex, digest: nil, path: index.path,
+            detail: "SQLite finds the index damaged (" + problems.prefix(3).joined(separator: "; ")
+                + (problems.count > 3 ? "; ..." : "") + "); the rest of the store was not checked: " + StoreIndex.damageRemedy,
+            repaired: false)
+    }
+
     /// Whether the temporary file at `path` belongs to a running process: its name is
     /// `<name>.<process id>.<random>`, as every writer under `tmp/` names its files, or it is the staging
     /// folder of a model folder written there (a registry assembling a download), which
@@ -121,6 +144,9 @@ extension Store {
                     // Gone already: what repair was to do.
                 }
                 fault.repaired = true
+            case .damagedIndex:
+                // Repair rewrites index rows; on a damaged index it would make things worse.
+                break
             case .missingBlob, .wrongSize, .corruptBlob, .danglingReference:
                 guard let digest = fault.digest else { break }
                 let heldByModels = try index.database.read { db in

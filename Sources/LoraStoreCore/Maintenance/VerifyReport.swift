@@ -15,6 +15,9 @@ public struct VerifyReport: Sendable, Hashable, Codable {
             case strayTemporaryFile = "stray-temporary-file"
             /// A manifest that references a blob the index does not have.
             case danglingReference = "dangling-reference"
+            /// SQLite finds the index file itself damaged (`PRAGMA quick_check`, `integrity_check` with
+            /// `--deep`); nothing else is checked then, since every other check reads the index.
+            case damagedIndex = "damaged-index"
 
             /// Whether the fault is only space to reclaim: a file nothing references (left by an interrupted
             /// write, or by an eviction that left its files to garbage collection while the store was busy).

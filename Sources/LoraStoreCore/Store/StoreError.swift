@@ -2,6 +2,8 @@
 public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The index was written by a newer lorastore whose schema this build does not know.
     case newerSchema(path: String)
+    /// SQLite cannot read the index file: it is damaged, or not a database.
+    case damagedIndex(path: String, reason: String)
     /// Nothing in the store answers to the reference.
     case notFound(String)
     /// The reference names a manifest of another kind than the operation needs.
@@ -57,6 +59,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .newerSchema(let path):
             "\(path) was written by a newer lorastore; upgrade lorastore to open this store"
+        case .damagedIndex(let path, let reason):
+            "the store's index \(path) is damaged (SQLite: \(reason)): \(StoreIndex.damageRemedy)"
         case .notFound(let reference):
             "\(reference): not found in the store"
         case .wrongKind(let reference, let expected, let found):

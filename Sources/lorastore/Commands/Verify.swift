@@ -30,7 +30,8 @@ struct Verify: ParsableCommand {
             let faults = report.faults.filter { $0.repaired || !$0.kind.isLeftover }
             print("\(depth) \(report.blobsChecked) blob(s): \(faults.isEmpty ? "no faults" : "\(faults.count) fault(s)")")
             for fault in faults {
-                let status = fault.repaired ? " [repaired]" : (repair ? " [cannot repair: push the base or adapter again]" : "")
+                let cannot = fault.kind == .damagedIndex ? "" : (repair ? " [cannot repair: push the base or adapter again]" : "")
+                let status = fault.repaired ? " [repaired]" : cannot
                 print("  \(fault.kind.rawValue): \(fault.path): \(fault.detail)\(status)")
             }
             if !report.leftovers.isEmpty {

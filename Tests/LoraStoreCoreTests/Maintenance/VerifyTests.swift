@@ -150,4 +150,45 @@ struct VerifyTests {
             #expect(try test.store.verify(deep: true).faults.isEmpty)
         }
     }
+
+    /// A page of the index file overwritten: verify reports the index damaged (naming the file) and checks
+    /// nothing else, operations that read the page fail as SQLite fails them, and a file that is no
+    /// database at all is refused when the store opens, with what to do.
+    @Test func aDamagedIndexIsAFaultNamingTheFile() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
+            #expect(try test.store.verify(deep: true).faults.isEmpty)
+            let (page, pageSize) = try test.store.index.database.writeWithoutTransaction { db in
+                try db.checkpoint(.truncate)
+                return (
+                    try Int.fetchOne(db, sql: "SELECT rootpage FROM sqlite_master WHERE name = 'tag'") ?? 0,
+                    try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 0)
+            }
+            let path = test.store.index.path
+            for offset in 0..<64 { try flipByte(path, at: (page - 1) * pageSize + offset) }
+            let reopened = try Store(root: test.store.root)
+            for deep in [false, true] {
+                let report = try reopened.verify(deep: deep)
+                #expect(report.faults.map(\.kind) == [.damagedIndex] && report.faults.first?.path == path)
+                #expect(report.unrepairable.count == 1)
+                #expect(report.faults.first?.detail.contains("restore index.sqlite from a backup") == true)
+            }
+            do {
+                _ = try reopened.list()
+                Issue.record("a listing read the damaged page without an error")
+            } catch {
+                #expect(StoreIndex.isDamage(error), "\(error)")
+            }
+
+            let notADatabase = directory.appending(path: "other")
+            try FileManager.default.createDirectory(at: notADatabase, withIntermediateDirectories: true)
+            try Data(repeating: 0x41, count: 8192).write(to: notADatabase.appending(path: Store.indexFileName))
+            #expect {
+                try Store(root: notADatabase)
+            } throws: { error in
+                guard case StoreError.damagedIndex(let damaged, _) = error else { return false }
+                return damaged.hasSuffix("other/\(Store.indexFileName)") && "\(error)".contains(".recover")
+            }
+        }
+    }
 }

@@ -75,6 +75,26 @@ struct FullDiskTests {
         }
     }
 
+    /// A command on a store whose disk is full says so and what to do, instead of SQLite's message alone
+    /// (opening the index writes to it when its write-ahead log is empty), and works once there is room.
+    @Test func aCommandOnAFullDiskSaysTheDiskIsFull() throws {
+        try SmallFilesystem.with(bytes: 4 << 20) { disk in
+            try TestStore(in: disk).withFP32BaseAndAdapterA().store.index.database.writeWithoutTransaction { db in
+                try db.checkpoint(.truncate)
+            }
+            let store = disk.appending(path: "store").path
+            try SmallFilesystem.resize(disk, to: try SmallFilesystem.usedBytes(disk) + (36 << 10))
+            let full = try CommandLineTool.run(["ls", "--store", store])
+            #expect(full.status == 1)
+            #expect(
+                full.output.contains("the disk holding the store's index is full") && full.output.contains("free space on it"),
+                "\(full.output)")
+            try SmallFilesystem.resize(disk, to: 4 << 20)
+            let listed = try CommandLineTool.run(["ls", "--store", store])
+            #expect(listed.status == 0 && listed.output.contains("acme/a"), "\(listed.output)")
+        }
+    }
+
     /// Runs `body` expecting an error that says the disk is full, and returns its message.
     private func expectNoSpace(
         _ body: () throws -> Any, sourceLocation: SourceLocation = #_sourceLocation

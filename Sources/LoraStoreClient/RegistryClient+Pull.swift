@@ -92,7 +92,7 @@ extension RegistryClient {
         let response = try await execute(
             path: "file/\(name)", query: ["ref": pinned], headers: offset > 0 ? [("Range", "bytes=\(offset)-")] : [])
         guard response.status == .ok || response.status == .partialContent else {
-            try Self.check(response, body: try await response.body.collect(upTo: 1 << 20))
+            try Self.check(response, body: try await readingAnswer(to: "file/\(name)") { try await response.body.collect(upTo: 1 << 20) })
             throw RegistryClientError.invalidResponse("status \(response.status.code) for \(name)")
         }
         if !FileManager.default.fileExists(atPath: url.path) || response.status == .ok {
@@ -101,9 +101,11 @@ extension RegistryClient {
         let handle = try FileHandle(forWritingTo: url)
         defer { try? handle.close() }
         if response.status == .partialContent { try handle.seekToEnd() }
-        for try await buffer in response.body {
-            try handle.write(contentsOf: Data(buffer.readableBytesView))
-            counter.add(buffer.readableBytes)
+        try await readingAnswer(to: "file/\(name)") {
+            for try await buffer in response.body {
+                try handle.write(contentsOf: Data(buffer.readableBytesView))
+                counter.add(buffer.readableBytes)
+            }
         }
         try handle.synchronize()
     }

@@ -130,7 +130,7 @@ public struct RegistryClient: Sendable {
         headers: [(String, String)] = [], limit: Int = 256 << 20
     ) async throws -> (HTTPClientResponse, ByteBuffer) {
         let response = try await execute(path: path, query: query, method: method, body: body, headers: headers)
-        let buffer = try await response.body.collect(upTo: limit)
+        let buffer = try await readingAnswer(to: path) { try await response.body.collect(upTo: limit) }
         try Self.check(response, body: buffer)
         return (response, buffer)
     }
@@ -161,6 +161,17 @@ public struct RegistryClient: Sendable {
         }
     }
 
+    /// Runs `body`, which reads the answer to a request to `/api/v1/PATH`, reporting a failure of the
+    /// connection as ``execute(path:query:method:body:headers:)`` does: an answer can break off after its head.
+    func readingAnswer<Result>(to path: String, _ body: () async throws -> Result) async throws -> Result {
+        do {
+            return try await body()
+        } catch let error where error is IOError || error is HTTPParserError || error is HTTPClientError {
+            let base = endpoint.absoluteString.hasSuffix("/") ? String(endpoint.absoluteString.dropLast()) : endpoint.absoluteString
+            throw RegistryClientError.transport(url: base + RegistryAPI.prefix + "/" + path, reason: Self.reason(error))
+        }
+    }
+
     /// What went wrong on the way, for people.
     private static func reason(_ error: any Error) -> String {
         let resume = "; run the command again: pushes and pulls continue where they stopped"
@@ -171,6 +182,12 @@ public struct RegistryClient: Sendable {
         }
         if let error = error as? IOError, error.errnoCode == ECONNREFUSED {
             return "connection refused (is a server listening there?)"
+        }
+        if let error = error as? IOError, error.errnoCode == ECONNRESET || error.errnoCode == EPIPE {
+            return "the connection was reset (the server stopped, or something between cut it)" + resume
+        }
+        if let error = error as? HTTPParserError, error == .invalidEOFState {
+            return "the server closed the connection in the middle of an answer" + resume
         }
         // BoringSSL's answer to plain HTTP where it expected a TLS record (`lorastore serve` speaks HTTP);
         // matched by text, as NIOSSL's error type is not this module's dependency.

@@ -60,6 +60,14 @@ public struct RegistryError: HTTPResponseError, Sendable {
         RegistryError(.notFound, code: "NOT_FOUND", message: message, hubCode: hubCode)
     }
 
+    /// 507: the server cannot store what the request needs.
+    static let insufficientStorage = HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
+
+    /// What a client hears when the registry's disk is full: a state its operator fixes, said without the
+    /// server's paths (the log has them).
+    static let storageFull = "the registry's disk is full: nothing was stored; ask its operator to free space "
+        + "(lorastore gc, a lower cache budget) and try again"
+
     /// The answer for an error thrown by the store or by request parsing.
     init(translating error: any Error) {
         switch error {
@@ -108,6 +116,10 @@ public struct RegistryError: HTTPResponseError, Sendable {
             self.init(
                 .badRequest, code: "BAD_REQUEST",
                 message: "the request body is not the JSON this endpoint takes: \(error.explanation)")
+        case let error as FileAccessError where error.isOutOfSpace:
+            self.init(Self.insufficientStorage, code: "STORAGE_FULL", message: Self.storageFull)
+        case let error where StoreIndex.isFull(error):
+            self.init(Self.insufficientStorage, code: "STORAGE_FULL", message: Self.storageFull)
         case let error where StoreIndex.isBusy(error):
             // Another process kept the index's write lock for longer than the index waits: passing, so the
             // client may try again (the CLI retries BUSY answers).

@@ -1,11 +1,12 @@
 import Foundation
+import GRDB
 import Glibc
 import Hummingbird
 import HTTPTypes
 import HummingbirdTesting
 import LoraStoreClient
 import LoraStoreCore
-import LoraStoreServer
+@testable import LoraStoreServer
 import Testing
 
 /// Requests that must be refused with the right status and code, storing nothing.
@@ -79,6 +80,23 @@ import Testing
                 #expect(!message.contains(store.root.path) && !message.contains(digest.hex), "\(message)")
             }
         }
+    }
+
+    /// A full disk on the server, met writing a blob or committing to the index, is 507 `STORAGE_FULL`,
+    /// saying what happened and naming nothing on the server.
+    @Test func aFullDiskIsInsufficientStorage() throws {
+        let path = "/srv/lorastore/store/tmp/0123.42.7"
+        let errors: [any Error] = [
+            FileAccessError(operation: .write, path: path, code: ENOSPC, reason: "No space left on device, while storing x"),
+            FileAccessError(operation: .sync, path: path, code: EDQUOT, reason: "Disk quota exceeded"),
+            DatabaseError(resultCode: .SQLITE_FULL, message: "database or disk is full"),
+        ]
+        for error in errors {
+            let answer = RegistryError(translating: error)
+            #expect(answer.status.code == 507 && answer.code == "STORAGE_FULL", "\(error)")
+            #expect(answer.message.contains("disk is full") && !answer.message.contains("/srv"), "\(answer.message)")
+        }
+        #expect(RegistryError(translating: FileAccessError(operation: .write, path: path, code: EIO, reason: "I/O error")).status == .internalServerError)
     }
 
     @Test func namesAndPathsCannotLeaveTheStore() async throws {

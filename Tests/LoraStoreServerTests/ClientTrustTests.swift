@@ -81,6 +81,38 @@ import Testing
         }
     }
 
+    /// An answer that breaks off after its head (the server stopped mid-answer) is a transport error naming
+    /// the URL and saying to run the command again, for a JSON answer and for a file being downloaded.
+    @Test func anAnswerCutShortIsATransportErrorToRetry() async throws {
+        struct Stopped: Error {}
+        let digest = Digest(of: Array("cut".utf8))
+        let list = RegistryAPI.FileList(
+            digest: digest, kind: .base, pinned: "acme/x@\(digest)", files: [.init(name: "file-0", size: 100_000, digest: digest)])
+        let cut = { @Sendable () -> Response in
+            Response(
+                status: .ok, headers: [.contentLength: "100000"],
+                body: ResponseBody { writer in
+                    try await writer.write(ByteBuffer(string: "{\"entries\": ["))
+                    throw Stopped()
+                })
+        }
+        let router = Router()
+        router.get("/api/v1/stats") { _, _ in cut() }
+        router.get("/api/v1/files/**") { _, _ in try Self.json(list) }
+        router.get("/api/v1/file/**") { _, _ in cut() }
+        try await Self.serving(router) { endpoint in
+            let client = RegistryClient(endpoint: endpoint, token: nil)
+            let retry: (any Error) -> Bool = { error in
+                guard case RegistryClientError.transport(let url, let reason) = error else { return false }
+                return url.hasPrefix(endpoint.absoluteString + "/api/v1/") && reason.contains("run the command again")
+            }
+            await #expect(performing: { try await client.stats() }, throws: retry)
+            try await TemporaryDirectory.with { directory in
+                await #expect(performing: { try await client.pull("acme/x", to: directory.appending(path: "pulled")) }, throws: retry)
+            }
+        }
+    }
+
     /// A 200 response with `value` as the registry encodes it.
     private static func json(_ value: some Encodable) throws -> Response {
         Response(

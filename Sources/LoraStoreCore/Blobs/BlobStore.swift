@@ -130,6 +130,13 @@ public struct BlobStore: Sendable {
             digest: digest, logicalSize: logicalSize, storedSize: storedSize, codec: codec, created: false)
     }
 
+    /// Whether the blob file in place reads back as `digest`, `logicalSize` bytes long: a file another writer
+    /// linked is, while one a crash truncated or the disk damaged is not. Reads and hashes the whole blob.
+    func isWhole(_ digest: Digest, logicalSize: Int) -> Bool {
+        guard let blob = try? existingBlob(digest, logicalSize: logicalSize) else { return false }
+        return (try? read(digest, codec: blob.codec, size: logicalSize, verify: true)) != nil
+    }
+
     /// Reads a blob's logical bytes: mapped when raw, decoded when compressed. With `size` (the logical size a
     /// manifest or the index records), a blob of another size is ``BlobStoreError/damaged(_:reason:)``; an
     /// encoded blob's size is checked from its header, before its output is allocated. With `verify`, the

@@ -146,10 +146,16 @@ extension Store {
         var ready = Array(prestaged.values)
         defer { BlobBatch.discard(ready) }
         let known = try index.database.read { db in try indexedBlobs(among: pending.keys, in: db) }
-        let onDisk = Set(pending.keys.filter { blobs.storedSize(of: $0) != nil })
-        // A file in place without a row was linked by another writer that has not committed: it is whole,
-        // and its folder is flushed with ours before the index points at it.
-        let adopted = onDisk.filter { !known.contains($0) }
+        var onDisk = Set(pending.keys.filter { blobs.storedSize(of: $0) != nil })
+        // A file in place without a row was linked by another writer that has not committed (whole; its
+        // folder is flushed with ours before the index points at it), or is one nothing references, which
+        // the disk may have damaged since: it is adopted only if it reads back as its digest, and replaced
+        // by this push's bytes otherwise. Such files are rare, so hashing them costs next to nothing.
+        let unindexed = onDisk.filter { !known.contains($0) }
+        let damaged = unindexed.filter { digest in !blobs.isWhole(digest, logicalSize: pending[digest]?.size ?? -1) }
+        for digest in damaged { try blobs.remove(digest) }
+        onDisk.subtract(damaged)
+        let adopted = unindexed.subtracting(damaged)
         // A staged blob another writer placed meanwhile is left to that writer's file.
         let unneeded = { (blob: BlobBatch.Staged) in onDisk.contains(blob.digest) || pending[blob.digest] == nil }
         BlobBatch.discard(ready.filter(unneeded))

@@ -104,6 +104,29 @@ struct PushTests {
         }
     }
 
+    /// A blob file no row references (a crash leftover) that the disk truncated since is not adopted by a
+    /// push of the same tensor: it is replaced, and the store reads back whole.
+    @Test func aPushReplacesADamagedFileNothingReferences() throws {
+        try TemporaryDirectory.with { directory in
+            let scratch = try TestStore(in: directory.appending(path: "scratch")).withFP32BaseAndAdapterA()
+            let adapter = try scratch.store.resolve(try Reference(parsing: "acme/a")).manifest
+            let leftovers = adapter.tensors.map(\.digest)
+            let test = try TestStore(in: directory.appending(path: "main")).withFP32Base()
+            for digest in leftovers {
+                let whole = try Data(contentsOf: URL(fileURLWithPath: scratch.store.blobs.path(of: digest)))
+                let path = URL(fileURLWithPath: test.store.blobs.path(of: digest))
+                try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try whole.prefix(whole.count / 2).write(to: path)
+            }
+            try test.push("adapters/a_r8_qv", as: "acme/a", base: "micro/base:fp32")
+            #expect(try test.store.verify(deep: true).faults.isEmpty)
+            let pulled = directory.appending(path: "pulled")
+            try test.store.pull("acme/a", to: pulled)
+            let expected = try LoadedTensor.all(in: Fixtures.url("adapters/a_r8_qv"))
+            #expect(try LoadedTensor.all(in: pulled) == expected)
+        }
+    }
+
     @Test func pushesASingleSafetensorsFile() throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory)

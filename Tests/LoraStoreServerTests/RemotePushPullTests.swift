@@ -112,6 +112,32 @@ import Testing
         }
     }
 
+    /// A base whose tensor blob was damaged on the registry's disk is not served: listing its files reads
+    /// every tensor back against its digest, so the pull fails (the server's log names the blob) instead of
+    /// handing out the damaged bytes under a digest computed from them.
+    @Test func aDamagedBaseIsNotServed() async throws {
+        try await TestRegistry.with { registry in
+            let client = registry.client()
+            try await TestRegistry.seed(client)
+            let manifest = try registry.store.resolve(try Reference(parsing: "micro/base:fp32")).manifest
+            let tensor = try #require(manifest.tensors.max { $0.size < $1.size })
+            let handle = try FileHandle(forUpdating: URL(fileURLWithPath: registry.store.blobs.path(of: tensor.digest)))
+            try handle.seek(toOffset: 100)
+            let byte = try #require(try handle.read(upToCount: 1)?.first)
+            try handle.seek(toOffset: 100)
+            try handle.write(contentsOf: [byte ^ 0x40])
+            try handle.close()
+            let destination = registry.directory.appending(path: "pulled")
+            await #expect {
+                try await client.pull("micro/base:fp32", to: destination)
+            } throws: { error in
+                guard case RegistryClientError.server(let status, _, _) = error else { return false }
+                return status == 500
+            }
+            #expect(!FileManager.default.fileExists(atPath: destination.path))
+        }
+    }
+
     /// A push and a pull that find the registry busy with a collection (answered BUSY after its 200 ms
     /// wait) pause and try again, and go through once the collection is over.
     @Test func pushAndPullWaitOutACollectionOnTheRegistry() async throws {

@@ -100,14 +100,28 @@ extension Store {
 
     /// The SHA-256 of a served file, reading it through (for tensor files of bases and adapters, whose
     /// digests are not recorded).
+    ///
+    /// A digest taken of the bytes on disk vouches for whatever is there, so a client's check against it
+    /// would pass damaged blobs: meanwhile, on another core, each tensor blob of the file is read back
+    /// against its own digest, and a damaged one fails the listing (``BlobStoreError/damaged(_:reason:)``)
+    /// instead of being served.
     public func digest(of file: ServedFile) throws -> Digest {
         if let digest = file.digest { return digest }
-        let reader = ServedFileReader(file, in: self)
-        var hasher = SHA256()
-        while let chunk = try reader.next(maximum: 4 << 20) {
-            hasher.update(data: chunk)
+        let (digest, _) = try concurrently {
+            let reader = ServedFileReader(file, in: self)
+            var hasher = SHA256()
+            while let chunk = try reader.next(maximum: 4 << 20) {
+                hasher.update(data: chunk)
+            }
+            return Digest(hasher.finalize())
+        } _: {
+            guard case .safetensors(_, let tensors) = file.source else { return }
+            for tensor in tensors {
+                guard let codec = try blobInfo(tensor.digest)?.codec else { throw BlobStoreError.missing(tensor.digest) }
+                _ = try blobs.read(tensor.digest, codec: codec, size: tensor.size, verify: true)
+            }
         }
-        return Digest(hasher.finalize())
+        return digest
     }
 
     private func smallFiles(of manifest: Manifest, includingShardIndex: Bool) -> [ServedFile] {

@@ -43,19 +43,26 @@ public final class ModelFolderWriter {
         self.destination = destination
         self.layout = layout
         let parent = destination.deletingLastPathComponent()
-        let prefix = ".\(destination.lastPathComponent).partial-"
-        staging = parent.appending(path: prefix + "\(getpid())")
+        staging = parent.appending(path: ".\(destination.lastPathComponent)\(Self.stagingMarker)\(getpid())")
         try? manager.removeItem(at: staging)
-        Self.removeAbandonedStaging(in: parent, prefix: prefix)
+        Self.removeAbandonedStaging(in: parent)
         try manager.createDirectory(at: staging, withIntermediateDirectories: true)
     }
 
-    /// Removes the staging folders of writes to the same destination whose process is gone (a pull killed
-    /// before it renamed its folder into place leaves a whole model's worth of files there).
-    private static func removeAbandonedStaging(in parent: URL, prefix: String) {
+    /// What a staging folder's name has between its destination's name and its process id:
+    /// `.NAME.partial-PID`.
+    private static let stagingMarker = ".partial-"
+
+    /// Removes the staging folders in `parent` whose process is gone, whatever destination they were for: a
+    /// pull killed before it renamed its folder into place leaves a whole model's worth of files there, and
+    /// the next pull into the same folder may well name another destination.
+    private static func removeAbandonedStaging(in parent: URL) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? []
-        for name in names where name.hasPrefix(prefix) {
-            guard let pid = pid_t(name.dropFirst(prefix.count)), pid > 0, kill(pid, 0) != 0, errno == ESRCH else { continue }
+        for name in names where name.hasPrefix(".") {
+            guard let marker = name.range(of: stagingMarker, options: .backwards),
+                  name.index(after: name.startIndex) < marker.lowerBound,
+                  let pid = pid_t(name[marker.upperBound...]), pid > 0, kill(pid, 0) != 0, errno == ESRCH
+            else { continue }
             try? FileManager.default.removeItem(at: parent.appending(path: name))
         }
     }

@@ -3,14 +3,16 @@ import Crypto
 import Foundation
 import LoraStoreCore
 import NIOCore
+import Synchronization
 
 extension RegistryClient {
     /// Writes what `text` names on the server (a build, base or adapter, or an ad-hoc recipe) into
     /// `destination` as a standard folder; the server materializes a build on first request.
     ///
-    /// Files are downloaded into a hidden folder beside `destination` that keeps its name between runs, so
-    /// an interrupted pull run again continues each file where it stopped (with `Range`). Every file must
-    /// hash to the digest the server lists; then the folder is moved into place.
+    /// Files are downloaded into a hidden folder beside `destination` that the next run takes over when this
+    /// one is interrupted (``stagingFolder(for:)``), continuing each file where it stopped (with `Range`).
+    /// Every file must hash to the digest the server lists; then the folder is moved into place, which fails
+    /// if `destination` was filled meanwhile.
     @discardableResult
     public func pull(_ text: String, to destination: URL, progress: ProgressHandler? = nil) async throws -> PullResult {
         try ModelFolderWriter.checkDestination(destination)
@@ -26,7 +28,7 @@ extension RegistryClient {
             }
             return sum
         }
-        let staging = destination.deletingLastPathComponent().appending(path: ".\(destination.lastPathComponent).pulling")
+        let staging = Self.stagingFolder(for: destination)
         try manager.createDirectory(at: staging, withIntermediateDirectories: true)
         try Self.removeUnlisted(in: staging, keeping: list.files.map(\.name))
         let counter = TransferCounter(phase: "downloading", total: total, handler: progress)
@@ -35,8 +37,7 @@ extension RegistryClient {
             try manager.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try await download(file, of: list.pinned, to: url, counter: counter)
         }
-        if manager.fileExists(atPath: destination.path) { try manager.removeItem(at: destination) }
-        try manager.moveItem(at: staging, to: destination)
+        try ModelFolderWriter.moveIntoPlace(staging, as: destination)
         return PullResult(
             downloaded: list.digest, kind: list.kind, destination: destination.path,
             files: Dictionary(list.files.map { ($0.name, $0.digest) }, uniquingKeysWith: { first, _ in first }),
@@ -108,6 +109,33 @@ extension RegistryClient {
             }
         }
         try handle.synchronize()
+    }
+
+    /// This pull's staging folder for `destination`, `.NAME.pulling-PID-N` beside it (N counts this
+    /// process's pulls), holding the partial files of an interrupted pull to continue if one is there: a
+    /// folder whose process is gone (or one named `.NAME.pulling`, as earlier versions named it) is taken by
+    /// renaming it, which only one of two pulls starting at once can do. Each pull writes its own folder,
+    /// and moving it into place (``ModelFolderWriter/moveIntoPlace(_:as:)``) lets only one of two pulls
+    /// into one folder succeed.
+    static func stagingFolder(for destination: URL) -> URL {
+        let parent = destination.deletingLastPathComponent()
+        let prefix = ".\(destination.lastPathComponent).pulling"
+        let staging = parent.appending(path: "\(prefix)-\(getpid())-\(pullCount.add(1, ordering: .relaxed).newValue)")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? []
+        for name in names.sorted() {
+            let owner = name.hasPrefix(prefix + "-") ? name.dropFirst(prefix.count + 1).split(separator: "-").first : nil
+            let abandoned = name == prefix || owner.flatMap { pid_t($0) }.map(Self.hasExited) == true
+            if abandoned, rename(parent.appending(path: name).path, staging.path) == 0 { break }
+        }
+        return staging
+    }
+
+    /// Pulls this process has started, for their staging folders' names.
+    private static let pullCount = Atomic<Int>(0)
+
+    /// Whether no process has the id `pid`.
+    private static func hasExited(_ pid: pid_t) -> Bool {
+        pid > 0 && kill(pid, 0) != 0 && errno == ESRCH
     }
 
     /// The SHA-256 of a file, read in chunks.

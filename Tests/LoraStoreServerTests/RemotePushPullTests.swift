@@ -78,15 +78,8 @@ import Testing
         try await TestRegistry.with { registry in
             let client = registry.client()
             try await TestRegistry.seed(client)
-            // base_fp32 with one bit of one weight flipped: the same shapes, another model.
             let tuned = registry.directory.appending(path: "tuned")
-            try FileManager.default.copyItem(at: Fixtures.url("base_fp32"), to: tuned)
-            let file = tuned.appending(path: "model.safetensors")
-            let layout = try SafetensorsFile(contentsOf: file)
-            let weight = try #require(layout.tensors.first { $0.name == "model.layers.1.mlp.up_proj.weight" })
-            var bytes = try Data(contentsOf: file)
-            bytes[layout.dataOffset + weight.dataRange.lowerBound] ^= 1
-            try bytes.write(to: file)
+            try Fixtures.copy("base_fp32", to: tuned, flippingFirstBitOf: "model.layers.1.mlp.up_proj.weight")
             try await client.push(tuned, to: try Reference(parsing: "micro/tuned"))
             let builds = { try registry.store.index.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM build") } }
             let before = try builds()
@@ -380,6 +373,39 @@ import Testing
             #expect(sentAgain == total - model.count / 2)
             #expect(try folderContents(destination) == folderContents(full))
             #expect(!FileManager.default.fileExists(atPath: staging.path))
+        }
+    }
+
+    /// Two pulls into one folder at once: one succeeds with the whole model, the other fails saying the
+    /// folder was filled meanwhile (they used to share one staging folder and both report success over an
+    /// incomplete model). A staging folder of a live process is left alone.
+    @Test func twoPullsIntoOneFolderAtOnceLeaveOneWholeModel() async throws {
+        try await TestRegistry.with { registry in
+            let client = registry.client()
+            try await TestRegistry.seed(client)
+            let full = registry.directory.appending(path: "full")
+            try await client.pull("acme/merged:v1", to: full)
+            let running = registry.directory.appending(path: ".same.pulling-1")
+            try FileManager.default.createDirectory(at: running, withIntermediateDirectories: true)
+            for round in 0..<4 {
+                let destination = registry.directory.appending(path: "same")
+                try? FileManager.default.removeItem(at: destination)
+                @Sendable func failure() async -> String? {
+                    do {
+                        _ = try await client.pull("acme/merged:v1", to: destination)
+                        return nil
+                    } catch {
+                        return "\(error)"
+                    }
+                }
+                async let first = failure()
+                async let second = failure()
+                let failures = await [first, second].compactMap { $0 }
+                #expect(failures.count <= 1, "round \(round): \(failures)")
+                #expect(failures.allSatisfy { $0.contains("exists and is not an empty folder") }, "round \(round): \(failures)")
+                #expect(try folderContents(destination) == folderContents(full), "round \(round)")
+            }
+            #expect(FileManager.default.fileExists(atPath: running.path), "the folder of process 1, which runs, was taken")
         }
     }
 

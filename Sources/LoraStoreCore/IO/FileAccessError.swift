@@ -8,7 +8,7 @@ import Glibc
 public struct FileAccessError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The operation that failed.
     public enum Operation: String, Sendable, Hashable {
-        case open, create, stat, map, write, sync, close, link, remove, createDirectory, lock
+        case open, create, stat, map, write, sync, close, link, rename, remove, createDirectory, lock
     }
 
     /// The operation that failed.
@@ -40,6 +40,7 @@ public struct FileAccessError: Error, Sendable, Hashable, CustomStringConvertibl
         let verb = switch operation {
         case .stat: "inspect"
         case .createDirectory: "create directory"
+        case .rename: "move a finished folder to"
         default: operation.rawValue
         }
         return "cannot \(verb) \(path): \(reason)"

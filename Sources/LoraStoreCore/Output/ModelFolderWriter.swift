@@ -110,13 +110,23 @@ public final class ModelFolderWriter {
         // The files' names are durable once the folder holding them is flushed, which must come before the
         // folder takes its final name: after a crash, a folder under that name holds every file, whole.
         try WritableFile.syncDirectory(staging.path)
-        let manager = FileManager.default
-        if manager.fileExists(atPath: destination.path) {
-            try manager.removeItem(at: destination)
-        }
-        try manager.moveItem(at: staging, to: destination)
+        try Self.moveIntoPlace(staging, as: destination)
         // The rename is durable once the folder that holds it is flushed.
         try WritableFile.syncDirectory(destination.deletingLastPathComponent().path)
+    }
+
+    /// Renames the finished folder `staging` to `destination`, which may be missing or an empty folder,
+    /// in one step: `rename` replaces an empty folder and refuses one that holds anything, so files that
+    /// appeared there meanwhile (a user's, or another pull's into the same folder) are never deleted, and
+    /// of two pulls into one folder the second fails instead of both reporting success.
+    public static func moveIntoPlace(_ staging: URL, as destination: URL) throws {
+        guard rename(staging.path, destination.path) != 0 else { return }
+        let code = errno
+        if code == ENOTEMPTY || code == EEXIST || code == ENOTDIR || code == EISDIR {
+            throw StoreError.invalidInput(
+                path: destination.path, reason: "exists and is not an empty folder (something was written there meanwhile); nothing was replaced")
+        }
+        throw FileAccessError(.rename, path: destination.path, errno: code)
     }
 
     /// The sizes of the regular files in `folder` and below, added up.

@@ -6,20 +6,14 @@ import Testing
 /// accepted without asking where the two bases are one model.
 @Suite("Adapters for another base")
 struct AdapterBaseTests {
-    /// Pushes a copy of `fixture` with the lowest significand bit of `tensor`'s first element flipped, as
-    /// `reference`: the same shapes and types, another model.
+    /// Pushes a copy of `fixture` with one bit of `tensor` flipped (``Fixtures/copy(_:to:flippingFirstBitOf:)``)
+    /// as `reference`: the same shapes and types, another model.
     @discardableResult
     private func pushVariant(
         _ test: TestStore, of fixture: String, changing tensor: String, as reference: String
     ) throws -> PushResult {
         let folder = test.directory.appending(path: "variant-\(reference.replacingOccurrences(of: "/", with: "-"))")
-        try FileManager.default.copyItem(at: Fixtures.url(fixture), to: folder)
-        let file = folder.appending(path: "model.safetensors")
-        let layout = try SafetensorsFile(contentsOf: file)
-        let info = try #require(layout.tensors.first { $0.name == tensor })
-        var bytes = try Data(contentsOf: file)
-        bytes[layout.dataOffset + info.dataRange.lowerBound] ^= 1
-        try bytes.write(to: file)
+        try Fixtures.copy(fixture, to: folder, flippingFirstBitOf: tensor)
         return try test.store.push(folder, to: try Reference(parsing: reference))
     }
 

@@ -43,13 +43,7 @@ struct CommandLineTests {
         try TemporaryDirectory.with { directory in
             let store = directory.appending(path: "store")
             let tuned = directory.appending(path: "tuned")
-            try FileManager.default.copyItem(at: Fixtures.url("base_fp32"), to: tuned)
-            let file = tuned.appending(path: "model.safetensors")
-            let layout = try SafetensorsFile(contentsOf: file)
-            let weight = try #require(layout.tensors.first { $0.name == "model.norm.weight" })
-            var bytes = try Data(contentsOf: file)
-            bytes[layout.dataOffset + weight.dataRange.lowerBound] ^= 1
-            try bytes.write(to: file)
+            try Fixtures.copy("base_fp32", to: tuned, flippingFirstBitOf: "model.norm.weight")
             #expect(try lorastore(["push", Fixtures.url("base_fp32").path, "micro/base:fp32"], store: store).status == 0)
             #expect(try lorastore(["push", tuned.path, "micro/tuned"], store: store).status == 0)
             #expect(

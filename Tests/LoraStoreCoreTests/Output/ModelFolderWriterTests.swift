@@ -30,4 +30,36 @@ struct ModelFolderWriterTests {
             #expect(Set(try FileManager.default.contentsOfDirectory(atPath: whole.path)) == ["model.safetensors", "adapter"])
         }
     }
+
+    /// A file that appears in the destination while the folder is written (a user's, or another pull's into
+    /// the same folder) is never deleted: the finished folder does not take its place and says why, while an
+    /// empty folder there is replaced.
+    @Test func whatAppearsInTheDestinationMeanwhileIsKept() throws {
+        try TemporaryDirectory.with { directory in
+            let layout = try ModelLayout(tensors: [("w", .f32, [2])], metadata: [:], maxShardSize: nil)
+            let values: [Float] = [1, 2]
+            func writer(_ destination: URL) throws -> ModelFolderWriter {
+                let writer = try ModelFolderWriter(destination: destination, layout: layout)
+                try values.withUnsafeBytes { try writer.append($0) }
+                return writer
+            }
+            let taken = directory.appending(path: "taken")
+            let late = try writer(taken)
+            try FileManager.default.createDirectory(at: taken, withIntermediateDirectories: true)
+            try Data("precious".utf8).write(to: taken.appending(path: "notes.txt"))
+            #expect {
+                try late.finish()
+            } throws: { error in
+                "\(error)".contains("exists and is not an empty folder")
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: taken.path) == ["notes.txt"])
+            #expect(try String(contentsOf: taken.appending(path: "notes.txt"), encoding: .utf8) == "precious")
+
+            let emptied = directory.appending(path: "emptied")
+            let onTime = try writer(emptied)
+            try FileManager.default.createDirectory(at: emptied, withIntermediateDirectories: true)
+            try onTime.finish()
+            #expect(try FileManager.default.contentsOfDirectory(atPath: emptied.path) == ["model.safetensors"])
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import LoraStoreCore
 
 /// The shared PEFT ground-truth fixtures (read-only): `shared/fixtures/peft-micro` next to the repository,
 /// found by walking up from this file.
@@ -18,6 +19,20 @@ enum Fixtures {
     /// The fixture at `path`, relative to ``root``.
     static func url(_ path: String) -> URL {
         root.appendingPathComponent(path)
+    }
+
+    /// Copies fixture folder `fixture` to `folder` with the lowest significand bit of `tensor`'s first
+    /// element flipped in its `model.safetensors`: the same names, shapes and types, another model.
+    static func copy(_ fixture: String, to folder: URL, flippingFirstBitOf tensor: String) throws {
+        try FileManager.default.copyItem(at: url(fixture), to: folder)
+        let file = folder.appending(path: "model.safetensors")
+        let layout = try SafetensorsFile(contentsOf: file)
+        guard let info = layout.tensors.first(where: { $0.name == tensor }) else {
+            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "\(fixture) has no tensor \(tensor)"])
+        }
+        var bytes = try Data(contentsOf: file)
+        bytes[layout.dataOffset + info.dataRange.lowerBound] ^= 1
+        try bytes.write(to: file)
     }
 
     /// Adapters the fp32 micro base takes, by fixture folder.

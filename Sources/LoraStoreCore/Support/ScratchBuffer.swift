@@ -40,7 +40,13 @@ public final class ScratchBuffer: @unchecked Sendable {
 
         /// How many idle buffers the pool keeps.
         let capacity: Int
-        private let idle = Mutex<[ScratchBuffer]>([])
+        private let state = Mutex(State())
+
+        /// The idle buffers, and when a buffer was last taken or given back.
+        private struct State {
+            var idle: [ScratchBuffer] = []
+            var lastUse = ContinuousClock.now
+        }
 
         /// A pool that keeps up to `capacity` idle buffers, the largest ones.
         init(keeping capacity: Int = 1) {
@@ -49,24 +55,45 @@ public final class ScratchBuffer: @unchecked Sendable {
 
         /// A buffer of at least `byteCount` bytes: the smallest idle one that is large enough, else a new one.
         func take(atLeast byteCount: Int) -> ScratchBuffer {
-            let reused = idle.withLock { buffers -> ScratchBuffer? in
-                let fitting = buffers.indices.filter { buffers[$0].bytes.count >= byteCount }
-                guard let index = fitting.min(by: { buffers[$0].bytes.count < buffers[$1].bytes.count }) else {
+            let reused = state.withLock { state -> ScratchBuffer? in
+                state.lastUse = .now
+                let fitting = state.idle.indices.filter { state.idle[$0].bytes.count >= byteCount }
+                guard let index = fitting.min(by: { state.idle[$0].bytes.count < state.idle[$1].bytes.count }) else {
                     return nil
                 }
-                return buffers.remove(at: index)
+                return state.idle.remove(at: index)
             }
             return reused ?? ScratchBuffer(byteCount: byteCount)
         }
 
         /// Keeps `buffer` for the next merge, unless the pool already keeps as many buffers, all larger.
         func recycle(_ buffer: ScratchBuffer) {
-            idle.withLock { buffers in
-                buffers.append(buffer)
-                buffers.sort { $0.bytes.count > $1.bytes.count }
-                buffers.removeSubrange(min(capacity, buffers.count)...)
+            state.withLock { state in
+                state.lastUse = .now
+                state.idle.append(buffer)
+                state.idle.sort { $0.bytes.count > $1.bytes.count }
+                state.idle.removeSubrange(min(capacity, state.idle.count)...)
             }
         }
+
+        /// Gives the idle buffers back to the system when no buffer was taken or given back for `duration`
+        /// before `now`, and returns their bytes.
+        func releaseIdle(unusedFor duration: Duration, now: ContinuousClock.Instant = .now) -> Int {
+            let released = state.withLock { state -> [ScratchBuffer] in
+                guard now - state.lastUse >= duration else { return [] }
+                defer { state.idle.removeAll() }
+                return state.idle
+            }
+            return released.reduce(0) { $0 + $1.bytes.count }
+        }
+    }
+
+    /// Gives the merge engine's idle buffers back to the system when no merge has used them for `duration`,
+    /// and returns their bytes. The engine keeps them so that merges one after another touch fresh memory
+    /// once, but after a large merge they can hold gigabytes: a long-running process (a registry) calls this
+    /// now and then so that an idle process holds no more than it needs.
+    public static func releaseIdleBuffers(unusedFor duration: Duration) -> Int {
+        Pool.shared.releaseIdle(unusedFor: duration) + Pool.deltas.releaseIdle(unusedFor: duration)
     }
 
     /// Bytes from which a buffer is a mapping of its own: one transparent huge page.

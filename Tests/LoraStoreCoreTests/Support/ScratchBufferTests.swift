@@ -41,6 +41,24 @@ import Testing
         #expect(pool.take(atLeast: 1 << 20) !== small)
     }
 
+    /// Idle buffers go back to the system only once nothing used the pool for the given time; a use in
+    /// between (a merge taking or giving back a buffer) starts that time again.
+    @Test func idleBuffersAreReleasedOnlyAfterTheyWentUnusedForTheGivenTime() {
+        let pool = ScratchBuffer.Pool(keeping: 2)
+        let (first, second) = (pool.take(atLeast: 3 << 20), pool.take(atLeast: 4 << 20))
+        pool.recycle(first)
+        let recycled = ContinuousClock.now
+        pool.recycle(second)
+        #expect(pool.releaseIdle(unusedFor: .seconds(60), now: recycled + .seconds(30)) == 0)
+        #expect(pool.take(atLeast: 1 << 20) === first, "kept while in use")
+        pool.recycle(first)
+        let held = first.bytes.count + second.bytes.count
+        #expect(pool.releaseIdle(unusedFor: .seconds(60), now: .now + .seconds(61)) == held)
+        #expect(pool.releaseIdle(unusedFor: .seconds(60), now: .now + .seconds(61)) == 0, "nothing left to release")
+        let fresh = pool.take(atLeast: 1 << 20)
+        #expect(fresh !== first && fresh !== second)
+    }
+
     @Test func buffersAreAlignedForVectorStores() {
         let buffer = ScratchBuffer.Pool().take(atLeast: 100)
         #expect(Int(bitPattern: buffer.bytes.baseAddress) % 64 == 0)

@@ -58,6 +58,19 @@ public struct LowRankUpdate: Sendable, Equatable {
         self.parts = parts
     }
 
+    /// The update of rows `range` alone: each part's left factor cut to those rows (copied), its right
+    /// factor and scale kept. Its delta is those rows of this update's delta, to the bit.
+    func rows(_ range: Range<Int>) -> LowRankUpdate {
+        let range = range.clamped(to: 0 ..< rows)
+        return LowRankUpdate(
+            rows: range.count, cols: cols, rank: rank,
+            parts: parts.map { part in
+                Part(
+                    scale: part.scale, left: Array(part.left[range.lowerBound * part.rank ..< range.upperBound * part.rank]),
+                    right: part.right, rank: part.rank)
+            })
+    }
+
     /// One update equal to `Σ scaleᵢ · leftᵢ · rightᵢ`, in the order given, without copying the factors.
     ///
     /// Part `i` contributes inner indices `r₀+…+rᵢ₋₁ ..< r₀+…+rᵢ`, so the kernel sums the first adapter's

@@ -111,9 +111,9 @@ public struct MergeEngine: Sendable {
         }
         var measured: [BuildReport.Tensor] = []
         var pendingScales: [String: [UInt8]] = [:]
-        // The deltas the measurements and requantization compute, one tensor at a time in one buffer, so
-        // a build measured tensor by tensor touches fresh memory once (see `delta`).
-        let deltas = deltaByteCount(measuring: measuring).map { ScratchBuffer.Pool.deltas.take(atLeast: $0) }
+        // The deltas requantization computes, one tensor at a time in one buffer, so a build requantized
+        // tensor by tensor touches fresh memory once (see `delta`); measurements compute theirs in blocks.
+        let deltas = requantizedDeltaByteCount().map { ScratchBuffer.Pool.deltas.take(atLeast: $0) }
         defer { deltas.map(ScratchBuffer.Pool.deltas.recycle) }
         var factors = try FactorBatch(plan: plan, from: 0, measuring: measuring, store: store)
         for (index, tensor) in plan.tensors.enumerated() {
@@ -137,11 +137,11 @@ public struct MergeEngine: Sendable {
                 try convert(base.bytes, from: tensor.base.dtype, into: result, as: tensor.dtype)
             case .lowRank(let terms, let dora):
                 try mergeLowRank(tensor, base: base.bytes, terms: terms, dora: dora, factors: factors, into: result)
-                if measuring, dora == nil, let deltas {
+                if measuring, dora == nil {
                     measured.append(
                         try measure(
                             tensor, terms: terms, factors: factors, base: (base.bytes, tensor.base.dtype),
-                            output: (UnsafeRawBufferPointer(result), tensor.dtype), deltas: deltas))
+                            output: (UnsafeRawBufferPointer(result), tensor.dtype)))
                 }
             case .replace(let replacement):
                 try write(try replaced(base.bytes, dtype: tensor.base.dtype, by: replacement), tensor: tensor, into: result)
@@ -201,26 +201,24 @@ public struct MergeEngine: Sendable {
                         output: resultAddress, outputType: tensor.dtype, threads: threads)
                 }
                 if outcome.hasNonFiniteOutput { throw StoreError.nonFiniteResult(tensor: tensor.name) }
-                if measuring, let deltas {
+                if measuring {
                     measured.append(
                         try values.withUnsafeBytes { base in
                             try measure(
                                 tensor, terms: terms, factors: factors, base: (base, .f32),
-                                output: (UnsafeRawBufferPointer(result), tensor.dtype), deltas: deltas)
+                                output: (UnsafeRawBufferPointer(result), tensor.dtype))
                         })
                 }
             case .separate(let terms):
                 if passThrough == .copy { Self.copy(base.bytes, into: result, threads: threads) }
                 try handOff(tensor, base.bytes, base)
-                if measuring, let deltas {
+                if measuring {
                     let stored = (base.bytes, tensor.base.dtype)
                     measured.append(
                         try tensor.quantized == nil
-                            ? measure(tensor, terms: terms, factors: factors, base: stored, output: stored, deltas: deltas)
+                            ? measure(tensor, terms: terms, factors: factors, base: stored, output: stored)
                             : Quantizer.dequantize(try quantizedBase(tensor, data: base.bytes, codecs: codecs)).withUnsafeBytes {
-                                try measure(
-                                    tensor, terms: terms, factors: factors, base: ($0, .f32), output: ($0, .f32),
-                                    deltas: deltas)
+                                try measure(tensor, terms: terms, factors: factors, base: ($0, .f32), output: ($0, .f32))
                             })
                 }
                 continue
@@ -280,19 +278,13 @@ public struct MergeEngine: Sendable {
         }
     }
 
-    /// Bytes of the largest delta the run computes (`rows × columns` F32 of a tensor whose terms it measures
-    /// or requantizes), or nil when it computes none.
-    private func deltaByteCount(measuring: Bool) -> Int? {
-        let sizes = plan.tensors.compactMap { tensor -> Int? in
-            let terms: [PlannedTensor.Term]
-            switch tensor.action {
-            case .requantize(let read): terms = read
-            case .lowRank(let read, nil), .dequantize(let read), .separate(let read): terms = measuring ? read : []
-            case .passThrough, .lowRank, .replace, .addBias, .requantizedScales: terms = []
-            }
-            return terms.first.map { 4 * $0.module.rows * $0.module.columns }
-        }
-        return sizes.max()
+    /// Bytes of the largest delta the run computes whole (`rows × columns` F32 of a tensor it requantizes),
+    /// or nil when it computes none.
+    private func requantizedDeltaByteCount() -> Int? {
+        plan.tensors.compactMap { tensor -> Int? in
+            guard case .requantize(let terms) = tensor.action, let first = terms.first else { return nil }
+            return 4 * first.module.rows * first.module.columns
+        }.max()
     }
 
     /// The terms' delta `Σ coefficient·B·A` in F32, row-major `rows × columns`, written at the start of
@@ -322,19 +314,43 @@ public struct MergeEngine: Sendable {
     /// A tensor as ``FidelityMeasure`` reads it: its bytes as stored and their type (F32, F16 or BF16).
     private typealias StoredValues = (bytes: UnsafeRawBufferPointer, dtype: DType)
 
-    /// Measures one touched tensor from its base and output, computing the terms' delta into `deltas`.
+    /// Measures one touched tensor from its base and output, computing the terms' delta
+    /// ``measuredDeltaBlockBytes`` at a time (so a large tensor's measurement needs no F32 copy of it).
     private func measure(
         _ tensor: PlannedTensor, terms: [PlannedTensor.Term], factors: FactorBatch, base: StoredValues,
-        output: StoredValues, deltas: ScratchBuffer
+        output: StoredValues
     ) throws -> BuildReport.Tensor {
         guard let first = terms.first else {
             throw StoreError.mergeRefused("\(tensor.name) has no adapter terms to measure")
         }
-        let delta = try self.delta(
-            terms, factors: factors, rows: first.module.rows, columns: first.module.columns, of: tensor.name,
-            into: deltas)
-        return try measure(tensor, delta: delta, rows: first.module.rows, base: base, output: output, codes: nil)
+        let (rows, columns) = (first.module.rows, first.module.columns)
+        let update = try lowRankUpdate(terms, factors: factors, rows: rows, columns: columns)
+        let comparison: FidelityMeasure.Comparison
+        do {
+            comparison = try FidelityMeasure.measure(
+                base: base.bytes, baseType: base.dtype, output: output.bytes, outputType: output.dtype, rows: rows,
+                columns: columns, blockRows: Self.measuredDeltaBlockBytes / max(1, 4 * columns)
+            ) { range, values in
+                guard let address = values.baseAddress else { return }
+                values.initialize(repeating: 0)
+                let outcome = try LowRankKernel.merge(
+                    base: address, baseType: .f32, rows: range.count, cols: columns, update: update.rows(range),
+                    output: address, outputType: .f32, threads: threads)
+                if outcome.hasNonFiniteOutput {
+                    throw StoreError.mergeRefused("the adapters' delta for \(tensor.name) has NaN or infinite values")
+                }
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError.mergeRefused("measuring \(tensor.name): \(error)")
+        }
+        return BuildReport.Tensor(name: tensor.name, fidelity: comparison)
     }
+
+    /// Bytes of F32 delta a measurement computes at a time: a few blocks per large tensor, few enough
+    /// that each block's kernel pass and row sums still keep every core busy.
+    static let measuredDeltaBlockBytes = 32 << 20
 
     private func measure(
         _ tensor: PlannedTensor, delta: UnsafeBufferPointer<Float>, rows: Int, base: StoredValues,

@@ -113,72 +113,139 @@ public enum FidelityMeasure {
         output: UnsafeRawBufferPointer, outputType: DType, rows: Int, columns: Int,
         codes: QuantizedTensor.CodeDifference?, probe: Probe, implementation: LowRankKernel.Implementation
     ) throws(QuantizationError) -> Comparison {
-        guard implementation.isAvailable else {
-            throw .incompatibleTensors("the \(implementation) row sums do not run on this CPU")
+        var measurement = try Measurement(
+            base: base, baseType: baseType, output: output, outputType: outputType, rows: rows, columns: columns,
+            probe: probe, implementation: implementation)
+        let (expected, overflow) = rows.multipliedReportingOverflow(by: columns)
+        if overflow || delta.count != expected { throw .sizeMismatch(what: "delta", expected: expected, actual: delta.count) }
+        measurement.add(rows: 0 ..< rows, delta: delta)
+        return measurement.comparison(codes: codes)
+    }
+
+    /// Measures one tensor whose delta `delta(rows, into)` computes a block of at most `blockRows` rows at a
+    /// time (row-major into the buffer it is given), so that a merge measures a large tensor with memory
+    /// for a block of its delta, not all of it. The figures are those of
+    /// ``measure(base:baseType:delta:output:outputType:rows:columns:codes:probe:)`` on the whole delta: rows
+    /// are summed in the same order.
+    static func measure(
+        base: UnsafeRawBufferPointer, baseType: DType, output: UnsafeRawBufferPointer, outputType: DType,
+        rows: Int, columns: Int, probe: Probe = .standard, blockRows: Int,
+        delta: (Range<Int>, UnsafeMutableBufferPointer<Float>) throws -> Void
+    ) throws -> Comparison {
+        var measurement = try Measurement(
+            base: base, baseType: baseType, output: output, outputType: outputType, rows: rows, columns: columns,
+            probe: probe, implementation: .preferred)
+        let step = max(1, blockRows)
+        let block = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, min(step, rows) * columns))
+        defer { block.deallocate() }
+        for first in stride(from: 0, to: rows, by: step) {
+            let range = first ..< min(first + step, rows)
+            let values = UnsafeMutableBufferPointer(rebasing: block[0 ..< range.count * columns])
+            try delta(range, values)
+            measurement.add(rows: range, delta: UnsafeBufferPointer(values))
         }
-        guard rows >= 0, columns >= 0, !rows.multipliedReportingOverflow(by: columns).overflow, probe.rows >= 0 else {
-            throw .invalidShape(rows: rows, columns: columns)
-        }
-        let count = rows * columns
-        for (name, type) in [("base", baseType), ("output", outputType)] where !type.isMergeable {
-            throw .incompatibleTensors("the \(name) is \(type.rawValue); fidelity is measured on F32, F16 or BF16")
-        }
-        let buffers = [
-            ("base", base.count, baseType.byteWidth ?? 1), ("delta", delta.count * 4, 4),
-            ("output", output.count, outputType.byteWidth ?? 1),
-        ]
-        for (name, bytes, width) in buffers {
-            let (expected, overflow) = count.multipliedReportingOverflow(by: width)
-            if overflow || bytes != expected { throw .sizeMismatch(what: name, expected: count, actual: bytes / width) }
-        }
-        // Rows are measured in groups of eight columns; the probe inputs are padded with zeros to whole
-        // groups, and so is each row's copy, so the lanes past the end add nothing.
-        let groups = (columns + lanes - 1) / lanes
-        let padded = groups * lanes
-        var inputs = [Float](repeating: 0, count: probe.rows * padded)
-        var wideInputs = [Double](repeating: 0, count: probe.rows * padded)
-        let generated = probe.inputs(columns: columns)
-        for row in 0 ..< probe.rows {
-            for column in 0 ..< columns {
-                inputs[row * padded + column] = generated[row * columns + column]
-                wideInputs[row * padded + column] = Double(generated[row * columns + column])
+        return measurement.comparison(codes: nil)
+    }
+
+    /// One tensor's measurement in progress: its inputs checked, the probe's inputs made, and the sums of the
+    /// rows measured so far, added in row order.
+    private struct Measurement {
+        let base: UnsafeRawBufferPointer
+        let baseType: DType
+        let output: UnsafeRawBufferPointer
+        let outputType: DType
+        let columns: Int
+        let implementation: LowRankKernel.Implementation
+        /// Columns per row rounded up to whole groups of ``lanes``.
+        let groups: Int
+        let probeRows: Int
+        /// The probe inputs, each row zero-padded to whole groups, in F32 and widened to Double.
+        let inputs: [Float]
+        let wideInputs: [Double]
+        /// The sums of the rows measured so far, in row order from the first.
+        private(set) var total = RowSums()
+
+        init(
+            base: UnsafeRawBufferPointer, baseType: DType, output: UnsafeRawBufferPointer, outputType: DType,
+            rows: Int, columns: Int, probe: Probe, implementation: LowRankKernel.Implementation
+        ) throws(QuantizationError) {
+            guard implementation.isAvailable else {
+                throw .incompatibleTensors("the \(implementation) row sums do not run on this CPU")
             }
+            guard rows >= 0, columns >= 0, !rows.multipliedReportingOverflow(by: columns).overflow, probe.rows >= 0 else {
+                throw .invalidShape(rows: rows, columns: columns)
+            }
+            let count = rows * columns
+            for (name, type) in [("base", baseType), ("output", outputType)] where !type.isMergeable {
+                throw .incompatibleTensors("the \(name) is \(type.rawValue); fidelity is measured on F32, F16 or BF16")
+            }
+            for (name, bytes, width) in [("base", base.count, baseType.byteWidth ?? 1), ("output", output.count, outputType.byteWidth ?? 1)] {
+                let (expected, overflow) = count.multipliedReportingOverflow(by: width)
+                if overflow || bytes != expected { throw .sizeMismatch(what: name, expected: count, actual: bytes / width) }
+            }
+            // Rows are measured in groups of eight columns; the probe inputs are padded with zeros to whole
+            // groups, and so is each row's copy, so the lanes past the end add nothing.
+            groups = (columns + FidelityMeasure.lanes - 1) / FidelityMeasure.lanes
+            let padded = groups * FidelityMeasure.lanes
+            var inputs = [Float](repeating: 0, count: probe.rows * padded)
+            var wideInputs = [Double](repeating: 0, count: probe.rows * padded)
+            let generated = probe.inputs(columns: columns)
+            for row in 0 ..< probe.rows {
+                for column in 0 ..< columns {
+                    inputs[row * padded + column] = generated[row * columns + column]
+                    wideInputs[row * padded + column] = Double(generated[row * columns + column])
+                }
+            }
+            (self.base, self.baseType, self.output, self.outputType) = (base, baseType, output, outputType)
+            (self.columns, self.implementation, self.probeRows) = (columns, implementation, probe.rows)
+            (self.inputs, self.wideInputs) = (inputs, wideInputs)
         }
-        let source = Source(
-            base: base, baseType: baseType, delta: delta, output: output, outputType: outputType, columns: columns)
-        var perRow = [RowSums](repeating: RowSums(), count: rows)
-        perRow.withUnsafeMutableBufferPointer { perRow in
-            nonisolated(unsafe) let perRow = perRow
-            inputs.withUnsafeBufferPointer { inputs in
-                wideInputs.withUnsafeBufferPointer { wideInputs in
-                    let probeInputs = ProbeInputs(floats: inputs, doubles: wideInputs, rows: probe.rows, padded: padded)
-                    let ranges = ParallelRows.ranges(rows: rows, valuesPerRow: columns * (1 + probe.rows))
-                    let workers = min(ranges.count, ProcessInfo.processInfo.activeProcessorCount)
-                    WorkQueue.run(tasks: ranges.count, workers: workers) { _, next in
-                        // One scratch per worker, however many ranges it takes.
-                        let scratch = RowScratch(groups: groups)
-                        defer { scratch.deallocate() }
-                        while let index = next() {
-                            for row in ranges[index] {
-                                source.widen(row: row, into: scratch)
-                                perRow[row] = implementation == .avx512
-                                    ? measureRowAVX512(scratch, groups: groups, probe: probeInputs)
-                                    : measureRow(scratch, groups: groups, probe: probeInputs)
+
+        /// Measures rows `rows`, the next ones in order, whose delta is `delta` (those rows only), on all cores.
+        mutating func add(rows: Range<Int>, delta: UnsafeBufferPointer<Float>) {
+            let source = Source(
+                base: base, baseType: baseType, delta: delta, firstDeltaRow: rows.lowerBound, output: output,
+                outputType: outputType, columns: columns)
+            let (groups, implementation) = (groups, implementation)
+            var perRow = [RowSums](repeating: RowSums(), count: rows.count)
+            perRow.withUnsafeMutableBufferPointer { perRow in
+                nonisolated(unsafe) let perRow = perRow
+                inputs.withUnsafeBufferPointer { inputs in
+                    wideInputs.withUnsafeBufferPointer { wideInputs in
+                        let probeInputs = ProbeInputs(
+                            floats: inputs, doubles: wideInputs, rows: probeRows, padded: groups * FidelityMeasure.lanes)
+                        let ranges = ParallelRows.ranges(rows: rows.count, valuesPerRow: columns * (1 + probeRows))
+                        let workers = min(ranges.count, ProcessInfo.processInfo.activeProcessorCount)
+                        WorkQueue.run(tasks: ranges.count, workers: workers) { _, next in
+                            // One scratch per worker, however many ranges it takes.
+                            let scratch = RowScratch(groups: groups)
+                            defer { scratch.deallocate() }
+                            while let index = next() {
+                                for offset in ranges[index] {
+                                    source.widen(row: rows.lowerBound + offset, into: scratch)
+                                    perRow[offset] = implementation == .avx512
+                                        ? measureRowAVX512(scratch, groups: groups, probe: probeInputs)
+                                        : measureRow(scratch, groups: groups, probe: probeInputs)
+                                }
                             }
                         }
                     }
                 }
             }
+            total = perRow.reduce(total, +)
         }
-        let total = perRow.reduce(RowSums(), +)
-        let merged = FidelityMetrics.Sums(
-            errorSquared: total.errorSquared, deltaSquared: total.deltaSquared, survivedDot: total.survivedDot,
-            codes: codes, probeErrorSquared: total.probeErrorSquared, probeEffectSquared: total.probeEffectSquared)
-        let onTheFly = FidelityMetrics.Sums(
-            errorSquared: total.onTheFlyErrorSquared, deltaSquared: total.deltaSquared,
-            survivedDot: total.deltaSquared, probeErrorSquared: total.onTheFlyProbeErrorSquared,
-            probeEffectSquared: total.probeEffectSquared)
-        return Comparison(merged: FidelityMetrics(sums: merged), onTheFly: FidelityMetrics(sums: onTheFly))
+
+        /// The figures of the rows measured.
+        func comparison(codes: QuantizedTensor.CodeDifference?) -> Comparison {
+            let merged = FidelityMetrics.Sums(
+                errorSquared: total.errorSquared, deltaSquared: total.deltaSquared, survivedDot: total.survivedDot,
+                codes: codes, probeErrorSquared: total.probeErrorSquared, probeEffectSquared: total.probeEffectSquared)
+            let onTheFly = FidelityMetrics.Sums(
+                errorSquared: total.onTheFlyErrorSquared, deltaSquared: total.deltaSquared,
+                survivedDot: total.deltaSquared, probeErrorSquared: total.onTheFlyProbeErrorSquared,
+                probeEffectSquared: total.probeEffectSquared)
+            return Comparison(merged: FidelityMetrics(sums: merged), onTheFly: FidelityMetrics(sums: onTheFly))
+        }
     }
 
     /// Columns per group: one `SIMD8<Float>`, two `SIMD4<Double>`.
@@ -211,7 +278,9 @@ public enum FidelityMeasure {
     private struct Source: @unchecked Sendable {
         let base: UnsafeRawBufferPointer
         let baseType: DType
+        /// The delta's rows from `firstDeltaRow` on.
         let delta: UnsafeBufferPointer<Float>
+        let firstDeltaRow: Int
         let output: UnsafeRawBufferPointer
         let outputType: DType
         let columns: Int
@@ -220,7 +289,8 @@ public enum FidelityMeasure {
         func widen(row: Int, into scratch: RowScratch) {
             let start = row * columns
             Self.widen(base, baseType, from: start, count: columns, into: scratch.base)
-            Self.widen(UnsafeRawBufferPointer(delta), .f32, from: start, count: columns, into: scratch.delta)
+            Self.widen(
+                UnsafeRawBufferPointer(delta), .f32, from: (row - firstDeltaRow) * columns, count: columns, into: scratch.delta)
             Self.widen(output, outputType, from: start, count: columns, into: scratch.output)
         }
 

@@ -269,6 +269,33 @@ import Testing
         }
     }
 
+    /// A delta given a block of rows at a time (as a merge computes it, to need no F32 copy of a large
+    /// tensor) gives the same figures, to the bit, as the whole delta at once, whatever the block size.
+    @Test(arguments: [1, 7, 40, 1000])
+    func aDeltaInBlocksMeasuresAsTheWholeDelta(blockRows: Int) throws {
+        let (rows, columns) = (37, 29)
+        var random = GaussianSource(seed: 5)
+        let base = (0 ..< rows * columns).map { _ in 0.02 * random.next() }
+        let delta = (0 ..< rows * columns).map { _ in 1e-3 * random.next() }
+        let output = zip(base, delta).map { FloatConversion.float(fromBFloat16: FloatConversion.bfloat16(from: $0 + $1)) }
+        let whole = try measure(base: base, delta: delta, output: output, rows: rows, columns: columns)
+        var asked: [Range<Int>] = []
+        let blocks = try base.withUnsafeBytes { base in
+            try output.withUnsafeBytes { output in
+                try FidelityMeasure.measure(
+                    base: base, baseType: .f32, output: output, outputType: .f32, rows: rows, columns: columns,
+                    blockRows: blockRows
+                ) { range, values in
+                    asked.append(range)
+                    _ = values.initialize(from: delta[(range.lowerBound * columns) ..< (range.upperBound * columns)])
+                }
+            }
+        }
+        #expect(blocks == whole)
+        #expect(asked.first?.lowerBound == 0 && asked.last?.upperBound == rows)
+        #expect(asked.allSatisfy { $0.count <= blockRows } && asked.count == (rows + blockRows - 1) / blockRows)
+    }
+
     @Test func mismatchedBuffersAreRefused() throws {
         let short = [Float](repeating: 0, count: 10)
         #expect(throws: QuantizationError.sizeMismatch(what: "output", expected: Self.rows * Self.columns, actual: 10)) {

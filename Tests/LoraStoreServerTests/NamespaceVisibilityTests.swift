@@ -298,6 +298,37 @@ import Testing
         }
     }
 
+    /// A build refused because its adapter was pushed for another model names that model by digest when
+    /// the asker cannot read its repository: the refusal tells no more than a listing would.
+    @Test func anAdapterForAHiddenModelIsRefusedWithoutNamingItsRepository() async throws {
+        try await withRegistry { client, seeded in
+            try await TemporaryDirectory.with { directory in
+                let variant = directory.appending(path: "variant")
+                try Fixtures.copy("base_fp32", to: variant, flippingFirstBitOf: "model.norm.weight")
+                let hidden = try Reference(parsing: "team-b/tuned:v1")
+                try seeded.store.push(variant, to: hidden)
+                try seeded.store.push(
+                    Fixtures.url("adapters/a_r8_qv"), to: try Reference(parsing: "team-a/tuned-lora:v1"),
+                    options: PushOptions(base: hidden))
+                let request = RegistryAPI.BuildRequest(
+                    tag: "team-a/tuned-bot:v1", base: "team-a/base:v1",
+                    adapters: [.init(reference: "team-a/tuned-lora:v1", weight: 1)], options: MergeOptions())
+                let auth: HTTPFields = [.authorization: "Bearer \(seeded.teamAPusher)", .contentType: "application/json"]
+                let (status, code, message) = try await client.execute(
+                    uri: RegistryAPI.prefix + "/builds", method: .post, headers: auth,
+                    body: ByteBuffer(bytes: try RegistryAPI.encoder().encode(request))
+                ) { response in
+                    let (code, message) = try RouterTest.error(in: Data(buffer: response.body))
+                    return (response.status, code, message)
+                }
+                #expect(status == .badRequest && code == "OTHER_BASE")
+                let tuned = try seeded.store.resolve(hidden).digest
+                #expect(!message.contains("team-b") && message.contains(tuned.short), "\(message)")
+                #expect(message.contains("team-a/base:v1"), "\(message)")
+            }
+        }
+    }
+
     @Test func openReadsAreUnchanged() async throws {
         try await withRegistry(requireTokenForReads: false) { client, seeded in
             for token in [nil, seeded.teamA] {

@@ -1,7 +1,7 @@
 import GRDB
 
 extension Store {
-    /// Tensors held in two floating-point types whose values ``checkAdapterBases(_:base:in:)`` compares, the
+    /// Tensors held in two floating-point types whose values ``checkAdapterBases(_:base:visibleTo:in:)`` compares, the
     /// smallest first (norms and biases, a few KiB each): enough to tell a cast copy from another model,
     /// while reading next to nothing.
     static let castTensorSample = 16
@@ -15,8 +15,12 @@ extension Store {
     /// not fit is refused later anyway, naming the tensor.
     ///
     /// Checked when a build or merge is asked for, not when a recorded build is materialized, so builds
-    /// recorded with `allowingOtherBase`, or by an earlier lorastore, still pull.
-    func checkAdapterBases(_ adapters: [Digest], base: StoredManifest, in db: Database) throws {
+    /// recorded with `allowingOtherBase`, or by an earlier lorastore, still pull. The error names manifests by
+    /// the tags of repositories `visibility` allows, else by digest: a registry's answer must not name a
+    /// repository the asker may not read.
+    func checkAdapterBases(
+        _ adapters: [Digest], base: StoredManifest, visibleTo visibility: RepositoryVisibility = .all, in db: Database
+    ) throws {
         var checked: Set<Digest> = []
         for adapter in adapters where checked.insert(adapter).inserted {
             guard let stored = try manifest(adapter, in: db), let pushedFor = stored.manifest.base,
@@ -25,7 +29,7 @@ extension Store {
             let comparison = try manifest(pushedFor, in: db).map { BaseComparison($0.manifest, base.manifest) }
             if let comparison, try holdsOneModel(comparison, in: db) { continue }
             func name(_ digest: Digest) throws -> String {
-                let tag = try tags(of: digest, in: db).first
+                let tag = try tags(of: digest, visibleTo: visibility, in: db).first
                 return tag.map { "\($0) (\(digest.short))" } ?? digest.short
             }
             throw StoreError.adapterForOtherBase(

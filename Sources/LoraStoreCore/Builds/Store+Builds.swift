@@ -17,26 +17,24 @@ extension Store {
         tag: Reference? = nil, visibleTo visibility: RepositoryVisibility = .all, allowingOtherBase: Bool = false
     ) throws -> Digest {
         try record(
-            try recipe(
-                base: base, adapters: adapters, options: options, visibleTo: visibility, allowingOtherBase: allowingOtherBase),
-            tag: tag)
+            try recipe(base: base, adapters: adapters, options: options, visibleTo: visibility), tag: tag,
+            allowingOtherBase: allowingOtherBase, visibleTo: visibility)
     }
 
-    /// The recipe of a build of `base` and `adapters`, their references resolved to digests and, unless
-    /// `allowingOtherBase`, the adapters checked against the base's model (``checkAdapterBases(_:base:in:)``);
-    /// nothing is recorded.
+    /// The recipe of a build of `base` and `adapters`, their references resolved to digests; nothing is
+    /// recorded.
     func recipe(
         base: Reference, adapters: [(reference: Reference, weight: Double)], options: MergeOptions,
-        visibleTo visibility: RepositoryVisibility = .all, allowingOtherBase: Bool = false
+        visibleTo visibility: RepositoryVisibility = .all
     ) throws -> BuildRecipe {
         try index.database.read { db in
-            let base = try resolve(base, as: .base, visibleTo: visibility, in: db)
-            let adapters = try adapters.map {
-                WeightedAdapter(
-                    digest: try resolve($0.reference, as: .adapter, visibleTo: visibility, in: db).digest, weight: $0.weight)
-            }
-            if !allowingOtherBase { try checkAdapterBases(adapters.map(\.digest), base: base, in: db) }
-            return BuildRecipe(base: base.digest, adapters: adapters, options: options)
+            BuildRecipe(
+                base: try resolve(base, as: .base, visibleTo: visibility, in: db).digest,
+                adapters: try adapters.map {
+                    WeightedAdapter(
+                        digest: try resolve($0.reference, as: .adapter, visibleTo: visibility, in: db).digest, weight: $0.weight)
+                },
+                options: options)
         }
     }
 
@@ -48,14 +46,28 @@ extension Store {
     }
 
     /// Records `recipe` (checked against its base) and optionally tags it; returns the build's digest.
+    ///
+    /// A recipe not recorded yet whose adapter was pushed against another model than its base is refused
+    /// unless `allowingOtherBase` (``checkAdapterBases(_:base:visibleTo:in:)``, after the adapters were found
+    /// to fit the base, so an adapter that does not fit is named as such); one recorded before (allowed, or
+    /// by an earlier lorastore) is not asked again. `visibility` limits the tags errors name.
     @discardableResult
-    public func record(_ recipe: BuildRecipe, tag: Reference? = nil) throws -> Digest {
+    public func record(
+        _ recipe: BuildRecipe, tag: Reference? = nil, allowingOtherBase: Bool = false,
+        visibleTo visibility: RepositoryVisibility = .all
+    ) throws -> Digest {
         if let tag, tag.tag == nil {
             throw StoreError.invalidInput(path: tag.description, reason: "tag a build as NAME[:TAG]")
         }
         let base = try index.database.read { db in try existingManifest(recipe.base, in: db) }
         let plan = try MergePlan(base: base, adapters: recipe.adapters, options: recipe.options, store: self)
         let (json, digest) = try Self.buildManifest(of: recipe)
+        if !allowingOtherBase {
+            try index.database.read { db in
+                guard try self.manifest(digest, in: db) == nil else { return }
+                try checkAdapterBases(recipe.adapters.map(\.digest), base: base, visibleTo: visibility, in: db)
+            }
+        }
         let logicalSize = plan.outputBytes
             + base.manifest.files.filter { $0.path != ShardIndex.fileName }.reduce(0) { $0 + $1.size }
         try index.database.write { db in

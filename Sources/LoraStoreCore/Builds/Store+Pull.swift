@@ -43,13 +43,12 @@ extension Store {
             // The build's lock comes before its recording: garbage collection removes an untagged build only
             // while it can take that lock, so the recipe recorded here (again, if a collection removed it
             // since an earlier pull) stays while the lock is held.
-            let recipe = try recipe(
-                base: adHoc.base, adapters: adHoc.adapters, options: options, allowingOtherBase: allowingOtherBase)
+            let recipe = try recipe(base: adHoc.base, adapters: adHoc.adapters, options: options)
             adHocRecipe = recipe
             lock = try buildLock(try Self.buildManifest(of: recipe).digest)
             try lock.lock(.shared)
             do {
-                build = try existingManifest(try record(recipe), named: text)
+                build = try existingManifest(try record(recipe, allowingOtherBase: allowingOtherBase), named: text)
             } catch {
                 lock.unlock()
                 throw error
@@ -115,7 +114,8 @@ extension Store {
         let stillThere = try index.database.read { db in try manifest(build.digest, in: db) != nil }
         if !stillThere {
             guard let recipe else { throw StoreError.notFound(text) }
-            try record(recipe)
+            // Recorded by this pull a moment ago, its adapters' bases checked or allowed then.
+            try record(recipe, allowingOtherBase: true)
         }
         let result = if let output = try materializedOutput(of: build.digest) {
             try assemble(build, output: output, to: destination, progress: progress)

@@ -6,7 +6,7 @@ extension Store {
     /// `__metadata__`, and a shard index when sharded. On a quantized base the options' policy applies
     /// (``QuantizedBuildPolicy``); the adapter-loss limit is measured and enforced as for a build, before the
     /// folder is moved into place. Adapters pushed against another model than `base` are refused unless
-    /// `allowingOtherBase` (``checkAdapterBases(_:base:in:)``).
+    /// `allowingOtherBase` (``checkAdapterBases(_:base:visibleTo:in:)``), once they were found to fit it.
     @discardableResult
     public func merge(
         base: Reference, adapters: [(reference: Reference, weight: Double)], options: MergeOptions = MergeOptions(),
@@ -17,10 +17,12 @@ extension Store {
             let selections = try adapters.map { adapter in
                 WeightedAdapter(digest: try resolve(adapter.reference, as: .adapter, in: db).digest, weight: adapter.weight)
             }
-            if !allowingOtherBase { try checkAdapterBases(selections.map(\.digest), base: base, in: db) }
             return (base, selections)
         }
         let plan = try MergePlan(base: baseManifest, adapters: selections, options: options, store: self)
+        if !allowingOtherBase {
+            try index.database.read { db in try checkAdapterBases(selections.map(\.digest), base: baseManifest, in: db) }
+        }
         let writer = try ModelFolderWriter(
             destination: destination, layout: try plan.layout(provenance: ["lorastore.version": LoraStoreVersion.current]),
             computeDigests: true)

@@ -62,10 +62,15 @@ enum BlobBatch {
     /// `adopted` are blobs already in place that another writer linked but may not have flushed the folder
     /// of yet; their folders are flushed too, since the caller's index rows will point at them.
     ///
+    /// `replacing` are blobs whose file in place is damaged and indexed by nothing: their staged file is
+    /// renamed over it, in one step, so a reader or another writer sees the damaged file or a whole one,
+    /// never none (a whole file another writer linked meanwhile is replaced by the same bytes).
+    ///
     /// `linked` receives each blob as soon as its link exists, so that a caller whose publish or commit
     /// fails knows which files to take back. The temporary files are removed whether this succeeds or not.
     static func publish(
-        _ staged: [Staged], adopting adopted: [Digest] = [], in blobs: BlobStore, linked: inout [StoredBlob]
+        _ staged: [Staged], adopting adopted: [Digest] = [], replacing damaged: Set<Digest> = [], in blobs: BlobStore,
+        linked: inout [StoredBlob]
     ) throws -> [StoredBlob] {
         defer {
             for blob in staged { unlink(blob.temporaryPath) }
@@ -87,7 +92,9 @@ enum BlobBatch {
             // have happened yet, and the index is about to point at the file.
             folders.insert(folder)
             let finalPath = folder + "/" + blob.digest.hex
-            guard link(blob.temporaryPath, finalPath) == 0 else {
+            if damaged.contains(blob.digest) {
+                guard rename(blob.temporaryPath, finalPath) == 0 else { throw FileAccessError(.rename, path: finalPath) }
+            } else if link(blob.temporaryPath, finalPath) != 0 {
                 if errno == EEXIST { continue }
                 throw FileAccessError(.link, path: finalPath)
             }

@@ -149,11 +149,11 @@ extension Store {
         var onDisk = Set(pending.keys.filter { blobs.storedSize(of: $0) != nil })
         // A file in place without a row was linked by another writer that has not committed (whole; its
         // folder is flushed with ours before the index points at it), or is one nothing references, which
-        // the disk may have damaged since: it is adopted only if it reads back as its digest, and replaced
-        // by this push's bytes otherwise. Such files are rare, so hashing them costs next to nothing.
+        // the disk may have damaged since: it is adopted only if it reads back as its digest, and otherwise
+        // this push's bytes are renamed over it (never removed first: another writer may be about to index
+        // it). Such files are rare, so hashing them costs next to nothing.
         let unindexed = onDisk.filter { !known.contains($0) }
         let damaged = unindexed.filter { digest in !blobs.isWhole(digest, logicalSize: pending[digest]?.size ?? -1) }
-        for digest in damaged { try blobs.remove(digest) }
         onDisk.subtract(damaged)
         let adopted = unindexed.subtracting(damaged)
         // A staged blob another writer placed meanwhile is left to that writer's file.
@@ -180,7 +180,7 @@ extension Store {
         }
         if let failure { throw failure }
         try checkStaged()
-        let created = try BlobBatch.publish(ready, adopting: Array(adopted), in: blobs, linked: &linked)
+        let created = try BlobBatch.publish(ready, adopting: Array(adopted), replacing: damaged, in: blobs, linked: &linked)
         return (created, known.subtracting(onDisk))
     }
 

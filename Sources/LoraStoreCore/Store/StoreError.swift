@@ -21,7 +21,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A merge input or option is not allowed, with the reason.
     case mergeRefused(String)
     /// An adapter was pushed against another model than the base of the merge or build asked for
-    /// (``Store/checkAdapterBases(_:base:in:)``): the two bases have `equalTensors` of their `tensors` in
+    /// (``Store/checkAdapterBases(_:base:visibleTo:in:)``): the two bases have `equalTensors` of their `tensors` in
     /// common, or nil when the store no longer has the adapter's.
     case adapterForOtherBase(adapter: String, pushedFor: String, base: String, equalTensors: Int?, tensors: Int?)
     /// A merged tensor came out with NaN or infinite values (PEFT's `safe_merge` refuses these too).
@@ -80,7 +80,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .adapterForOtherBase(let adapter, let pushedFor, let base, let equal, let tensors):
             "cannot merge: adapter \(adapter) was pushed for base \(pushedFor), not \(base)"
                 + Self.relation(equalTensors: equal, tensors: tensors)
-                + "; pass --allow-other-base to merge it into \(base) anyway"
+                + "; to merge it into \(base) anyway, pass --allow-other-base (on a registry: build create --allow-other-base)"
         case .nonFiniteResult(let tensor):
             "cannot merge: the merged \(tensor) has NaN or infinite values"
         case .rebuildMismatch(let build, let item, let expected, let actual):

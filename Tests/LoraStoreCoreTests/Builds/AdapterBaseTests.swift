@@ -57,6 +57,8 @@ struct AdapterBaseTests {
             #expect(throws: StoreError.self, "a stored build was checked when it was recorded") {
                 try test.store.pull("acme/tuned-a:v1", to: directory.appending(path: "again"), allowingOtherBase: true)
             }
+            // A recipe recorded with permission (or by an earlier lorastore) is not asked again.
+            #expect(try test.store.pull("micro/tuned+acme/a", to: directory.appending(path: "recorded")).digest == build)
         }
     }
 

@@ -26,16 +26,9 @@ struct BuildRefusalTests {
             #expect(throws: StoreError.wrongKind(reference: "acme/a:latest", expected: .base, found: .adapter)) {
                 try test.store.createBuild(base: try Reference(parsing: "acme/a"), adapters: [])
             }
+            // An adapter that does not fit is named as such, before its base is compared with this one.
             #expect {
                 try test.store.createBuild(base: base, adapters: [(try Reference(parsing: "acme/gpt2-lora"), 1)])
-            } throws: { error in
-                guard case StoreError.adapterForOtherBase(let adapter, let pushedFor, _, 0, let tensors) = error else { return false }
-                return adapter.hasPrefix("acme/gpt2-lora:latest (") && pushedFor.hasPrefix("micro/gpt2:latest (") && tensors ?? 0 > 21
-            }
-            // Allowed another base, it still has to fit, tensor by tensor.
-            #expect {
-                try test.store.createBuild(
-                    base: base, adapters: [(try Reference(parsing: "acme/gpt2-lora"), 1)], allowingOtherBase: true)
             } throws: { error in
                 "\(error)".contains("the base has no tensor \"transformer.h.0.attn.c_attn.weight\"")
                     && "\(error)".contains("is this adapter for another base?")

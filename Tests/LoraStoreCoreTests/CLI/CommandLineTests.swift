@@ -50,10 +50,11 @@ struct CommandLineTests {
                 try lorastore(
                     ["push", Fixtures.url("adapters/a_r8_qv").path, "acme/a", "--base", "micro/base:fp32"], store: store
                 ).status == 0)
+            // Other weights each, so that no command finds the recipe another one recorded with permission.
             let commands = [
-                ["build", "create", "acme/t", "--base", "micro/tuned", "--adapter", "acme/a"],
+                ["build", "create", "acme/t", "--base", "micro/tuned", "--adapter", "acme/a@0.5"],
                 ["merge", "--base", "micro/tuned", "--adapter", "acme/a", "-o", directory.appending(path: "merged").path],
-                ["pull", "micro/tuned+acme/a", "-o", directory.appending(path: "pulled").path],
+                ["pull", "micro/tuned+acme/a@0.7", "-o", directory.appending(path: "pulled").path],
             ]
             for command in commands {
                 let refused = try lorastore(command, store: store)

@@ -16,6 +16,8 @@ extension RegistryClient {
     @discardableResult
     public func pull(_ text: String, to destination: URL, progress: ProgressHandler? = nil) async throws -> PullResult {
         try ModelFolderWriter.checkDestination(destination)
+        // A link to an empty folder is written through: the folder it names takes the model's place.
+        let destination = destination.resolvingSymlinksInPath()
         let manager = FileManager.default
         let list = try await files(of: text)
         for file in list.files where !ReceiveError.isSafeRelativePath(file.name) {
@@ -37,7 +39,13 @@ extension RegistryClient {
             try manager.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try await download(file, of: list.pinned, to: url, counter: counter)
         }
-        try ModelFolderWriter.moveIntoPlace(staging, as: destination)
+        do {
+            try ModelFolderWriter.moveIntoPlace(staging, as: destination)
+        } catch {
+            // The destination is someone else's now: nothing here is left to continue.
+            try? manager.removeItem(at: staging)
+            throw error
+        }
         return PullResult(
             downloaded: list.digest, kind: list.kind, destination: destination.path,
             files: Dictionary(list.files.map { ($0.name, $0.digest) }, uniquingKeysWith: { first, _ in first }),
@@ -111,19 +119,21 @@ extension RegistryClient {
         try handle.synchronize()
     }
 
-    /// This pull's staging folder for `destination`, `.NAME.pulling-PID-N` beside it (N counts this
-    /// process's pulls), holding the partial files of an interrupted pull to continue if one is there: a
-    /// folder whose process is gone (or one named `.NAME.pulling`, as earlier versions named it) is taken by
-    /// renaming it, which only one of two pulls starting at once can do. Each pull writes its own folder,
-    /// and moving it into place (``ModelFolderWriter/moveIntoPlace(_:as:)``) lets only one of two pulls
-    /// into one folder succeed.
+    /// This pull's staging folder for `destination`, `.NAME.pulling-HOST-PID-N` beside it (HOST a hash of
+    /// this machine's name, N counting this process's pulls), holding the partial files of an interrupted
+    /// pull to continue if one is there: a folder of this machine whose process is gone (or one named
+    /// `.NAME.pulling`, as earlier versions named it) is taken by renaming it, which only one of two pulls
+    /// starting at once can do. A folder of another machine sharing the disk is left alone: its process
+    /// id means nothing here. Each pull writes its own folder, and moving it into place
+    /// (``ModelFolderWriter/moveIntoPlace(_:as:)``) lets only one of two pulls into one folder succeed.
     static func stagingFolder(for destination: URL) -> URL {
         let parent = destination.deletingLastPathComponent()
         let prefix = ".\(destination.lastPathComponent).pulling"
-        let staging = parent.appending(path: "\(prefix)-\(getpid())-\(pullCount.add(1, ordering: .relaxed).newValue)")
+        let ours = "\(prefix)-\(hostTag)-"
+        let staging = parent.appending(path: "\(ours)\(getpid())-\(pullCount.add(1, ordering: .relaxed).newValue)")
         let names = (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? []
         for name in names.sorted() {
-            let owner = name.hasPrefix(prefix + "-") ? name.dropFirst(prefix.count + 1).split(separator: "-").first : nil
+            let owner = name.hasPrefix(ours) ? name.dropFirst(ours.count).split(separator: "-").first : nil
             let abandoned = name == prefix || owner.flatMap { pid_t($0) }.map(Self.hasExited) == true
             if abandoned, rename(parent.appending(path: name).path, staging.path) == 0 { break }
         }
@@ -132,6 +142,13 @@ extension RegistryClient {
 
     /// Pulls this process has started, for their staging folders' names.
     private static let pullCount = Atomic<Int>(0)
+
+    /// Eight hex digits of this machine's name's SHA-256, for staging folders' names.
+    private static let hostTag: String = {
+        var name = [CChar](repeating: 0, count: 256)
+        let host = gethostname(&name, name.count) == 0 ? String(cString: name) : "unknown"
+        return String(Digest(of: Array(host.utf8)).hex.prefix(8))
+    }()
 
     /// Whether no process has the id `pid`.
     private static func hasExited(_ pid: pid_t) -> Bool {

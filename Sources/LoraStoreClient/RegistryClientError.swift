@@ -19,7 +19,7 @@ public enum RegistryClientError: Error, Sendable, Equatable, CustomStringConvert
         case .corrupt(let file, let expected, let actual):
             "\(file) downloaded as \(actual.short), expected \(expected.short); the partial file was removed, run again"
         case .transport(let url, let reason):
-            "cannot reach the registry at \(url): \(reason)"
+            "the request to \(url) failed: \(reason)"
         }
     }
 }

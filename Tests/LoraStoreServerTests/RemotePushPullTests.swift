@@ -378,14 +378,15 @@ import Testing
 
     /// Two pulls into one folder at once: one succeeds with the whole model, the other fails saying the
     /// folder was filled meanwhile (they used to share one staging folder and both report success over an
-    /// incomplete model). A staging folder of a live process is left alone.
+    /// incomplete model), and the losers leave no staging folder. Another machine's staging folder is left
+    /// alone.
     @Test func twoPullsIntoOneFolderAtOnceLeaveOneWholeModel() async throws {
         try await TestRegistry.with { registry in
             let client = registry.client()
             try await TestRegistry.seed(client)
             let full = registry.directory.appending(path: "full")
             try await client.pull("acme/merged:v1", to: full)
-            let running = registry.directory.appending(path: ".same.pulling-1")
+            let running = registry.directory.appending(path: ".same.pulling-0badc0de-4242-1")
             try FileManager.default.createDirectory(at: running, withIntermediateDirectories: true)
             for round in 0..<4 {
                 let destination = registry.directory.appending(path: "same")
@@ -405,7 +406,9 @@ import Testing
                 #expect(failures.allSatisfy { $0.contains("exists and is not an empty folder") }, "round \(round): \(failures)")
                 #expect(try folderContents(destination) == folderContents(full), "round \(round)")
             }
-            #expect(FileManager.default.fileExists(atPath: running.path), "the folder of process 1, which runs, was taken")
+            #expect(FileManager.default.fileExists(atPath: running.path), "another machine's folder was taken")
+            let staged = try FileManager.default.contentsOfDirectory(atPath: registry.directory.path).filter { $0.hasPrefix(".same.") }
+            #expect(staged == [running.lastPathComponent], "a pull that lost left its staging folder: \(staged)")
         }
     }
 

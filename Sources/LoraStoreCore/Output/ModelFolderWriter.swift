@@ -39,30 +39,26 @@ public final class ModelFolderWriter {
     public init(destination: URL, layout: ModelLayout, computeDigests: Bool = false) throws {
         self.computeDigests = computeDigests
         try Self.checkDestination(destination)
+        // A link to an empty folder is written through: the folder it names takes the model's place.
+        let destination = destination.resolvingSymlinksInPath()
         let manager = FileManager.default
         self.destination = destination
         self.layout = layout
         let parent = destination.deletingLastPathComponent()
-        staging = parent.appending(path: ".\(destination.lastPathComponent)\(Self.stagingMarker)\(getpid())")
+        let prefix = ".\(destination.lastPathComponent).partial-"
+        staging = parent.appending(path: prefix + "\(getpid())")
         try? manager.removeItem(at: staging)
-        Self.removeAbandonedStaging(in: parent)
+        Self.removeAbandonedStaging(in: parent, prefix: prefix)
         try manager.createDirectory(at: staging, withIntermediateDirectories: true)
     }
 
-    /// What a staging folder's name has between its destination's name and its process id:
-    /// `.NAME.partial-PID`.
-    private static let stagingMarker = ".partial-"
-
-    /// Removes the staging folders in `parent` whose process is gone, whatever destination they were for: a
-    /// pull killed before it renamed its folder into place leaves a whole model's worth of files there, and
-    /// the next pull into the same folder may well name another destination.
-    private static func removeAbandonedStaging(in parent: URL) {
+    /// Removes the staging folders of writes to the same destination whose process is gone (a pull killed
+    /// before it renamed its folder into place leaves a whole model's worth of files there). Only this
+    /// destination's: a process id says nothing about folders another machine writes on a shared disk.
+    private static func removeAbandonedStaging(in parent: URL, prefix: String) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? []
-        for name in names where name.hasPrefix(".") {
-            guard let marker = name.range(of: stagingMarker, options: .backwards),
-                  name.index(after: name.startIndex) < marker.lowerBound,
-                  let pid = pid_t(name[marker.upperBound...]), pid > 0, kill(pid, 0) != 0, errno == ESRCH
-            else { continue }
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = pid_t(name.dropFirst(prefix.count)), pid > 0, kill(pid, 0) != 0, errno == ESRCH else { continue }
             try? FileManager.default.removeItem(at: parent.appending(path: name))
         }
     }
@@ -122,9 +118,12 @@ public final class ModelFolderWriter {
     public static func moveIntoPlace(_ staging: URL, as destination: URL) throws {
         guard rename(staging.path, destination.path) != 0 else { return }
         let code = errno
-        if code == ENOTEMPTY || code == EEXIST || code == ENOTDIR || code == EISDIR {
+        if code == ENOTEMPTY || code == EEXIST {
             throw StoreError.invalidInput(
                 path: destination.path, reason: "exists and is not an empty folder (something was written there meanwhile); nothing was replaced")
+        }
+        if code == ENOTDIR {
+            throw StoreError.invalidInput(path: destination.path, reason: "is not a folder (it became a file meanwhile); nothing was replaced")
         }
         throw FileAccessError(.rename, path: destination.path, errno: code)
     }

@@ -60,6 +60,15 @@ struct ModelFolderWriterTests {
             try FileManager.default.createDirectory(at: emptied, withIntermediateDirectories: true)
             try onTime.finish()
             #expect(try FileManager.default.contentsOfDirectory(atPath: emptied.path) == ["model.safetensors"])
+
+            // A link to an empty folder is written through: the folder takes the model, the link stays.
+            let target = directory.appending(path: "target")
+            try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+            let link = directory.appending(path: "link")
+            try FileManager.default.createSymbolicLink(at: link, withDestinationURL: target)
+            try writer(link).finish()
+            #expect(try FileManager.default.contentsOfDirectory(atPath: target.path) == ["model.safetensors"])
+            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link.path) == target.path)
         }
     }
 }

@@ -48,8 +48,11 @@ extension Store {
         return try sample.allSatisfy { try isCast($0.first, $0.second, in: db) }
     }
 
-    /// Whether the tensor of the finer type (more significand bits), rounded to nearest even into the other
-    /// one's type, gives the other one's bytes: what casting one into the other's type gives.
+    /// Whether the two tensors hold one set of weights in two types. With an F32 one, the other must be
+    /// what casting it gives (rounded to nearest even), byte for byte. An F16 and a BF16 one may both have
+    /// been cast from F32 weights, which puts them up to half a unit in the last place of each type apart
+    /// (F16 has the finer significand and the narrower range, so casting one into the other rounds twice
+    /// or loses small values): each pair must lie within one unit of each.
     private func isCast(_ one: TensorEntry, _ other: TensorEntry, in db: Database) throws -> Bool {
         let (fine, coarse) = Self.significandBits(one.dtype) >= Self.significandBits(other.dtype) ? (one, other) : (other, one)
         let count = fine.shape.reduce(1, *)
@@ -58,15 +61,30 @@ extension Store {
         let codecs = try self.codecs(of: [fine.digest, coarse.digest], in: db)
         let fineValues = try blobs.read(fine.digest, codec: codecs[fine.digest] ?? .raw, size: fine.size)
         let coarseValues = try blobs.read(coarse.digest, codec: codecs[coarse.digest] ?? .raw, size: coarse.size)
-        var rounded = [UInt8](repeating: 0, count: coarse.size)
         // The blobs' bytes may be mappings that end with their contents.
-        try withExtendedLifetime(fineValues) {
-            try rounded.withUnsafeMutableBytes { destination in
-                guard let source = fineValues.bytes.baseAddress, let target = destination.baseAddress else { return }
-                try FloatConversion.convert(source, from: fine.dtype, to: target, as: coarse.dtype, count: count)
+        return try withExtendedLifetime((fineValues, coarseValues)) {
+            guard fine.dtype != .f32 else {
+                var rounded = [UInt8](repeating: 0, count: coarse.size)
+                try rounded.withUnsafeMutableBytes { destination in
+                    guard let source = fineValues.bytes.baseAddress, let target = destination.baseAddress else { return }
+                    try FloatConversion.convert(source, from: fine.dtype, to: target, as: coarse.dtype, count: count)
+                }
+                return rounded.elementsEqual(coarseValues.bytes)
+            }
+            let fineFloats = try FloatConversion.floats(fineValues.bytes, dtype: fine.dtype)
+            let coarseFloats = try FloatConversion.floats(coarseValues.bytes, dtype: coarse.dtype)
+            return zip(fineFloats, coarseFloats).allSatisfy { a, b in
+                (a - b).magnitude <= Self.unit(of: a, significandBits: 10, smallest: 0x1p-24)
+                    + Self.unit(of: b, significandBits: 7, smallest: 0x1p-133)
             }
         }
-        return withExtendedLifetime(coarseValues) { rounded.elementsEqual(coarseValues.bytes) }
+    }
+
+    /// The unit in the last place of `value` in a type of `significandBits` stored bits whose smallest
+    /// step (its subnormals') is `smallest`.
+    private static func unit(of value: Float, significandBits: Int, smallest: Float) -> Float {
+        guard value.isFinite, value != 0 else { return smallest }
+        return max(smallest, Float(sign: .plus, exponent: value.exponent - significandBits, significand: 1))
     }
 
     /// The stored significand bits of a floating-point type: its precision, finest first.

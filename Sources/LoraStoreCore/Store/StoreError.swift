@@ -52,7 +52,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     private static func relation(equalTensors: Int?, tensors: Int?) -> String {
         guard let equalTensors, let tensors else { return ", which this store no longer has" }
         return ", and the two bases have \(equalTensors) of their \(tensors) tensors in common: "
-            + "they are different models (or one converted to another type)"
+            + "they are different models (or one was changed in a way lorastore does not recognise as a copy)"
     }
 
     public var description: String {

@@ -83,6 +83,50 @@ struct AdapterBaseTests {
         }
     }
 
+    /// F16 and BF16 copies of one F32 model are one model: both were rounded from the same weights, so they
+    /// are within a unit of each other though neither is the other cast.
+    @Test func f16AndBF16CopiesOfOneModelAreOneModel() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let f16 = directory.appending(path: "base_f16")
+            try FileManager.default.createDirectory(at: f16, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: Fixtures.url("base_fp32/config.json"), to: f16.appending(path: "config.json"))
+            let tensors = try LoadedTensor.file(Fixtures.url("base_fp32/model.safetensors")).sorted { $0.key < $1.key }
+            var converted: [(name: String, bytes: [UInt8], shape: [Int])] = []
+            for (name, tensor) in tensors {
+                let values = tensor.floats
+                var bytes = [UInt8](repeating: 0, count: 2 * values.count)
+                try values.withUnsafeBytes { source in
+                    try bytes.withUnsafeMutableBytes { target in
+                        guard let from = source.baseAddress, let to = target.baseAddress else { return }
+                        try FloatConversion.convert(from, from: .f32, to: to, as: .f16, count: values.count)
+                    }
+                }
+                converted.append((name, bytes, tensor.shape))
+            }
+            try Self.write(converted, dtype: .f16, to: f16.appending(path: "model.safetensors"))
+            try test.store.push(f16, to: try Reference(parsing: "micro/base:f16"))
+            try test.push("base_bf16", as: "micro/base:bf16")
+            try test.push("adapters/e_r8_qv_bf16", as: "acme/e", base: "micro/base:bf16")
+            try test.store.createBuild(
+                base: try Reference(parsing: "micro/base:f16"), adapters: try references(["acme/e"]))
+        }
+    }
+
+    /// Writes `tensors`, all of `dtype`, as one safetensors file.
+    private static func write(_ tensors: [(name: String, bytes: [UInt8], shape: [Int])], dtype: DType, to url: URL) throws {
+        func with(_ index: Int, _ collected: [(name: String, dtype: DType, shape: [Int], bytes: UnsafeRawBufferPointer)]) throws {
+            guard index < tensors.count else {
+                _ = try SafetensorsWriter.write(to: url, tensors: collected, metadata: ["format": "pt"])
+                return
+            }
+            try tensors[index].bytes.withUnsafeBytes { bytes in
+                try with(index + 1, collected + [(tensors[index].name, dtype, tensors[index].shape, bytes)])
+            }
+        }
+        try with(0, [])
+    }
+
     /// A cast copy is recognised by its values: one value off in a tensor the comparison samples, and it is
     /// another model, in either direction of the cast.
     @Test func aCastCopyWithOneOtherValueIsAnotherModel() throws {

@@ -3,7 +3,6 @@ import Crypto
 import Foundation
 import LoraStoreCore
 import NIOCore
-import Synchronization
 
 extension RegistryClient {
     /// Writes what `text` names on the server (a build, base or adapter, or an ad-hoc recipe) into
@@ -41,8 +40,9 @@ extension RegistryClient {
         }
         do {
             try ModelFolderWriter.moveIntoPlace(staging, as: destination)
-        } catch {
-            // The destination is someone else's now: nothing here is left to continue.
+        } catch let error as StoreError {
+            // The destination holds something else now: nothing here is left to continue. (Any other failure
+            // keeps the folder, so the next pull resumes it.)
             try? manager.removeItem(at: staging)
             throw error
         }
@@ -119,40 +119,24 @@ extension RegistryClient {
         try handle.synchronize()
     }
 
-    /// This pull's staging folder for `destination`, `.NAME.pulling-HOST-PID-N` beside it (HOST a hash of
-    /// this machine's name, N counting this process's pulls), holding the partial files of an interrupted
-    /// pull to continue if one is there: a folder of this machine whose process is gone (or one named
-    /// `.NAME.pulling`, as earlier versions named it) is taken by renaming it, which only one of two pulls
-    /// starting at once can do. A folder of another machine sharing the disk is left alone: its process
-    /// id means nothing here. Each pull writes its own folder, and moving it into place
-    /// (``ModelFolderWriter/moveIntoPlace(_:as:)``) lets only one of two pulls into one folder succeed.
+    /// This pull's staging folder for `destination` (``StagingFolderName``, kind `pulling`), holding the
+    /// partial files of an interrupted pull to continue if one is there: an abandoned folder of the same
+    /// destination (or one named `.NAME.pulling`, as earlier versions named it) is taken by renaming it,
+    /// which only one of two pulls starting at once can do. Each pull writes its own folder, and moving it
+    /// into place (``ModelFolderWriter/moveIntoPlace(_:as:)``) lets only one of two pulls into one folder
+    /// succeed.
     static func stagingFolder(for destination: URL) -> URL {
         let parent = destination.deletingLastPathComponent()
-        let prefix = ".\(destination.lastPathComponent).pulling"
-        let ours = "\(prefix)-\(hostTag)-"
-        let staging = parent.appending(path: "\(ours)\(getpid())-\(pullCount.add(1, ordering: .relaxed).newValue)")
+        let name = destination.lastPathComponent
+        let staging = parent.appending(path: StagingFolderName(writing: name, kind: "pulling").name)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? []
-        for name in names.sorted() {
-            let owner = name.hasPrefix(ours) ? name.dropFirst(ours.count).split(separator: "-").first : nil
-            let abandoned = name == prefix || owner.flatMap { pid_t($0) }.map(Self.hasExited) == true
-            if abandoned, rename(parent.appending(path: name).path, staging.path) == 0 { break }
+        for candidate in names.sorted() {
+            let found = StagingFolderName(parsing: candidate)
+            let abandoned = candidate == ".\(name).pulling"
+                || (found?.destination == name && found?.kind == "pulling" && found?.isAbandoned == true)
+            if abandoned, rename(parent.appending(path: candidate).path, staging.path) == 0 { break }
         }
         return staging
-    }
-
-    /// Pulls this process has started, for their staging folders' names.
-    private static let pullCount = Atomic<Int>(0)
-
-    /// Eight hex digits of this machine's name's SHA-256, for staging folders' names.
-    private static let hostTag: String = {
-        var name = [CChar](repeating: 0, count: 256)
-        let host = gethostname(&name, name.count) == 0 ? String(cString: name) : "unknown"
-        return String(Digest(of: Array(host.utf8)).hex.prefix(8))
-    }()
-
-    /// Whether no process has the id `pid`.
-    private static func hasExited(_ pid: pid_t) -> Bool {
-        pid > 0 && kill(pid, 0) != 0 && errno == ESRCH
     }
 
     /// The SHA-256 of a file, read in chunks.

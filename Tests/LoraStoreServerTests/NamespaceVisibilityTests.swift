@@ -299,7 +299,8 @@ import Testing
     }
 
     /// A build refused because its adapter was pushed for another model names that model by digest when
-    /// the asker cannot read its repository: the refusal tells no more than a listing would.
+    /// the asker cannot read its repository, and is refused even when another namespace recorded the same
+    /// recipe with permission: the refusal tells no more than a listing would.
     @Test func anAdapterForAHiddenModelIsRefusedWithoutNamingItsRepository() async throws {
         try await withRegistry { client, seeded in
             try await TemporaryDirectory.with { directory in
@@ -310,6 +311,10 @@ import Testing
                 try seeded.store.push(
                     Fixtures.url("adapters/a_r8_qv"), to: try Reference(parsing: "team-a/tuned-lora:v1"),
                     options: PushOptions(base: hidden))
+                // Another namespace recorded the same recipe, allowed: that tells team-a nothing either.
+                try seeded.store.createBuild(
+                    base: try Reference(parsing: "team-a/base:v1"), adapters: [(try Reference(parsing: "team-a/tuned-lora:v1"), 1)],
+                    tag: try Reference(parsing: "team-b/hidden-bot:v1"), allowingOtherBase: true)
                 let request = RegistryAPI.BuildRequest(
                     tag: "team-a/tuned-bot:v1", base: "team-a/base:v1",
                     adapters: [.init(reference: "team-a/tuned-lora:v1", weight: 1)], options: MergeOptions())

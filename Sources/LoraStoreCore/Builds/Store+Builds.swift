@@ -47,10 +47,12 @@ extension Store {
 
     /// Records `recipe` (checked against its base) and optionally tags it; returns the build's digest.
     ///
-    /// A recipe not recorded yet whose adapter was pushed against another model than its base is refused
-    /// unless `allowingOtherBase` (``checkAdapterBases(_:base:visibleTo:in:)``, after the adapters were found
-    /// to fit the base, so an adapter that does not fit is named as such); one recorded before (allowed, or
-    /// by an earlier lorastore) is not asked again. `visibility` limits the tags errors name.
+    /// A recipe whose adapter was pushed against another model than its base is refused unless
+    /// `allowingOtherBase` (``checkAdapterBases(_:base:visibleTo:in:)``, after the adapters were found to fit
+    /// the base, so an adapter that does not fit is named as such). One recorded before (allowed, or by an
+    /// earlier lorastore) is not asked again when everything is visible (a local store, a registry with open
+    /// reads); a reader limited to some namespaces is asked, since the build may be another namespace's and
+    /// its existence is not theirs to learn. `visibility` also limits the tags errors name.
     @discardableResult
     public func record(
         _ recipe: BuildRecipe, tag: Reference? = nil, allowingOtherBase: Bool = false,
@@ -64,7 +66,8 @@ extension Store {
         let (json, digest) = try Self.buildManifest(of: recipe)
         if !allowingOtherBase {
             try index.database.read { db in
-                guard try self.manifest(digest, in: db) == nil else { return }
+                let recorded = try self.manifest(digest, in: db) != nil
+                guard !visibility.isAll || !recorded else { return }
                 try checkAdapterBases(recipe.adapters.map(\.digest), base: base, visibleTo: visibility, in: db)
             }
         }

@@ -109,8 +109,12 @@ extension Store {
     /// Whether the temporary file at `path` belongs to a running process: its name is
     /// `<name>.<process id>.<random>`, as every writer under `tmp/` names its files, or it is the staging
     /// folder of a model folder written there (a registry assembling a download), which
-    /// ``ModelFolderWriter`` names `.<folder name>.partial-<process id>`.
+    /// ``ModelFolderWriter`` names as ``StagingFolderName`` says (`.<folder name>.partial-<process id>`
+    /// before).
     static func isWrittenByLiveProcess(_ path: String) -> Bool {
+        if let staging = path.split(separator: "/").last.flatMap({ StagingFolderName(parsing: String($0)) }) {
+            return !staging.isAbandoned
+        }
         let parts = path.split(separator: "/").last?.split(separator: ".") ?? []
         let stagingPrefix = "partial-"
         let processID = parts.last.flatMap { $0.hasPrefix(stagingPrefix) ? $0.dropFirst(stagingPrefix.count) : nil }

@@ -15,6 +15,9 @@ public struct MergeEngine: Sendable {
     let store: Store
     /// Worker threads for the kernel; the output is byte-identical for any count.
     public var threads: Int
+    /// Bytes of F32 delta a measurement computes at a time (``defaultMeasuredDeltaBlockBytes``); the
+    /// figures are the same for any size.
+    var measuredDeltaBlockBytes = Self.defaultMeasuredDeltaBlockBytes
 
     public init(plan: MergePlan, store: Store, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.plan = plan
@@ -329,7 +332,7 @@ public struct MergeEngine: Sendable {
         do {
             comparison = try FidelityMeasure.measure(
                 base: base.bytes, baseType: base.dtype, output: output.bytes, outputType: output.dtype, rows: rows,
-                columns: columns, blockRows: Self.measuredDeltaBlockBytes / max(1, 4 * columns)
+                columns: columns, blockRows: measuredDeltaBlockBytes / max(1, 4 * columns)
             ) { range, values in
                 guard let address = values.baseAddress else { return }
                 values.initialize(repeating: 0)
@@ -348,9 +351,9 @@ public struct MergeEngine: Sendable {
         return BuildReport.Tensor(name: tensor.name, fidelity: comparison)
     }
 
-    /// Bytes of F32 delta a measurement computes at a time: a few blocks per large tensor, few enough
-    /// that each block's kernel pass and row sums still keep every core busy.
-    static let measuredDeltaBlockBytes = 32 << 20
+    /// Bytes of F32 delta a measurement computes at a time by default: a few blocks per large tensor, few
+    /// enough that each block's kernel pass and row sums still keep every core busy.
+    static let defaultMeasuredDeltaBlockBytes = 32 << 20
 
     private func measure(
         _ tensor: PlannedTensor, delta: UnsafeBufferPointer<Float>, rows: Int, base: StoredValues,

@@ -45,21 +45,33 @@ public final class ModelFolderWriter {
         self.destination = destination
         self.layout = layout
         let parent = destination.deletingLastPathComponent()
-        let prefix = ".\(destination.lastPathComponent).partial-"
-        staging = parent.appending(path: prefix + "\(getpid())")
+        staging = parent.appending(path: StagingFolderName(writing: destination.lastPathComponent, kind: Self.stagingKind).name)
+        // A folder of this name can only be one a process of this id left before (the name is this write's).
         try? manager.removeItem(at: staging)
-        Self.removeAbandonedStaging(in: parent, prefix: prefix)
+        Self.removeAbandonedStaging(in: parent, of: destination.lastPathComponent)
         try manager.createDirectory(at: staging, withIntermediateDirectories: true)
     }
 
-    /// Removes the staging folders of writes to the same destination whose process is gone (a pull killed
-    /// before it renamed its folder into place leaves a whole model's worth of files there). Only this
-    /// destination's: a process id says nothing about folders another machine writes on a shared disk.
-    private static func removeAbandonedStaging(in parent: URL, prefix: String) {
+    /// The kind of a local write's staging folders (``StagingFolderName``).
+    static let stagingKind = "partial"
+
+    /// Removes the staging folders of writes to the same destination that stopped (a pull killed before it
+    /// renamed its folder into place leaves a whole model's worth of files there): of this machine, their
+    /// process gone (``StagingFolderName/isAbandoned``), or named `.NAME.partial-PID` by an earlier
+    /// lorastore with that process gone.
+    private static func removeAbandonedStaging(in parent: URL, of destination: String) {
+        let legacy = ".\(destination).\(stagingKind)-"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? []
-        for name in names where name.hasPrefix(prefix) {
-            guard let pid = pid_t(name.dropFirst(prefix.count)), pid > 0, kill(pid, 0) != 0, errno == ESRCH else { continue }
-            try? FileManager.default.removeItem(at: parent.appending(path: name))
+        for name in names {
+            let abandoned: Bool
+            if let staging = StagingFolderName(parsing: name) {
+                abandoned = staging.destination == destination && staging.kind == stagingKind && staging.isAbandoned
+            } else if name.hasPrefix(legacy), let pid = pid_t(name.dropFirst(legacy.count)), pid > 0 {
+                abandoned = kill(pid, 0) != 0 && errno == ESRCH
+            } else {
+                abandoned = false
+            }
+            if abandoned { try? FileManager.default.removeItem(at: parent.appending(path: name)) }
         }
     }
 

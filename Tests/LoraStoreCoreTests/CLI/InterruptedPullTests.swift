@@ -45,13 +45,15 @@ struct InterruptedPullTests {
             #expect(state == "recipe" && outputs == 0, "nothing of the interrupted materialization is recorded")
             #expect(!FileManager.default.fileExists(atPath: directory.appending(path: "killed").path))
             #expect(try test.store.verify().faults.allSatisfy { $0.kind == .orphanFile || $0.kind == .strayTemporaryFile })
-            let staging = ".killed.partial-\(process.processIdentifier)"
-            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).contains(staging))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).contains { name in
+                let staging = StagingFolderName(parsing: name)
+                return staging?.destination == "killed" && staging?.processID == process.processIdentifier
+            })
 
             // The next pull to the same folder clears the killed one's staging folder.
             let pulled = try test.store.pull("synthetic/merged", to: directory.appending(path: "killed"))
             #expect(pulled.merged && !pulled.rebuilt)
-            #expect(try !FileManager.default.contentsOfDirectory(atPath: directory.path).contains { $0.hasPrefix(".killed.partial-") })
+            #expect(try !FileManager.default.contentsOfDirectory(atPath: directory.path).contains { $0.hasPrefix(".killed.") })
             try test.store.merge(
                 base: try Reference(parsing: "synthetic/base"), adapters: [(try Reference(parsing: "synthetic/lora"), 1)],
                 to: directory.appending(path: "reference"))

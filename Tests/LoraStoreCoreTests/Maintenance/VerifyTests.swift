@@ -32,12 +32,21 @@ struct VerifyTests {
             let folder = test.store.blobs.temporaryDirectory
             let live = folder.appending(path: ".serve-abc.\(getpid()).18446744073709551615.partial-\(getpid())")
             let abandoned = folder.appending(path: ".serve-abc.\(exited).18446744073709551615.partial-\(exited)")
-            for staging in [live, abandoned] {
+            // Named as this version names them: by this machine, and by another one sharing the disk, whose
+            // process ids mean nothing here.
+            let current = folder.appending(
+                path: StagingFolderName(writing: "serve-def.\(getpid()).18446744073709551615", kind: "partial").name)
+            let currentAbandoned = folder.appending(
+                path: ".serve-ghi.\(exited).1.partial-\(StagingFolderName.thisHost)-\(exited)-3")
+            let otherMachine = folder.appending(path: ".serve-jkl.\(exited).1.partial-0badc0de-\(exited)-3")
+            for staging in [live, abandoned, current, currentAbandoned, otherMachine] {
                 try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
             }
             let report = try test.store.verify(repair: true)
-            #expect(report.faults.map(\.path) == [abandoned.path])
-            #expect(FileManager.default.fileExists(atPath: live.path))
+            #expect(report.faults.map(\.path).sorted() == [abandoned.path, currentAbandoned.path].sorted())
+            for kept in [live, current, otherMachine] {
+                #expect(FileManager.default.fileExists(atPath: kept.path), "\(kept.lastPathComponent)")
+            }
             #expect(!FileManager.default.fileExists(atPath: abandoned.path))
         }
     }

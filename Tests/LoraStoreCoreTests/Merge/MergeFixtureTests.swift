@@ -96,6 +96,38 @@ struct MergeFixtureTests {
         }
     }
 
+    /// A measured merge computes each tensor's delta a block of rows at a time: any block size gives the
+    /// same figures, to the bit, for two adapters on every module (transposed embedding LoRA included) and
+    /// for GPT-2's fan-in-fan-out layout.
+    @Test func measurementsDoNotDependOnTheDeltaBlockSize() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32BaseAndAdapterA()
+            try test.push("adapters/b_r16_all_rslora", as: "acme/b", base: "micro/base:fp32")
+            try test.push("adapters/h_r4_embed_lmhead_lora", as: "acme/h", base: "micro/base:fp32")
+            try test.push("gpt2_fp32", as: "micro/gpt2")
+            try test.push("adapters/g_gpt2_r8_fan_in_fan_out", as: "acme/g", base: "micro/gpt2")
+            let cases: [(base: String, adapters: [(String, Double)])] = [
+                ("micro/base:fp32", [("acme/a", 0.5), ("acme/b", 0.7), ("acme/h", 1)]), ("micro/gpt2", [("acme/g", 1)]),
+            ]
+            for (base, adapters) in cases {
+                let plan = try MergePlan(
+                    base: try test.store.resolve(try Reference(parsing: base)),
+                    adapters: try adapters.map {
+                        WeightedAdapter(digest: try test.store.resolve(try Reference(parsing: $0.0)).digest, weight: $0.1)
+                    },
+                    options: MergeOptions(outputType: .bf16), store: test.store)
+                var reports: [[BuildReport.Tensor]] = []
+                for blockBytes in [1, 4 * 7 * 64, MergeEngine.defaultMeasuredDeltaBlockBytes] {
+                    var engine = MergeEngine(plan: plan, store: test.store)
+                    engine.measuredDeltaBlockBytes = blockBytes
+                    reports.append(try engine.run(measuring: true) { _, _ in })
+                }
+                #expect(reports[0].count > 2, "\(base): the merge measured \(reports[0].count) tensors")
+                #expect(reports[0] == reports[1] && reports[1] == reports[2], "\(base)")
+            }
+        }
+    }
+
     @Test func sameInputsGiveTheSameBytesOnAnyNumberOfThreads() throws {
         try TemporaryDirectory.with { directory in
             let test = try TestStore(in: directory).withFP32Base()

@@ -4,10 +4,10 @@
 ///
 /// An adapter records the base it was pushed against. Merging it into another base of the same shapes
 /// gives a model nobody trained (a chat fine-tune's adapter on the pretrained weights, say), so builds
-/// compare the two bases first (``Store/checkAdapterBases(_:base:visibleTo:in:)``). Tensors of one type are compared
-/// by digest; a weight that either base holds quantized, by its logical shape (its codes differ from the
-/// weights they were made from while the model is the same); tensors of two floating-point types are left to
-/// the store to compare by value (``castTensors``).
+/// compare the two bases first (``Store/checkAdapterBases(_:base:visibleTo:in:)``). Tensors of one type are
+/// compared by digest; a weight that either base holds quantized, by its logical shape (its codes differ
+/// from the weights they were made from while the model is the same); tensors of two floating-point types
+/// are left to the store to compare by value (``castTensors``).
 struct BaseComparison: Sendable {
     /// Tensors both bases hold unquantized with the same digest.
     let equalTensors: Int

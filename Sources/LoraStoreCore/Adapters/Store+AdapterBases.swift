@@ -1,18 +1,18 @@
 import GRDB
 
 extension Store {
-    /// Tensors held in two floating-point types whose values ``checkAdapterBases(_:base:visibleTo:in:)`` compares, the
-    /// smallest first (norms and biases, a few KiB each): enough to tell a cast copy from another model,
-    /// while reading next to nothing.
+    /// Tensors held in two floating-point types whose values ``checkAdapterBases(_:base:visibleTo:in:)``
+    /// compares, the smallest first (norms and biases, a few KiB each): enough to tell a cast copy from
+    /// another model, while reading next to nothing.
     static let castTensorSample = 16
 
     /// Refuses to merge an adapter into a base other than the model it was pushed against
     /// (``StoreError/adapterForOtherBase(adapter:pushedFor:base:equalTensors:tensors:)``), unless the two
     /// bases hold one model: the same tensors in another shard layout or with other files, a quantized copy,
     /// or a copy cast to other floating-point types (``BaseComparison``; for a cast, the
-    /// ``castTensorSample`` smallest cast tensors of the finer type must round to the coarser one's bytes).
-    /// Shapes alone do not tell a fine-tune from the model it started from, and an adapter whose shapes do
-    /// not fit is refused later anyway, naming the tensor.
+    /// ``castTensorSample`` smallest cast tensors must be what the cast gives, see `isCast`). Shapes alone do
+    /// not tell a fine-tune from the model it started from; an adapter whose shapes do not fit is refused
+    /// before this check, naming the tensor.
     ///
     /// Checked when a build or merge is asked for, not when a recorded build is materialized, so builds
     /// recorded with `allowingOtherBase`, or by an earlier lorastore, still pull. The error names manifests by

@@ -49,10 +49,11 @@ extension Store {
     ///
     /// A recipe whose adapter was pushed against another model than its base is refused unless
     /// `allowingOtherBase` (``checkAdapterBases(_:base:visibleTo:in:)``, after the adapters were found to fit
-    /// the base, so an adapter that does not fit is named as such). One recorded before (allowed, or by an
-    /// earlier lorastore) is not asked again when everything is visible (a local store, a registry with open
-    /// reads); a reader limited to some namespaces is asked, since the build may be another namespace's and
-    /// its existence is not theirs to learn. `visibility` also limits the tags errors name.
+    /// the base, so an adapter that does not fit is named as such). An untagged recipe recorded before
+    /// (allowed, or by an earlier lorastore) is not asked again when everything is visible (a local store, a
+    /// registry with open reads): pulling an ad-hoc recipe again pulls that build. Tagging one is asking for
+    /// it anew, and a reader limited to some namespaces is always asked, since the build may be another
+    /// namespace's and its existence is not theirs to learn. `visibility` also limits the tags errors name.
     @discardableResult
     public func record(
         _ recipe: BuildRecipe, tag: Reference? = nil, allowingOtherBase: Bool = false,
@@ -67,7 +68,7 @@ extension Store {
         if !allowingOtherBase {
             try index.database.read { db in
                 let recorded = try self.manifest(digest, in: db) != nil
-                guard !visibility.isAll || !recorded else { return }
+                guard tag != nil || !visibility.isAll || !recorded else { return }
                 try checkAdapterBases(recipe.adapters.map(\.digest), base: base, visibleTo: visibility, in: db)
             }
         }

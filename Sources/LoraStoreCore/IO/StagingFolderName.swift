@@ -54,7 +54,7 @@ public struct StagingFolderName: Sendable, Hashable {
 
     /// Whether the write that named this folder stopped: it ran on this machine, and its process is gone.
     public var isAbandoned: Bool {
-        host == Self.thisHost && processID > 0 && kill(processID, 0) != 0 && errno == ESRCH
+        host == Self.thisHost && ProcessLiveness.hasExited(processID)
     }
 
     private static let count = Atomic<Int>(0)

@@ -14,7 +14,7 @@ extension Store {
     /// itself), so run `verify --deep` on a schedule to find bytes damaged on disk.
     public func verify(deep: Bool = false, repair: Bool = false) throws -> VerifyReport {
         try withMaintenanceLock(repair ? .exclusive : .shared) {
-            if let damage = try indexDamage(deep: deep) {
+            if let damage = try indexDamage() {
                 return VerifyReport(blobsChecked: 0, deep: deep, faults: [damage])
             }
             // Files are listed before the index is read: a writer links a blob's file before it commits the
@@ -86,15 +86,13 @@ extension Store {
         }
     }
 
-    /// SQLite's own check of the index file: `PRAGMA quick_check` (every page and record well formed, in
-    /// time linear in the file), or with `deep` the full `integrity_check` (its indexes agree with its
-    /// tables too). A file SQLite cannot read at all is damaged as well.
-    private func indexDamage(deep: Bool) throws -> VerifyReport.Fault? {
+    /// SQLite's own check of the index file, `PRAGMA integrity_check`: every page and record well formed,
+    /// NOT NULL and other constraints held, its indexes in agreement with its tables (a damaged record can
+    /// hide a tag from listings). A file SQLite cannot read at all is damaged as well.
+    private func indexDamage() throws -> VerifyReport.Fault? {
         let problems: [String]
         do {
-            problems = try index.database.read { db in
-                try String.fetchAll(db, sql: deep ? "PRAGMA integrity_check(20)" : "PRAGMA quick_check(20)")
-            }
+            problems = try index.database.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check(20)") }
         } catch let error as DatabaseError where StoreIndex.isDamage(error) {
             problems = [error.message ?? "\(error)"]
         }
@@ -120,7 +118,7 @@ extension Store {
         let processID = parts.last.flatMap { $0.hasPrefix(stagingPrefix) ? $0.dropFirst(stagingPrefix.count) : nil }
             ?? (parts.count >= 3 ? parts[parts.count - 2] : nil)
         guard let pid = processID.flatMap({ pid_t($0) }), pid > 0 else { return false }
-        return kill(pid, 0) == 0 || errno == EPERM
+        return !ProcessLiveness.hasExited(pid)
     }
 
     /// Names what references a blob, for fault reports.

@@ -15,8 +15,8 @@ public struct VerifyReport: Sendable, Hashable, Codable {
             case strayTemporaryFile = "stray-temporary-file"
             /// A manifest that references a blob the index does not have.
             case danglingReference = "dangling-reference"
-            /// SQLite finds the index file itself damaged (`PRAGMA quick_check`, `integrity_check` with
-            /// `--deep`); nothing else is checked then, since every other check reads the index.
+            /// SQLite finds the index file itself damaged (`PRAGMA integrity_check`), or cannot read it;
+            /// nothing else is checked then, since every other check reads the index.
             case damagedIndex = "damaged-index"
 
             /// Whether the fault is only space to reclaim: a file nothing references (left by an interrupted
@@ -37,6 +37,14 @@ public struct VerifyReport: Sendable, Hashable, Codable {
         /// Whether `--repair` fixed it (dropped a build tensor so the next pull rebuilds it, or removed a stray
         /// file).
         public var repaired: Bool
+    }
+
+    /// The report of a store whose index cannot be opened at all (``StoreError/damagedIndex(path:reason:)``):
+    /// its one fault, so that scripts read one shape of answer whatever the damage.
+    public static func damagedIndex(path: String, detail: String, deep: Bool) -> VerifyReport {
+        VerifyReport(
+            blobsChecked: 0, deep: deep,
+            faults: [Fault(kind: .damagedIndex, digest: nil, path: path, detail: detail, repaired: false)])
     }
 
     public var blobsChecked: Int

@@ -24,7 +24,12 @@ public final class ModelFolderWriter {
     /// - Throws: ``StoreError/invalidInput(path:reason:)`` naming the destination.
     public static func checkDestination(_ destination: URL) throws {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: destination.path, isDirectory: &isDirectory) else { return }
+        guard FileManager.default.fileExists(atPath: destination.path, isDirectory: &isDirectory) else {
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: destination.path) {
+                throw StoreError.invalidInput(path: destination.path, reason: "is a link to \(target), which does not exist")
+            }
+            return
+        }
         guard isDirectory.boolValue else {
             throw StoreError.invalidInput(path: destination.path, reason: "is a file; a model is written into a new or empty folder")
         }
@@ -66,8 +71,8 @@ public final class ModelFolderWriter {
             let abandoned: Bool
             if let staging = StagingFolderName(parsing: name) {
                 abandoned = staging.destination == destination && staging.kind == stagingKind && staging.isAbandoned
-            } else if name.hasPrefix(legacy), let pid = pid_t(name.dropFirst(legacy.count)), pid > 0 {
-                abandoned = kill(pid, 0) != 0 && errno == ESRCH
+            } else if name.hasPrefix(legacy), let pid = pid_t(name.dropFirst(legacy.count)) {
+                abandoned = ProcessLiveness.hasExited(pid)
             } else {
                 abandoned = false
             }

@@ -28,7 +28,14 @@ public final class Store: Sendable {
         self.maintenanceWait = maintenanceWait
         blobs = BlobStore(root: self.root)
         try blobs.createDirectories()
-        index = try StoreIndex(path: self.root.appending(path: Self.indexFileName).path, busyTimeout: indexBusyTimeout)
+        let indexPath = self.root.appending(path: Self.indexFileName).path
+        // SQLite takes an empty file for a new database: the store's blobs would all become orphans, which
+        // garbage collection and `verify --repair` delete.
+        if let attributes = try? FileManager.default.attributesOfItem(atPath: indexPath),
+           (attributes[.size] as? Int) == 0, try !blobs.allFiles().isEmpty {
+            throw StoreError.damagedIndex(path: indexPath, reason: "the file is empty, but blobs/ holds the store's files")
+        }
+        index = try StoreIndex(path: indexPath, busyTimeout: indexBusyTimeout)
     }
 
     /// The store's codec policy (persisted in the index).

@@ -51,8 +51,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// How an adapter's own base relates to the one asked for, for ``adapterForOtherBase(adapter:pushedFor:base:equalTensors:tensors:)``.
     private static func relation(equalTensors: Int?, tensors: Int?) -> String {
         guard let equalTensors, let tensors else { return ", which this store no longer has" }
-        return ", and the two bases have \(equalTensors) of their \(tensors) tensors in common: "
-            + "they are different models (or one was changed in a way lorastore does not recognise as a copy)"
+        return ", and the two bases hold different weights (\(equalTensors) of their \(tensors) tensors identical, and "
+            + "not a copy in another layout, type or quantization): they are different models"
     }
 
     public var description: String {
@@ -78,7 +78,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .mergeRefused(let reason):
             "cannot merge: \(reason)"
         case .adapterForOtherBase(let adapter, let pushedFor, let base, let equal, let tensors):
-            "cannot merge: adapter \(adapter) was pushed for base \(pushedFor), not \(base)"
+            "adapter \(adapter) was pushed for base \(pushedFor), not \(base)"
                 + Self.relation(equalTensors: equal, tensors: tensors)
                 + "; to merge it into \(base) anyway, pass --allow-other-base (on a registry: build create --allow-other-base)"
         case .nonFiniteResult(let tensor):

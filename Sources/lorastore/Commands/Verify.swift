@@ -22,7 +22,14 @@ struct Verify: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let report = try global.openStore().verify(deep: deep, repair: repair)
+        let report: VerifyReport
+        do {
+            report = try global.openStore().verify(deep: deep, repair: repair)
+        } catch let error as StoreError {
+            // An index that cannot be opened is a fault to report like any other.
+            guard case .damagedIndex(let path, _) = error else { throw error }
+            report = .damagedIndex(path: path, detail: error.description, deep: deep)
+        }
         if global.json {
             try Output.json(report)
         } else {

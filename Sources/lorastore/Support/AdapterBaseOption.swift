@@ -5,8 +5,9 @@ import ArgumentParser
 struct AdapterBaseOption: ParsableArguments {
     @Flag(
         help: """
-            Merge adapters even into a base other than the model they were pushed for (the same model converted \
-            to another type, say). Without it they are refused: same shapes do not make the same model.
+            Merge adapters even into a base other than the model they were pushed for (a fine-tune of it you \
+            know the adapter suits, say). Without it they are refused: same shapes do not make the same model \
+            (copies in another layout, type or quantization are recognised and need no flag).
             """)
     var allowOtherBase = false
 }

@@ -57,8 +57,14 @@ struct AdapterBaseTests {
             #expect(throws: StoreError.self, "a stored build was checked when it was recorded") {
                 try test.store.pull("acme/tuned-a:v1", to: directory.appending(path: "again"), allowingOtherBase: true)
             }
-            // A recipe recorded with permission (or by an earlier lorastore) is not asked again.
+            // An ad-hoc recipe recorded with permission (or by an earlier lorastore) is pulled without asking
+            // again; naming it anew with a tag asks again.
             #expect(try test.store.pull("micro/tuned+acme/a", to: directory.appending(path: "recorded")).digest == build)
+            #expect(
+                performing: {
+                    try test.store.createBuild(
+                        base: tuned, adapters: try references(["acme/a"]), tag: try Reference(parsing: "acme/tuned-a:v2"))
+                }, throws: refusal)
         }
     }
 

@@ -99,6 +99,14 @@ struct CommandLineTests {
             let repaired = try lorastore(["verify", "--repair"], store: store)
             #expect(repaired.status == 0 && repaired.output.contains("repaired"), "\(repaired.output)")
             #expect(!FileManager.default.fileExists(atPath: stray.path))
+
+            // An index that cannot be opened is reported as a fault, in the report's shape for scripts too.
+            try Data(repeating: 0x41, count: 8192).write(to: store.appending(path: "index.sqlite"))
+            for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: store.path + "/index.sqlite" + suffix) }
+            let damaged = try lorastore(["verify", "--json"], store: store)
+            #expect(damaged.status == 1, "\(damaged.output)")
+            let report = try JSONDecoder().decode(VerifyReport.self, from: Data(damaged.output.utf8))
+            #expect(report.faults.map(\.kind) == [.damagedIndex], "\(damaged.output)")
         }
     }
 

@@ -189,6 +189,20 @@ struct VerifyTests {
                 #expect(StoreIndex.isDamage(error), "\(error)")
             }
 
+            // An emptied index with the blobs still there is damage, not a new store whose blobs are all
+            // orphans (which gc and verify --repair would delete).
+            let emptied = directory.appending(path: "emptied")
+            try FileManager.default.copyItem(at: test.store.root, to: emptied)
+            for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: emptied.path + "/index.sqlite" + suffix) }
+            try Data().write(to: emptied.appending(path: Store.indexFileName))
+            #expect {
+                try Store(root: emptied)
+            } throws: { error in
+                guard case StoreError.damagedIndex(_, let reason) = error else { return false }
+                return reason.contains("empty")
+            }
+            #expect(try !test.store.blobs.allFiles().isEmpty)
+
             let notADatabase = directory.appending(path: "other")
             try FileManager.default.createDirectory(at: notADatabase, withIntermediateDirectories: true)
             try Data(repeating: 0x41, count: 8192).write(to: notADatabase.appending(path: Store.indexFileName))

@@ -69,6 +69,15 @@ struct ModelFolderWriterTests {
             try writer(link).finish()
             #expect(try FileManager.default.contentsOfDirectory(atPath: target.path) == ["model.safetensors"])
             #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link.path) == target.path)
+
+            // A link to nothing is refused before anything is written, saying so.
+            let dangling = directory.appending(path: "dangling")
+            try FileManager.default.createSymbolicLink(at: dangling, withDestinationURL: directory.appending(path: "gone"))
+            #expect {
+                try writer(dangling)
+            } throws: { error in
+                "\(error)".contains("is a link to") && "\(error)".contains("which does not exist")
+            }
         }
     }
 }

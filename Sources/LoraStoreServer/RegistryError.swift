@@ -65,8 +65,8 @@ public struct RegistryError: HTTPResponseError, Sendable {
 
     /// What a client hears when the registry's disk is full: a state its operator fixes, said without the
     /// server's paths (the log has them).
-    static let storageFull = "the registry's disk is full: this request stored nothing (blobs an earlier request "
-        + "uploaded stay until a manifest uses them or gc removes them); ask its operator to free space and try again"
+    static let storageFull = "the registry's disk is full: this request stored nothing usable (blobs uploaded "
+        + "before stay until a manifest uses them or gc removes them); ask its operator to free space and try again"
 
     /// The answer for an error thrown by the store or by request parsing.
     init(translating error: any Error) {

@@ -208,6 +208,15 @@ public struct BlobStore: Sendable {
         guard unlink(path) == 0 || errno == ENOENT else { throw FileAccessError(.remove, path: path) }
     }
 
+    /// Whether any blob file is on disk, whatever the index says: stops at the first one found.
+    func holdsAnyFile() -> Bool {
+        let manager = FileManager.default
+        let prefixes = (try? manager.contentsOfDirectory(atPath: blobsDirectory.path)) ?? []
+        return prefixes.contains { prefix in
+            !((try? manager.contentsOfDirectory(atPath: blobsDirectory.path + "/" + prefix)) ?? []).isEmpty
+        }
+    }
+
     /// Every blob file on disk, with its size and modification time, whatever the index says.
     public func allFiles() throws -> [(digest: Digest?, path: String, size: Int, modified: Date)] {
         var files: [(Digest?, String, Int, Date)] = []

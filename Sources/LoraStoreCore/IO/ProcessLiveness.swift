@@ -13,7 +13,8 @@ enum ProcessLiveness {
     /// writes nothing more.
     static func hasExited(_ pid: pid_t) -> Bool {
         guard pid > 0 else { return false }
-        if kill(pid, 0) != 0 { return errno == ESRCH }
+        // EPERM: another user's process, whose state /proc still shows.
+        if kill(pid, 0) != 0, errno != EPERM { return errno == ESRCH }
         #if os(Linux)
         // `/proc/PID/stat` is `PID (COMMAND) STATE ...`; the command may hold spaces and parentheses.
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),

@@ -49,7 +49,7 @@ public final class StoreIndex: Sendable {
                 return pool
             }
         } catch let error as DatabaseError where Self.isDamage(error) {
-            throw StoreError.damagedIndex(path: path, reason: error.message ?? "\(error)")
+            throw StoreError.damagedIndex(path: path, reason: "SQLite: " + (error.message ?? "\(error)"))
         }
     }
 

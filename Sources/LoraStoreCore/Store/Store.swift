@@ -29,11 +29,12 @@ public final class Store: Sendable {
         blobs = BlobStore(root: self.root)
         try blobs.createDirectories()
         let indexPath = self.root.appending(path: Self.indexFileName).path
-        // SQLite takes an empty file for a new database: the store's blobs would all become orphans, which
-        // garbage collection and `verify --repair` delete.
-        if let attributes = try? FileManager.default.attributesOfItem(atPath: indexPath),
-           (attributes[.size] as? Int) == 0, try !blobs.allFiles().isEmpty {
-            throw StoreError.damagedIndex(path: indexPath, reason: "the file is empty, but blobs/ holds the store's files")
+        // SQLite makes a new database of a missing or empty file: the store's blobs would all become
+        // orphans, which garbage collection and `verify --repair` delete.
+        let indexSize = (try? FileManager.default.attributesOfItem(atPath: indexPath))?[.size] as? Int
+        if indexSize ?? 0 == 0, blobs.holdsAnyFile() {
+            throw StoreError.damagedIndex(
+                path: indexPath, reason: indexSize == nil ? "it is missing, but blobs/ holds files" : "it is empty, but blobs/ holds files")
         }
         index = try StoreIndex(path: indexPath, busyTimeout: indexBusyTimeout)
     }

@@ -2,7 +2,7 @@
 public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The index was written by a newer lorastore whose schema this build does not know.
     case newerSchema(path: String)
-    /// SQLite cannot read the index file: it is damaged, or not a database.
+    /// The index file is damaged, not a database, or missing or empty while the store holds blobs.
     case damagedIndex(path: String, reason: String)
     /// Nothing in the store answers to the reference.
     case notFound(String)
@@ -51,8 +51,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// How an adapter's own base relates to the one asked for, for ``adapterForOtherBase(adapter:pushedFor:base:equalTensors:tensors:)``.
     private static func relation(equalTensors: Int?, tensors: Int?) -> String {
         guard let equalTensors, let tensors else { return ", which this store no longer has" }
-        return ", and the two bases hold different weights (\(equalTensors) of their \(tensors) tensors identical, and "
-            + "not a copy in another layout, type or quantization): they are different models"
+        return ", and the two bases hold different weights (\(equalTensors) of their \(tensors) tensors identical): "
+            + "they look like different models (lorastore recognises a copy in another layout, type or quantization, "
+            + "not a re-export with tensors added or left out)"
     }
 
     public var description: String {
@@ -60,7 +61,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .newerSchema(let path):
             "\(path) was written by a newer lorastore; upgrade lorastore to open this store"
         case .damagedIndex(let path, let reason):
-            "the store's index \(path) is damaged (SQLite: \(reason)): \(StoreIndex.damageRemedy)"
+            "the store's index \(path) is damaged (\(reason)): \(StoreIndex.damageRemedy)"
         case .notFound(let reference):
             "\(reference): not found in the store"
         case .wrongKind(let reference, let expected, let found):

@@ -7,7 +7,8 @@ struct AdapterBaseOption: ParsableArguments {
         help: """
             Merge adapters even into a base other than the model they were pushed for (a fine-tune of it you \
             know the adapter suits, say). Without it they are refused: same shapes do not make the same model \
-            (copies in another layout, type or quantization are recognised and need no flag).
+            (copies in another layout, type or quantization are recognised; a re-export with tensors added or \
+            left out is not).
             """)
     var allowOtherBase = false
 }

@@ -202,6 +202,15 @@ struct VerifyTests {
                 return reason.contains("empty")
             }
             #expect(try !test.store.blobs.allFiles().isEmpty)
+            // So is an index deleted (or a restore of blobs/ alone): a push there must not start a new index.
+            try FileManager.default.removeItem(at: emptied.appending(path: Store.indexFileName))
+            #expect {
+                try Store(root: emptied)
+            } throws: { error in
+                guard case StoreError.damagedIndex(_, let reason) = error else { return false }
+                return reason.contains("missing")
+            }
+            #expect(!FileManager.default.fileExists(atPath: emptied.appending(path: Store.indexFileName).path))
 
             let notADatabase = directory.appending(path: "other")
             try FileManager.default.createDirectory(at: notADatabase, withIntermediateDirectories: true)

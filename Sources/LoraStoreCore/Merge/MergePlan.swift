@@ -54,6 +54,12 @@ public struct MergePlan: Sendable {
             var replaced = adapter.layout.replacements
             for (target, key) in adapter.layout.baseLayerCopies.sorted(by: { $0.key < $1.key })
             where adapter.tensors[key]?.digest != baseDigests[target] {
+                if let weight = base.quantization?[target] {
+                    // The copy holds the float weights, the base their codes: they never match by digest.
+                    throw StoreError.mergeRefused(
+                        "adapter \(adapter.digest.short) carries its own \(target) (\(key)), which this base holds quantized "
+                            + "(\(weight.scheme.rawValue)); build on the float base, or quantize the base without \(target)")
+                }
                 if adapter.layout.modules.contains(where: { $0.target == target }) {
                     throw StoreError.mergeRefused(
                         "adapter \(adapter.digest.short) carries its own \(target) (\(key)), different from the base's, under a LoRA "

@@ -14,7 +14,8 @@ extension Store {
     ///     `*_proj.weight`, keeping (and listing in ``PushResult/quantization``) those whose row length
     ///     the scheme cannot store; embeddings, norms and the head stay as they are.
     /// - Throws: ``QuantizationError/tensorRefused(tensor:reason:)`` when a weight cannot be quantized or
-    ///   the base is already quantized; ``StoreError`` when `base` is not a base or `target` is not a tag.
+    ///   the base is already quantized; ``StoreError`` when `base` is not a base, or `target` is not a tag or
+    ///   is one of the original's.
     @discardableResult
     public func quantize(
         _ base: Reference, scheme: QuantizationScheme, to target: Reference, tensors: [String]? = nil,
@@ -27,6 +28,13 @@ extension Store {
         return try withMaintenanceLock(.shared) {
             let (original, codecs) = try index.database.read { db in
                 let original = try resolve(base, as: .base, in: db)
+                // Tagging the copy with a tag of the original would move that tag off the float weights
+                // (later adapter pushes against it, and quantizing again, would then find the copy).
+                if try tags(of: original.digest, in: db).contains("\(repository):\(tag)") {
+                    throw StoreError.invalidInput(
+                        path: target.description,
+                        reason: "names the base being quantized; tag the quantized copy otherwise (say \(repository):\(tag)-\(scheme.rawValue))")
+                }
                 return (original, try self.codecs(of: original.manifest.blobDigests, in: db))
             }
             let quantization = try BaseQuantization(

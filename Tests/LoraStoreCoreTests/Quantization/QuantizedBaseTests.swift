@@ -242,4 +242,38 @@ struct QuantizedBaseTests {
             #expect(loaded.layout.modules.count == 4)
         }
     }
+
+    /// Quantizing into one of the original's own tags would move that tag off the float weights: refused,
+    /// naming a tag to use, with nothing stored and the tag where it was.
+    @Test func theCopyCannotTakeTheOriginalsTag() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            let original = try test.store.resolve(try Reference(parsing: "micro/base:fp32")).digest
+            let before = try test.snapshot()
+            #expect {
+                try quantize(test, .q8_0, as: "micro/base:fp32")
+            } throws: { error in
+                "\(error)".contains("names the base being quantized") && "\(error)".contains("micro/base:fp32-q8_0")
+            }
+            #expect(try test.snapshot() == before)
+            #expect(try test.store.resolve(try Reference(parsing: "micro/base:fp32")).digest == original)
+        }
+    }
+
+    /// An embedding LoRA carries its own copy of the embedding; on a base that holds the embedding
+    /// quantized, the refusal says that, not that the copy differs (a resized vocabulary).
+    @Test func anEmbeddingLoRAOnAQuantizedEmbeddingIsRefusedSayingSo() throws {
+        try TemporaryDirectory.with { directory in
+            let test = try TestStore(in: directory).withFP32Base()
+            try quantize(test, .q8_0, as: "micro/base:q8-embed", tensors: ["model.embed_tokens.weight"])
+            try test.push("adapters/h_r4_embed_lmhead_lora", as: "acme/h", base: "micro/base:fp32")
+            #expect {
+                try test.store.createBuild(
+                    base: try Reference(parsing: "micro/base:q8-embed"), adapters: [(try Reference(parsing: "acme/h"), 1)],
+                    options: MergeOptions(quantizedBase: .dequantize))
+            } throws: { error in
+                "\(error)".contains("which this base holds quantized (q8_0)") && !"\(error)".contains("resized vocabulary")
+            }
+        }
+    }
 }

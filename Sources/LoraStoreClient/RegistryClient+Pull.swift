@@ -130,11 +130,8 @@ extension RegistryClient {
         let name = destination.lastPathComponent
         let staging = parent.appending(path: StagingFolderName(writing: name, kind: "pulling").name)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? []
-        for candidate in names.sorted() {
-            let found = StagingFolderName(parsing: candidate)
-            let abandoned = candidate == ".\(name).pulling"
-                || (found?.destination == name && found?.kind == "pulling" && found?.isAbandoned == true)
-            if abandoned, rename(parent.appending(path: candidate).path, staging.path) == 0 { break }
+        for candidate in names.sorted() where StagingFolderName.isAbandoned(candidate, writing: name, kind: "pulling") {
+            if rename(parent.appending(path: candidate).path, staging.path) == 0 { break }
         }
         return staging
     }

@@ -116,9 +116,7 @@ public struct RegistryError: HTTPResponseError, Sendable {
             self.init(
                 .badRequest, code: "BAD_REQUEST",
                 message: "the request body is not the JSON this endpoint takes: \(error.explanation)")
-        case let error as FileAccessError where error.isOutOfSpace:
-            self.init(Self.insufficientStorage, code: "STORAGE_FULL", message: Self.storageFull)
-        case let error where StoreIndex.isFull(error):
+        case let error where (error as? FileAccessError)?.isOutOfSpace == true || StoreIndex.isFull(error):
             self.init(Self.insufficientStorage, code: "STORAGE_FULL", message: Self.storageFull)
         case let error where StoreIndex.isBusy(error):
             // Another process kept the index's write lock for longer than the index waits: passing, so the

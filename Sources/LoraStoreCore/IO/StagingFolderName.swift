@@ -57,6 +57,19 @@ public struct StagingFolderName: Sendable, Hashable {
         host == Self.thisHost && ProcessLiveness.hasExited(processID)
     }
 
+    /// Whether `name` is the staging folder of a write of `destination` of `kind` that stopped: named as
+    /// this type names them (``isAbandoned``), or as earlier versions did, `.NAME.KIND-PID` with that
+    /// process gone, or `.NAME.KIND` (one folder for every run).
+    public static func isAbandoned(_ name: String, writing destination: String, kind: String) -> Bool {
+        if let staging = StagingFolderName(parsing: name) {
+            return staging.destination == destination && staging.kind == kind && staging.isAbandoned
+        }
+        let legacy = ".\(destination).\(kind)"
+        if name == legacy { return true }
+        guard name.hasPrefix(legacy + "-"), let pid = pid_t(name.dropFirst(legacy.count + 1)) else { return false }
+        return ProcessLiveness.hasExited(pid)
+    }
+
     private static let count = Atomic<Int>(0)
 
     /// Eight hex digits of this machine's name's SHA-256.

@@ -304,14 +304,24 @@ public struct MergeEngine: Sendable {
         guard count * 4 <= buffer.bytes.count, let address = buffer.bytes.baseAddress else {
             throw StoreError.mergeRefused("the delta of \(tensor) does not fit the buffer planned for it")
         }
-        let values = address.initializeMemory(as: Float.self, repeating: 0, count: count)
+        let values = UnsafeMutableBufferPointer(start: address.bindMemory(to: Float.self, capacity: count), count: count)
+        try write(update, of: tensor, into: values)
+        return UnsafeBufferPointer(values)
+    }
+
+    /// Writes `update`'s delta into `values` (`update.rows × update.cols` F32): the kernel run on a zero
+    /// base, so it is exactly the delta a merge adds before its one rounding.
+    ///
+    /// - Throws: ``StoreError/mergeRefused(_:)`` naming `tensor` when the delta is not finite.
+    private func write(_ update: LowRankUpdate, of tensor: String, into values: UnsafeMutableBufferPointer<Float>) throws {
+        guard let address = values.baseAddress else { return }
+        values.initialize(repeating: 0)
         let outcome = try LowRankKernel.merge(
-            base: values, baseType: .f32, rows: rows, cols: columns, update: update, output: values,
+            base: address, baseType: .f32, rows: update.rows, cols: update.cols, update: update, output: address,
             outputType: .f32, threads: threads)
         if outcome.hasNonFiniteOutput {
             throw StoreError.mergeRefused("the adapters' delta for \(tensor) has NaN or infinite values")
         }
-        return UnsafeBufferPointer(start: values, count: count)
     }
 
     /// A tensor as ``FidelityMeasure`` reads it: its bytes as stored and their type (F32, F16 or BF16).
@@ -334,14 +344,7 @@ public struct MergeEngine: Sendable {
                 base: base.bytes, baseType: base.dtype, output: output.bytes, outputType: output.dtype, rows: rows,
                 columns: columns, blockRows: measuredDeltaBlockBytes / max(1, 4 * columns)
             ) { range, values in
-                guard let address = values.baseAddress else { return }
-                values.initialize(repeating: 0)
-                let outcome = try LowRankKernel.merge(
-                    base: address, baseType: .f32, rows: range.count, cols: columns, update: update.rows(range),
-                    output: address, outputType: .f32, threads: threads)
-                if outcome.hasNonFiniteOutput {
-                    throw StoreError.mergeRefused("the adapters' delta for \(tensor.name) has NaN or infinite values")
-                }
+                try write(update.rows(range), of: tensor.name, into: values)
             }
         } catch let error as StoreError {
             throw error

@@ -61,22 +61,12 @@ public final class ModelFolderWriter {
     static let stagingKind = "partial"
 
     /// Removes the staging folders of writes to the same destination that stopped (a pull killed before it
-    /// renamed its folder into place leaves a whole model's worth of files there): of this machine, their
-    /// process gone (``StagingFolderName/isAbandoned``), or named `.NAME.partial-PID` by an earlier
-    /// lorastore with that process gone.
+    /// renamed its folder into place leaves a whole model's worth of files there;
+    /// ``StagingFolderName/isAbandoned(_:writing:kind:)``).
     private static func removeAbandonedStaging(in parent: URL, of destination: String) {
-        let legacy = ".\(destination).\(stagingKind)-"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? []
-        for name in names {
-            let abandoned: Bool
-            if let staging = StagingFolderName(parsing: name) {
-                abandoned = staging.destination == destination && staging.kind == stagingKind && staging.isAbandoned
-            } else if name.hasPrefix(legacy), let pid = pid_t(name.dropFirst(legacy.count)) {
-                abandoned = ProcessLiveness.hasExited(pid)
-            } else {
-                abandoned = false
-            }
-            if abandoned { try? FileManager.default.removeItem(at: parent.appending(path: name)) }
+        for name in names where StagingFolderName.isAbandoned(name, writing: destination, kind: stagingKind) {
+            try? FileManager.default.removeItem(at: parent.appending(path: name))
         }
     }
 
